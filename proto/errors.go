@@ -1,0 +1,125 @@
+package proto
+
+import (
+	"errors"
+	"strconv"
+)
+
+// ErrorCode is a wire error code, carried in response headers and bodies.
+// It implements error, so a code can be returned and wrapped as it is and
+// matched with errors.Is(err, proto.UnknownTopic). None is not an error: use
+// Err to turn a code into a nil-or-error value.
+type ErrorCode uint16
+
+// Wire error codes. They are persisted in clients: never renumber, never
+// reuse a number; add new codes at the end of the table.
+const (
+	None                ErrorCode = 0
+	Unknown             ErrorCode = 1
+	CorruptMessage      ErrorCode = 2
+	UnknownTopic        ErrorCode = 3
+	UnknownPartition    ErrorCode = 4
+	InvalidRequest      ErrorCode = 5
+	UnsupportedVersion  ErrorCode = 6
+	UnsupportedAPI      ErrorCode = 7
+	TopicExists         ErrorCode = 8
+	InvalidConfig       ErrorCode = 9
+	InvalidTopicName    ErrorCode = 10
+	OffsetOutOfRange    ErrorCode = 11
+	MessageTooLarge     ErrorCode = 12
+	RequestTimedOut     ErrorCode = 13
+	NotLeader           ErrorCode = 14
+	StorageError        ErrorCode = 15
+	PartitionFenced     ErrorCode = 16
+	NotEnoughReplicas   ErrorCode = 17
+	ServerShuttingDown  ErrorCode = 18
+	TooManyConnections  ErrorCode = 19
+	GroupNotFound       ErrorCode = 20
+	InvalidPartitions   ErrorCode = 21
+	FrameTooLarge       ErrorCode = 22
+	InvalidGroupName    ErrorCode = 23
+	OutOfOrderSequence  ErrorCode = 24
+	DuplicateSequence   ErrorCode = 25
+	InvalidRequiredAcks ErrorCode = 26
+)
+
+// ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
+// is true: errors.Is(err, proto.ErrRetriable).
+var ErrRetriable = errors.New("proto: retriable error")
+
+type errorInfo struct {
+	name      string
+	message   string
+	retriable bool
+}
+
+// errorTable is indexed by ErrorCode. It is read-only.
+var errorTable = [...]errorInfo{
+	None:                {"NONE", "no error", false},
+	Unknown:             {"UNKNOWN", "unexpected server error", false},
+	CorruptMessage:      {"CORRUPT_MESSAGE", "message failed its CRC or could not be decoded", true},
+	UnknownTopic:        {"UNKNOWN_TOPIC", "topic does not exist", false},
+	UnknownPartition:    {"UNKNOWN_PARTITION", "partition does not exist", false},
+	InvalidRequest:      {"INVALID_REQUEST", "request is malformed or has invalid fields", false},
+	UnsupportedVersion:  {"UNSUPPORTED_VERSION", "protocol or API version not supported", false},
+	UnsupportedAPI:      {"UNSUPPORTED_API", "API not supported", false},
+	TopicExists:         {"TOPIC_EXISTS", "topic already exists", false},
+	InvalidConfig:       {"INVALID_CONFIG", "topic configuration is invalid", false},
+	InvalidTopicName:    {"INVALID_TOPIC_NAME", "topic name is invalid", false},
+	OffsetOutOfRange:    {"OFFSET_OUT_OF_RANGE", "offset is outside the partition's log", false},
+	MessageTooLarge:     {"MESSAGE_TOO_LARGE", "batch or request exceeds the size limit", false},
+	RequestTimedOut:     {"REQUEST_TIMED_OUT", "request timed out", true},
+	NotLeader:           {"NOT_LEADER", "this server does not lead the partition", true},
+	StorageError:        {"STORAGE_ERROR", "disk error on the server", true},
+	PartitionFenced:     {"PARTITION_FENCED", "partition is fenced after a write failure", false},
+	NotEnoughReplicas:   {"NOT_ENOUGH_REPLICAS", "too few in-sync replicas for acks=all", true},
+	ServerShuttingDown:  {"SERVER_SHUTTING_DOWN", "server is shutting down", true},
+	TooManyConnections:  {"TOO_MANY_CONNECTIONS", "server connection limit reached", true},
+	GroupNotFound:       {"GROUP_NOT_FOUND", "consumer group does not exist", false},
+	InvalidPartitions:   {"INVALID_PARTITIONS", "partition count is invalid", false},
+	FrameTooLarge:       {"FRAME_TOO_LARGE", "frame exceeds max_frame_bytes", false},
+	InvalidGroupName:    {"INVALID_GROUP_NAME", "group name is invalid", false},
+	OutOfOrderSequence:  {"OUT_OF_ORDER_SEQUENCE", "producer sequence number is out of order", false},
+	DuplicateSequence:   {"DUPLICATE_SEQUENCE", "batch was already appended", false},
+	InvalidRequiredAcks: {"INVALID_REQUIRED_ACKS", "acks must be 0, 1 or -1", false},
+}
+
+// Known reports whether c is in this version's table.
+func (c ErrorCode) Known() bool { return int(c) < len(errorTable) }
+
+// String is the code's name, e.g. "UNKNOWN_TOPIC".
+func (c ErrorCode) String() string {
+	if !c.Known() {
+		return "ERROR_CODE_" + strconv.Itoa(int(c))
+	}
+	return errorTable[c].name
+}
+
+// Message is a short human description of the code.
+func (c ErrorCode) Message() string {
+	if !c.Known() {
+		return "error code unknown to this client"
+	}
+	return errorTable[c].message
+}
+
+// Error implements error: "proto: UNKNOWN_TOPIC (3): topic does not exist".
+func (c ErrorCode) Error() string {
+	return "proto: " + c.String() + " (" + strconv.Itoa(int(c)) + "): " + c.Message()
+}
+
+// Retriable reports whether the same request may succeed if sent again
+// later. Codes unknown to this version are not retriable.
+func (c ErrorCode) Retriable() bool { return c.Known() && errorTable[c].retriable }
+
+// Is makes errors.Is(err, ErrRetriable) true for retriable codes. Codes are
+// comparable values, so errors.Is(err, UnknownTopic) needs no help.
+func (c ErrorCode) Is(target error) bool { return target == ErrRetriable && c.Retriable() }
+
+// Err returns nil for None and c otherwise.
+func (c ErrorCode) Err() error {
+	if c == None {
+		return nil
+	}
+	return c
+}

@@ -1,0 +1,349 @@
+package proto
+
+// Hello, Metadata, CreateTopic, DeleteTopic and DescribeTopic: the admin
+// messages. Their names are strings (decoding allocates); they are rare.
+
+// NoShard in HelloRequest.RequestedShard asks for no particular shard.
+const NoShard int16 = -1
+
+// Topic configuration keys and values (CreateTopic, DescribeTopic). The
+// server validates them.
+const (
+	ConfigRetentionMs    = "retention_ms"
+	ConfigRetentionBytes = "retention_bytes"
+	ConfigSegmentBytes   = "segment_bytes"
+	ConfigFlush          = "flush"
+	FlushSync            = "sync"
+	FlushInterval        = "interval"
+)
+
+// HelloRequest opens a connection: the client's protocol version range, its
+// id, and optionally the shard (reactor) it wants to be served by.
+type HelloRequest struct {
+	MinVersion     uint16
+	MaxVersion     uint16
+	ClientID       string
+	RequestedShard int16 // NoShard for none
+}
+
+// HelloResponse is the chosen protocol version, the server's reactor count,
+// the shard serving this connection, and whether the connection was moved
+// to the requested shard.
+type HelloResponse struct {
+	Version  uint16
+	Reactors uint16
+	Shard    uint16
+	Moved    bool
+}
+
+// APIKey implements Request.
+func (*HelloRequest) APIKey() APIKey { return APIHello }
+
+// AppendTo implements Message.
+func (r *HelloRequest) AppendTo(dst []byte) []byte {
+	dst = appendU16(dst, r.MinVersion)
+	dst = appendU16(dst, r.MaxVersion)
+	dst = appendString16(dst, r.ClientID)
+	return appendI16(dst, r.RequestedShard)
+}
+
+// Decode implements Message.
+func (r *HelloRequest) Decode(b []byte) error {
+	d := NewDecoder(b)
+	r.MinVersion = d.U16()
+	r.MaxVersion = d.U16()
+	r.ClientID = d.String16()
+	r.RequestedShard = d.I16()
+	return d.End()
+}
+
+// AppendTo implements Message.
+func (r *HelloResponse) AppendTo(dst []byte) []byte {
+	dst = appendU16(dst, r.Version)
+	dst = appendU16(dst, r.Reactors)
+	dst = appendU16(dst, r.Shard)
+	return appendBool(dst, r.Moved)
+}
+
+// Decode implements Message.
+func (r *HelloResponse) Decode(b []byte) error {
+	d := NewDecoder(b)
+	r.Version = d.U16()
+	r.Reactors = d.U16()
+	r.Shard = d.U16()
+	r.Moved = d.Bool()
+	return d.End()
+}
+
+// MetadataRequest asks for the partitions of Topics (empty: all topics).
+type MetadataRequest struct {
+	Topics []string
+}
+
+// MetadataResponse describes each requested topic.
+type MetadataResponse struct {
+	Topics []MetadataTopic
+}
+
+// MetadataTopic is one topic of a MetadataResponse; Error is UnknownTopic
+// for a name that does not exist.
+type MetadataTopic struct {
+	Name       string
+	Error      ErrorCode
+	Partitions []PartitionInfo
+}
+
+// PartitionInfo is where a partition lives and the offsets it holds.
+type PartitionInfo struct {
+	Partition uint32
+	Shard     uint16
+	LogStart  uint64
+	LogEnd    uint64
+}
+
+const (
+	minStringSize        = 2
+	minMetadataTopicSize = 2 + 2 + 4
+	partitionInfoSize    = 4 + 2 + 8 + 8
+)
+
+// APIKey implements Request.
+func (*MetadataRequest) APIKey() APIKey { return APIMetadata }
+
+// AppendTo implements Message.
+func (r *MetadataRequest) AppendTo(dst []byte) []byte {
+	dst = appendArrayLen(dst, len(r.Topics))
+	for _, t := range r.Topics {
+		dst = appendString16(dst, t)
+	}
+	return dst
+}
+
+// Decode implements Message.
+func (r *MetadataRequest) Decode(b []byte) error {
+	d := NewDecoder(b)
+	r.Topics = grow(r.Topics, d.ArrayLen(minStringSize))
+	for i := range r.Topics {
+		r.Topics[i] = d.String16()
+	}
+	return d.End()
+}
+
+// AppendTo implements Message.
+func (r *MetadataResponse) AppendTo(dst []byte) []byte {
+	dst = appendArrayLen(dst, len(r.Topics))
+	for i := range r.Topics {
+		t := &r.Topics[i]
+		dst = appendString16(dst, t.Name)
+		dst = appendU16(dst, uint16(t.Error))
+		dst = appendArrayLen(dst, len(t.Partitions))
+		for j := range t.Partitions {
+			dst = t.Partitions[j].appendTo(dst)
+		}
+	}
+	return dst
+}
+
+// Decode implements Message.
+func (r *MetadataResponse) Decode(b []byte) error {
+	d := NewDecoder(b)
+	r.Topics = grow(r.Topics, d.ArrayLen(minMetadataTopicSize))
+	for i := range r.Topics {
+		t := &r.Topics[i]
+		t.Name = d.String16()
+		t.Error = ErrorCode(d.U16())
+		t.Partitions = grow(t.Partitions, d.ArrayLen(partitionInfoSize))
+		for j := range t.Partitions {
+			t.Partitions[j].decode(&d)
+		}
+	}
+	return d.End()
+}
+
+func (p *PartitionInfo) appendTo(dst []byte) []byte {
+	dst = appendU32(dst, p.Partition)
+	dst = appendU16(dst, p.Shard)
+	dst = appendU64(dst, p.LogStart)
+	return appendU64(dst, p.LogEnd)
+}
+
+func (p *PartitionInfo) decode(d *Decoder) {
+	p.Partition = d.U32()
+	p.Shard = d.U16()
+	p.LogStart = d.U64()
+	p.LogEnd = d.U64()
+}
+
+// Config is one topic configuration entry.
+type Config struct {
+	Key   string
+	Value string
+}
+
+const minConfigSize = 4
+
+func appendConfigs(dst []byte, cs []Config) []byte {
+	dst = appendArrayLen(dst, len(cs))
+	for _, c := range cs {
+		dst = appendString16(dst, c.Key)
+		dst = appendString16(dst, c.Value)
+	}
+	return dst
+}
+
+func decodeConfigs(d *Decoder, cs []Config) []Config {
+	cs = grow(cs, d.ArrayLen(minConfigSize))
+	for i := range cs {
+		cs[i].Key = d.String16()
+		cs[i].Value = d.String16()
+	}
+	return cs
+}
+
+// CreateTopicRequest creates a topic with Partitions partitions.
+type CreateTopicRequest struct {
+	Name       string
+	Partitions uint32
+	Configs    []Config
+}
+
+// CreateTopicResponse carries the outcome and, on failure, a message that
+// names the offending field.
+type CreateTopicResponse struct {
+	Error   ErrorCode
+	Message string
+}
+
+// APIKey implements Request.
+func (*CreateTopicRequest) APIKey() APIKey { return APICreateTopic }
+
+// AppendTo implements Message.
+func (r *CreateTopicRequest) AppendTo(dst []byte) []byte {
+	dst = appendString16(dst, r.Name)
+	dst = appendU32(dst, r.Partitions)
+	return appendConfigs(dst, r.Configs)
+}
+
+// Decode implements Message.
+func (r *CreateTopicRequest) Decode(b []byte) error {
+	d := NewDecoder(b)
+	r.Name = d.String16()
+	r.Partitions = d.U32()
+	r.Configs = decodeConfigs(&d, r.Configs)
+	return d.End()
+}
+
+// AppendTo implements Message.
+func (r *CreateTopicResponse) AppendTo(dst []byte) []byte {
+	dst = appendU16(dst, uint16(r.Error))
+	return appendString16(dst, r.Message)
+}
+
+// Decode implements Message.
+func (r *CreateTopicResponse) Decode(b []byte) error {
+	d := NewDecoder(b)
+	r.Error = ErrorCode(d.U16())
+	r.Message = d.String16()
+	return d.End()
+}
+
+// DeleteTopicRequest deletes a topic and its data.
+type DeleteTopicRequest struct {
+	Name string
+}
+
+// DeleteTopicResponse carries the outcome.
+type DeleteTopicResponse struct {
+	Error ErrorCode
+}
+
+// APIKey implements Request.
+func (*DeleteTopicRequest) APIKey() APIKey { return APIDeleteTopic }
+
+// AppendTo implements Message.
+func (r *DeleteTopicRequest) AppendTo(dst []byte) []byte { return appendString16(dst, r.Name) }
+
+// Decode implements Message.
+func (r *DeleteTopicRequest) Decode(b []byte) error {
+	d := NewDecoder(b)
+	r.Name = d.String16()
+	return d.End()
+}
+
+// AppendTo implements Message.
+func (r *DeleteTopicResponse) AppendTo(dst []byte) []byte { return appendU16(dst, uint16(r.Error)) }
+
+// Decode implements Message.
+func (r *DeleteTopicResponse) Decode(b []byte) error {
+	d := NewDecoder(b)
+	r.Error = ErrorCode(d.U16())
+	return d.End()
+}
+
+// DescribeTopicRequest asks for one topic's partitions and configuration.
+type DescribeTopicRequest struct {
+	Name string
+}
+
+// DescribeTopicResponse is a topic's partitions and configuration.
+type DescribeTopicResponse struct {
+	Error      ErrorCode
+	Partitions []DescribePartition
+	Configs    []Config
+}
+
+// DescribePartition is one partition of a DescribeTopicResponse; Bytes is
+// the size of its log on disk.
+type DescribePartition struct {
+	Partition uint32
+	Shard     uint16
+	LogStart  uint64
+	LogEnd    uint64
+	Bytes     uint64
+}
+
+const describePartitionSize = 4 + 2 + 8 + 8 + 8
+
+// APIKey implements Request.
+func (*DescribeTopicRequest) APIKey() APIKey { return APIDescribeTopic }
+
+// AppendTo implements Message.
+func (r *DescribeTopicRequest) AppendTo(dst []byte) []byte { return appendString16(dst, r.Name) }
+
+// Decode implements Message.
+func (r *DescribeTopicRequest) Decode(b []byte) error {
+	d := NewDecoder(b)
+	r.Name = d.String16()
+	return d.End()
+}
+
+// AppendTo implements Message.
+func (r *DescribeTopicResponse) AppendTo(dst []byte) []byte {
+	dst = appendU16(dst, uint16(r.Error))
+	dst = appendArrayLen(dst, len(r.Partitions))
+	for _, p := range r.Partitions {
+		dst = appendU32(dst, p.Partition)
+		dst = appendU16(dst, p.Shard)
+		dst = appendU64(dst, p.LogStart)
+		dst = appendU64(dst, p.LogEnd)
+		dst = appendU64(dst, p.Bytes)
+	}
+	return appendConfigs(dst, r.Configs)
+}
+
+// Decode implements Message.
+func (r *DescribeTopicResponse) Decode(b []byte) error {
+	d := NewDecoder(b)
+	r.Error = ErrorCode(d.U16())
+	r.Partitions = grow(r.Partitions, d.ArrayLen(describePartitionSize))
+	for i := range r.Partitions {
+		p := &r.Partitions[i]
+		p.Partition = d.U32()
+		p.Shard = d.U16()
+		p.LogStart = d.U64()
+		p.LogEnd = d.U64()
+		p.Bytes = d.U64()
+	}
+	r.Configs = decodeConfigs(&d, r.Configs)
+	return d.End()
+}
