@@ -1,0 +1,107 @@
+package stats
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// set holds every ringmq series; it is registered with the metrics
+// package's global list, so metrics.WritePrometheus writes it.
+var set = metrics.NewSet()
+
+// Server-wide series, created when the package loads.
+var (
+	fsyncDuration = set.NewHistogram("ringmq_fsync_duration_seconds")
+
+	connsOpen     atomic.Int64
+	connsAccepted = set.NewCounter("ringmq_connections_accepted_total")
+	connsRejected = set.NewCounter("ringmq_connections_rejected_total")
+
+	partitionsAlive atomic.Int64
+
+	segmentCounts [numSegmentStates]atomic.Int64
+)
+
+func init() {
+	metrics.RegisterSet(set)
+	set.NewGauge("ringmq_connections_open", func() float64 { return float64(connsOpen.Load()) })
+	set.NewGauge("ringmq_partitions", func() float64 { return float64(partitionsAlive.Load()) })
+	for s := range SegmentState(numSegmentStates) {
+		set.NewGauge(`ringmq_segments{state="`+s.String()+`"}`, func() float64 {
+			return float64(segmentCounts[s].Load())
+		})
+	}
+}
+
+// ObserveFsync records the latency of one fdatasync (or fsync).
+func ObserveFsync(d time.Duration) { fsyncDuration.Update(d.Seconds()) }
+
+// ConnOpened counts an accepted connection that the server keeps.
+func ConnOpened() {
+	connsAccepted.Inc()
+	connsOpen.Add(1)
+}
+
+// ConnClosed counts the end of a connection that ConnOpened counted.
+func ConnClosed() { connsOpen.Add(-1) }
+
+// ConnRejected counts a connection closed at once because the server has
+// max_connections already.
+func ConnRejected() { connsRejected.Inc() }
+
+// SegmentState is a segment's place in its life cycle.
+type SegmentState uint8
+
+// Segment life-cycle states. A deleted segment is in none.
+const (
+	SegmentActive SegmentState = iota
+	SegmentSealed
+	SegmentFlushed
+	SegmentArchived
+	numSegmentStates
+)
+
+var segmentStateNames = [numSegmentStates]string{"active", "sealed", "flushed", "archived"}
+
+func (s SegmentState) String() string {
+	if s < numSegmentStates {
+		return segmentStateNames[s]
+	}
+	return "invalid"
+}
+
+// SegmentEntered counts a segment that was created in state s (or opened in
+// it at recovery).
+func SegmentEntered(s SegmentState) { segmentCounts[s.check()].Add(1) }
+
+// SegmentLeft counts a segment that left state s and the life cycle
+// (deleted, or closed at shutdown).
+func SegmentLeft(s SegmentState) { segmentCounts[s.check()].Add(-1) }
+
+// SegmentMoved counts a segment going from one state to the next.
+func SegmentMoved(from, to SegmentState) {
+	segmentCounts[from.check()].Add(-1)
+	segmentCounts[to.check()].Add(1)
+}
+
+func (s SegmentState) check() SegmentState {
+	if s >= numSegmentStates {
+		panic("BUG: stats: segment state out of range")
+	}
+	return s
+}
+
+// APIStats are the series of one request type. Get it once from API.
+type APIStats struct {
+	duration *metrics.Histogram
+	errors   *metrics.Counter
+}
+
+// Observe records the time one request took, from its frame being read to
+// its response being queued.
+func (a *APIStats) Observe(d time.Duration) { a.duration.Update(d.Seconds()) }
+
+// Failed counts a request answered with an error code.
+func (a *APIStats) Failed() { a.errors.Inc() }
