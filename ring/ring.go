@@ -151,18 +151,23 @@ func (r *Ring) Entries() (sq, cq uint32) { return r.sqEntries, r.cqEntries }
 
 // getSQE returns a zeroed SQE, submitting first when the queue is full.
 func (r *Ring) getSQE() *sqe {
+	if r.closed {
+		panic("BUG: ring: Prepare on a closed ring")
+	}
 	s := r.ring.GetSQE()
 	if s == nil {
-		_, _ = r.Submit()
+		_, err := r.Submit()
 		if s = r.ring.GetSQE(); s == nil {
 			if r.err == nil {
 				r.err = ErrSQFull
+				if err != nil {
+					r.err = fmt.Errorf("%w: %w", ErrSQFull, err)
+				}
 			}
 			s = &r.spare
-		} else {
-			r.sqeSeq++
 		}
-	} else {
+	}
+	if s != &r.spare {
 		r.sqeSeq++
 	}
 	*s = sqe{}
@@ -221,6 +226,9 @@ func enterError(err error) error {
 // ForEachCQE calls fn for every completion ready now, in order, then marks
 // them consumed. It returns how many it saw. fn may prepare new SQEs.
 func (r *Ring) ForEachCQE(fn func(ud uint64, res int32, flags uint32)) int {
+	if r.closed {
+		panic("BUG: ring: ForEachCQE on a closed ring")
+	}
 	n := 0
 	r.ring.ForEachCQE(func(c *giouring.CompletionQueueEvent) {
 		fn(c.UserData, c.Res, c.Flags)

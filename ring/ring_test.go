@@ -223,3 +223,41 @@ func TestRoundTripAllocatesNothing(t *testing.T) {
 		t.Fatalf("sent %d received %d cancelled %d", sent, recvd, cancelled)
 	}
 }
+
+// TestDroppedPrepareIsSticky: when a Prepare finds the SQ full and cannot
+// submit (here: called from a thread that is not the issuer, so the kernel
+// refuses), the operation is dropped and every later Submit reports
+// ErrSQFull; SQEs already queued are untouched.
+func TestDroppedPrepareIsSticky(t *testing.T) {
+	defer runtime.UnlockOSThread()
+	r := newTestRing(t, 1)
+	if !r.SingleIssuer() {
+		t.Skip("kernel without SINGLE_ISSUER")
+	}
+	ts := unix.Timespec{Sec: 1}
+	r.PrepareTimeout(&ts, 0, 1) // fills the only SQE slot
+	queued := r.last
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		r.PrepareNop(2)
+		r.PrepareTimeout(&unix.Timespec{Sec: 99}, 0, 3)
+		close(done)
+	}()
+	<-done
+	if r.ts[0] != ts {
+		t.Fatalf("dropped timeout overwrote the queued one's timespec: %+v", r.ts[0])
+	}
+	if queued.UserData != 1 || queued.OpCode != giouring.OpTimeout {
+		t.Fatalf("queued SQE changed: %+v", *queued)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := r.Submit(); !errors.Is(err, ErrSQFull) || !errors.Is(err, ErrNotIssuer) {
+			t.Fatalf("Submit %d: %v, want ErrSQFull wrapping ErrNotIssuer", i, err)
+		}
+	}
+	if err := r.SubmitAndWait(1, time.Millisecond); !errors.Is(err, ErrSQFull) {
+		t.Fatalf("SubmitAndWait: %v, want ErrSQFull", err)
+	}
+}
