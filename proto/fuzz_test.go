@@ -2,6 +2,7 @@ package proto
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -206,24 +207,39 @@ func writeSeeds(t *testing.T, dir string, inputs [][]byte) {
 // FuzzParseBatch walks batches back to back as recovery does. A batch that
 // validates and iterates is rebuilt with BatchBuilder: the rebuild always
 // holds the same records, and it is byte-identical whenever the input was
-// in the canonical form the builder writes.
+// in the canonical form the builder writes. So that mutations reach the
+// record decoder instead of stopping at the CRC, the first batch is also
+// checked with its CRC recomputed.
 func FuzzParseBatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
-		in := data[:len(data):len(data)]
-		for len(in) > 0 {
-			h, rest, err := ValidateBatch(in)
-			if err != nil {
-				if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrShortBatch) {
-					t.Fatalf("unclassified error %v", err)
-				}
-				return
-			}
-			if err := checkBatchRebuild(h, in[:h.Size():h.Size()]); err != nil {
+		if err := walkBatches(data[:len(data):len(data)]); err != nil {
+			t.Fatal(err)
+		}
+		fixed := append([]byte(nil), data...)
+		if h, err := ParseBatchHeader(fixed); err == nil && h.Size() <= len(fixed) {
+			binary.LittleEndian.PutUint32(fixed[offCRC:], CRC32C(fixed[offAttributes:h.Size()]))
+			if err := walkBatches(fixed[:h.Size():h.Size()]); err != nil {
 				t.Fatal(err)
 			}
-			in = rest
 		}
 	})
+}
+
+func walkBatches(in []byte) error {
+	for len(in) > 0 {
+		h, rest, err := ValidateBatch(in)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrShortBatch) {
+				return fmt.Errorf("unclassified error %v", err)
+			}
+			return nil
+		}
+		if err := checkBatchRebuild(h, in[:h.Size():h.Size()]); err != nil {
+			return err
+		}
+		in = rest
+	}
+	return nil
 }
 
 type decodedRecord struct {
