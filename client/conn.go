@@ -1,0 +1,378 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/ringmq/ringmq/proto"
+)
+
+// Errors of a connection. Failures wrap one of them; the cause follows.
+var (
+	ErrClosed         = errors.New("client: connection closed")
+	ErrConnectionLost = errors.New("client: connection lost")
+	ErrProtocol       = errors.New("client: protocol violation")
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxInFlight      = 1024
+	DefaultMaxResponseBytes = 256 << 20
+	DefaultMaxRequestBytes  = proto.DefaultMaxFrameBytes
+
+	readBufferSize   = 64 << 10
+	maxRetainedWrite = 4 << 20 // a write buffer grown past this is dropped after use
+)
+
+// Options configure a connection. The zero value is usable.
+type Options struct {
+	// ClientID names the application in the server's logs and metrics.
+	ClientID string
+	// RequestShard asks the server to serve the connection from the
+	// reactor (shard) Shard, which should own the partitions it uses.
+	RequestShard bool
+	Shard        uint16
+	// MaxInFlight bounds the requests sent and not yet answered (or, with
+	// acks 0, not yet written); further calls wait for a slot.
+	MaxInFlight int
+	// MaxRequestBytes is the largest request frame body sent; larger ones
+	// fail with proto.ErrFrameTooLarge before anything is sent. Keep it at
+	// or below the server's max_frame_bytes, which closes the connection.
+	MaxRequestBytes int
+	// MaxResponseBytes is the largest response frame body accepted; a
+	// larger one fails the connection.
+	MaxResponseBytes int
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	return o
+}
+
+// Conn is one connection to a ringmq server. It is safe for concurrent use.
+type Conn struct {
+	nc    net.Conn
+	addr  string
+	opts  Options
+	hello proto.HelloResponse
+
+	slots chan struct{} // one token per request in flight
+	wake  chan struct{} // capacity 1: the write buffer has frames
+	done  chan struct{} // closed when the connection fails
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	err     error            // the first failure; set once
+	pending map[uint32]*call // by correlation id; nil: abandoned by its caller
+	nextID  uint32
+	wbuf    []byte // frames the writer has not taken yet
+	wslots  int    // slots to release once wbuf is written (acks 0)
+}
+
+// call is one caller waiting for its response.
+type call struct {
+	ch chan result // capacity 1
+}
+
+type result struct {
+	hdr  proto.ResponseHeader
+	body []byte
+	err  error
+}
+
+// Dial connects to addr, starts the connection's goroutines and says Hello.
+// ctx bounds the dial and the Hello exchange only.
+func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
+	}
+	c := newConn(nc, addr, opts.withDefaults())
+	if err := c.sayHello(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("client: hello to %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+func newConn(nc net.Conn, addr string, opts Options) *Conn {
+	c := &Conn{
+		nc: nc, addr: addr, opts: opts,
+		slots:   make(chan struct{}, opts.MaxInFlight),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		pending: make(map[uint32]*call),
+	}
+	c.wg.Add(2)
+	go c.writeLoop()
+	go c.readLoop()
+	return c
+}
+
+func (c *Conn) sayHello(ctx context.Context) error {
+	req := proto.HelloRequest{
+		MinVersion: proto.ProtocolVersion, MaxVersion: proto.ProtocolVersion,
+		ClientID: c.opts.ClientID, RequestedShard: proto.NoShard,
+	}
+	if c.opts.RequestShard {
+		req.RequestedShard = int16(c.opts.Shard)
+	}
+	if err := c.Do(ctx, &req, &c.hello); err != nil {
+		return err
+	}
+	if c.hello.Version != proto.ProtocolVersion {
+		return fmt.Errorf("server chose protocol version %d: %w", c.hello.Version, proto.UnsupportedVersion)
+	}
+	return nil
+}
+
+// Hello is the server's answer to this connection's Hello: the protocol
+// version, the reactor count and the shard serving the connection.
+func (c *Conn) Hello() proto.HelloResponse { return c.hello }
+
+// Addr is the address the connection was dialed with.
+func (c *Conn) Addr() string { return c.addr }
+
+// Err is nil while the connection works, then the error that ended it.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close ends the connection: waiting and later calls fail with ErrClosed.
+// It waits for the connection's goroutines to exit.
+func (c *Conn) Close() error {
+	c.fail(ErrClosed)
+	c.wg.Wait()
+	return nil
+}
+
+// Do sends req and decodes the response into resp (a nil resp discards the
+// body). An error the server put in the response header comes back as a
+// wrapped proto.ErrorCode. A Produce with acks 0 gets no response: Do
+// returns once the request is queued, and resp is left untouched. If ctx
+// ends first Do returns ctx.Err(); the request may still reach the server,
+// and its response is dropped.
+func (c *Conn) Do(ctx context.Context, req proto.Request, resp proto.Message) error {
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return c.Err()
+	}
+	if !proto.ExpectsResponse(req) {
+		if _, err := c.enqueue(req, nil); err != nil {
+			<-c.slots
+			return err
+		}
+		return nil // the writer frees the slot
+	}
+	defer func() { <-c.slots }()
+	cl := &call{ch: make(chan result, 1)}
+	id, err := c.enqueue(req, cl)
+	if err != nil {
+		return err
+	}
+	select {
+	case r := <-cl.ch:
+		return finish(r, req.APIKey(), resp)
+	case <-ctx.Done():
+		c.abandon(id, cl)
+		return ctx.Err()
+	}
+}
+
+func finish(r result, api proto.APIKey, resp proto.Message) error {
+	switch {
+	case r.err != nil:
+		return r.err
+	case r.hdr.Error != proto.None:
+		return fmt.Errorf("client: %v: %w", api, r.hdr.Error)
+	}
+	if resp == nil {
+		return nil
+	}
+	if err := resp.Decode(r.body); err != nil {
+		return fmt.Errorf("client: %v response: %w: %w", api, ErrProtocol, err)
+	}
+	return nil
+}
+
+// enqueue appends req's frame to the write buffer and registers cl (nil:
+// no response expected) under a fresh correlation id.
+func (c *Conn) enqueue(req proto.Request, cl *call) (id uint32, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	start, ok := len(c.wbuf), false
+	defer func() {
+		if !ok { // too large, or the encoder panicked: keep the stream whole
+			c.wbuf = c.wbuf[:start]
+		}
+	}()
+	id = c.newID()
+	c.wbuf = proto.AppendRequest(c.wbuf, id, req)
+	if n := len(c.wbuf) - start; n-proto.FrameLengthSize > c.opts.MaxRequestBytes {
+		return 0, fmt.Errorf("client: %v request: %w: %d bytes, limit %d",
+			req.APIKey(), proto.ErrFrameTooLarge, n-proto.FrameLengthSize, c.opts.MaxRequestBytes)
+	}
+	ok = true
+	if cl != nil {
+		c.pending[id] = cl
+	} else {
+		c.wslots++
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return id, nil
+}
+
+// newID returns a correlation id no request in flight uses. c.mu is held.
+func (c *Conn) newID() uint32 {
+	for {
+		c.nextID++
+		if _, busy := c.pending[c.nextID]; !busy {
+			return c.nextID
+		}
+	}
+}
+
+// abandon marks cl's request as no longer awaited; its response, when it
+// comes, is dropped.
+func (c *Conn) abandon(id uint32, cl *call) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending[id] == cl {
+		c.pending[id] = nil
+	}
+}
+
+// fail records the first error, closes the socket and fails every waiter.
+func (c *Conn) fail(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	close(c.done)
+	c.nc.Close()
+	for _, cl := range pending {
+		if cl != nil {
+			cl.ch <- result{err: err}
+		}
+	}
+}
+
+func (c *Conn) lost(op string, err error) error {
+	return fmt.Errorf("%w: %s %s: %w", ErrConnectionLost, op, c.addr, err)
+}
+
+// writeLoop sends, in one write, every frame queued since the last write.
+func (c *Conn) writeLoop() {
+	defer c.wg.Done()
+	var buf []byte
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			return
+		}
+		c.mu.Lock()
+		buf, c.wbuf = c.wbuf, buf[:0]
+		slots := c.wslots
+		c.wslots = 0
+		c.mu.Unlock()
+		if len(buf) > 0 {
+			if _, err := c.nc.Write(buf); err != nil {
+				c.fail(c.lost("write to", err))
+				return
+			}
+		}
+		for ; slots > 0; slots-- {
+			<-c.slots
+		}
+		if cap(buf) > maxRetainedWrite {
+			buf = nil
+		}
+	}
+}
+
+// readLoop reads response frames and hands each to its waiting caller.
+func (c *Conn) readLoop() {
+	defer c.wg.Done()
+	br := bufio.NewReaderSize(c.nc, readBufferSize)
+	for {
+		frame, err := c.readFrame(br)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		h, body, err := proto.ParseResponseHeader(frame)
+		if err != nil {
+			c.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
+			return
+		}
+		if err := c.dispatch(h, body); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+func (c *Conn) readFrame(br *bufio.Reader) ([]byte, error) {
+	var lenBuf [proto.FrameLengthSize]byte
+	if _, err := io.ReadFull(br, lenBuf[:]); err != nil {
+		return nil, c.lost("read from", err)
+	}
+	n, _ := proto.FrameLength(lenBuf[:])
+	if err := proto.CheckFrameLength(n, c.opts.MaxResponseBytes); err != nil {
+		return nil, fmt.Errorf("%w: response: %w", ErrProtocol, err)
+	}
+	if n < proto.ResponseHeaderSize {
+		return nil, fmt.Errorf("%w: response frame of %d bytes", ErrProtocol, n)
+	}
+	frame := make([]byte, n)
+	copy(frame, lenBuf[:])
+	if _, err := io.ReadFull(br, frame[proto.FrameLengthSize:]); err != nil {
+		return nil, c.lost("read from", err)
+	}
+	return frame, nil
+}
+
+func (c *Conn) dispatch(h proto.ResponseHeader, body []byte) error {
+	c.mu.Lock()
+	cl, ok := c.pending[h.CorrelationID]
+	delete(c.pending, h.CorrelationID)
+	c.mu.Unlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: response to correlation id %d, which is not in flight", ErrProtocol, h.CorrelationID)
+	case cl != nil:
+		cl.ch <- result{hdr: h, body: body}
+	}
+	return nil
+}
