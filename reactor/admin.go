@@ -1,0 +1,268 @@
+package reactor
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/stats"
+	"github.com/ringmq/ringmq/storage/metalog"
+)
+
+// The admin goroutine serialises the requests that change metadata or do
+// slow I/O outside the reactors: topic creation and deletion and consumer
+// offsets (the metadata store fsyncs). It reads the request's body, which
+// its origin does not touch until the answer comes back through the
+// origin's mailbox.
+
+type adminJob struct {
+	origin *Reactor
+	req    *request
+	api    proto.APIKey
+	body   []byte
+}
+
+const maxPartitions = 100_000
+
+func (s *Server) postAdmin(j adminJob) {
+	select {
+	case s.adminCh <- j:
+	default:
+		// The admin queue is full: answer at once rather than block a reactor.
+		frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: j.req.hdr.CorrelationID, Error: proto.RequestTimedOut}, nil)
+		j.origin.respondRaw(j.req, frame)
+	}
+}
+
+func (s *Server) adminLoop() {
+	defer close(s.adminDone)
+	for j := range s.adminCh {
+		code, resp := s.runAdmin(j)
+		frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: j.req.hdr.CorrelationID, Error: code}, resp)
+		j.origin.mb.post(message{kind: msgReply, req: j.req, frame: frame})
+	}
+}
+
+func (s *Server) runAdmin(j adminJob) (proto.ErrorCode, proto.Message) {
+	switch j.api {
+	case proto.APICreateTopic:
+		var req proto.CreateTopicRequest
+		if err := req.Decode(j.body); err != nil {
+			return proto.InvalidRequest, nil
+		}
+		resp := s.createTopic(&req)
+		return proto.None, resp
+	case proto.APIDeleteTopic:
+		var req proto.DeleteTopicRequest
+		if err := req.Decode(j.body); err != nil {
+			return proto.InvalidRequest, nil
+		}
+		return proto.None, &proto.DeleteTopicResponse{Error: s.deleteTopic(req.Name)}
+	case proto.APIOffsetCommit:
+		var req proto.OffsetCommitRequest
+		if err := req.Decode(j.body); err != nil {
+			return proto.InvalidRequest, nil
+		}
+		return s.offsetCommit(&req)
+	case proto.APIOffsetFetch:
+		var req proto.OffsetFetchRequest
+		if err := req.Decode(j.body); err != nil {
+			return proto.InvalidRequest, nil
+		}
+		return s.offsetFetch(&req)
+	case proto.APIListGroups:
+		var req proto.ListGroupsRequest
+		if err := req.Decode(j.body); err != nil {
+			return proto.InvalidRequest, nil
+		}
+		return s.listGroups(&req)
+	}
+	return proto.UnsupportedAPI, nil
+}
+
+func (s *Server) createTopic(req *proto.CreateTopicRequest) *proto.CreateTopicResponse {
+	fail := func(code proto.ErrorCode, format string, args ...any) *proto.CreateTopicResponse {
+		return &proto.CreateTopicResponse{Error: code, Message: fmt.Sprintf(format, args...)}
+	}
+	if !validTopicName(req.Name) {
+		return fail(proto.InvalidTopicName, "topic name %q: use 1-249 characters of [a-zA-Z0-9._-]", req.Name)
+	}
+	if req.Partitions == 0 || req.Partitions > maxPartitions {
+		return fail(proto.InvalidPartitions, "partitions %d: must be 1..%d", req.Partitions, maxPartitions)
+	}
+	kv := make(map[string]string, len(req.Configs))
+	for _, c := range req.Configs {
+		kv[c.Key] = c.Value
+	}
+	overrides, err := config.ParseTopicOverrides(kv)
+	if err != nil {
+		return fail(proto.InvalidConfig, "%v", err)
+	}
+	if s.topics.Load().byName[req.Name] != nil {
+		return fail(proto.TopicExists, "topic %q already exists", req.Name)
+	}
+	ti := s.newTopicInfo(req.Name, req.Partitions, overrides)
+	if err := s.meta.PutTopic(req.Name, encodeTopic(req.Partitions, overrides)); err != nil {
+		return fail(proto.StorageError, "persist topic: %v", err)
+	}
+	if err := s.broadcast(msgOpen, ti); err != nil {
+		s.broadcast(msgDrop, ti)
+		s.meta.DeleteTopic(req.Name)
+		return fail(proto.StorageError, "create partitions: %v", err)
+	}
+	s.topics.Store(s.topics.Load().with(ti))
+	s.log.Info("topic created", "topic", req.Name, "partitions", req.Partitions)
+	return &proto.CreateTopicResponse{}
+}
+
+func (s *Server) deleteTopic(name string) proto.ErrorCode {
+	ti := s.topics.Load().byName[name]
+	if ti == nil {
+		return proto.UnknownTopic
+	}
+	s.topics.Store(s.topics.Load().without(name))
+	if err := s.meta.DeleteTopic(name); err != nil {
+		s.log.Error("delete topic metadata", "topic", name, "err", err)
+		return proto.StorageError
+	}
+	if err := s.broadcast(msgDrop, ti); err != nil {
+		s.log.Error("delete topic partitions", "topic", name, "err", err)
+		return proto.StorageError
+	}
+	s.metrics.dropTopic(name)
+	s.log.Info("topic deleted", "topic", name)
+	return proto.None
+}
+
+func (s *Server) newTopicInfo(name string, partitions uint32, overrides config.TopicConfig) *topicInfo {
+	return &topicInfo{
+		name:       name,
+		partitions: partitions,
+		cfg:        overrides.Resolve(s.cfg.Storage.TopicDefaults()),
+		overrides:  overrides,
+		shards:     assignShards(name, partitions, len(s.reactors)),
+		shared:     make([]partShared, partitions),
+		stats:      stats.ForTopic(name),
+	}
+}
+
+// Topic records in the metadata store: u8 version | u32 partitions |
+// TopicConfig (config.AppendTopicConfig). Never change version 1.
+const topicRecordVersion = 1
+
+func encodeTopic(partitions uint32, t config.TopicConfig) []byte {
+	b := []byte{topicRecordVersion}
+	b = binary.LittleEndian.AppendUint32(b, partitions)
+	return config.AppendTopicConfig(b, t)
+}
+
+func decodeTopic(name string, b []byte, reactors int) (*topicInfo, error) {
+	if len(b) < 5 || b[0] != topicRecordVersion {
+		return nil, errors.New("unknown topic record version")
+	}
+	partitions := binary.LittleEndian.Uint32(b[1:])
+	overrides, _, err := config.ParseTopicConfig(b[5:])
+	if err != nil {
+		return nil, err
+	}
+	return &topicInfo{name: name, partitions: partitions, overrides: overrides,
+		shards: assignShards(name, partitions, reactors), shared: make([]partShared, partitions),
+		stats: stats.ForTopic(name)}, nil
+}
+
+func (s *Server) offsetCommit(req *proto.OffsetCommitRequest) (proto.ErrorCode, proto.Message) {
+	if len(req.Group) == 0 {
+		return proto.InvalidGroupName, nil
+	}
+	group := string(req.Group)
+	tt := s.topics.Load()
+	now := time.Now().UnixMilli()
+	resp := &proto.OffsetCommitResponse{Topics: make([]proto.OffsetCommitTopicResponse, len(req.Topics))}
+	for i, t := range req.Topics {
+		rt := &resp.Topics[i]
+		rt.Name = t.Name
+		info := tt.lookup(t.Name)
+		for _, p := range t.Partitions {
+			code := proto.None
+			switch {
+			case info == nil:
+				code = proto.UnknownTopic
+			case p.Partition >= info.partitions:
+				code = proto.UnknownPartition
+			default:
+				c := metalog.OffsetCommit{Offset: p.Offset, Metadata: string(p.Metadata), CommitTimeMs: now}
+				if err := s.meta.CommitOffset(group, info.name, p.Partition, c); err != nil {
+					code = proto.StorageError
+				} else {
+					s.metrics.committed(group, info, p.Partition, p.Offset)
+				}
+			}
+			rt.Partitions = append(rt.Partitions, proto.PartitionError{Partition: p.Partition, Error: code})
+		}
+	}
+	return proto.None, resp
+}
+
+func (s *Server) offsetFetch(req *proto.OffsetFetchRequest) (proto.ErrorCode, proto.Message) {
+	group := string(req.Group)
+	resp := &proto.OffsetFetchResponse{}
+	if len(req.Topics) == 0 {
+		byTopic := map[string]int{}
+		for _, po := range s.meta.GroupOffsets(group) {
+			i, ok := byTopic[po.Topic]
+			if !ok {
+				i = len(resp.Topics)
+				byTopic[po.Topic] = i
+				resp.Topics = append(resp.Topics, proto.OffsetFetchTopicResponse{Name: []byte(po.Topic)})
+			}
+			resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, proto.OffsetFetchPartitionResponse{
+				Partition: po.Partition, Offset: po.Offset, Metadata: []byte(po.Metadata), CommitTimeMs: po.CommitTimeMs})
+		}
+		return proto.None, resp
+	}
+	for _, t := range req.Topics {
+		rt := proto.OffsetFetchTopicResponse{Name: t.Name}
+		for _, p := range t.Partitions {
+			pr := proto.OffsetFetchPartitionResponse{Partition: p, Offset: proto.NoOffset}
+			if c, ok := s.meta.FetchOffset(group, string(t.Name), p); ok {
+				pr.Offset, pr.Metadata, pr.CommitTimeMs = c.Offset, []byte(c.Metadata), c.CommitTimeMs
+			}
+			rt.Partitions = append(rt.Partitions, pr)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return proto.None, resp
+}
+
+func (s *Server) listGroups(req *proto.ListGroupsRequest) (proto.ErrorCode, proto.Message) {
+	tt := s.topics.Load()
+	resp := &proto.ListGroupsResponse{}
+	for _, g := range s.meta.ListGroups() {
+		if req.Group != "" && req.Group != g {
+			continue
+		}
+		gi := proto.GroupInfo{Name: g}
+		for _, po := range s.meta.GroupOffsets(g) {
+			if n := len(gi.Topics); n == 0 || gi.Topics[n-1].Name != po.Topic {
+				gi.Topics = append(gi.Topics, proto.GroupTopic{Name: po.Topic})
+			}
+			gp := proto.GroupPartition{Partition: po.Partition, Committed: po.Offset}
+			if info := tt.byName[po.Topic]; info != nil && po.Partition < info.partitions {
+				gp.LogEnd = info.shared[po.Partition].logEnd.Load()
+				if gp.LogEnd > gp.Committed {
+					gp.Lag = gp.LogEnd - gp.Committed
+				}
+			}
+			gt := &gi.Topics[len(gi.Topics)-1]
+			gt.Partitions = append(gt.Partitions, gp)
+		}
+		resp.Groups = append(resp.Groups, gi)
+	}
+	if req.Group != "" && len(resp.Groups) == 0 {
+		return proto.GroupNotFound, nil
+	}
+	return proto.None, resp
+}

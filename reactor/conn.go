@@ -1,0 +1,318 @@
+package reactor
+
+import (
+	"github.com/ringmq/ringmq/proto"
+	"golang.org/x/sys/unix"
+)
+
+// conn is one client connection, owned by the reactor that accepted it (or
+// adopted it by a shard hand-off).
+type conn struct {
+	fd   int
+	slot uint32
+	gen  uint32
+
+	// in holds the start of a frame whose bytes have not all arrived.
+	in []byte
+
+	// out is the queue of responses ready to send, in completion order
+	// (pipelined requests are answered as they finish).
+	out      []outFrame
+	outBytes int
+	// sentHead counts bytes of out[0] already sent by a partial send.
+	sentHead int
+	sending  bool
+	iov      []unix.Iovec
+	msg      unix.Msghdr
+
+	recvArmed   bool
+	recvPaused  bool // backpressure: unanswered bytes over the limit
+	closing     bool
+	closeQueued bool // close after out is drained (protocol error)
+	handoff     int  // target shard of a pending hand-off, -1 if none
+
+	// requests counts requests received and not yet finished; unanswered
+	// is their frame bytes (backpressure).
+	requests   int
+	unanswered int
+	inFlight   int // send/recv ops the kernel still holds
+}
+
+// outFrame is one response frame: parts are sent back to back; buf is
+// returned to the pool and req finished once the whole frame is sent.
+type outFrame struct {
+	parts [][]byte
+	size  int
+	buf   []byte
+	req   *request
+}
+
+func (c *conn) reset() {
+	c.in = c.in[:0]
+	c.out = c.out[:0]
+	c.outBytes, c.sentHead = 0, 0
+	c.sending, c.recvArmed, c.recvPaused, c.closing, c.closeQueued = false, false, false, false, false
+	c.handoff = -1
+	c.requests, c.unanswered, c.inFlight = 0, 0, 0
+}
+
+// newConn registers fd in a free slot.
+func (r *Reactor) newConn(fd int) *conn {
+	var c *conn
+	if n := len(r.freeConns); n > 0 {
+		c = r.conns[r.freeConns[n-1]]
+		r.freeConns = r.freeConns[:n-1]
+	} else {
+		c = &conn{slot: uint32(len(r.conns))}
+		r.conns = append(r.conns, c)
+	}
+	c.reset()
+	c.fd = fd
+	c.gen = (c.gen + 1) & 0xffffff
+	r.openConns++
+	r.srv.connCount.Add(1)
+	r.srv.metrics.connOpened()
+	return c
+}
+
+func (r *Reactor) connFor(gen, slot uint32) *conn {
+	if int(slot) >= len(r.conns) {
+		return nil
+	}
+	c := r.conns[slot]
+	if c.gen != gen || c.fd < 0 {
+		return nil
+	}
+	return c
+}
+
+func (r *Reactor) armRecv(c *conn) {
+	if c.recvArmed || c.closing || c.recvPaused || c.handoff >= 0 {
+		return
+	}
+	c.recvArmed = true
+	c.inFlight++
+	r.ring.PrepareRecvMultishot(c.fd, r.bufs.Group(), makeUD(udRecv, c.gen, c.slot))
+}
+
+// onRecv handles one multishot recv completion.
+func (r *Reactor) onRecv(c *conn, res int32, flags uint32) {
+	more := hasMore(flags)
+	if !more {
+		c.recvArmed = false
+		c.inFlight--
+	}
+	if id, ok := bufferID(flags); ok {
+		switch {
+		case res > 0 && c.handoff >= 0:
+			c.in = append(c.in, r.bufs.Buf(id)[:res]...)
+		case res > 0 && !c.closing:
+			r.onData(c, r.bufs.Buf(id)[:res])
+		}
+		r.bufs.Recycle(id)
+	}
+	switch {
+	case res == 0:
+		r.closeConn(c)
+	case res < 0 && res != -int32(unix.ENOBUFS) && res != -int32(unix.ECANCELED):
+		r.closeConn(c)
+	case !more && c.handoff >= 0:
+		r.tryHandoffs()
+	case !more:
+		r.maybeFinishConn(c)
+		r.armRecv(c)
+	}
+}
+
+// onData frames the received bytes: every whole frame is copied into a
+// pooled buffer owned by its request; a partial frame waits in c.in.
+func (r *Reactor) onData(c *conn, data []byte) {
+	for len(data) > 0 && !c.closing && !c.closeQueued {
+		if len(c.in) == 0 {
+			need := r.frameNeed(c, data)
+			if need < 0 {
+				return
+			}
+			if need == 0 || len(data) < need {
+				c.in = append(c.in, data...)
+				return
+			}
+			r.startRequest(c, data[:need])
+			data = data[need:]
+			continue
+		}
+		if len(c.in) < proto.FrameLengthSize {
+			take := min(proto.FrameLengthSize-len(c.in), len(data))
+			c.in = append(c.in, data[:take]...)
+			data = data[take:]
+			continue
+		}
+		need := r.frameNeed(c, c.in)
+		if need < 0 {
+			return
+		}
+		take := min(need-len(c.in), len(data))
+		c.in = append(c.in, data[:take]...)
+		data = data[take:]
+		if len(c.in) == need {
+			r.startRequest(c, c.in)
+			c.in = c.in[:0]
+		}
+	}
+}
+
+// frameNeed returns the whole size of the frame starting at b, 0 if its
+// length field is incomplete, or -1 after rejecting an oversized or
+// undersized frame.
+func (r *Reactor) frameNeed(c *conn, b []byte) int {
+	n, ok := proto.FrameLength(b)
+	if !ok {
+		return 0
+	}
+	if n < proto.RequestHeaderSize || proto.CheckFrameLength(n, r.srv.cfg.Server.MaxFrameBytes) != nil {
+		r.srv.metrics.badFrame()
+		r.protocolError(c)
+		return -1
+	}
+	return n
+}
+
+// protocolError stops reading c and closes it once queued responses are out.
+func (r *Reactor) protocolError(c *conn) {
+	c.closeQueued = true
+	c.in = c.in[:0]
+	if len(c.out) == 0 && !c.sending {
+		r.closeConn(c)
+	}
+}
+
+// queueFrame appends a response frame to c's output.
+func (r *Reactor) queueFrame(c *conn, f outFrame) {
+	for _, p := range f.parts {
+		f.size += len(p)
+	}
+	c.out = append(c.out, f)
+	c.outBytes += f.size
+	if !c.sending {
+		r.needSend = append(r.needSend, c)
+	}
+}
+
+// flushSends starts one sendmsg per connection that has output and no send
+// in flight: everything queued in this loop turn goes out together.
+func (r *Reactor) flushSends() {
+	for _, c := range r.needSend {
+		if c.sending || len(c.out) == 0 || c.fd < 0 {
+			continue
+		}
+		r.startSend(c)
+	}
+	clear(r.needSend)
+	r.needSend = r.needSend[:0]
+}
+
+const maxIov = 1024
+
+func (r *Reactor) startSend(c *conn) {
+	c.iov = c.iov[:0]
+	skip := c.sentHead
+	for i := range c.out {
+		for _, p := range c.out[i].parts {
+			if skip >= len(p) {
+				skip -= len(p)
+				continue
+			}
+			p = p[skip:]
+			skip = 0
+			if len(c.iov) == maxIov {
+				break
+			}
+			c.iov = append(c.iov, unix.Iovec{Base: &p[0], Len: uint64(len(p))})
+		}
+	}
+	if len(c.iov) == 0 {
+		return
+	}
+	c.msg = unix.Msghdr{Iov: &c.iov[0], Iovlen: uint64(len(c.iov))}
+	c.sending = true
+	c.inFlight++
+	r.ring.PrepareSendmsg(c.fd, &c.msg, unix.MSG_NOSIGNAL, makeUD(udSend, c.gen, c.slot))
+}
+
+func (r *Reactor) onSend(c *conn, res int32) {
+	c.sending = false
+	c.inFlight--
+	if res < 0 {
+		r.closeConn(c)
+		return
+	}
+	n := int(res) + c.sentHead
+	done := 0
+	for done < len(c.out) && n >= c.out[done].size {
+		n -= c.out[done].size
+		r.srv.metrics.bytesOut(c.out[done].size)
+		c.outBytes -= c.out[done].size
+		r.frameSent(&c.out[done])
+		done++
+	}
+	c.sentHead = n
+	rest := copy(c.out, c.out[done:])
+	clear(c.out[rest:])
+	c.out = c.out[:rest]
+	switch {
+	case len(c.out) > 0 && !c.closing:
+		r.startSend(c)
+	case c.closeQueued && len(c.out) == 0:
+		r.closeConn(c)
+	default:
+		r.maybeFinishConn(c)
+	}
+}
+
+func (r *Reactor) frameSent(f *outFrame) {
+	if f.buf != nil {
+		r.pool.put(f.buf)
+	}
+	if f.req != nil {
+		r.sentResponse(f.req)
+	}
+	*f = outFrame{}
+}
+
+// closeConn shuts the socket down; the slot is freed once the kernel has
+// returned every operation on it and every request has finished.
+func (r *Reactor) closeConn(c *conn) {
+	if c.closing || c.fd < 0 {
+		return
+	}
+	c.closing = true
+	unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	for i := range c.out {
+		c.outBytes -= c.out[i].size
+		r.frameSent(&c.out[i])
+	}
+	c.out = c.out[:0]
+	r.maybeFinishConn(c)
+}
+
+func (r *Reactor) maybeFinishConn(c *conn) {
+	if !c.closing || c.inFlight > 0 || c.requests > 0 || c.fd < 0 {
+		return
+	}
+	unix.Close(c.fd)
+	c.fd = -1
+	c.gen = (c.gen + 1) & 0xffffff
+	r.freeConns = append(r.freeConns, c.slot)
+	r.openConns--
+	r.srv.connCount.Add(-1)
+	r.srv.metrics.connClosed()
+}
+
+// detachConn removes c from this reactor without closing its socket (shard
+// hand-off): the fd now belongs to another reactor.
+func (r *Reactor) detachConn(c *conn) {
+	c.fd = -1
+	c.gen = (c.gen + 1) & 0xffffff
+	r.freeConns = append(r.freeConns, c.slot)
+	r.openConns--
+}

@@ -1,0 +1,431 @@
+package reactor
+
+import (
+	"time"
+
+	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage"
+)
+
+// Fetch path: the origin gathers every partition (reading its own from the
+// mmap'd segments, asking owners for the rest), then either answers with
+// header bytes plus the segment slices (no copy), or, below min_bytes,
+// releases what it read and parks until an append on one of the
+// partitions or max_wait. Views read by another reactor go back to it for
+// release once the response is sent.
+
+type fetchState struct {
+	req   proto.FetchRequest
+	parts []fetchPart
+	views []storage.View // read here; released here
+	// cold[i] holds views[i]'s bytes read through the ring when they were
+	// not in page cache (nil for hot views, sent straight from the mmap).
+	cold     [][]byte
+	bytes    int
+	gen      uint32 // bumped on every park and unpark; stale wake-ups are ignored
+	parked   bool
+	final    bool
+	deadline time.Time
+	out      [][]byte
+}
+
+type fetchPart struct {
+	ti, pi   int32
+	owner    int32
+	code     proto.ErrorCode
+	hw       uint64
+	logStart uint64
+	v0, vn   int32          // range of local views in fetchState.views
+	remote   []storage.View // read by owner; released there
+	size     int
+}
+
+func (r *Reactor) handleFetch(q *request, body []byte) {
+	fs := &q.fetch
+	if err := fs.req.Decode(body); err != nil {
+		r.respondError(q, proto.InvalidRequest)
+		return
+	}
+	fs.parts = fs.parts[:0]
+	for ti := range fs.req.Topics {
+		for pi := range fs.req.Topics[ti].Partitions {
+			fs.parts = append(fs.parts, fetchPart{ti: int32(ti), pi: int32(pi), owner: -1})
+		}
+	}
+	fs.final = fs.req.MaxWaitMs == 0 || fs.req.MinBytes == 0
+	fs.deadline = r.now.Add(time.Duration(fs.req.MaxWaitMs) * time.Millisecond)
+	r.gatherFetch(q)
+}
+
+func (r *Reactor) fetchReq(q *request, idx int) (*proto.FetchTopic, *proto.FetchPartition) {
+	fp := &q.fetch.parts[idx]
+	t := &q.fetch.req.Topics[fp.ti]
+	return t, &t.Partitions[fp.pi]
+}
+
+func (r *Reactor) gatherFetch(q *request) {
+	fs := &q.fetch
+	fs.bytes = 0
+	fs.views = fs.views[:0]
+	tt := r.srv.topics.Load()
+	q.pending = 1
+	for i := range fs.parts {
+		fp := &fs.parts[i]
+		t, p := r.fetchReq(q, i)
+		*fp = fetchPart{ti: fp.ti, pi: fp.pi, owner: -1}
+		info := tt.lookup(t.Name)
+		switch {
+		case info == nil:
+			fp.code = proto.UnknownTopic
+		case p.Partition >= info.partitions:
+			fp.code = proto.UnknownPartition
+		default:
+			fp.owner = int32(info.shards[p.Partition])
+			q.pending++
+			if int(fp.owner) == r.id {
+				r.readLocal(q, i)
+			} else {
+				r.srv.reactors[fp.owner].mb.post(message{kind: msgFetch, origin: r, req: q, idx: int32(i)})
+			}
+		}
+	}
+	r.fetchStep(q)
+}
+
+// readPart reads one partition this reactor owns, appending views to dst.
+func (r *Reactor) readPart(t *proto.FetchTopic, p *proto.FetchPartition, maxBytes uint32, dst []storage.View) (
+	views []storage.View, code proto.ErrorCode, hw, start uint64) {
+	part := r.partition(t.Name, p.Partition)
+	if part == nil {
+		return dst, proto.UnknownPartition, 0, 0
+	}
+	hw, start = part.log.LogEnd(), part.log.LogStart()
+	if p.Offset > hw || p.Offset < start {
+		return dst, proto.OffsetOutOfRange, hw, start
+	}
+	if p.Offset == hw {
+		return dst, proto.None, hw, start
+	}
+	limit := int(min(p.PartitionMaxBytes, maxBytes))
+	views, err := part.log.Read(p.Offset, limit, dst)
+	if err != nil {
+		return dst, storageErrorCode(err), hw, start
+	}
+	return views, proto.None, hw, start
+}
+
+func (r *Reactor) readLocal(q *request, idx int) {
+	fs := &q.fetch
+	t, p := r.fetchReq(q, idx)
+	v0 := len(fs.views)
+	views, code, hw, start := r.readPart(t, p, fs.req.MaxBytes, fs.views)
+	fs.views = views
+	fp := &fs.parts[idx]
+	fp.code, fp.hw, fp.logStart = code, hw, start
+	fp.v0, fp.vn = int32(v0), int32(len(views)-v0)
+	fp.size = viewBytes(views[v0:])
+	fs.bytes += fp.size
+	r.readCold(q, v0)
+	r.fetchStep(q)
+}
+
+// readCold reads the views from v0 on that are not in page cache through
+// the ring into pooled buffers, so a consumer catching up on old data
+// never faults inside the reactor (and never stalls its producers).
+func (r *Reactor) readCold(q *request, v0 int) {
+	fs := &q.fetch
+	for len(fs.cold) < len(fs.views) {
+		fs.cold = append(fs.cold, nil)
+	}
+	for i := v0; i < len(fs.views); i++ {
+		v := &fs.views[i]
+		if v.Len() == 0 || v.Resident() {
+			continue
+		}
+		buf := r.pool.get(v.Len())
+		fs.cold[i] = buf
+		slot, o := r.ops.alloc()
+		*o = ioOp{kind: udRead, req: q, idx: int32(i)}
+		q.pending++
+		r.srv.metrics.coldRead(v.Len())
+		r.ring.PrepareRead(v.Fd(), buf, uint64(v.Pos()), makeUD(udRead, o.gen, slot))
+	}
+}
+
+// onColdRead completes a cold read; a failed or short read falls back to
+// the mmap'd bytes.
+func (r *Reactor) onColdRead(o *ioOp, res int32) {
+	q := o.req
+	fs := &q.fetch
+	if int(res) != len(fs.cold[o.idx]) {
+		r.pool.put(fs.cold[o.idx])
+		fs.cold[o.idx] = nil
+	}
+	r.fetchStep(q)
+}
+
+// fetchRemotePart runs on the owner of a forwarded fetch part.
+func (r *Reactor) fetchRemotePart(m *message) {
+	q := m.req
+	t, p := r.fetchReq(q, int(m.idx))
+	views, code, hw, start := r.readPart(t, p, q.fetch.req.MaxBytes, nil)
+	m.origin.mb.post(message{kind: msgFetchDone, origin: r, req: q, idx: m.idx, code: code, end: hw, start: start, views: views})
+}
+
+// fetchPartDone runs on the origin.
+func (r *Reactor) fetchPartDone(q *request, idx int, code proto.ErrorCode, hw, start uint64, views []storage.View) {
+	fp := &q.fetch.parts[idx]
+	fp.code, fp.hw, fp.logStart, fp.remote = code, hw, start, views
+	fp.size = viewBytes(views)
+	q.fetch.bytes += fp.size
+	r.fetchStep(q)
+}
+
+func viewBytes(vs []storage.View) int {
+	n := 0
+	for i := range vs {
+		n += len(vs[i].Bytes())
+	}
+	return n
+}
+
+func (r *Reactor) fetchStep(q *request) {
+	q.pending--
+	if q.pending > 0 {
+		return
+	}
+	fs := &q.fetch
+	if fs.final || r.stopping || fs.bytes >= int(fs.req.MinBytes) || !r.now.Before(fs.deadline) {
+		r.sendFetch(q)
+		return
+	}
+	r.releaseFetch(q)
+	r.parkFetch(q)
+}
+
+// parkFetch registers q with every partition it reads.
+func (r *Reactor) parkFetch(q *request) {
+	fs := &q.fetch
+	fs.gen = (fs.gen + 1) & 0xffffff
+	fs.parked = true
+	r.parked.add(q)
+	for i := range fs.parts {
+		fp := &fs.parts[i]
+		if fp.owner < 0 {
+			continue
+		}
+		if int(fp.owner) == r.id {
+			r.watchLocal(q, r, i, fs.gen)
+		} else {
+			r.srv.reactors[fp.owner].mb.post(message{kind: msgWatch, origin: r, req: q, idx: int32(i), gen: fs.gen})
+		}
+	}
+}
+
+type waiter struct {
+	origin *Reactor
+	req    *request
+	gen    uint32
+}
+
+func (r *Reactor) watchPartition(m *message) { r.watchLocal(m.req, m.origin, int(m.idx), m.gen) }
+
+// watchLocal runs on the partition's owner. If the partition already grew
+// past the requested offset, the fetch is woken at once.
+func (r *Reactor) watchLocal(q *request, origin *Reactor, idx int, gen uint32) {
+	t, p := r.fetchReq(q, idx)
+	part := r.partition(t.Name, p.Partition)
+	w := waiter{origin: origin, req: q, gen: gen}
+	if part == nil || part.log.LogEnd() > p.Offset {
+		r.notify(w)
+		return
+	}
+	part.waiters = append(part.waiters, w)
+}
+
+func (r *Reactor) notify(w waiter) {
+	if w.origin == r {
+		r.wakeFetch(w.req, w.gen)
+		return
+	}
+	w.origin.mb.post(message{kind: msgWakeFetch, req: w.req, gen: w.gen})
+}
+
+// wakeWaiters wakes every fetch parked on p.
+func (r *Reactor) wakeWaiters(p *partition) {
+	if len(p.waiters) == 0 {
+		return
+	}
+	ws := p.waiters
+	p.waiters = nil
+	for _, w := range ws {
+		r.notify(w)
+	}
+	clear(ws)
+	if p.waiters == nil {
+		p.waiters = ws[:0]
+	}
+}
+
+// wakeFetch runs on the origin: re-gather a parked fetch.
+func (r *Reactor) wakeFetch(q *request, gen uint32) {
+	fs := &q.fetch
+	if !fs.parked || fs.gen != gen {
+		return
+	}
+	r.unpark(q)
+	r.gatherFetch(q)
+}
+
+// fetchDeadline answers a parked fetch whose max_wait passed.
+func (r *Reactor) fetchDeadline(q *request) {
+	r.unpark(q)
+	q.fetch.final = true
+	r.gatherFetch(q)
+}
+
+func (r *Reactor) unpark(q *request) {
+	fs := &q.fetch
+	fs.parked = false
+	fs.gen = (fs.gen + 1) & 0xffffff
+	r.parked.remove(q)
+}
+
+// sendFetch queues the response: header bytes interleaved with the
+// records slices.
+func (r *Reactor) sendFetch(q *request) {
+	fs := &q.fetch
+	var size proto.FetchResponseSize
+	pi := 0
+	for ti := range fs.req.Topics {
+		size.AddTopic(fs.req.Topics[ti].Name)
+		for range fs.req.Topics[ti].Partitions {
+			size.AddPartition(fs.parts[pi].size)
+			pi++
+		}
+	}
+	hdr := r.pool.get(size.FrameLen() - fs.bytes)[:0]
+	hdr = proto.AppendResponseHeader(hdr, proto.ResponseHeader{CorrelationID: q.hdr.CorrelationID}, size.BodyLen())
+	hdr = proto.AppendFetchResponseStart(hdr, len(fs.req.Topics))
+	out := fs.out[:0]
+	mark, pi := 0, 0
+	for ti := range fs.req.Topics {
+		t := &fs.req.Topics[ti]
+		hdr = proto.AppendFetchResponseTopicHeader(hdr, t.Name, len(t.Partitions))
+		for range t.Partitions {
+			fp := &fs.parts[pi]
+			pi++
+			ph := proto.FetchPartitionHeader{Partition: t.Partitions[fp.pi].Partition, Error: fp.code,
+				HighWatermark: fp.hw, LogStart: fp.logStart, RecordsLen: uint32(fp.size)}
+			hdr = proto.AppendFetchPartitionHeader(hdr, &ph)
+			if fp.size == 0 {
+				continue
+			}
+			out = append(out, hdr[mark:])
+			mark = len(hdr)
+			out = r.appendLocalViews(out, fs, int(fp.v0), int(fp.v0+fp.vn))
+			out = appendViews(out, fp.remote)
+		}
+	}
+	if mark < len(hdr) {
+		out = append(out, hdr[mark:])
+	}
+	fs.out = out
+	r.srv.metrics.fetched(fs.bytes)
+	r.respondFrame(q, outFrame{parts: out, buf: hdr})
+}
+
+func (r *Reactor) appendLocalViews(out [][]byte, fs *fetchState, from, to int) [][]byte {
+	for i := from; i < to; i++ {
+		if i < len(fs.cold) && fs.cold[i] != nil {
+			out = append(out, fs.cold[i])
+		} else {
+			out = append(out, fs.views[i].Bytes())
+		}
+	}
+	return out
+}
+
+func appendViews(out [][]byte, vs []storage.View) [][]byte {
+	for i := range vs {
+		out = append(out, vs[i].Bytes())
+	}
+	return out
+}
+
+// releaseFetch gives back every view q holds (local ones here, remote ones
+// to their owner).
+func (r *Reactor) releaseFetch(q *request) {
+	if q.hdr.API != proto.APIFetch {
+		return
+	}
+	fs := &q.fetch
+	releaseViews(fs.views)
+	clear(fs.views)
+	fs.views = fs.views[:0]
+	for i, b := range fs.cold {
+		if b != nil {
+			r.pool.put(b)
+			fs.cold[i] = nil
+		}
+	}
+	fs.cold = fs.cold[:0]
+	for i := range fs.parts {
+		fp := &fs.parts[i]
+		if len(fp.remote) > 0 {
+			r.srv.reactors[fp.owner].mb.post(message{kind: msgRelease, views: fp.remote})
+			fp.remote = nil
+		}
+		fp.vn = 0
+	}
+	clear(fs.out)
+}
+
+// parkedFetches is the set of fetches waiting for data or max_wait.
+type parkedFetches struct {
+	reqs []*request
+}
+
+func (p *parkedFetches) len() int { return len(p.reqs) }
+
+func (p *parkedFetches) add(q *request) { p.reqs = append(p.reqs, q) }
+
+func (p *parkedFetches) remove(q *request) {
+	for i, x := range p.reqs {
+		if x == q {
+			last := len(p.reqs) - 1
+			p.reqs[i] = p.reqs[last]
+			p.reqs[last] = nil
+			p.reqs = p.reqs[:last]
+			return
+		}
+	}
+}
+
+func (p *parkedFetches) nextDeadline() (time.Time, bool) {
+	var next time.Time
+	for i, q := range p.reqs {
+		if i == 0 || q.fetch.deadline.Before(next) {
+			next = q.fetch.deadline
+		}
+	}
+	return next, len(p.reqs) > 0
+}
+
+// expire calls fn for every fetch whose deadline has passed.
+func (p *parkedFetches) expire(now time.Time, fn func(*request)) {
+	for i := 0; i < len(p.reqs); {
+		q := p.reqs[i]
+		if q.fetch.deadline.After(now) {
+			i++
+			continue
+		}
+		fn(q) // removes q from p.reqs
+	}
+}
+
+func (p *parkedFetches) expireAll(fn func(*request)) {
+	for len(p.reqs) > 0 {
+		fn(p.reqs[0])
+	}
+}

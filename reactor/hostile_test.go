@@ -1,0 +1,139 @@
+package reactor
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/proto"
+)
+
+func openFds(t testing.TB) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
+	}
+}
+
+// hostileFrame returns one malformed, truncated, oversized or random frame.
+func hostileFrame(rng *rand.Rand, maxFrame int) []byte {
+	corr := rng.Uint32()
+	switch rng.IntN(7) {
+	case 0: // random bytes
+		b := make([]byte, rng.IntN(200))
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	case 1: // oversized length field
+		b := binary.LittleEndian.AppendUint32(nil, uint32(maxFrame+1+rng.IntN(1<<20)))
+		return append(b, 1, 0, 0, 0)
+	case 2: // length below the header size
+		return binary.LittleEndian.AppendUint32(nil, uint32(rng.IntN(8)))
+	case 3: // unknown API
+		return proto.AppendRequestHeader(nil, proto.RequestHeader{API: proto.APIKey(100 + rng.IntN(1000)), CorrelationID: corr}, 0)
+	case 4: // known API, random body
+		body := make([]byte, rng.IntN(64))
+		for i := range body {
+			body[i] = byte(rng.Uint32())
+		}
+		// Not CreateTopic/DeleteTopic: a random body that happens to decode
+		// must not create thousands of partitions.
+		apis := []proto.APIKey{proto.APIHello, proto.APIMetadata, proto.APIDescribeTopic, proto.APIProduce,
+			proto.APIFetch, proto.APIListOffsets, proto.APIOffsetCommit, proto.APIOffsetFetch, proto.APIListGroups}
+		api := apis[rng.IntN(len(apis))]
+		f := proto.AppendRequestHeader(nil, proto.RequestHeader{API: api, CorrelationID: corr}, len(body))
+		return append(f, body...)
+	case 5: // truncated valid produce
+		var b proto.BatchBuilder
+		b.Reset(nil)
+		b.Append(1, nil, []byte("x"), nil)
+		req := &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte("h"),
+			Partitions: []proto.ProducePartition{{Records: b.Finish()}}}}}
+		f := proto.AppendRequest(nil, corr, req)
+		return f[:rng.IntN(len(f))]
+	default: // produce with a corrupted batch
+		var b proto.BatchBuilder
+		b.Reset(nil)
+		b.Append(1, nil, []byte("hostile"), nil)
+		batch := b.Finish()
+		batch[rng.IntN(len(batch))] ^= byte(1 + rng.IntN(255))
+		req := &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte("h"),
+			Partitions: []proto.ProducePartition{{Records: batch}}}}}
+		return proto.AppendRequest(nil, corr, req)
+	}
+}
+
+func TestHostileInput(t *testing.T) {
+	srv := startServer(t, testConfig(t, t.TempDir()))
+	c := dial(t, srv.Addr(), client.Options{})
+	createTopic(t, c, "h", 2)
+	c.Close()
+	waitFor(t, "setup connection to close", 10*time.Second, func() bool { return srv.connCount.Load() == 0 })
+	baseG, baseFd := runtime.NumGoroutine(), openFds(t)
+
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	const conns, frames = 100, 10_000
+	var wg sync.WaitGroup
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(seed), uint64(i)))
+			nc, err := net.Dial("tcp", srv.Addr())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer nc.Close()
+			var buf bytes.Buffer
+			for j := 0; j < frames/conns; j++ {
+				buf.Write(hostileFrame(rng, srv.cfg.Server.MaxFrameBytes))
+			}
+			nc.SetDeadline(time.Now().Add(20 * time.Second))
+			nc.Write(buf.Bytes()) // the server may close early; errors are expected
+			nc.(*net.TCPConn).CloseWrite()
+			var sink [4096]byte
+			for {
+				if _, err := nc.Read(sink[:]); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	c2 := dial(t, srv.Addr(), client.Options{})
+	off := produceOne(t, c2, "h", 1, []byte("still-alive"))
+	got := readAll(t, c2, "h", 2)
+	if n := len(got[1]); n == 0 || string(got[1][n-1]) != "still-alive" || uint64(n-1) != off {
+		t.Fatalf("after hostile input: partition 1 holds %d records, last %q", n, got[1])
+	}
+	c2.Close()
+	waitFor(t, "connections to close", 20*time.Second, func() bool { return srv.connCount.Load() == 0 })
+	waitFor(t, "goroutines and fds back to baseline", 20*time.Second, func() bool {
+		return runtime.NumGoroutine() <= baseG && openFds(t) <= baseFd
+	})
+}

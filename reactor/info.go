@@ -1,0 +1,154 @@
+package reactor
+
+import (
+	"github.com/ringmq/ringmq/proto"
+)
+
+// Metadata and DescribeTopic are answered by any reactor from the topic
+// table and the partitions' published state; ListOffsets needs the log
+// (seek by time) and goes to each partition's owner.
+
+func (r *Reactor) handleMetadata(q *request, body []byte) {
+	var req proto.MetadataRequest
+	if err := req.Decode(body); err != nil {
+		r.respondError(q, proto.InvalidRequest)
+		return
+	}
+	tt := r.srv.topics.Load()
+	names := req.Topics
+	if len(names) == 0 {
+		names = tt.sortedNames()
+	}
+	var resp proto.MetadataResponse
+	for _, name := range names {
+		mt := proto.MetadataTopic{Name: name}
+		info := tt.byName[name]
+		if info == nil {
+			mt.Error = proto.UnknownTopic
+		} else {
+			for p := uint32(0); p < info.partitions; p++ {
+				sh := &info.shared[p]
+				mt.Partitions = append(mt.Partitions, proto.PartitionInfo{Partition: p, Shard: info.shards[p],
+					LogStart: sh.logStart.Load(), LogEnd: sh.logEnd.Load()})
+			}
+		}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	r.respond(q, proto.None, &resp)
+}
+
+func (r *Reactor) handleDescribe(q *request, body []byte) {
+	var req proto.DescribeTopicRequest
+	if err := req.Decode(body); err != nil {
+		r.respondError(q, proto.InvalidRequest)
+		return
+	}
+	info := r.srv.topics.Load().byName[req.Name]
+	if info == nil {
+		r.respond(q, proto.None, &proto.DescribeTopicResponse{Error: proto.UnknownTopic})
+		return
+	}
+	resp := proto.DescribeTopicResponse{}
+	for p := uint32(0); p < info.partitions; p++ {
+		sh := &info.shared[p]
+		resp.Partitions = append(resp.Partitions, proto.DescribePartition{Partition: p, Shard: info.shards[p],
+			LogStart: sh.logStart.Load(), LogEnd: sh.logEnd.Load(), Bytes: uint64(max(sh.bytes.Load(), 0))})
+	}
+	for k, v := range info.cfg.Overrides() {
+		resp.Configs = append(resp.Configs, proto.Config{Key: k, Value: v})
+	}
+	sortConfigs(resp.Configs)
+	r.respond(q, proto.None, &resp)
+}
+
+func sortConfigs(cs []proto.Config) {
+	for i := 1; i < len(cs); i++ {
+		for j := i; j > 0 && cs[j].Key < cs[j-1].Key; j-- {
+			cs[j], cs[j-1] = cs[j-1], cs[j]
+		}
+	}
+}
+
+func (r *Reactor) handleListOffsets(q *request, body []byte) {
+	req := &q.listOffsets
+	if err := req.Decode(body); err != nil {
+		r.respondError(q, proto.InvalidRequest)
+		return
+	}
+	resp := &q.listResp
+	resp.Topics = growSlice(resp.Topics, len(req.Topics))
+	tt := r.srv.topics.Load()
+	q.pending = 1
+	for ti := range req.Topics {
+		t := &req.Topics[ti]
+		rt := &resp.Topics[ti]
+		rt.Name = t.Name
+		rt.Partitions = growSlice(rt.Partitions, len(t.Partitions))
+		info := tt.lookup(t.Name)
+		for pi := range t.Partitions {
+			p := &t.Partitions[pi]
+			rt.Partitions[pi] = proto.ListOffsetsPartitionResponse{Partition: p.Partition}
+			switch {
+			case info == nil:
+				rt.Partitions[pi].Error = proto.UnknownTopic
+			case p.Partition >= info.partitions:
+				rt.Partitions[pi].Error = proto.UnknownPartition
+			default:
+				q.pending++
+				owner := int(info.shards[p.Partition])
+				if owner == r.id {
+					r.listOffsetPart(q, r, ti, pi)
+				} else {
+					r.srv.reactors[owner].mb.post(message{kind: msgListOffset, origin: r, req: q, ti: int32(ti), pi: int32(pi)})
+				}
+			}
+		}
+	}
+	r.listOffsetStep(q)
+}
+
+// Special timestamps of ListOffsets.
+const (
+	listEarliest = -2
+	listLatest   = -1
+)
+
+// listOffsetPart runs on the owner.
+func (r *Reactor) listOffsetPart(q *request, origin *Reactor, ti, pi int) {
+	t := &q.listOffsets.Topics[ti]
+	p := &t.Partitions[pi]
+	code, off, ts := proto.None, uint64(0), p.Timestamp
+	part := r.partition(t.Name, p.Partition)
+	switch {
+	case part == nil:
+		code = proto.UnknownPartition
+	case p.Timestamp == listEarliest:
+		off = part.log.LogStart()
+	case p.Timestamp == listLatest:
+		off = part.log.LogEnd()
+	default:
+		o, err := part.log.SeekTime(p.Timestamp)
+		if err != nil {
+			code = storageErrorCode(err)
+		}
+		off = o
+	}
+	if origin == r {
+		r.listOffsetDone(q, ti, pi, code, off, ts)
+		return
+	}
+	origin.mb.post(message{kind: msgListDone, req: q, ti: int32(ti), pi: int32(pi), code: code, base: off, ts: ts})
+}
+
+func (r *Reactor) listOffsetDone(q *request, ti, pi int, code proto.ErrorCode, off uint64, ts int64) {
+	res := &q.listResp.Topics[ti].Partitions[pi]
+	res.Error, res.Offset, res.Timestamp = code, off, ts
+	r.listOffsetStep(q)
+}
+
+func (r *Reactor) listOffsetStep(q *request) {
+	q.pending--
+	if q.pending == 0 {
+		r.respond(q, proto.None, &q.listResp)
+	}
+}

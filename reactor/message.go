@@ -1,0 +1,87 @@
+package reactor
+
+import (
+	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage"
+)
+
+// msgKind says what a mailbox message asks of its reactor.
+type msgKind uint8
+
+const (
+	msgProduce     msgKind = iota + 1 // append q's part (ti, pi) here
+	msgProduceDone                    // result of a forwarded produce part
+	msgFetch                          // read q's fetch part idx here
+	msgFetchDone                      // views of a forwarded fetch part
+	msgRelease                        // views read here are no longer needed
+	msgWatch                          // wake origin when (topic, partition) grows
+	msgWakeFetch                      // a watched partition grew
+	msgListOffset                     // resolve q's list-offsets part here
+	msgListDone                       // result of a forwarded list-offsets part
+	msgAdopt                          // serve this socket (shard hand-off)
+	msgReply                          // send this encoded response for q
+	msgOpen                           // open the partitions of a new topic
+	msgDrop                           // close and delete a topic's partitions
+	msgStop                           // shut down
+)
+
+// message is one mailbox entry. Which fields are set depends on kind; a
+// message is a plain value so a warm mailbox does not allocate.
+type message struct {
+	kind   msgKind
+	origin *Reactor
+	req    *request
+	gen    uint32
+	ti, pi int32
+	idx    int32
+	code   proto.ErrorCode
+	base   uint64
+	end    uint64
+	start  uint64
+	ts     int64
+	fd     int
+	data   []byte
+	frame  []byte
+	views  []storage.View
+	topic  *topicInfo
+	done   chan error
+}
+
+func (r *Reactor) onMessage(m *message) {
+	switch m.kind {
+	case msgProduce:
+		r.appendPart(m.req, m.origin, int(m.ti), int(m.pi))
+	case msgProduceDone:
+		r.producePartDone(m.req, int(m.ti), int(m.pi), m.code, m.base, m.end)
+	case msgFetch:
+		r.fetchRemotePart(m)
+	case msgFetchDone:
+		r.fetchPartDone(m.req, int(m.idx), m.code, m.end, m.start, m.views)
+	case msgRelease:
+		releaseViews(m.views)
+	case msgWatch:
+		r.watchPartition(m)
+	case msgWakeFetch:
+		r.wakeFetch(m.req, m.gen)
+	case msgListOffset:
+		r.listOffsetPart(m.req, m.origin, int(m.ti), int(m.pi))
+	case msgListDone:
+		r.listOffsetDone(m.req, int(m.ti), int(m.pi), m.code, m.base, m.ts)
+	case msgAdopt:
+		r.adopt(m.fd, m.data, outFrame{parts: [][]byte{m.frame}})
+	case msgReply:
+		r.respondRaw(m.req, m.frame)
+	case msgOpen:
+		m.done <- r.openTopic(m.topic)
+	case msgDrop:
+		m.done <- r.dropTopic(m.topic)
+	case msgStop:
+		r.beginStop()
+	}
+}
+
+func releaseViews(vs []storage.View) {
+	for i := range vs {
+		vs[i].Release()
+	}
+}

@@ -1,0 +1,65 @@
+package reactor
+
+import (
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/stats"
+)
+
+// serverMetrics holds pre-created series so the hot path never formats a
+// metric name.
+type serverMetrics struct {
+	api          [proto.APIListGroups + 1]*stats.APIStats
+	badFrames    *metrics.Counter
+	backpressed  *metrics.Counter
+	bytesSent    *metrics.Counter
+	fetchedBytes *metrics.Counter
+	coldReads    *metrics.Counter
+}
+
+func newServerMetrics() serverMetrics {
+	m := serverMetrics{
+		badFrames:    metrics.GetOrCreateCounter("ringmq_bad_frames_total"),
+		backpressed:  metrics.GetOrCreateCounter("ringmq_backpressure_pauses_total"),
+		bytesSent:    metrics.GetOrCreateCounter("ringmq_bytes_sent_total"),
+		fetchedBytes: metrics.GetOrCreateCounter("ringmq_fetch_bytes_total"),
+		coldReads:    metrics.GetOrCreateCounter("ringmq_fetch_cold_read_bytes_total"),
+	}
+	for k := proto.APIHello; k <= proto.APIListGroups; k++ {
+		m.api[k] = stats.API(strings.ToLower(k.String()))
+	}
+	return m
+}
+
+func (m *serverMetrics) connOpened()   { stats.ConnOpened() }
+func (m *serverMetrics) connClosed()   { stats.ConnClosed() }
+func (m *serverMetrics) connRejected() { stats.ConnRejected() }
+func (m *serverMetrics) badFrame()     { m.badFrames.Inc() }
+func (m *serverMetrics) backpressure() { m.backpressed.Inc() }
+func (m *serverMetrics) bytesOut(n int) {
+	m.bytesSent.Add(n)
+}
+func (m *serverMetrics) fetched(n int)  { m.fetchedBytes.Add(n) }
+func (m *serverMetrics) coldRead(n int) { m.coldReads.Add(n) }
+
+func (m *serverMetrics) requestDone(api proto.APIKey, d time.Duration) {
+	if int(api) < len(m.api) && m.api[api] != nil {
+		m.api[api].Observe(d)
+	}
+}
+
+func (m *serverMetrics) fsync(d time.Duration) { stats.ObserveFsync(d) }
+
+func (m *serverMetrics) produced(p *partition, records, bytes int) {
+	p.topic.stats.Produced(records, bytes)
+}
+
+func (m *serverMetrics) dropTopic(name string) { stats.DropTopic(name) }
+
+func (m *serverMetrics) committed(group string, info *topicInfo, p uint32, off uint64) {
+	g := stats.ForGroup(group, info.name, int32(p))
+	g.SetCommitted(int64(off))
+}

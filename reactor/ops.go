@@ -1,0 +1,116 @@
+package reactor
+
+import (
+	"errors"
+	"syscall"
+	"time"
+
+	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage"
+)
+
+// ioOp is one storage operation in the kernel: a segment write, an
+// fdatasync, or a cold read. Its slot index and generation are the SQE's
+// user data.
+type ioOp struct {
+	kind    udKind
+	gen     uint32
+	part    *partition
+	append  storage.AppendOp
+	flush   storage.FlushOp
+	forAcks bool
+	started time.Time
+
+	req      *request
+	origin   *Reactor
+	ti, pi   int32
+	idx      int32
+	resubmit bool
+	// wbuf and wpos are what is left to write of append (short writes).
+	wbuf []byte
+	wpos int64
+}
+
+// opTable is a slab of ioOps with a free list; it does not allocate once
+// warm.
+type opTable struct {
+	ops   []ioOp
+	free  []uint32
+	inUse int
+}
+
+func (t *opTable) alloc() (uint32, *ioOp) {
+	t.inUse++
+	if n := len(t.free); n > 0 {
+		slot := t.free[n-1]
+		t.free = t.free[:n-1]
+		gen := t.ops[slot].gen
+		t.ops[slot] = ioOp{}
+		t.ops[slot].gen = gen
+		return slot, &t.ops[slot]
+	}
+	if len(t.ops) == cap(t.ops) {
+		// Growing moves the slab; ops are addressed by slot, never by a
+		// pointer kept across a completion, so that is safe.
+		grown := make([]ioOp, len(t.ops), 2*cap(t.ops)+64)
+		copy(grown, t.ops)
+		t.ops = grown
+	}
+	t.ops = append(t.ops, ioOp{})
+	slot := uint32(len(t.ops) - 1)
+	return slot, &t.ops[slot]
+}
+
+func (t *opTable) release(slot uint32) {
+	o := &t.ops[slot]
+	gen := (o.gen + 1) & 0xffffff
+	*o = ioOp{gen: gen}
+	t.free = append(t.free, slot)
+	t.inUse--
+}
+
+func (r *Reactor) onOp(kind udKind, slot uint32, res int32) {
+	if int(slot) >= len(r.ops.ops) {
+		return
+	}
+	o := &r.ops.ops[slot]
+	switch kind {
+	case udWrite:
+		if o.part.deleted {
+			r.partResult(o.req, o.origin, int(o.ti), int(o.pi), proto.UnknownTopic, 0, 0)
+			break
+		}
+		r.onWriteDone(o, res)
+		if o.resubmit {
+			o.resubmit = false
+			r.ring.PrepareWrite(o.append.Fd, o.wbuf, uint64(o.wpos), makeUD(udWrite, o.gen, slot))
+			return
+		}
+	case udFsync:
+		if !o.part.deleted {
+			r.onFsyncDone(o, res)
+		}
+	case udRead:
+		r.onColdRead(o, res)
+	}
+	r.ops.release(slot)
+}
+
+func errnoErr(res int32) error {
+	return syscall.Errno(-res)
+}
+
+// storageErrorCode maps a storage error to its wire code.
+func storageErrorCode(err error) proto.ErrorCode {
+	switch {
+	case errors.Is(err, proto.ErrCorrupt), errors.Is(err, proto.ErrShortBatch):
+		return proto.CorruptMessage
+	case errors.Is(err, storage.ErrFenced):
+		return proto.PartitionFenced
+	case errors.Is(err, storage.ErrBatchTooLarge):
+		return proto.MessageTooLarge
+	case errors.Is(err, storage.ErrClosed):
+		return proto.UnknownPartition
+	}
+	return proto.StorageError
+}

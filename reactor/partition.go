@@ -1,0 +1,247 @@
+package reactor
+
+import (
+	"sync/atomic"
+
+	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage"
+)
+
+// partition is a reactor's handle on one partition it owns.
+type partition struct {
+	topic  *topicInfo
+	id     uint32
+	log    *storage.Log
+	shared *partShared
+	sync   bool
+	// deleted is set when the topic is dropped while I/O is in flight.
+	deleted bool
+
+	// acks are appended parts waiting for the visible log end (or the
+	// flushed offset when sync) to pass them, sorted by last offset.
+	acks      []pendingAck
+	fsyncBusy bool
+	isDirty   bool
+	inSync    bool
+	// waiters are parked fetches (here or on other reactors) to wake on
+	// the next append.
+	waiters []waiter
+}
+
+// partShared is what other goroutines may read of a partition: published
+// with atomics by its owner after every change.
+type partShared struct {
+	logStart atomic.Uint64
+	logEnd   atomic.Uint64
+	bytes    atomic.Int64
+}
+
+type pendingAck struct {
+	req        *request
+	origin     *Reactor
+	ti, pi     int32
+	base, last uint64
+}
+
+func (p *partition) addAck(a pendingAck) {
+	p.acks = append(p.acks, a)
+	i := len(p.acks) - 1
+	for i > 0 && p.acks[i-1].last > a.last {
+		p.acks[i] = p.acks[i-1]
+		i--
+	}
+	p.acks[i] = a
+}
+
+// partition returns the owned partition, or nil.
+func (r *Reactor) partition(topic []byte, id uint32) *partition {
+	ps := r.parts[string(topic)]
+	if int(id) >= len(ps) {
+		return nil
+	}
+	return ps[id]
+}
+
+func (r *Reactor) publishEnds(p *partition) {
+	p.shared.logEnd.Store(p.log.LogEnd())
+	p.shared.logStart.Store(p.log.LogStart())
+}
+
+func (r *Reactor) markDirty(p *partition) {
+	if !p.isDirty {
+		p.isDirty = true
+		r.dirty = append(r.dirty, p)
+	}
+}
+
+func (r *Reactor) markNeedSync(p *partition) {
+	if !p.inSync {
+		p.inSync = true
+		r.needSync = append(r.needSync, p)
+	}
+}
+
+// groupCommit issues one fdatasync per flush=sync partition that has acks
+// waiting, covering every append completed in this loop turn.
+func (r *Reactor) groupCommit() {
+	keep := r.needSync[:0]
+	for _, p := range r.needSync {
+		if p.fsyncBusy {
+			keep = append(keep, p)
+			continue
+		}
+		if !r.startFlush(p, true) {
+			p.inSync = false
+			r.releaseAcks(p, p.log.LogEnd())
+			continue
+		}
+		p.inSync = false
+	}
+	clear(r.needSync[len(keep):])
+	r.needSync = keep
+}
+
+// startFlush plans and submits an fdatasync for p; false if nothing is dirty.
+func (r *Reactor) startFlush(p *partition, forAcks bool) bool {
+	fl, ok := p.log.PrepareFlush()
+	if !ok {
+		return false
+	}
+	slot, o := r.ops.alloc()
+	*o = ioOp{kind: udFsync, part: p, flush: fl, forAcks: forAcks, started: r.now}
+	p.fsyncBusy = true
+	r.ring.PrepareFsync(fl.Fd, true, makeUD(udFsync, o.gen, slot))
+	return true
+}
+
+func (r *Reactor) onFsyncDone(o *ioOp, res int32) {
+	p := o.part
+	p.fsyncBusy = false
+	r.srv.metrics.fsync(r.now.Sub(o.started))
+	if res < 0 {
+		err := errnoErr(res)
+		p.log.FlushFailed(o.flush, err)
+		r.srv.log.Error("fdatasync failed; partition fenced", "topic", p.topic.name, "partition", p.id, "err", err)
+		r.failAcks(p, proto.StorageError)
+		return
+	}
+	p.log.Flushed(o.flush)
+	if p.sync {
+		r.releaseAcks(p, p.log.FlushedOffset())
+		if len(p.acks) > 0 {
+			r.markNeedSync(p)
+		}
+	}
+}
+
+// intervalFlush fsyncs every dirty partition (flush=interval) and writes
+// recovery-point checkpoints for what earlier flushes covered.
+func (r *Reactor) intervalFlush() {
+	keep := r.dirty[:0]
+	for _, p := range r.dirty {
+		if p.fsyncBusy {
+			keep = append(keep, p)
+			continue
+		}
+		r.startFlush(p, false)
+		p.isDirty = false
+	}
+	clear(r.dirty[len(keep):])
+	r.dirty = keep
+	for _, ps := range r.parts {
+		for _, p := range ps {
+			if p != nil {
+				if err := p.log.WriteCheckpoint(); err != nil {
+					r.srv.log.Warn("recovery checkpoint", "topic", p.topic.name, "partition", p.id, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (r *Reactor) enforceRetention() {
+	for _, ps := range r.parts {
+		for _, p := range ps {
+			if p == nil {
+				continue
+			}
+			if err := p.log.EnforceRetention(r.now); err != nil {
+				r.srv.log.Warn("retention", "topic", p.topic.name, "partition", p.id, "err", err)
+			}
+			r.publishEnds(p)
+			st := p.log.Stats()
+			p.shared.bytes.Store(st.Bytes)
+		}
+	}
+}
+
+// openTopic opens (creating if needed) the partitions of ti this reactor owns.
+func (r *Reactor) openTopic(ti *topicInfo) error {
+	ps := make([]*partition, ti.partitions)
+	for id := uint32(0); id < ti.partitions; id++ {
+		if int(ti.shards[id]) != r.id {
+			continue
+		}
+		lg, err := r.srv.store.OpenLog(ti.name, id, r.srv.logConfig(ti.cfg))
+		if err != nil {
+			for _, p := range ps {
+				if p != nil {
+					p.log.Close()
+				}
+			}
+			return err
+		}
+		p := &partition{topic: ti, id: id, log: lg, shared: &ti.shared[id], sync: ti.cfg.Flush == config.FlushSync}
+		ps[id] = p
+		r.publishEnds(p)
+		p.shared.bytes.Store(lg.Stats().Bytes)
+	}
+	r.parts[ti.name] = ps
+	return nil
+}
+
+// dropTopic closes and deletes the partitions of ti this reactor owns.
+func (r *Reactor) dropTopic(ti *topicInfo) error {
+	ps := r.parts[ti.name]
+	delete(r.parts, ti.name)
+	var first error
+	for _, p := range ps {
+		if p == nil {
+			continue
+		}
+		p.deleted = true
+		r.failAcks(p, proto.UnknownTopic)
+		r.wakeWaiters(p)
+		if err := r.srv.store.DeleteLog(p.log); err != nil && first == nil {
+			first = err
+		}
+	}
+	r.dirty = removeTopic(r.dirty, ti)
+	r.needSync = removeTopic(r.needSync, ti)
+	return first
+}
+
+func removeTopic(ps []*partition, ti *topicInfo) []*partition {
+	keep := ps[:0]
+	for _, p := range ps {
+		if p.topic != ti {
+			keep = append(keep, p)
+		}
+	}
+	clear(ps[len(keep):])
+	return keep
+}
+
+func (r *Reactor) closePartitions() {
+	for _, ps := range r.parts {
+		for _, p := range ps {
+			if p == nil {
+				continue
+			}
+			if err := p.log.Close(); err != nil {
+				r.srv.log.Error("close partition", "topic", p.topic.name, "partition", p.id, "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package reactor
+
+import (
+	"github.com/ringmq/ringmq/proto"
+)
+
+// Produce path: the origin reactor decodes the request, answers unknown
+// topics and partitions itself, and hands every other partition to its
+// owner (itself or another reactor through the mailbox). The owner plans
+// the append with storage, writes through its ring, and reports the result
+// once the records are visible (flush=interval) or fsync'd (flush=sync).
+
+func (r *Reactor) handleProduce(q *request, body []byte) {
+	req := &q.produce
+	if err := req.Decode(body); err != nil {
+		r.respondError(q, proto.InvalidRequest)
+		return
+	}
+	if req.Acks != proto.AcksNone && req.Acks != proto.AcksLeader && req.Acks != proto.AcksAll {
+		r.respondError(q, proto.InvalidRequiredAcks)
+		return
+	}
+	resp := &q.produceResp
+	resp.Topics = growSlice(resp.Topics, len(req.Topics))
+	tt := r.srv.topics.Load()
+	q.pending = 1 // held until every part is dispatched
+	for ti := range req.Topics {
+		t := &req.Topics[ti]
+		rt := &resp.Topics[ti]
+		rt.Name = t.Name
+		rt.Partitions = growSlice(rt.Partitions, len(t.Partitions))
+		info := tt.lookup(t.Name)
+		for pi := range t.Partitions {
+			p := &t.Partitions[pi]
+			rt.Partitions[pi] = proto.ProducePartitionResponse{Partition: p.Partition}
+			switch {
+			case info == nil:
+				rt.Partitions[pi].Error = proto.UnknownTopic
+			case p.Partition >= info.partitions:
+				rt.Partitions[pi].Error = proto.UnknownPartition
+			default:
+				q.pending++
+				owner := int(info.shards[p.Partition])
+				if owner == r.id {
+					r.appendPart(q, r, ti, pi)
+				} else {
+					r.srv.reactors[owner].mb.post(message{kind: msgProduce, origin: r, req: q, ti: int32(ti), pi: int32(pi)})
+				}
+			}
+		}
+	}
+	r.produceStep(q)
+}
+
+// appendPart runs on the partition's owner.
+func (r *Reactor) appendPart(q *request, origin *Reactor, ti, pi int) {
+	t := &q.produce.Topics[ti]
+	p := &t.Partitions[pi]
+	part := r.partition(t.Name, p.Partition)
+	if part == nil {
+		r.partResult(q, origin, ti, pi, proto.UnknownPartition, 0, 0)
+		return
+	}
+	if r.stopping {
+		r.partResult(q, origin, ti, pi, proto.ServerShuttingDown, 0, 0)
+		return
+	}
+	op, err := part.log.PrepareAppend(p.Records)
+	if err != nil {
+		r.partResult(q, origin, ti, pi, storageErrorCode(err), 0, 0)
+		return
+	}
+	slot, o := r.ops.alloc()
+	*o = ioOp{kind: udWrite, part: part, append: op, req: q, origin: origin, ti: int32(ti), pi: int32(pi), wbuf: op.Buf, wpos: op.Pos}
+	r.ring.PrepareWrite(op.Fd, op.Buf, uint64(op.Pos), makeUD(udWrite, o.gen, slot))
+	r.srv.metrics.produced(part, int(op.Records()), len(op.Buf))
+}
+
+// partResult reports one produce part to its origin.
+func (r *Reactor) partResult(q *request, origin *Reactor, ti, pi int, code proto.ErrorCode, base, end uint64) {
+	if origin == r {
+		r.producePartDone(q, ti, pi, code, base, end)
+		return
+	}
+	origin.mb.post(message{kind: msgProduceDone, req: q, ti: int32(ti), pi: int32(pi), code: code, base: base, end: end})
+}
+
+// producePartDone runs on the origin.
+func (r *Reactor) producePartDone(q *request, ti, pi int, code proto.ErrorCode, base, end uint64) {
+	res := &q.produceResp.Topics[ti].Partitions[pi]
+	res.Error, res.BaseOffset, res.LogEnd = code, base, end
+	r.produceStep(q)
+}
+
+func (r *Reactor) produceStep(q *request) {
+	q.pending--
+	if q.pending > 0 {
+		return
+	}
+	if q.produce.Acks == proto.AcksNone {
+		r.finishNoResponse(q)
+		return
+	}
+	r.respond(q, proto.None, &q.produceResp)
+}
+
+// onWriteDone handles a segment write completion on the owner.
+func (r *Reactor) onWriteDone(o *ioOp, res int32) {
+	part := o.part
+	if res >= 0 && int(res) < len(o.wbuf) {
+		// Short write (rare on regular files): write the rest.
+		o.wbuf = o.wbuf[res:]
+		o.wpos += int64(res)
+		o.resubmit = true
+		return
+	}
+	if res < 0 {
+		err := errnoErr(res)
+		part.log.Failed(o.append, err)
+		r.srv.log.Error("segment write failed; partition fenced", "topic", part.topic.name, "partition", part.id, "err", err)
+		r.partResult(o.req, o.origin, int(o.ti), int(o.pi), proto.StorageError, 0, 0)
+		r.failAcks(part, proto.StorageError)
+		return
+	}
+	part.log.Appended(o.append)
+	part.addAck(pendingAck{req: o.req, origin: o.origin, ti: o.ti, pi: o.pi,
+		base: o.append.Base, last: o.append.Last})
+	r.markDirty(part)
+	r.publishEnds(part)
+	if part.sync {
+		r.markNeedSync(part)
+	} else {
+		r.releaseAcks(part, part.log.LogEnd())
+	}
+	r.wakeWaiters(part)
+}
+
+// releaseAcks answers the produce parts whose records lie below upTo (the
+// visible log end, or the flushed offset for flush=sync).
+func (r *Reactor) releaseAcks(part *partition, upTo uint64) {
+	n := 0
+	end := part.log.LogEnd()
+	for n < len(part.acks) && part.acks[n].last < upTo {
+		a := &part.acks[n]
+		r.partResult(a.req, a.origin, int(a.ti), int(a.pi), proto.None, a.base, end)
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	rest := copy(part.acks, part.acks[n:])
+	clear(part.acks[rest:])
+	part.acks = part.acks[:rest]
+}
+
+func (r *Reactor) failAcks(part *partition, code proto.ErrorCode) {
+	for i := range part.acks {
+		a := &part.acks[i]
+		r.partResult(a.req, a.origin, int(a.ti), int(a.pi), code, 0, 0)
+	}
+	clear(part.acks)
+	part.acks = part.acks[:0]
+}
+
+func growSlice[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}

@@ -1,0 +1,280 @@
+package reactor
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/ringmq/ringmq/ring"
+	"golang.org/x/sys/unix"
+)
+
+// Reactor is one core's event loop: one goroutine locked to its OS thread,
+// one io_uring, its own connections and its own shard of partitions.
+// Nothing it owns is touched by another goroutine; others reach it only
+// through its mailbox.
+type Reactor struct {
+	id   int
+	srv  *Server
+	ring *ring.Ring
+	bufs *ring.BufRing
+	wake *ring.Waker
+	mb   *mailbox
+
+	listenFd  int
+	accepting bool
+
+	conns     []*conn
+	freeConns []uint32
+	openConns int
+	needSend  []*conn
+
+	pendingHandoffs []handoff
+
+	pool     bufPool
+	reqFree  []*request
+	ops      opTable
+	parts    map[string][]*partition
+	dirty    []*partition // partitions with appends not yet fsync'd
+	needSync []*partition // flush=sync partitions with acks waiting on fsync
+	parked   parkedFetches
+
+	now        time.Time
+	nextFlush  time.Time
+	nextRetain time.Time
+	stopping   bool
+	stopped    chan struct{}
+	started    chan error
+}
+
+func newReactor(srv *Server, id int) *Reactor {
+	r := &Reactor{
+		id:       id,
+		srv:      srv,
+		listenFd: -1,
+		parts:    make(map[string][]*partition),
+		stopped:  make(chan struct{}),
+		started:  make(chan error, 1),
+	}
+	return r
+}
+
+// run is the reactor goroutine. It reports setup errors on r.started.
+func (r *Reactor) run() {
+	runtime.LockOSThread()
+	defer close(r.stopped)
+	if err := r.setup(); err != nil {
+		r.started <- err
+		return
+	}
+	r.started <- nil
+	r.loop()
+	r.teardown()
+}
+
+func (r *Reactor) setup() error {
+	cfg := r.srv.cfg.Reactor
+	if cfg.PinThreads {
+		pinToCPU(r.id)
+	}
+	rg, err := ring.New(uint32(cfg.RingEntries), ring.Options{SingleIssuer: true, DeferTaskrun: true})
+	if err != nil {
+		return fmt.Errorf("reactor %d: %w", r.id, err)
+	}
+	r.ring = rg
+	r.bufs, err = rg.NewBufRing(1, cfg.RecvBuffers, cfg.RecvBufferSize)
+	if err != nil {
+		return fmt.Errorf("reactor %d: %w", r.id, err)
+	}
+	r.wake, err = ring.NewWaker()
+	if err != nil {
+		return fmt.Errorf("reactor %d: %w", r.id, err)
+	}
+	w := r.wake
+	r.mb.wake = func() { _ = w.Wake() }
+	r.ring.PrepareWakerRead(r.wake, makeUD(udWake, 0, 0))
+	r.armAccept()
+	r.now = time.Now()
+	r.nextFlush = r.now.Add(r.srv.cfg.Storage.FlushInterval)
+	r.nextRetain = r.now.Add(r.srv.cfg.Storage.RetentionCheckInterval)
+	return nil
+}
+
+func pinToCPU(id int) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return
+	}
+	// Pin to the id-th CPU this process may use.
+	n := 0
+	for cpu := 0; cpu < 1024; cpu++ {
+		if !set.IsSet(cpu) {
+			continue
+		}
+		if n == id%set.Count() {
+			var one unix.CPUSet
+			one.Set(cpu)
+			_ = unix.SchedSetaffinity(0, &one)
+			return
+		}
+		n++
+	}
+}
+
+func (r *Reactor) armAccept() {
+	if r.listenFd < 0 || r.accepting || r.stopping {
+		return
+	}
+	r.accepting = true
+	r.ring.PrepareAccept(r.listenFd, true, makeUD(udAccept, 0, 0))
+}
+
+// loop: submit what is prepared, wait for a completion or the next timer,
+// handle every ready completion and mailbox message, then issue the turn's
+// group commit and sends.
+func (r *Reactor) loop() {
+	for {
+		wait := r.nextTimeout()
+		if err := r.ring.SubmitAndWait(1, wait); err != nil {
+			r.srv.log.Error("reactor ring wait failed", "reactor", r.id, "err", err)
+			return
+		}
+		r.now = time.Now()
+		r.ring.ForEachCQE(r.onCQE)
+		r.mb.drain(r.onMessage)
+		r.runTimers()
+		r.groupCommit()
+		r.flushSends()
+		if r.stopping && r.idle() {
+			return
+		}
+	}
+}
+
+func (r *Reactor) nextTimeout() time.Duration {
+	next := r.nextFlush
+	if r.nextRetain.Before(next) {
+		next = r.nextRetain
+	}
+	if d, ok := r.parked.nextDeadline(); ok && d.Before(next) {
+		next = d
+	}
+	wait := next.Sub(time.Now())
+	if r.stopping {
+		wait = min(wait, 10*time.Millisecond)
+	}
+	return max(wait, time.Microsecond)
+}
+
+func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
+	kind, gen, idx := splitUD(ud)
+	switch kind {
+	case udAccept:
+		r.onAccept(res, flags)
+	case udRecv:
+		if c := r.connFor(gen, idx); c != nil {
+			r.onRecv(c, res, flags)
+		} else if id, ok := bufferID(flags); ok {
+			r.bufs.Recycle(id)
+		}
+	case udSend:
+		if c := r.connFor(gen, idx); c != nil {
+			r.onSend(c, res)
+		}
+	case udWrite, udFsync, udRead:
+		r.onOp(kind, idx, res)
+	case udWake:
+		r.wake.Ack()
+		r.ring.PrepareWakerRead(r.wake, makeUD(udWake, 0, 0))
+	}
+}
+
+func (r *Reactor) onAccept(res int32, flags uint32) {
+	if !hasMore(flags) {
+		r.accepting = false
+		defer r.armAccept()
+	}
+	if res < 0 {
+		return
+	}
+	fd := int(res)
+	if r.srv.connCount.Load() >= int64(r.srv.cfg.Server.MaxConnections) || r.stopping {
+		r.srv.metrics.connRejected()
+		unix.Close(fd)
+		return
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	c := r.newConn(fd)
+	r.armRecv(c)
+}
+
+// adopt takes over a connection handed off by another reactor.
+func (r *Reactor) adopt(fd int, pending []byte, hello outFrame) {
+	c := r.newConn(fd)
+	r.srv.connCount.Add(-1) // counted once, by the reactor that accepted it
+	r.queueFrame(c, hello)
+	if len(pending) > 0 {
+		r.onData(c, pending)
+	}
+	r.armRecv(c)
+}
+
+func (r *Reactor) runTimers() {
+	if !r.now.Before(r.nextFlush) {
+		r.intervalFlush()
+		r.nextFlush = r.now.Add(r.srv.cfg.Storage.FlushInterval)
+	}
+	if !r.now.Before(r.nextRetain) {
+		r.enforceRetention()
+		r.nextRetain = r.now.Add(r.srv.cfg.Storage.RetentionCheckInterval)
+	}
+	r.parked.expire(r.now, r.fetchDeadline)
+}
+
+// beginStop stops accepting; in-flight requests finish, then the loop ends.
+func (r *Reactor) beginStop() {
+	if r.stopping {
+		return
+	}
+	r.stopping = true
+	if r.listenFd >= 0 {
+		unix.Shutdown(r.listenFd, unix.SHUT_RDWR)
+	}
+	r.parked.expireAll(r.fetchDeadline)
+}
+
+// idle reports whether nothing is left in flight: every request answered
+// and every write and fsync completed.
+func (r *Reactor) idle() bool {
+	if r.ops.inUse > 0 || len(r.needSync) > 0 || r.parked.len() > 0 {
+		return false
+	}
+	for _, c := range r.conns {
+		if c.fd >= 0 && (c.requests > 0 || len(c.out) > 0 || c.sending) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Reactor) teardown() {
+	for _, c := range r.conns {
+		if c.fd >= 0 {
+			unix.Close(c.fd)
+			c.fd = -1
+		}
+	}
+	if r.listenFd >= 0 {
+		unix.Close(r.listenFd)
+	}
+	r.closePartitions()
+	if r.wake != nil {
+		r.wake.Close()
+	}
+	if r.ring != nil {
+		r.ring.Close()
+	}
+}
+
+func hasMore(flags uint32) bool                  { return ring.HasMore(flags) }
+func bufferID(flags uint32) (id uint16, ok bool) { return ring.BufferID(flags) }

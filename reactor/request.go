@@ -1,0 +1,181 @@
+package reactor
+
+import (
+	"time"
+
+	"github.com/ringmq/ringmq/proto"
+)
+
+// request is one received request frame and everything needed to answer
+// it. It is owned by the reactor that received it (its origin); another
+// reactor serving some of its partitions reads its decoded fields and posts
+// results back through the origin's mailbox.
+type request struct {
+	r     *Reactor
+	c     *conn
+	hdr   proto.RequestHeader
+	frame []byte
+	start time.Time
+
+	// pending counts partition operations (local I/O or forwarded parts)
+	// still outstanding; the response is built when it reaches zero.
+	pending int
+	// responded is set once the response is queued (or dropped for acks=0).
+	responded bool
+
+	produce     proto.ProduceRequest
+	produceResp proto.ProduceResponse
+	fetch       fetchState
+	listOffsets proto.ListOffsetsRequest
+	listResp    proto.ListOffsetsResponse
+}
+
+func (r *Reactor) getRequest() *request {
+	if n := len(r.reqFree); n > 0 {
+		q := r.reqFree[n-1]
+		r.reqFree = r.reqFree[:n-1]
+		return q
+	}
+	return &request{r: r}
+}
+
+// startRequest copies one whole frame into a pooled buffer and dispatches it.
+func (r *Reactor) startRequest(c *conn, frame []byte) {
+	hdr, _, err := proto.ParseRequestHeader(frame)
+	if err != nil {
+		r.protocolError(c)
+		return
+	}
+	q := r.getRequest()
+	q.c, q.hdr, q.start = c, hdr, r.now
+	q.frame = r.pool.get(len(frame))
+	copy(q.frame, frame)
+	q.pending, q.responded = 0, false
+	c.requests++
+	c.unanswered += len(frame)
+	if int64(c.unanswered) > r.srv.cfg.Server.ConnMaxUnansweredBytes && !c.recvPaused {
+		c.recvPaused = true
+		r.srv.metrics.backpressure()
+	}
+	r.dispatch(q)
+}
+
+func (r *Reactor) dispatch(q *request) {
+	_, body, _ := proto.ParseRequestHeader(q.frame)
+	if !q.hdr.API.Supports(q.hdr.Version) {
+		r.respondError(q, proto.UnsupportedVersion)
+		return
+	}
+	switch q.hdr.API {
+	case proto.APIProduce:
+		r.handleProduce(q, body)
+	case proto.APIFetch:
+		r.handleFetch(q, body)
+	case proto.APIHello:
+		r.handleHello(q, body)
+	case proto.APIMetadata:
+		r.handleMetadata(q, body)
+	case proto.APIDescribeTopic:
+		r.handleDescribe(q, body)
+	case proto.APIListOffsets:
+		r.handleListOffsets(q, body)
+	case proto.APICreateTopic, proto.APIDeleteTopic, proto.APIOffsetCommit,
+		proto.APIOffsetFetch, proto.APIListGroups:
+		r.srv.postAdmin(adminJob{origin: r, req: q, api: q.hdr.API, body: body})
+	default:
+		r.respondError(q, proto.UnsupportedAPI)
+	}
+}
+
+// respond queues resp as q's answer.
+func (r *Reactor) respond(q *request, code proto.ErrorCode, resp proto.Message) {
+	buf := r.pool.get(256)[:0]
+	buf = proto.AppendResponse(buf, proto.ResponseHeader{CorrelationID: q.hdr.CorrelationID, Error: code}, resp)
+	r.respondFrame(q, outFrame{parts: [][]byte{buf}, buf: buf})
+}
+
+func (r *Reactor) respondError(q *request, code proto.ErrorCode) {
+	r.respond(q, code, nil)
+}
+
+// respondRaw queues an already encoded response frame (from the admin
+// goroutine; not pooled).
+func (r *Reactor) respondRaw(q *request, frame []byte) {
+	r.respondFrame(q, outFrame{parts: [][]byte{frame}})
+}
+
+// respondFrame queues f on q's connection, or drops it if the connection is
+// gone; either way q finishes once f is sent or dropped.
+func (r *Reactor) respondFrame(q *request, f outFrame) {
+	q.responded = true
+	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start))
+	f.req = q
+	c := q.c
+	if c.closing || c.fd < 0 {
+		r.frameSent(&f)
+		return
+	}
+	r.queueFrame(c, f)
+}
+
+// finishNoResponse ends a request that gets no answer (acks=0 produce).
+func (r *Reactor) finishNoResponse(q *request) {
+	q.responded = true
+	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start))
+	r.sentResponse(q)
+}
+
+// sentResponse releases q once its response left (or was dropped).
+func (r *Reactor) sentResponse(q *request) {
+	c := q.c
+	c.requests--
+	c.unanswered -= len(q.frame)
+	r.releaseFetch(q)
+	r.pool.put(q.frame)
+	q.frame, q.c = nil, nil
+	r.reqFree = append(r.reqFree, q)
+	if c.recvPaused && int64(c.unanswered) <= r.srv.cfg.Server.ConnMaxUnansweredBytes/2 {
+		c.recvPaused = false
+		r.armRecv(c)
+	}
+	r.maybeFinishConn(c)
+}
+
+func (r *Reactor) handleHello(q *request, body []byte) {
+	var req proto.HelloRequest
+	if err := req.Decode(body); err != nil {
+		r.respondError(q, proto.InvalidRequest)
+		return
+	}
+	v, ok := proto.NegotiateVersion(req.MinVersion, req.MaxVersion)
+	if !ok {
+		r.respondError(q, proto.UnsupportedVersion)
+		return
+	}
+	resp := proto.HelloResponse{Version: v, Reactors: uint16(len(r.srv.reactors)), Shard: uint16(r.id)}
+	target := int(req.RequestedShard)
+	if req.RequestedShard < 0 || target >= len(r.srv.reactors) || target == r.id {
+		r.respond(q, proto.None, &resp)
+		return
+	}
+	resp.Shard, resp.Moved = uint16(target), true
+	r.handOff(q, target, &resp)
+}
+
+// handOff moves q's connection to reactor target, which answers the Hello.
+// The connection must have nothing else in flight; otherwise it stays here.
+func (r *Reactor) handOff(q *request, target int, resp *proto.HelloResponse) {
+	c := q.c
+	if c.requests != 1 || len(c.out) > 0 || c.sending || len(c.in) > 0 || c.closing {
+		resp.Shard, resp.Moved = uint16(r.id), false
+		r.respond(q, proto.None, resp)
+		return
+	}
+	frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: q.hdr.CorrelationID}, resp)
+	c.handoff = target
+	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start))
+	q.responded = true
+	r.sentResponse(q)
+	r.pendingHandoffs = append(r.pendingHandoffs, handoff{c: c, target: target, hello: frame})
+	r.tryHandoffs()
+}

@@ -1,0 +1,257 @@
+package reactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/storage"
+	"github.com/ringmq/ringmq/storage/metalog"
+	"golang.org/x/sys/unix"
+)
+
+// Server is a running broker: N reactors, the data directory, the
+// metadata store and the admin goroutine. Its methods are safe for
+// concurrent use.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *storage.Store
+	meta     *metalog.Store
+	reactors []*Reactor
+	topics   atomic.Pointer[topicTable]
+	addr     netip.AddrPort
+
+	connCount atomic.Int64
+	metrics   serverMetrics
+
+	adminCh     chan adminJob
+	adminDone   chan struct{}
+	stopOnce    sync.Once
+	started     bool
+	startFailed bool
+	fatal       atomic.Pointer[error]
+}
+
+// NewServer opens the data directory (locking it and recovering every
+// partition's log as its reactor opens it), loads the metadata store and
+// binds the listeners. Nothing is served until Start.
+func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
+	s := &Server{cfg: cfg, log: log, adminCh: make(chan adminJob, 1024), adminDone: make(chan struct{}), metrics: newServerMetrics()}
+	s.topics.Store(&topicTable{byName: map[string]*topicInfo{}})
+	st, err := storage.OpenStore(cfg.Storage.DataDir, s.storeOptions())
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	meta, err := metalog.Open(filepath.Join(cfg.Storage.DataDir, "meta"), metalog.Options{SyncEveryWrite: true})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open metadata store: %w", err)
+	}
+	s.meta = meta
+	n := cfg.Reactor.NumReactors()
+	for i := 0; i < n; i++ {
+		r := newReactor(s, i)
+		r.mb = newMailbox(func() {})
+		s.reactors = append(s.reactors, r)
+	}
+	if err := s.bindListeners(); err != nil {
+		s.closeStores(false)
+		return nil, err
+	}
+	if err := s.loadTopics(); err != nil {
+		s.closeListeners()
+		s.closeStores(false)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) bindListeners() error {
+	addr := s.cfg.Server.Listen
+	for i, r := range s.reactors {
+		fd, bound, err := listenReusePort(addr, 4096)
+		if err != nil {
+			s.closeListeners()
+			return err
+		}
+		r.listenFd = fd
+		if i == 0 {
+			s.addr = bound
+			addr = bound.String()
+		}
+	}
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	for _, r := range s.reactors {
+		if r.listenFd >= 0 {
+			closeFd(r.listenFd)
+			r.listenFd = -1
+		}
+	}
+}
+
+func (s *Server) closeStores(clean bool) {
+	if s.meta != nil {
+		if err := s.meta.Close(); err != nil {
+			s.log.Error("close metadata store", "err", err)
+		}
+	}
+	if clean {
+		if err := s.store.MarkClean(); err != nil {
+			s.log.Error("write clean-shutdown marker", "err", err)
+		}
+	}
+	if err := s.store.Close(); err != nil {
+		s.log.Error("close data directory", "err", err)
+	}
+}
+
+// loadTopics rebuilds the topic table from the metadata store.
+func (s *Server) loadTopics() error {
+	tt := &topicTable{byName: map[string]*topicInfo{}}
+	for _, t := range s.meta.Topics() {
+		ti, err := decodeTopic(t.Name, t.Config, len(s.reactors))
+		if err != nil {
+			return fmt.Errorf("topic %q in metadata store: %w", t.Name, err)
+		}
+		ti.cfg = ti.overrides.Resolve(s.cfg.Storage.TopicDefaults())
+		tt.byName[t.Name] = ti
+	}
+	s.topics.Store(tt)
+	return nil
+}
+
+// Start runs the reactors, opens every partition on its owner, and starts
+// the admin goroutine.
+func (s *Server) Start() error {
+	for _, r := range s.reactors {
+		go r.run()
+	}
+	var first error
+	for _, r := range s.reactors {
+		if err := <-r.started; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		s.startFailed = true
+		s.stopReactors()
+		s.closeStores(false)
+		return first
+	}
+	s.started = true
+	for _, name := range s.topics.Load().sortedNames() {
+		ti := s.topics.Load().byName[name]
+		if err := s.broadcast(msgOpen, ti); err != nil {
+			s.log.Error("partition not served", "topic", name, "err", err)
+		}
+	}
+	go s.adminLoop()
+	s.log.Info("ringmq serving", "addr", s.addr.String(), "reactors", len(s.reactors),
+		"data_dir", s.cfg.Storage.DataDir, "topics", len(s.topics.Load().byName))
+	return nil
+}
+
+// broadcast posts kind for ti to every reactor and waits for all answers.
+func (s *Server) broadcast(kind msgKind, ti *topicInfo) error {
+	done := make(chan error, len(s.reactors))
+	for _, r := range s.reactors {
+		r.mb.post(message{kind: kind, topic: ti, done: done})
+	}
+	var errs []error
+	for range s.reactors {
+		if err := <-done; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.addr.String() }
+
+// Healthy reports nil while every reactor runs.
+func (s *Server) Healthy() error {
+	if p := s.fatal.Load(); p != nil {
+		return *p
+	}
+	for i, r := range s.reactors {
+		select {
+		case <-r.stopped:
+			return fmt.Errorf("reactor %d stopped", i)
+		default:
+		}
+	}
+	return nil
+}
+
+// Shutdown stops accepting, lets in-flight requests finish, flushes every
+// partition, and writes the clean-shutdown marker. If ctx ends first the
+// marker is not written, so the next start recovers.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() {
+		if !s.started {
+			if !s.startFailed {
+				s.closeListeners()
+				s.closeStores(false)
+			}
+			return
+		}
+		for _, r := range s.reactors {
+			r.mb.post(message{kind: msgStop})
+		}
+		for _, r := range s.reactors {
+			select {
+			case <-r.stopped:
+			case <-ctx.Done():
+				err = fmt.Errorf("shutdown: %w", ctx.Err())
+				return
+			}
+		}
+		close(s.adminCh)
+		<-s.adminDone
+		s.closeStores(true)
+	})
+	return err
+}
+
+func (s *Server) stopReactors() {
+	for _, r := range s.reactors {
+		r.mb.post(message{kind: msgStop})
+	}
+	for _, r := range s.reactors {
+		<-r.stopped
+	}
+}
+
+func (s *Server) storeOptions() storage.StoreOptions {
+	return storage.StoreOptions{ArchiveDir: s.cfg.Storage.ArchiveDir}
+}
+
+// logConfig is the storage configuration of a partition of a topic with
+// overrides t.
+func (s *Server) logConfig(t config.TopicConfig) storage.LogConfig {
+	sc := s.cfg.Storage
+	return storage.LogConfig{
+		SegmentBytes:       t.SegmentBytes,
+		SegmentMs:          sc.SegmentMs,
+		IndexIntervalBytes: sc.IndexIntervalBytes,
+		RetentionMs:        t.RetentionMs,
+		RetentionBytes:     t.RetentionBytes,
+		ArchiveAfter:       sc.ArchiveAfter,
+		Preallocate:        sc.Preallocate,
+	}
+}
+
+func closeFd(fd int) { _ = unix.Close(fd) }

@@ -1,0 +1,96 @@
+package reactor
+
+import (
+	"hash/fnv"
+	"sort"
+
+	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/stats"
+)
+
+// topicInfo is the immutable description of one topic. A new topicTable is
+// built for every change and published with an atomic pointer, so reactors
+// read the registry without locks.
+type topicInfo struct {
+	name       string
+	partitions uint32
+	cfg        config.TopicConfig // resolved against the server defaults
+	overrides  config.TopicConfig // as given at creation
+	// shards[p] is the reactor that owns partition p.
+	shards []uint16
+	// shared[p] is partition p's published state (log start/end, size).
+	shared []partShared
+	stats  *stats.Topic
+}
+
+type topicTable struct {
+	byName map[string]*topicInfo
+}
+
+func (t *topicTable) lookup(name []byte) *topicInfo {
+	if t == nil {
+		return nil
+	}
+	return t.byName[string(name)]
+}
+
+func (t *topicTable) sortedNames() []string {
+	names := make([]string, 0, len(t.byName))
+	for n := range t.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// with returns a copy of t with ti added (or replaced).
+func (t *topicTable) with(ti *topicInfo) *topicTable {
+	n := &topicTable{byName: make(map[string]*topicInfo, len(t.byName)+1)}
+	for k, v := range t.byName {
+		n.byName[k] = v
+	}
+	n.byName[ti.name] = ti
+	return n
+}
+
+// without returns a copy of t without the named topic.
+func (t *topicTable) without(name string) *topicTable {
+	n := &topicTable{byName: make(map[string]*topicInfo, len(t.byName))}
+	for k, v := range t.byName {
+		if k != name {
+			n.byName[k] = v
+		}
+	}
+	return n
+}
+
+// assignShards spreads a topic's partitions round-robin over the reactors,
+// starting at a shard derived from the topic name so that many small topics
+// do not all land on reactor 0. The assignment is a pure function of the
+// name, the partition count and the reactor count (never change it without
+// a migration: clients cache it through Metadata).
+func assignShards(name string, partitions uint32, reactors int) []uint16 {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	start := h.Sum32()
+	shards := make([]uint16, partitions)
+	for p := range shards {
+		shards[p] = uint16((start + uint32(p)) % uint32(reactors))
+	}
+	return shards
+}
+
+// validTopicName reports whether name can be a topic (and directory) name.
+func validTopicName(name string) bool {
+	if name == "" || len(name) > 249 || name == "." || name == ".." {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,30 @@
+package reactor
+
+// User data layout of every SQE a reactor submits:
+//
+//	bits 63..56  kind   (what completed)
+//	bits 55..32  gen    (generation of the slot, so a late completion for a
+//	                     reused slot is recognised and dropped)
+//	bits 31..0   index  (connection slot, op slot, ...)
+type udKind uint8
+
+const (
+	udAccept udKind = iota + 1
+	udRecv
+	udSend
+	udWrite
+	udFsync
+	udRead
+	udWake
+	udTimeout
+	udCancel
+	udClose
+)
+
+func makeUD(kind udKind, gen uint32, idx uint32) uint64 {
+	return uint64(kind)<<56 | uint64(gen&0xffffff)<<32 | uint64(idx)
+}
+
+func splitUD(ud uint64) (kind udKind, gen uint32, idx uint32) {
+	return udKind(ud >> 56), uint32(ud>>32) & 0xffffff, uint32(ud)
+}
