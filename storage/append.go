@@ -1,0 +1,224 @@
+package storage
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ringmq/ringmq/proto"
+)
+
+// AppendOp is one planned write: the driver writes Bytes at Pos of Fd (all
+// of it) and then calls Log.Appended or Log.Failed with the op. Bytes is
+// the caller's buffer, with each batch's base_offset patched in place; it
+// must stay untouched until the write completes.
+type AppendOp struct {
+	Fd         int
+	Pos        int64
+	Bytes      []byte
+	BaseOffset uint64 // first offset assigned
+	LastOffset uint64 // last offset assigned
+	seq        uint64
+}
+
+// pendingOp is a prepared append waiting for its completion and for every
+// append before it.
+type pendingOp struct {
+	seg  *segment
+	pos  int64
+	mark segMark
+	done bool
+}
+
+// pendingRing is a FIFO of pendingOps indexed by sequence number. It grows
+// by doubling and is reused, so steady-state appends do not allocate.
+type pendingRing struct {
+	buf  []pendingOp // len is a power of two
+	head uint64      // seq of the oldest op
+	tail uint64      // seq the next op gets
+}
+
+func (r *pendingRing) len() int { return int(r.tail - r.head) }
+
+func (r *pendingRing) push(p pendingOp) uint64 {
+	if r.len() == len(r.buf) {
+		nb := make([]pendingOp, max(2*len(r.buf), 64))
+		for s := r.head; s < r.tail; s++ {
+			nb[s&uint64(len(nb)-1)] = r.buf[s&uint64(len(r.buf)-1)]
+		}
+		r.buf = nb
+	}
+	r.buf[r.tail&uint64(len(r.buf)-1)] = p
+	r.tail++
+	return r.tail - 1
+}
+
+func (r *pendingRing) at(seq uint64) *pendingOp {
+	if seq < r.head || seq >= r.tail {
+		panic(fmt.Sprintf("BUG: storage: completion of unknown append %d (pending %d-%d)", seq, r.head, r.tail))
+	}
+	return &r.buf[seq&uint64(len(r.buf)-1)]
+}
+
+func (r *pendingRing) pop() {
+	r.buf[r.head&uint64(len(r.buf)-1)] = pendingOp{}
+	r.head++
+}
+
+// appendSummary describes the batches of one append.
+type appendSummary struct {
+	base, next uint64
+	maxTs      int64
+}
+
+// validateAppend checks every batch of b (header, length, CRC) and patches
+// their base offsets consecutively from next. It does not allocate unless b
+// is invalid.
+func validateAppend(b []byte, next uint64) (appendSummary, error) {
+	sum := appendSummary{base: next, maxTs: math.MinInt64}
+	if len(b) == 0 {
+		return sum, fmt.Errorf("%w: empty append", ErrBadBatch)
+	}
+	for rest := b; len(rest) > 0; {
+		h, r, err := proto.ValidateBatch(rest)
+		if err != nil {
+			return sum, fmt.Errorf("%w at byte %d: %w", ErrBadBatch, len(b)-len(rest), err)
+		}
+		proto.SetBaseOffset(rest, next)
+		next += uint64(h.LastOffsetDelta) + 1
+		sum.maxTs = max(sum.maxTs, h.MaxTimestamp)
+		rest = r
+	}
+	sum.next = next
+	if next-1-sum.base > maxRelOffset {
+		return sum, fmt.Errorf("%w: one append spans %d offsets", ErrBadBatch, next-sum.base)
+	}
+	return sum, nil
+}
+
+// PrepareAppend validates batches (one record batch, or several back to
+// back as a produce request carries them: header, length and CRC of each),
+// assigns their offsets by patching base_offset in place, reserves their
+// file position (rolling the segment first when they do not fit or it is
+// too old) and returns the write to perform. Several appends may be in
+// flight; they become visible in the order they were prepared. It does not
+// allocate in steady state.
+func (l *Log) PrepareAppend(batches []byte) (AppendOp, error) {
+	switch {
+	case l.closed:
+		return AppendOp{}, ErrClosed
+	case l.err != nil:
+		return AppendOp{}, l.err
+	}
+	sum, err := validateAppend(batches, l.next)
+	if err != nil {
+		return AppendOp{}, err
+	}
+	n := int64(len(batches))
+	if err := l.makeRoom(n, &sum); err != nil {
+		return AppendOp{}, err
+	}
+	s := l.active()
+	pos := s.reserved
+	interval := int64(l.cfg.IndexIntervalBytes)
+	for p := int64(0); p < n; {
+		h, err := proto.ParseBatchHeader(batches[p:])
+		if err != nil {
+			panic("BUG: storage: validated batch does not parse: " + err.Error())
+		}
+		s.plan(pos+p, &h, interval)
+		p += int64(h.Size())
+	}
+	s.reserved = pos + n
+	seq := l.pend.push(pendingOp{seg: s, pos: pos, mark: s.mark(pos+n, sum.next)})
+	l.next = sum.next
+	return AppendOp{Fd: s.file.fd, Pos: pos, Bytes: batches, BaseOffset: sum.base, LastOffset: sum.next - 1, seq: seq}, nil
+}
+
+// makeRoom rolls the active segment when an append of n bytes does not fit
+// it, would overflow its relative offsets, or is SegmentMs newer than its
+// first batch. An empty active segment is never rolled; it grows instead
+// when n exceeds its capacity.
+func (l *Log) makeRoom(n int64, sum *appendSummary) error {
+	s := l.active()
+	if s.reserved == 0 {
+		if n > s.capacity() {
+			return l.growEmpty(s, n)
+		}
+		return nil
+	}
+	fits := s.reserved+n <= s.capacity() && sum.next-1-s.base <= maxRelOffset
+	aged := l.cfg.SegmentMs > 0 && sum.maxTs-s.firstTs >= l.cfg.SegmentMs
+	if fits && !aged {
+		return nil
+	}
+	return l.roll(n)
+}
+
+// Appended records that op's write completed. Visibility advances over the
+// contiguous prefix of completed appends. It returns the fence error when
+// op can never become visible (an earlier write failed); the caller fails
+// the request. It does not allocate.
+func (l *Log) Appended(op AppendOp) error {
+	if l.closed {
+		return ErrClosed
+	}
+	p := l.pend.at(op.seq)
+	if op.seq >= l.fence {
+		return l.err
+	}
+	if p.done {
+		panic(fmt.Sprintf("BUG: storage: append %d completed twice", op.seq))
+	}
+	p.done = true
+	l.advance()
+	return nil
+}
+
+// Failed records that op's write failed: the log is fenced. Appends
+// prepared after op never become visible and new ones are refused; those
+// before it may still complete. Reopen the log to recover.
+func (l *Log) Failed(op AppendOp, err error) {
+	if l.closed {
+		return
+	}
+	l.pend.at(op.seq)
+	l.fenceAt(op.seq, fmt.Errorf("%w: write of offsets %d-%d at %s position %d: %w",
+		ErrFenced, op.BaseOffset, op.LastOffset, l.dir, op.Pos, err))
+}
+
+func (l *Log) fenceAt(seq uint64, err error) {
+	if seq < l.fence {
+		l.fence = seq
+	}
+	if l.err == nil {
+		l.err = err
+		l.logger.Error("storage: partition fenced", "topic", l.topic, "partition", l.partition, "err", err)
+	}
+}
+
+// advance publishes completed appends in order.
+func (l *Log) advance() {
+	for l.pend.len() > 0 && l.pend.head < l.fence {
+		p := l.pend.at(l.pend.head)
+		if !p.done {
+			return
+		}
+		s := p.seg
+		if p.pos != s.size {
+			panic(fmt.Sprintf("BUG: storage: append at %d published after visible size %d", p.pos, s.size))
+		}
+		s.publish(&p.mark)
+		l.end = p.mark.next
+		l.pend.pop()
+		if s.state != SegmentActive && s.reserved == s.size && !s.trimmed {
+			l.seal(s)
+		}
+	}
+}
+
+func (l *Log) seal(s *segment) {
+	if err := s.seal(); err != nil {
+		l.stats.sealErrors++
+		l.logger.Warn("storage: sealing segment failed; recovery will trim it", "err", err)
+	}
+}

@@ -1,0 +1,101 @@
+package storage
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"time"
+
+	"github.com/ringmq/ringmq/proto"
+)
+
+// Limits on Config values. Segment file positions are u32 in the index, so a
+// segment (at most SegmentBytes plus one oversized append) stays below 4 GiB.
+const (
+	MinSegmentBytes = 1024
+	MaxSegmentBytes = 2<<30 - 1
+)
+
+// Config is the per-partition storage configuration. Its fields and their
+// meanings match the [storage] table of the server configuration; start from
+// DefaultConfig, the zero Config is invalid.
+type Config struct {
+	// SegmentBytes: the active segment rolls when the next append would
+	// not fit. It is also the size each segment file is preallocated to.
+	SegmentBytes int64
+	// SegmentMs: the active segment rolls when an append's max timestamp
+	// is this much newer than the segment's first batch (Kafka's rule; 0:
+	// never).
+	SegmentMs int64
+	// IndexIntervalBytes: bytes of log between two sparse index entries;
+	// 0 indexes every batch.
+	IndexIntervalBytes int
+	// RetentionMs: sealed, flushed segments whose newest record is older
+	// than this are deleted; -1 keeps them forever.
+	RetentionMs int64
+	// RetentionBytes: the oldest sealed, flushed segments are deleted while
+	// the partition stays at least this large without them; -1: no limit.
+	RetentionBytes int64
+	// ArchiveAfter: sealed, flushed segments whose newest record is older
+	// than this move to the Store's ArchiveDir (0: never).
+	ArchiveAfter time.Duration
+	// Preallocate zero-fills the next segment file in the background so
+	// that a roll never waits and fdatasync never converts extents. When
+	// false, segment files are created sparse.
+	Preallocate bool
+}
+
+// DefaultConfig returns the defaults of the server configuration.
+func DefaultConfig() Config {
+	const day = 24 * 60 * 60 * 1000
+	return Config{
+		SegmentBytes:       256 << 20,
+		SegmentMs:          7 * day,
+		IndexIntervalBytes: 4096,
+		RetentionMs:        7 * day,
+		RetentionBytes:     -1,
+		Preallocate:        true,
+	}
+}
+
+// Validate reports the first invalid field, wrapping ErrInvalidConfig.
+func (c *Config) Validate() error {
+	switch {
+	case c.SegmentBytes < MinSegmentBytes || c.SegmentBytes > MaxSegmentBytes:
+		return fmt.Errorf("%w: segment_bytes %d not in [%d, %d]", ErrInvalidConfig, c.SegmentBytes, MinSegmentBytes, MaxSegmentBytes)
+	case c.SegmentMs < 0:
+		return fmt.Errorf("%w: segment_ms %d < 0", ErrInvalidConfig, c.SegmentMs)
+	case c.IndexIntervalBytes < 0:
+		return fmt.Errorf("%w: index_interval_bytes %d < 0", ErrInvalidConfig, c.IndexIntervalBytes)
+	case c.RetentionMs < -1:
+		return fmt.Errorf("%w: retention_ms %d < -1", ErrInvalidConfig, c.RetentionMs)
+	case c.RetentionBytes < -1:
+		return fmt.Errorf("%w: retention_bytes %d < -1", ErrInvalidConfig, c.RetentionBytes)
+	case c.ArchiveAfter < 0:
+		return fmt.Errorf("%w: archive_after %v < 0", ErrInvalidConfig, c.ArchiveAfter)
+	}
+	return nil
+}
+
+// indexEntries is how many sparse index entries a segment of capacity bytes
+// can need: one per interval (or per smallest batch), the first batch's and
+// the final time index entry appended when the segment is sealed.
+func (c *Config) indexEntries(capacity int64) int64 {
+	step := max(int64(c.IndexIntervalBytes), proto.BatchHeaderSize)
+	return capacity/step + 3
+}
+
+// maxRelOffset bounds the offsets a segment holds: relative offsets are u32.
+const maxRelOffset = math.MaxUint32
+
+var topicNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
+
+func validatePartition(topic string, partition int32) error {
+	if !topicNameRE.MatchString(topic) || topic == "." || topic == ".." {
+		return fmt.Errorf("%w: topic name %q (want 1-249 of [A-Za-z0-9._-])", ErrInvalidConfig, topic)
+	}
+	if partition < 0 {
+		return fmt.Errorf("%w: partition %d < 0", ErrInvalidConfig, partition)
+	}
+	return nil
+}

@@ -1,0 +1,31 @@
+package storage
+
+import "errors"
+
+// Sentinel errors. Errors returned by this package wrap one of them (check
+// with errors.Is) and add the file, position or offset concerned.
+var (
+	// ErrCorrupt marks data that is present but wrong where it must be
+	// right: before the recovery point, in an index that cannot be rebuilt,
+	// or in a checkpoint. A partition that reports it is not served.
+	ErrCorrupt = errors.New("storage: corrupt partition data")
+	// ErrBadBatch rejects an append whose bytes are not whole valid record
+	// batches (header, length, CRC). The log is unchanged.
+	ErrBadBatch = errors.New("storage: invalid record batch")
+	// ErrFenced is returned by every append after a write or flush failed.
+	// Reads of the completed prefix still work; reopen the log to recover.
+	ErrFenced = errors.New("storage: partition fenced after an I/O failure")
+	// ErrOffsetOutOfRange is a read or seek below the log start or past
+	// the log end.
+	ErrOffsetOutOfRange = errors.New("storage: offset out of range")
+	// ErrLocked means another process holds the data directory.
+	ErrLocked = errors.New("storage: data directory is locked by another process")
+	// ErrClosed is returned by a closed Log or Store.
+	ErrClosed = errors.New("storage: closed")
+	// ErrExists is returned by CreatePartition for a partition on disk.
+	ErrExists = errors.New("storage: partition already exists")
+	// ErrNotFound is returned for a partition that is not on disk.
+	ErrNotFound = errors.New("storage: partition not found")
+	// ErrInvalidConfig rejects a Config or a topic name.
+	ErrInvalidConfig = errors.New("storage: invalid configuration")
+)

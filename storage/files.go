@@ -1,0 +1,190 @@
+package storage
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// File names inside a partition directory. Never change them: they are the
+// on-disk layout (see doc.go).
+const (
+	logExt         = ".log"
+	indexExt       = ".index"
+	timeIndexExt   = ".timeindex"
+	deletedSuffix  = ".deleted"
+	tmpSuffix      = ".tmp"
+	checkpointName = "recovery-point"
+	nextPrefix     = ".next" // preallocated files: .next.log, .next.index, .next.timeindex
+	lockName       = ".lock"
+	cleanName      = ".clean-shutdown"
+	topicsDir      = "topics"
+	baseNameDigits = 20
+)
+
+var segmentExts = [3]string{logExt, indexExt, timeIndexExt}
+
+// segmentName is the 20-digit, zero-padded base offset Kafka tools expect.
+func segmentName(base uint64) string {
+	var b [baseNameDigits]byte
+	s := strconv.AppendUint(b[:0], base, 10)
+	out := make([]byte, baseNameDigits)
+	for i := range out {
+		out[i] = '0'
+	}
+	copy(out[baseNameDigits-len(s):], s)
+	return string(out)
+}
+
+// parseSegmentName returns the base offset of a "<20 digits>.log" name.
+func parseSegmentName(name string) (uint64, bool) {
+	if len(name) != baseNameDigits+len(logExt) || name[baseNameDigits:] != logExt {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(name[:baseNameDigits], 10, 64)
+	return v, err == nil
+}
+
+func segmentPath(dir string, base uint64, ext string) string {
+	return filepath.Join(dir, segmentName(base)+ext)
+}
+
+func openFile(path string, flags int) (int, error) {
+	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, nil
+}
+
+func fileSize(fd int) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	return st.Size, nil
+}
+
+// zeroChunk is the size of the writes that zero-fill a preallocated file.
+const zeroChunk = 1 << 20
+
+// createSized creates (truncating) path with size bytes. With zeroFill the
+// bytes are written and fdatasync'd, so later writes overwrite allocated,
+// written blocks; otherwise the file is sparse. cancel (may be nil) stops a
+// long zero-fill early with an error.
+func createSized(path string, size int64, zeroFill bool, cancel *atomic.Bool) (int, error) {
+	fd, err := openFile(path, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC)
+	if err != nil {
+		return -1, err
+	}
+	if err := fillFile(fd, size, zeroFill, cancel); err != nil {
+		unix.Close(fd)
+		unix.Unlink(path)
+		return -1, fmt.Errorf("create %s: %w", path, err)
+	}
+	return fd, nil
+}
+
+func fillFile(fd int, size int64, zeroFill bool, cancel *atomic.Bool) error {
+	if !zeroFill {
+		return unix.Ftruncate(fd, size)
+	}
+	zeros := make([]byte, min(size, zeroChunk))
+	for off := int64(0); off < size; {
+		if cancel != nil && cancel.Load() {
+			return ErrClosed
+		}
+		n, err := unix.Pwrite(fd, zeros[:min(int64(len(zeros)), size-off)], off)
+		if err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	return unix.Fdatasync(fd)
+}
+
+// resize sets a file's size: down to keep (dropping everything after it,
+// which also turns stale bytes into holes), then up to size.
+func resize(fd int, keep, size int64) error {
+	if err := unix.Ftruncate(fd, keep); err != nil {
+		return err
+	}
+	if size > keep {
+		return unix.Ftruncate(fd, size)
+	}
+	return nil
+}
+
+// mapFile maps size bytes of fd shared; nil for size 0.
+func mapFile(fd int, size int64, writable bool) ([]byte, error) {
+	if size == 0 {
+		return nil, nil
+	}
+	prot := unix.PROT_READ
+	if writable {
+		prot |= unix.PROT_WRITE
+	}
+	b, err := unix.Mmap(fd, 0, int(size), prot, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d bytes: %w", size, err)
+	}
+	return b, nil
+}
+
+func unmap(b []byte) {
+	if b != nil {
+		if err := unix.Munmap(b); err != nil {
+			panic("BUG: storage: munmap of a mapping we own failed: " + err.Error())
+		}
+	}
+}
+
+func closeFd(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+}
+
+// syncDir makes the names in a directory durable.
+func syncDir(dir string) error {
+	fd, err := openFile(dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Fsync(fd)
+}
+
+// residentPages is how many pages one mincore call checks (a stack array).
+const residentPages = 256
+
+// resident reports whether every page of b (a slice of a mapping) is in the
+// page cache. It does not allocate.
+func resident(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	page := uintptr(os.Getpagesize())
+	start := uintptr(unsafe.Pointer(&b[0])) &^ (page - 1)
+	end := uintptr(unsafe.Pointer(&b[0])) + uintptr(len(b))
+	var vec [residentPages]byte
+	for start < end {
+		n := min((end-start+page-1)/page, residentPages)
+		_, _, errno := unix.Syscall(unix.SYS_MINCORE, start, n*page, uintptr(unsafe.Pointer(&vec[0])))
+		if errno != 0 {
+			return false
+		}
+		for _, v := range vec[:n] {
+			if v&1 == 0 {
+				return false
+			}
+		}
+		start += n * page
+	}
+	return true
+}

@@ -1,0 +1,122 @@
+package storage
+
+import (
+	"fmt"
+	"math"
+)
+
+// FlushOp is one planned flush: the driver fdatasyncs every descriptor in
+// Fds (segment files, newly sealed indexes, the partition directory after a
+// roll), then calls Log.Flushed or Log.FlushFailed. Fds is owned by the log
+// and valid until the next PrepareFlush.
+type FlushOp struct {
+	Fds  []int
+	UpTo uint64 // offsets below UpTo are durable once the flush completes
+	gen  uint64
+}
+
+type flushTarget struct {
+	seg    *segment
+	size   int64
+	sealed bool
+}
+
+// PrepareFlush plans a flush of everything visible. It returns false when
+// there is nothing to flush, a flush is already in flight (one at a time),
+// or the log is fenced or closed. It does not allocate in steady state.
+func (l *Log) PrepareFlush() (FlushOp, bool) {
+	if l.closed || l.err != nil || l.flushing {
+		return FlushOp{}, false
+	}
+	fds, targets := l.flushFds[:0], l.flushSegs[:0]
+	if l.dirGen != l.dirSynced {
+		fds = append(fds, l.dirFd)
+	}
+	first := len(l.segs)
+	for first > 0 && (l.segs[first-1].state == SegmentActive || l.segs[first-1].state == SegmentSealed) {
+		first--
+	}
+	for _, s := range l.segs[first:] {
+		sealed := s.state == SegmentSealed && s.trimmed
+		if s.size <= s.flushedSize && !sealed {
+			continue
+		}
+		fds = append(fds, s.file.fd)
+		if sealed {
+			fds = append(fds, s.idx.fd, s.tidx.fd)
+		}
+		targets = append(targets, flushTarget{seg: s, size: s.size, sealed: sealed})
+	}
+	l.flushFds, l.flushSegs = fds, targets
+	if len(fds) == 0 {
+		return FlushOp{}, false
+	}
+	l.flushing, l.flushRP, l.flushGen = true, l.checkpointAt(), l.dirGen
+	return FlushOp{Fds: fds, UpTo: l.end, gen: l.dirGen}, true
+}
+
+// Flushed records that every descriptor of op was fdatasync'd: the
+// recovery point advances to op.UpTo and sealed segments become flushed.
+func (l *Log) Flushed(op FlushOp) {
+	if l.closed {
+		return
+	}
+	if !l.flushing {
+		panic("BUG: storage: Flushed without a flush in flight")
+	}
+	l.flushing = false
+	for i := range l.flushSegs {
+		t := &l.flushSegs[i]
+		t.seg.flushedSize = max(t.seg.flushedSize, t.size)
+		if t.sealed && t.seg.state == SegmentSealed {
+			t.seg.state = SegmentFlushed
+		}
+		t.seg = nil
+	}
+	if op.UpTo > l.flushed {
+		l.flushed, l.rp = op.UpTo, l.flushRP
+	}
+	l.dirSynced = op.gen
+}
+
+// FlushFailed records a failed fdatasync. The data's durability is unknown,
+// so the log is fenced (appends in flight never become visible).
+func (l *Log) FlushFailed(op FlushOp, err error) {
+	if l.closed {
+		return
+	}
+	l.flushing = false
+	for i := range l.flushSegs {
+		l.flushSegs[i].seg = nil
+	}
+	l.fenceAt(l.pend.head, fmt.Errorf("%w: flush up to offset %d in %s: %w", ErrFenced, op.UpTo, l.dir, err))
+}
+
+// checkpointAt describes the visible end as a recovery point.
+func (l *Log) checkpointAt() Checkpoint {
+	if l.end == l.Start() {
+		return Checkpoint{RecoveryPoint: l.end, SegmentBase: l.segs[0].base, MaxTimestamp: math.MinInt64}
+	}
+	s := l.segs[l.segmentFor(l.end-1)]
+	return Checkpoint{RecoveryPoint: l.end, SegmentBase: s.base, SegmentPos: s.size,
+		MaxTimestamp: s.maxTs, MaxTimestampRel: s.maxTsRel}
+}
+
+// WriteCheckpoint persists the recovery point of the last completed flush
+// if it changed: one small write, an fdatasync and a rename. Call it from a
+// periodic tick (every few seconds), not per request; Close writes the
+// final one. It bounds how much of the log recovery must verify.
+func (l *Log) WriteCheckpoint() error {
+	if l.closed {
+		return ErrClosed
+	}
+	if l.rp == l.written {
+		return nil
+	}
+	c := l.rp
+	if err := writeCheckpoint(l.dir, &c); err != nil {
+		return err
+	}
+	l.written = c
+	return nil
+}

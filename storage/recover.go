@@ -1,0 +1,356 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/ringmq/ringmq/proto"
+	"golang.org/x/sys/unix"
+)
+
+// openLog creates or opens (recovering) one partition log.
+func openLog(st *Store, topic string, partition int32, cfg Config, create bool) (*Log, error) {
+	l := &Log{store: st, topic: topic, partition: partition, cfg: cfg, logger: st.logger,
+		dir: st.partitionDir(st.dir, topic, partition), dirFd: -1, fence: math.MaxUint64}
+	if st.opts.ArchiveDir != "" {
+		l.archiveDir = st.partitionDir(st.opts.ArchiveDir, topic, partition)
+	}
+	var err error
+	if create {
+		err = l.create()
+	} else {
+		err = l.recover()
+	}
+	if err != nil {
+		l.releaseAll()
+		if create && !errors.Is(err, ErrExists) {
+			os.RemoveAll(l.dir)
+		}
+		return nil, err
+	}
+	l.requestPrealloc()
+	return l, nil
+}
+
+func (l *Log) openDir() error {
+	fd, err := openFile(l.dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	l.dirFd = fd
+	return nil
+}
+
+// create makes the partition directory, its first (sparse) segment and its
+// checkpoint.
+func (l *Log) create() error {
+	parent := filepath.Dir(l.dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if err := os.Mkdir(l.dir, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrExists, l.dir)
+		}
+		return fmt.Errorf("storage: %w", err)
+	}
+	if err := l.openDir(); err != nil {
+		return err
+	}
+	if err := l.createFirst(0); err != nil {
+		return err
+	}
+	for _, d := range []string{l.dir, parent, filepath.Dir(parent)} {
+		if err := syncDir(d); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+	}
+	return nil
+}
+
+// createFirst starts a log with no segments at base and checkpoints it.
+func (l *Log) createFirst(base uint64) error {
+	capacity := l.cfg.SegmentBytes
+	f, err := createSegmentFiles(segmentPaths(l.dir, base), capacity, l.cfg.indexEntries(capacity), false, nil)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	l.segs = append(l.segs, newSegment(l.dir, base, f))
+	l.next, l.end, l.flushed = base, base, base
+	l.rp = l.checkpointAt()
+	return l.WriteCheckpoint()
+}
+
+type segRef struct {
+	base uint64
+	dir  string
+}
+
+// loader carries the state of one recovery.
+type loader struct {
+	l      *Log
+	refs   []segRef
+	ckpt   Checkpoint
+	match  bool // the checkpoint names a segment that exists
+	clean  bool // clean stop: trust the checkpoint as the log end
+	rpIdx  int  // segment holding the recovery point
+	rpPos  int64
+	expect uint64 // offset the next batch must start with
+}
+
+// recover opens an existing partition. Segments before the recovery point
+// are trusted (headers and indexes checked, no CRC); from it on every batch
+// is verified and the log ends at the first bad one (see doc.go).
+func (l *Log) recover() error {
+	if _, err := os.Stat(l.dir); err != nil {
+		return fmt.Errorf("%w: %s", ErrNotFound, l.dir)
+	}
+	if err := l.openDir(); err != nil {
+		return err
+	}
+	refs, err := l.listSegments()
+	if err != nil {
+		return err
+	}
+	ld := &loader{l: l, refs: refs}
+	ckpt, have, err := readCheckpoint(l.dir)
+	if err != nil {
+		l.logger.Warn("storage: ignoring unreadable checkpoint; verifying the whole log", "err", err)
+	}
+	if len(refs) == 0 {
+		if have && ckpt.RecoveryPoint > 0 {
+			return fmt.Errorf("%w: %s has no segments but its recovery point is %d", ErrCorrupt, l.dir, ckpt.RecoveryPoint)
+		}
+		return l.createFirst(0)
+	}
+	ld.locate(ckpt, have)
+	if err := ld.loadAll(); err != nil {
+		return err
+	}
+	return ld.finish()
+}
+
+// locate finds the segment and position recovery starts verifying at.
+func (ld *loader) locate(c Checkpoint, have bool) {
+	if !have {
+		return
+	}
+	ld.ckpt = c
+	for i, r := range ld.refs {
+		if r.base == c.SegmentBase {
+			ld.rpIdx, ld.rpPos, ld.match = i, c.SegmentPos, true
+			ld.clean = c.Clean && ld.l.store.clean
+			return
+		}
+	}
+	// The checkpoint's segment is gone (retention deleted it after the
+	// checkpoint was written): verify from the start of the segment that
+	// holds the recovery point.
+	for i, r := range ld.refs {
+		if r.base <= c.RecoveryPoint {
+			ld.rpIdx = i
+		}
+	}
+}
+
+// loadAll loads segments in order, stopping at a torn tail.
+func (ld *loader) loadAll() error {
+	l := ld.l
+	ld.expect = ld.refs[0].base
+	for i := range ld.refs {
+		if ld.refs[i].base != ld.expect {
+			if i <= ld.rpIdx {
+				return fmt.Errorf("%w: %s starts at offset %d but the log before it ends at %d",
+					ErrCorrupt, segmentPath(ld.refs[i].dir, ld.refs[i].base, logExt), ld.refs[i].base, ld.expect)
+			}
+			return ld.dropFrom(i)
+		}
+		s, end, err := ld.load(i)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, s)
+		if i == len(ld.refs)-1 || end == s.fileSize {
+			continue
+		}
+		// A sealed segment whose valid data stops early: an untrimmed
+		// one (zeros, and the next segment continues) or a torn tail.
+		if ld.refs[i+1].base == ld.expect && isZero(s.file.data[end:s.fileSize]) {
+			continue
+		}
+		if i < ld.rpIdx {
+			return s.corruptAt(end, "before the recovery point", proto.ErrCorrupt)
+		}
+		return ld.dropFrom(i + 1)
+	}
+	return nil
+}
+
+// dropFrom deletes segments i and later: they follow a torn tail.
+func (ld *loader) dropFrom(i int) error {
+	for _, r := range ld.refs[i:] {
+		for _, ext := range segmentExts {
+			if err := os.Remove(segmentPath(r.dir, r.base, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("storage: drop segment after torn tail: %w", err)
+			}
+		}
+	}
+	ld.refs = ld.refs[:i]
+	ld.l.stats.recoveryTruncated = true
+	return nil
+}
+
+// load opens segment i, restores its indexes, walks its trusted part and
+// verifies the rest. It returns where its valid data ends.
+func (ld *loader) load(i int) (*segment, int64, error) {
+	s, err := openSegment(ld.refs[i])
+	if err != nil {
+		return nil, 0, err
+	}
+	var trusted int64
+	switch {
+	case i < ld.rpIdx:
+		trusted = s.fileSize
+	case i == ld.rpIdx:
+		trusted = ld.rpPos
+	}
+	if trusted > s.fileSize {
+		s.close()
+		return nil, 0, fmt.Errorf("%w: %s: recovery point at position %d is past its end (%d bytes)",
+			ErrCorrupt, s.path(logExt), trusted, s.fileSize)
+	}
+	start := ld.restoreIndexes(s, trusted)
+	end, err := ld.walk(s, start, trusted, i < ld.rpIdx)
+	if err == nil && i == ld.rpIdx {
+		err = ld.applyCheckpoint(s)
+	}
+	if err != nil {
+		s.close()
+		return nil, 0, err
+	}
+	if end == trusted && (!ld.clean || i > ld.rpIdx) {
+		end = ld.scan(s, end)
+	}
+	s.publishPlanned(end, ld.expect)
+	return s, end, nil
+}
+
+// applyCheckpoint checks the walk reached the checkpoint's offset and
+// restores the running max timestamp it recorded.
+func (ld *loader) applyCheckpoint(s *segment) error {
+	if !ld.match {
+		return nil
+	}
+	if ld.expect != ld.ckpt.RecoveryPoint {
+		return s.corruptAt(ld.rpPos, fmt.Sprintf("offset %d at the recovery point, checkpoint says %d",
+			ld.expect, ld.ckpt.RecoveryPoint), proto.ErrCorrupt)
+	}
+	if ld.rpPos > 0 && ld.ckpt.MaxTimestamp > s.planMaxTs {
+		s.planMaxTs, s.planMaxRel, s.maxUnindexed = ld.ckpt.MaxTimestamp, ld.ckpt.MaxTimestampRel, true
+	}
+	return nil
+}
+
+// restoreIndexes keeps the well-formed index entries below trusted whose
+// last one points at the right batch, minus that last one (the walk redoes
+// it), and returns the position the walk starts at.
+func (ld *loader) restoreIndexes(s *segment, trusted int64) int64 {
+	n := s.idx.validOffsetPrefix(trusted)
+	for ; n > 0; n-- {
+		rel, pos := s.idx.offsetEntry(n - 1)
+		if h, err := s.header(int64(pos), trusted); err == nil && h.BaseOffset == s.base+uint64(rel) {
+			break
+		}
+	}
+	var start int64
+	var relStart uint32
+	keep := max(n-1, 0)
+	if n > 0 {
+		rel, pos := s.idx.offsetEntry(n - 1)
+		start, relStart = int64(pos), rel
+	}
+	s.idx.n, s.idx.planned = keep, keep
+	if keep > 0 {
+		_, pos := s.idx.offsetEntry(keep - 1)
+		s.lastIdxPos = int64(pos)
+	}
+	m := s.tidx.validTimePrefix(uint64(relStart))
+	s.tidx.n, s.tidx.planned = m, m
+	if m > 0 {
+		s.planMaxTs, s.planMaxRel = s.tidx.timeEntry(m - 1)
+		s.lastTimePos = s.idx.lookupOffset(s.planMaxRel)
+	}
+	if start > 0 {
+		if h, err := s.header(0, trusted); err == nil {
+			s.firstTs = h.MaxTimestamp
+		}
+	}
+	ld.expect = s.base + uint64(relStart)
+	return start
+}
+
+// walk re-indexes the trusted batches in [pos, limit), checking each
+// header and offset continuity but not CRCs (they were verified when
+// written and fsync'd). With whole set, zeros may end the segment early
+// (an untrimmed sealed segment; the caller decides).
+func (ld *loader) walk(s *segment, pos, limit int64, whole bool) (int64, error) {
+	interval := int64(ld.l.cfg.IndexIntervalBytes)
+	for pos < limit {
+		h, err := s.header(pos, limit)
+		if err == nil && h.BaseOffset != ld.expect {
+			err = fmt.Errorf("%w: base offset %d, want %d", proto.ErrCorrupt, h.BaseOffset, ld.expect)
+		}
+		if err != nil {
+			if whole && isZero(s.file.data[pos:min(pos+proto.BatchHeaderSize, limit)]) {
+				return pos, nil
+			}
+			return 0, s.corruptAt(pos, "before the recovery point", err)
+		}
+		s.plan(pos, &h, interval)
+		ld.expect = h.NextOffset()
+		pos += int64(h.Size())
+	}
+	return pos, nil
+}
+
+// scan verifies batches from pos on (magic, length, CRC, offset continuity,
+// relative offset range), indexing them, and returns where the valid log
+// ends.
+func (ld *loader) scan(s *segment, pos int64) int64 {
+	interval := int64(ld.l.cfg.IndexIntervalBytes)
+	for pos < s.fileSize {
+		h, _, err := proto.ValidateBatch(s.file.data[pos:s.fileSize])
+		if err != nil || h.BaseOffset != ld.expect || h.LastOffset()-s.base > maxRelOffset {
+			n := min(proto.BatchHeaderSize, s.fileSize-pos)
+			ld.l.stats.recoveryScanned += n
+			if !isZero(s.file.data[pos : pos+n]) {
+				ld.l.stats.recoveryTruncated = true
+			}
+			return pos
+		}
+		s.plan(pos, &h, interval)
+		ld.expect = h.NextOffset()
+		pos += int64(h.Size())
+		ld.l.stats.recoveryScanned += int64(h.Size())
+	}
+	return pos
+}
+
+func isZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}

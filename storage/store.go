@@ -1,0 +1,257 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// StoreOptions configure a Store.
+type StoreOptions struct {
+	// ArchiveDir is the root of the cold tier (same layout as the data
+	// directory's topics/); "" disables archival.
+	ArchiveDir string
+	// Logger receives warnings (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// Store is a data directory: it holds the lock that keeps a second server
+// out, knows whether the last stop was clean, creates, opens and deletes
+// partition logs, and runs the background worker they share. Its methods
+// are safe for concurrent use; the Logs it returns are not.
+type Store struct {
+	dir    string
+	opts   StoreOptions
+	logger *slog.Logger
+	lockFd int
+	clean  bool
+	worker *worker
+
+	mu      sync.Mutex
+	logs    map[string]*Log
+	unclean bool // some log was closed uncleanly
+	closed  bool
+}
+
+// Partition names one partition on disk.
+type Partition struct {
+	Topic     string
+	Partition int32
+}
+
+// OpenStore locks dir (creating it if needed) and removes its clean-shutdown
+// marker, remembering whether it was there. A directory locked by another
+// process fails with ErrLocked.
+func OpenStore(dir string, opts StoreOptions) (*Store, error) {
+	s := &Store{dir: dir, opts: opts, logger: opts.Logger, lockFd: -1, logs: map[string]*Log{}}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if err := os.MkdirAll(filepath.Join(dir, topicsDir), 0o755); err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	marker := filepath.Join(dir, cleanName)
+	if _, err := os.Stat(marker); err == nil {
+		s.clean = true
+		if err := os.Remove(marker); err != nil {
+			closeFd(s.lockFd)
+			return nil, fmt.Errorf("storage: remove %s: %w", marker, err)
+		}
+		if err := syncDir(dir); err != nil {
+			closeFd(s.lockFd)
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+	}
+	s.worker = startWorker()
+	return s, nil
+}
+
+func (s *Store) lock() error {
+	path := filepath.Join(s.dir, lockName)
+	fd, err := openFile(path, unix.O_RDWR|unix.O_CREAT)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("%w: %s (lock file %s is held; is another ringmq running on it?)", ErrLocked, s.dir, path)
+		}
+		return fmt.Errorf("storage: lock %s: %w", path, err)
+	}
+	s.lockFd = fd
+	return nil
+}
+
+// Dir is the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+// WasClean reports whether the previous process closed the store cleanly
+// (its marker was present at open).
+func (s *Store) WasClean() bool { return s.clean }
+
+func partitionKey(topic string, partition int32) string {
+	return topic + "/" + strconv.Itoa(int(partition))
+}
+
+func (s *Store) partitionDir(root, topic string, partition int32) string {
+	return filepath.Join(root, topicsDir, topic, strconv.Itoa(int(partition)))
+}
+
+// CreatePartition creates an empty partition log. It fails with ErrExists
+// when the partition is on disk.
+func (s *Store) CreatePartition(topic string, partition int32, cfg Config) (*Log, error) {
+	return s.open(topic, partition, cfg, true)
+}
+
+// OpenPartition opens a partition log from disk, recovering it first after
+// an unclean stop. An error wrapping ErrCorrupt means the partition must not
+// be served; other partitions are unaffected.
+func (s *Store) OpenPartition(topic string, partition int32, cfg Config) (*Log, error) {
+	return s.open(topic, partition, cfg, false)
+}
+
+func (s *Store) open(topic string, partition int32, cfg Config, create bool) (*Log, error) {
+	if err := validatePartition(topic, partition); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	key := partitionKey(topic, partition)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, ErrClosed
+	case s.logs[key] != nil:
+		return nil, fmt.Errorf("storage: partition %s is already open", key)
+	}
+	l, err := openLog(s, topic, partition, cfg, create)
+	if err != nil {
+		return nil, err
+	}
+	s.logs[key] = l
+	return l, nil
+}
+
+// logClosed is called by Log.Close.
+func (s *Store) logClosed(l *Log, clean bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.logs, partitionKey(l.topic, l.partition))
+	if !clean {
+		s.unclean = true
+	}
+}
+
+// DeletePartition removes a closed partition's files (hot and archived).
+func (s *Store) DeletePartition(topic string, partition int32) error {
+	if err := validatePartition(topic, partition); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.logs[partitionKey(topic, partition)] != nil {
+		return fmt.Errorf("storage: delete %s/%d: partition is open", topic, partition)
+	}
+	dir := s.partitionDir(s.dir, topic, partition)
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("%w: %s/%d", ErrNotFound, topic, partition)
+	}
+	roots := []string{s.dir}
+	if s.opts.ArchiveDir != "" {
+		roots = append(roots, s.opts.ArchiveDir)
+	}
+	for _, root := range roots {
+		if err := os.RemoveAll(s.partitionDir(root, topic, partition)); err != nil {
+			return fmt.Errorf("storage: delete %s/%d: %w", topic, partition, err)
+		}
+		os.Remove(filepath.Join(root, topicsDir, topic)) // only if empty
+	}
+	return nil
+}
+
+// Partitions lists the partitions on disk, sorted.
+func (s *Store) Partitions() ([]Partition, error) {
+	topics, err := os.ReadDir(filepath.Join(s.dir, topicsDir))
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	var out []Partition
+	for _, t := range topics {
+		parts, err := os.ReadDir(filepath.Join(s.dir, topicsDir, t.Name()))
+		if err != nil || !t.IsDir() {
+			continue
+		}
+		for _, p := range parts {
+			n, err := strconv.ParseInt(p.Name(), 10, 32)
+			if err == nil && p.IsDir() && strconv.Itoa(int(n)) == p.Name() {
+				out = append(out, Partition{Topic: t.Name(), Partition: int32(n)})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out, nil
+}
+
+// Close closes every log still open (they must not be in use), finishes
+// background jobs, writes the clean-shutdown marker when every log of this
+// run closed cleanly, and releases the lock.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	open := make([]*Log, 0, len(s.logs))
+	for _, l := range s.logs {
+		open = append(open, l)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, l := range open {
+		errs = append(errs, l.Close())
+	}
+	s.worker.stop()
+	s.mu.Lock()
+	clean := !s.unclean
+	s.mu.Unlock()
+	if clean {
+		errs = append(errs, writeMarker(s.dir))
+	}
+	closeFd(s.lockFd)
+	return errors.Join(errs...)
+}
+
+func writeMarker(dir string) error {
+	f, err := os.Create(filepath.Join(dir, cleanName))
+	if err == nil {
+		_, err = io.WriteString(f, "ringmq closed cleanly\n")
+		err = errors.Join(err, f.Sync(), f.Close())
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("storage: write clean-shutdown marker: %w", err)
+	}
+	return nil
+}
