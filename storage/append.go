@@ -7,18 +7,21 @@ import (
 	"github.com/ringmq/ringmq/proto"
 )
 
-// AppendOp is one planned write: the driver writes Bytes at Pos of Fd (all
-// of it) and then calls Log.Appended or Log.Failed with the op. Bytes is
-// the caller's buffer, with each batch's base_offset patched in place; it
-// must stay untouched until the write completes.
+// AppendOp is one planned write: the driver writes all of Buf at Pos of Fd
+// and then calls Log.Appended or Log.Failed with the op. Buf is the
+// caller's buffer, with each batch's base_offset patched in place; it must
+// stay untouched until the write completes.
 type AppendOp struct {
-	Fd         int
-	Pos        int64
-	Bytes      []byte
-	BaseOffset uint64 // first offset assigned
-	LastOffset uint64 // last offset assigned
-	seq        uint64
+	Fd   int
+	Pos  int64
+	Buf  []byte
+	Base uint64 // first offset assigned
+	Last uint64 // last offset assigned
+	seq  uint64
 }
+
+// Records is the number of offsets the append was assigned.
+func (op *AppendOp) Records() uint64 { return op.Last - op.Base + 1 }
 
 // pendingOp is a prepared append waiting for its completion and for every
 // append before it.
@@ -131,18 +134,20 @@ func (l *Log) PrepareAppend(batches []byte) (AppendOp, error) {
 	s.reserved = pos + n
 	seq := l.pend.push(pendingOp{seg: s, pos: pos, mark: s.mark(pos+n, sum.next)})
 	l.next = sum.next
-	return AppendOp{Fd: s.file.fd, Pos: pos, Bytes: batches, BaseOffset: sum.base, LastOffset: sum.next - 1, seq: seq}, nil
+	return AppendOp{Fd: s.file.fd, Pos: pos, Buf: batches, Base: sum.base, Last: sum.next - 1, seq: seq}, nil
 }
 
 // makeRoom rolls the active segment when an append of n bytes does not fit
 // it, would overflow its relative offsets, or is SegmentMs newer than its
-// first batch. An empty active segment is never rolled; it grows instead
-// when n exceeds its capacity.
+// first batch. An empty active segment is never rolled.
 func (l *Log) makeRoom(n int64, sum *appendSummary) error {
+	if n > l.cfg.SegmentBytes {
+		return fmt.Errorf("%w: %d bytes, segment_bytes is %d", ErrBatchTooLarge, n, l.cfg.SegmentBytes)
+	}
 	s := l.active()
 	if s.reserved == 0 {
 		if n > s.capacity() {
-			return l.growEmpty(s, n)
+			panic("BUG: storage: active segment smaller than segment_bytes")
 		}
 		return nil
 	}
@@ -151,7 +156,7 @@ func (l *Log) makeRoom(n int64, sum *appendSummary) error {
 	if fits && !aged {
 		return nil
 	}
-	return l.roll(n)
+	return l.roll()
 }
 
 // Appended records that op's write completed. Visibility advances over the
@@ -183,7 +188,7 @@ func (l *Log) Failed(op AppendOp, err error) {
 	}
 	l.pend.at(op.seq)
 	l.fenceAt(op.seq, fmt.Errorf("%w: write of offsets %d-%d at %s position %d: %w",
-		ErrFenced, op.BaseOffset, op.LastOffset, l.dir, op.Pos, err))
+		ErrFenced, op.Base, op.Last, l.dir, op.Pos, err))
 }
 
 func (l *Log) fenceAt(seq uint64, err error) {

@@ -9,19 +9,20 @@ import (
 	"github.com/ringmq/ringmq/proto"
 )
 
-// Limits on Config values. Segment file positions are u32 in the index, so a
+// Limits on LogConfig values. Segment file positions are u32 in the index, so a
 // segment (at most SegmentBytes plus one oversized append) stays below 4 GiB.
 const (
 	MinSegmentBytes = 1024
 	MaxSegmentBytes = 2<<30 - 1
 )
 
-// Config is the per-partition storage configuration. Its fields and their
+// LogConfig is the per-partition storage configuration. Its fields and their
 // meanings match the [storage] table of the server configuration; start from
-// DefaultConfig, the zero Config is invalid.
-type Config struct {
+// DefaultLogConfig, the zero LogConfig is invalid.
+type LogConfig struct {
 	// SegmentBytes: the active segment rolls when the next append would
-	// not fit. It is also the size each segment file is preallocated to.
+	// not fit. It is also the size each segment file is preallocated to,
+	// and the largest append accepted (ErrBatchTooLarge, as Kafka does).
 	SegmentBytes int64
 	// SegmentMs: the active segment rolls when an append's max timestamp
 	// is this much newer than the segment's first batch (Kafka's rule; 0:
@@ -45,10 +46,10 @@ type Config struct {
 	Preallocate bool
 }
 
-// DefaultConfig returns the defaults of the server configuration.
-func DefaultConfig() Config {
+// DefaultLogConfig returns the defaults of the server configuration.
+func DefaultLogConfig() LogConfig {
 	const day = 24 * 60 * 60 * 1000
-	return Config{
+	return LogConfig{
 		SegmentBytes:       256 << 20,
 		SegmentMs:          7 * day,
 		IndexIntervalBytes: 4096,
@@ -59,7 +60,7 @@ func DefaultConfig() Config {
 }
 
 // Validate reports the first invalid field, wrapping ErrInvalidConfig.
-func (c *Config) Validate() error {
+func (c *LogConfig) Validate() error {
 	switch {
 	case c.SegmentBytes < MinSegmentBytes || c.SegmentBytes > MaxSegmentBytes:
 		return fmt.Errorf("%w: segment_bytes %d not in [%d, %d]", ErrInvalidConfig, c.SegmentBytes, MinSegmentBytes, MaxSegmentBytes)
@@ -80,7 +81,7 @@ func (c *Config) Validate() error {
 // indexEntries is how many sparse index entries a segment of capacity bytes
 // can need: one per interval (or per smallest batch), the first batch's and
 // the final time index entry appended when the segment is sealed.
-func (c *Config) indexEntries(capacity int64) int64 {
+func (c *LogConfig) indexEntries(capacity int64) int64 {
 	step := max(int64(c.IndexIntervalBytes), proto.BatchHeaderSize)
 	return capacity/step + 3
 }
@@ -90,12 +91,9 @@ const maxRelOffset = math.MaxUint32
 
 var topicNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
 
-func validatePartition(topic string, partition int32) error {
+func validatePartition(topic string, partition uint32) error {
 	if !topicNameRE.MatchString(topic) || topic == "." || topic == ".." {
 		return fmt.Errorf("%w: topic name %q (want 1-249 of [A-Za-z0-9._-])", ErrInvalidConfig, topic)
-	}
-	if partition < 0 {
-		return fmt.Errorf("%w: partition %d < 0", ErrInvalidConfig, partition)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ var (
 	// ErrBadBatch rejects an append whose bytes are not whole valid record
 	// batches (header, length, CRC). The log is unchanged.
 	ErrBadBatch = errors.New("storage: invalid record batch")
+	// ErrBatchTooLarge rejects an append larger than the segment size.
+	ErrBatchTooLarge = errors.New("storage: append larger than a segment")
 	// ErrFenced is returned by every append after a write or flush failed.
 	// Reads of the completed prefix still work; reopen the log to recover.
 	ErrFenced = errors.New("storage: partition fenced after an I/O failure")
@@ -26,6 +28,6 @@ var (
 	ErrExists = errors.New("storage: partition already exists")
 	// ErrNotFound is returned for a partition that is not on disk.
 	ErrNotFound = errors.New("storage: partition not found")
-	// ErrInvalidConfig rejects a Config or a topic name.
+	// ErrInvalidConfig rejects a LogConfig or a topic name.
 	ErrInvalidConfig = errors.New("storage: invalid configuration")
 )

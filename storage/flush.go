@@ -94,7 +94,7 @@ func (l *Log) FlushFailed(op FlushOp, err error) {
 
 // checkpointAt describes the visible end as a recovery point.
 func (l *Log) checkpointAt() Checkpoint {
-	if l.end == l.Start() {
+	if l.end == l.LogStart() {
 		return Checkpoint{RecoveryPoint: l.end, SegmentBase: l.segs[0].base, MaxTimestamp: math.MinInt64}
 	}
 	s := l.segs[l.segmentFor(l.end-1)]

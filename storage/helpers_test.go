@@ -12,8 +12,8 @@ import (
 
 // testConfig is a small-segment configuration that exercises rolls and
 // sparse indexes with little data.
-func testConfig() Config {
-	c := DefaultConfig()
+func testConfig() LogConfig {
+	c := DefaultLogConfig()
 	c.SegmentBytes = 16 << 10
 	c.SegmentMs = 0
 	c.IndexIntervalBytes = 512
@@ -31,12 +31,12 @@ func openTestStore(t testing.TB, dir string, opts StoreOptions) *Store {
 	return st
 }
 
-func createTestLog(t testing.TB, cfg Config) (*Store, *Log) {
+func createTestLog(t testing.TB, cfg LogConfig) (*Store, *Log) {
 	t.Helper()
 	st := openTestStore(t, t.TempDir(), StoreOptions{})
-	l, err := st.CreatePartition("t", 0, cfg)
+	l, err := st.CreateLog("t", 0, cfg)
 	if err != nil {
-		t.Fatalf("CreatePartition: %v", err)
+		t.Fatalf("CreateLog: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
 	return st, l
@@ -94,14 +94,14 @@ func readAllBatches(t testing.TB, l *Log, from uint64) []byte {
 	t.Helper()
 	var out []byte
 	var views []View
-	for off := from; off < l.End(); {
+	for off := from; off < l.LogEnd(); {
 		var err error
 		views, err = l.Read(off, 3000, views[:0])
 		if err != nil {
 			t.Fatalf("Read(%d): %v", off, err)
 		}
 		if len(views) == 0 {
-			t.Fatalf("Read(%d) returned nothing before end %d", off, l.End())
+			t.Fatalf("Read(%d) returned nothing before end %d", off, l.LogEnd())
 		}
 		for i := range views {
 			b := views[i].Bytes()

@@ -16,8 +16,8 @@ import (
 type Log struct {
 	store      *Store
 	topic      string
-	partition  int32
-	cfg        Config
+	partition  uint32
+	cfg        LogConfig
 	dir        string // <data>/topics/<topic>/<partition>
 	archiveDir string // same under the archive root, or ""
 	dirFd      int
@@ -63,23 +63,23 @@ type logCounters struct {
 
 // Topic and Partition name the log.
 func (l *Log) Topic() string    { return l.topic }
-func (l *Log) Partition() int32 { return l.partition }
+func (l *Log) Partition() uint32 { return l.partition }
 
 // Dir is the partition's directory.
 func (l *Log) Dir() string { return l.dir }
 
-// Start is the log start offset: the first offset still stored.
-func (l *Log) Start() uint64 {
+// LogStart is the log start offset: the first offset still stored.
+func (l *Log) LogStart() uint64 {
 	if len(l.segs) == 0 { // closed
 		return l.end
 	}
 	return l.segs[0].base
 }
 
-// End is the visible log end: the offset after the last batch whose write,
-// and every write before it, completed. Appends whose LastOffset < End are
-// on the log (acks=1).
-func (l *Log) End() uint64 { return l.end }
+// LogEnd is the visible log end: the offset after the last batch whose
+// write, and every write before it, completed. Appends whose LastOffset <
+// LogEnd are on the log (acks=1).
+func (l *Log) LogEnd() uint64 { return l.end }
 
 // FlushedOffset is the offset below which the log is fsync'd (acks with
 // flush = sync wait for it).
@@ -122,8 +122,8 @@ func (l *Log) Read(off uint64, maxBytes int, dst []View) ([]View, error) {
 	if off == l.end {
 		return dst, nil
 	}
-	if off < l.Start() || off > l.end {
-		return dst, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, off, l.Start(), l.end)
+	if off < l.LogStart() || off > l.end {
+		return dst, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, off, l.LogStart(), l.end)
 	}
 	budget := int64(maxBytes)
 	i := l.segmentFor(off)
@@ -191,9 +191,10 @@ func (l *Log) Segments(dst []SegmentInfo) []SegmentInfo {
 
 // Stats is a snapshot of a log's counters for metrics.
 type Stats struct {
-	Segments [numSegmentStates]int   // by SegmentState
-	Bytes    [numSegmentStates]int64 // visible bytes by SegmentState
-	Start    uint64
+	Segments     [numSegmentStates]int   // segments by SegmentState
+	SegmentBytes [numSegmentStates]int64 // visible bytes by SegmentState
+	Bytes        int64                   // visible bytes in all segments
+	Start        uint64
 	End      uint64
 	Flushed  uint64
 	InFlight int
@@ -216,13 +217,14 @@ type Stats struct {
 
 // Stats returns the log's counters. It does not allocate.
 func (l *Log) Stats() Stats {
-	st := Stats{Start: l.Start(), End: l.end, Flushed: l.flushed, InFlight: l.pend.len(), Fenced: l.err != nil,
+	st := Stats{Start: l.LogStart(), End: l.end, Flushed: l.flushed, InFlight: l.pend.len(), Fenced: l.err != nil,
 		PreallocHits: l.stats.preallocHits, PreallocMisses: l.stats.preallocMisses,
 		DeletedSegments: l.stats.deleted, ArchivedSegments: l.stats.archived, SealErrors: l.stats.sealErrors,
 		RecoveryScannedBytes: l.stats.recoveryScanned, RecoveryTruncated: l.stats.recoveryTruncated}
 	for _, s := range l.segs {
 		st.Segments[s.state]++
-		st.Bytes[s.state] += s.size
+		st.SegmentBytes[s.state] += s.size
+		st.Bytes += s.size
 	}
 	return st
 }

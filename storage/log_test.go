@@ -18,8 +18,8 @@ func TestAppendAssignsOffsetsAndReads(t *testing.T) {
 		b := randomBatch(rng, 5, 200, int64(1000+i))
 		op := mustAppend(t, &d, l, b)
 		h, _ := proto.ParseBatchHeader(b)
-		if op.BaseOffset != h.BaseOffset || op.LastOffset != h.LastOffset() {
-			t.Fatalf("op offsets %d-%d, batch %d-%d", op.BaseOffset, op.LastOffset, h.BaseOffset, h.LastOffset())
+		if op.Base != h.BaseOffset || op.Last != h.LastOffset() {
+			t.Fatalf("op offsets %d-%d, batch %d-%d", op.Base, op.Last, h.BaseOffset, h.LastOffset())
 		}
 		want = append(want, b...)
 	}
@@ -31,7 +31,7 @@ func TestAppendAssignsOffsetsAndReads(t *testing.T) {
 	}
 	// Every offset reads the batch that contains it.
 	var views []View
-	for off := uint64(0); off < l.End(); off++ {
+	for off := uint64(0); off < l.LogEnd(); off++ {
 		var err error
 		views, err = l.Read(off, 0, views[:0])
 		if err != nil || len(views) != 1 {
@@ -60,10 +60,10 @@ func TestReadLimits(t *testing.T) {
 		t.Fatalf("Read limited to 2 batches: %d views, len %d, %v", len(views), views[0].Len(), err)
 	}
 	ReleaseViews(views)
-	if v, err := l.Read(l.End(), 100, nil); err != nil || len(v) != 0 {
+	if v, err := l.Read(l.LogEnd(), 100, nil); err != nil || len(v) != 0 {
 		t.Fatalf("Read(End) = %d views, %v; want none", len(v), err)
 	}
-	if _, err := l.Read(l.End()+1, 100, nil); !errors.Is(err, ErrOffsetOutOfRange) {
+	if _, err := l.Read(l.LogEnd()+1, 100, nil); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("Read past End: %v", err)
 	}
 }
@@ -74,8 +74,8 @@ func TestMultiBatchAppendIsOneOp(t *testing.T) {
 	a := makeBatch(batchSpec{ts: []int64{1, 2}, values: [][]byte{[]byte("a"), []byte("b")}})
 	b := makeBatch(batchSpec{ts: []int64{3, 4, 5}, values: [][]byte{nil, []byte("c"), []byte("d")}})
 	op := mustAppend(t, &d, l, append(append([]byte{}, a...), b...))
-	if op.BaseOffset != 0 || op.LastOffset != 4 || l.End() != 5 {
-		t.Fatalf("op %d-%d, end %d; want 0-4, 5", op.BaseOffset, op.LastOffset, l.End())
+	if op.Base != 0 || op.Last != 4 || l.LogEnd() != 5 {
+		t.Fatalf("op %d-%d, end %d; want 0-4, 5", op.Base, op.Last, l.LogEnd())
 	}
 	views, _ := l.Read(3, 1<<20, nil)
 	h, _ := proto.ParseBatchHeader(views[0].Bytes())
@@ -97,12 +97,12 @@ func TestBadBatchLeavesLogUnchanged(t *testing.T) {
 			t.Fatalf("Append(%d bytes) = %v, want ErrBadBatch", len(b), err)
 		}
 	}
-	if l.End() != 1 || l.Err() != nil {
-		t.Fatalf("End %d, Err %v after rejected appends", l.End(), l.Err())
+	if l.LogEnd() != 1 || l.Err() != nil {
+		t.Fatalf("End %d, Err %v after rejected appends", l.LogEnd(), l.Err())
 	}
 	mustAppend(t, &d, l, good)
-	if l.End() != 2 {
-		t.Fatalf("End %d, want 2", l.End())
+	if l.LogEnd() != 2 {
+		t.Fatalf("End %d, want 2", l.LogEnd())
 	}
 }
 
@@ -148,7 +148,7 @@ func TestOutOfOrderCompletion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := d.write(op.Fd, op.Bytes, op.Pos); err != nil {
+		if err := d.write(op.Fd, op.Buf, op.Pos); err != nil {
 			t.Fatal(err)
 		}
 		ops = append(ops, op)
@@ -161,8 +161,8 @@ func TestOutOfOrderCompletion(t *testing.T) {
 		if err := l.Appended(ops[s.op]); err != nil {
 			t.Fatal(err)
 		}
-		if l.End() != s.wantEnd {
-			t.Fatalf("after completing op %d: End %d, want %d", s.op, l.End(), s.wantEnd)
+		if l.LogEnd() != s.wantEnd {
+			t.Fatalf("after completing op %d: End %d, want %d", s.op, l.LogEnd(), s.wantEnd)
 		}
 	}
 }
@@ -175,8 +175,8 @@ func TestFailedWriteFences(t *testing.T) {
 	op1, _ := l.PrepareAppend(b())
 	op2, _ := l.PrepareAppend(b())
 	op3, _ := l.PrepareAppend(b())
-	d.write(op1.Fd, op1.Bytes, op1.Pos)
-	d.write(op3.Fd, op3.Bytes, op3.Pos)
+	d.write(op1.Fd, op1.Buf, op1.Pos)
+	d.write(op3.Fd, op3.Buf, op3.Pos)
 	l.Failed(op2, errors.New("disk on fire"))
 	if err := l.Appended(op3); !errors.Is(err, ErrFenced) {
 		t.Fatalf("completion after the failed op: %v, want ErrFenced", err)
@@ -184,8 +184,8 @@ func TestFailedWriteFences(t *testing.T) {
 	if err := l.Appended(op1); err != nil {
 		t.Fatalf("completion before the failed op: %v", err)
 	}
-	if l.End() != 2 {
-		t.Fatalf("End %d, want 2 (nothing past the failed write)", l.End())
+	if l.LogEnd() != 2 {
+		t.Fatalf("End %d, want 2 (nothing past the failed write)", l.LogEnd())
 	}
 	if _, err := l.PrepareAppend(b()); !errors.Is(err, ErrFenced) {
 		t.Fatalf("append after fence: %v", err)

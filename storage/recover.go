@@ -13,7 +13,7 @@ import (
 )
 
 // openLog creates or opens (recovering) one partition log.
-func openLog(st *Store, topic string, partition int32, cfg Config, create bool) (*Log, error) {
+func openLog(st *Store, topic string, partition uint32, cfg LogConfig, create bool) (*Log, error) {
 	l := &Log{store: st, topic: topic, partition: partition, cfg: cfg, logger: st.logger,
 		dir: st.partitionDir(st.dir, topic, partition), dirFd: -1, fence: math.MaxUint64}
 	if st.opts.ArchiveDir != "" {

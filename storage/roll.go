@@ -122,10 +122,9 @@ func (l *Log) requestPrealloc() {
 	})
 }
 
-// roll seals the active segment and starts a new one at l.next with room
-// for at least n bytes.
-func (l *Log) roll(n int64) error {
-	s, err := l.createNext(l.next, max(l.cfg.SegmentBytes, n))
+// roll seals the active segment and starts a new one at l.next.
+func (l *Log) roll() error {
+	s, err := l.createNext(l.next, l.cfg.SegmentBytes)
 	if err != nil {
 		return err
 	}
@@ -177,29 +176,6 @@ func (l *Log) install(p *preparedSegment, base uint64) (*segment, error) {
 	return newSegment(l.dir, base, p.segmentFiles), nil
 }
 
-// growEmpty enlarges the empty active segment for an append of n bytes
-// (larger than SegmentBytes). No View can reference an empty segment.
-func (l *Log) growEmpty(s *segment, n int64) error {
-	if s.file.refs.Load() != 1 {
-		panic("BUG: storage: empty segment has views")
-	}
-	unmap(s.file.data)
-	s.file.data = nil
-	if err := resize(s.file.fd, 0, n); err != nil {
-		return fmt.Errorf("grow %s: %w", s.path(logExt), err)
-	}
-	m, err := mapFile(s.file.fd, n, false)
-	if err != nil {
-		return fmt.Errorf("grow %s: %w", s.path(logExt), err)
-	}
-	s.file.data, s.fileSize = m, n
-	entries := l.cfg.indexEntries(n)
-	if err := s.idx.reshape(0, entries); err != nil {
-		return err
-	}
-	return s.tidx.reshape(0, entries)
-}
-
 // Roll seals the active segment now if it holds anything (an admin action
 // and a test hook; appends roll by size and age on their own).
 func (l *Log) Roll() error {
@@ -211,5 +187,5 @@ func (l *Log) Roll() error {
 	case l.active().reserved == 0:
 		return nil
 	}
-	return l.roll(0)
+	return l.roll()
 }

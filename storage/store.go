@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -44,7 +45,7 @@ type Store struct {
 // Partition names one partition on disk.
 type Partition struct {
 	Topic     string
-	Partition int32
+	Partition uint32
 }
 
 // OpenStore locks dir (creating it if needed) and removes its clean-shutdown
@@ -101,28 +102,43 @@ func (s *Store) Dir() string { return s.dir }
 // (its marker was present at open).
 func (s *Store) WasClean() bool { return s.clean }
 
-func partitionKey(topic string, partition int32) string {
-	return topic + "/" + strconv.Itoa(int(partition))
+func partitionKey(topic string, partition uint32) string {
+	return topic + "/" + strconv.FormatUint(uint64(partition), 10)
 }
 
-func (s *Store) partitionDir(root, topic string, partition int32) string {
-	return filepath.Join(root, topicsDir, topic, strconv.Itoa(int(partition)))
+func (s *Store) partitionDir(root, topic string, partition uint32) string {
+	return filepath.Join(root, topicsDir, topic, strconv.FormatUint(uint64(partition), 10))
 }
 
-// CreatePartition creates an empty partition log. It fails with ErrExists
-// when the partition is on disk.
-func (s *Store) CreatePartition(topic string, partition int32, cfg Config) (*Log, error) {
-	return s.open(topic, partition, cfg, true)
+// CreateLog creates an empty partition log. It fails with ErrExists when
+// the partition is on disk.
+func (s *Store) CreateLog(topic string, partition uint32, cfg LogConfig) (*Log, error) {
+	return s.open(topic, partition, cfg, modeCreate)
 }
 
-// OpenPartition opens a partition log from disk, recovering it first after
-// an unclean stop. An error wrapping ErrCorrupt means the partition must not
-// be served; other partitions are unaffected.
-func (s *Store) OpenPartition(topic string, partition int32, cfg Config) (*Log, error) {
-	return s.open(topic, partition, cfg, false)
+// OpenLog opens a partition log from disk, recovering it first after an
+// unclean stop, or creates it when it is not on disk. An error wrapping
+// ErrCorrupt means the partition must not be served; other partitions are
+// unaffected.
+func (s *Store) OpenLog(topic string, partition uint32, cfg LogConfig) (*Log, error) {
+	return s.open(topic, partition, cfg, modeOpenOrCreate)
 }
 
-func (s *Store) open(topic string, partition int32, cfg Config, create bool) (*Log, error) {
+// OpenExistingLog is OpenLog without creating: ErrNotFound when the
+// partition is not on disk (tools, tests).
+func (s *Store) OpenExistingLog(topic string, partition uint32, cfg LogConfig) (*Log, error) {
+	return s.open(topic, partition, cfg, modeOpen)
+}
+
+type openMode uint8
+
+const (
+	modeOpen openMode = iota
+	modeCreate
+	modeOpenOrCreate
+)
+
+func (s *Store) open(topic string, partition uint32, cfg LogConfig, mode openMode) (*Log, error) {
 	if err := validatePartition(topic, partition); err != nil {
 		return nil, err
 	}
@@ -137,6 +153,11 @@ func (s *Store) open(topic string, partition int32, cfg Config, create bool) (*L
 		return nil, ErrClosed
 	case s.logs[key] != nil:
 		return nil, fmt.Errorf("storage: partition %s is already open", key)
+	}
+	create := mode == modeCreate
+	if mode == modeOpenOrCreate {
+		_, err := os.Stat(s.partitionDir(s.dir, topic, partition))
+		create = errors.Is(err, fs.ErrNotExist)
 	}
 	l, err := openLog(s, topic, partition, cfg, create)
 	if err != nil {
@@ -156,8 +177,17 @@ func (s *Store) logClosed(l *Log, clean bool) {
 	}
 }
 
+// DeleteLog closes l (releasing its files; Views stay valid) and deletes
+// its partition from disk.
+func (s *Store) DeleteLog(l *Log) error {
+	l.releaseAll()
+	l.closed = true
+	s.logClosed(l, true)
+	return s.DeletePartition(l.topic, l.partition)
+}
+
 // DeletePartition removes a closed partition's files (hot and archived).
-func (s *Store) DeletePartition(topic string, partition int32) error {
+func (s *Store) DeletePartition(topic string, partition uint32) error {
 	if err := validatePartition(topic, partition); err != nil {
 		return err
 	}
@@ -196,9 +226,9 @@ func (s *Store) Partitions() ([]Partition, error) {
 			continue
 		}
 		for _, p := range parts {
-			n, err := strconv.ParseInt(p.Name(), 10, 32)
-			if err == nil && p.IsDir() && strconv.Itoa(int(n)) == p.Name() {
-				out = append(out, Partition{Topic: t.Name(), Partition: int32(n)})
+			n, err := strconv.ParseUint(p.Name(), 10, 32)
+			if err == nil && p.IsDir() && strconv.FormatUint(n, 10) == p.Name() {
+				out = append(out, Partition{Topic: t.Name(), Partition: uint32(n)})
 			}
 		}
 	}
@@ -209,6 +239,20 @@ func (s *Store) Partitions() ([]Partition, error) {
 		return out[i].Partition < out[j].Partition
 	})
 	return out, nil
+}
+
+// MarkClean writes the clean-shutdown marker now. It fails when a log is
+// still open or one closed uncleanly (Close then writes no marker either).
+func (s *Store) MarkClean() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case len(s.logs) > 0:
+		return fmt.Errorf("storage: clean-shutdown marker not written: %d partitions still open", len(s.logs))
+	case s.unclean:
+		return fmt.Errorf("storage: clean-shutdown marker not written: a partition closed uncleanly")
+	}
+	return writeMarker(s.dir)
 }
 
 // Close closes every log still open (they must not be in use), finishes

@@ -23,7 +23,7 @@ func (d *SyncDriver) Append(l *Log, batches []byte) (AppendOp, error) {
 	if err != nil {
 		return op, err
 	}
-	if err := d.write(op.Fd, op.Bytes, op.Pos); err != nil {
+	if err := d.write(op.Fd, op.Buf, op.Pos); err != nil {
 		l.Failed(op, err)
 		return op, l.Err()
 	}
