@@ -62,7 +62,7 @@ type logCounters struct {
 }
 
 // Topic and Partition name the log.
-func (l *Log) Topic() string    { return l.topic }
+func (l *Log) Topic() string     { return l.topic }
 func (l *Log) Partition() uint32 { return l.partition }
 
 // Dir is the partition's directory.
@@ -195,10 +195,10 @@ type Stats struct {
 	SegmentBytes [numSegmentStates]int64 // visible bytes by SegmentState
 	Bytes        int64                   // visible bytes in all segments
 	Start        uint64
-	End      uint64
-	Flushed  uint64
-	InFlight int
-	Fenced   bool
+	End          uint64
+	Flushed      uint64
+	InFlight     int
+	Fenced       bool
 	// PreallocHits and PreallocMisses count rolls that found the next
 	// segment ready and rolls that had to create it inline.
 	PreallocHits, PreallocMisses uint64
