@@ -1,0 +1,163 @@
+package storage
+
+import (
+	"errors"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// waitPrepared polls until the background worker has the next segment
+// ready (an observable condition, with a deadline).
+func waitPrepared(t *testing.T, l *Log) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.prepared.Load() == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("next segment not preallocated within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func fileBytes(t *testing.T, path string) (size, allocated int64) {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Size, st.Blocks * 512
+}
+
+func TestRollBySizeSealsAndTrims(t *testing.T) {
+	cfg := testConfig()
+	_, l := createTestLog(t, cfg)
+	var d SyncDriver
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 100 {
+		waitPrepared(t, l)
+		mustAppend(t, &d, l, randomBatch(rng, 4, 300, 10))
+	}
+	segs := l.Segments(nil)
+	if len(segs) < 3 {
+		t.Fatalf("%d segments, want several", len(segs))
+	}
+	st := l.Stats()
+	if st.PreallocMisses != 0 || st.PreallocHits != uint64(len(segs)-1) {
+		t.Fatalf("prealloc hits %d misses %d for %d rolls", st.PreallocHits, st.PreallocMisses, len(segs)-1)
+	}
+	for i, s := range segs {
+		size, alloc := fileBytes(t, s.Path)
+		if i < len(segs)-1 {
+			if s.State != SegmentSealed || size != s.Bytes || s.Bytes > cfg.SegmentBytes || s.Next != segs[i+1].Base {
+				t.Fatalf("sealed segment %d: %+v, file size %d", i, s, size)
+			}
+			n := (l.segs[i].idx.n)
+			if isz, _ := fileBytes(t, l.segs[i].path(indexExt)); isz != int64(n*offsetEntrySize) || n < 2 {
+				t.Fatalf("sealed index: %d bytes for %d entries", isz, n)
+			}
+			continue
+		}
+		if s.State != SegmentActive || size != cfg.SegmentBytes {
+			t.Fatalf("active segment %+v, file size %d", s, size)
+		}
+		if i > 0 && alloc < size { // the first segment is created sparse
+			t.Fatalf("active segment was not zero-filled: %d of %d bytes allocated", alloc, size)
+		}
+	}
+}
+
+func TestRollMissCreatesInline(t *testing.T) {
+	_, l := createTestLog(t, testConfig())
+	var d SyncDriver
+	mustAppend(t, &d, l, makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{[]byte("a")}}))
+	waitPrepared(t, l)
+	l.prepared.Swap(nil).discard() // as if the worker had not finished
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.PreallocMisses != 1 || st.Segments[SegmentActive] != 1 || st.Segments[SegmentSealed] != 1 {
+		t.Fatalf("after a roll without a prepared segment: %+v", st)
+	}
+	mustAppend(t, &d, l, makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{[]byte("b")}}))
+	if got := readAllBatches(t, l, 0); lastNext(t, got) != 2 {
+		t.Fatalf("log after inline roll ends at %d", lastNext(t, got))
+	}
+}
+
+func TestRollByAge(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentMs = 1000
+	_, l := createTestLog(t, cfg)
+	var d SyncDriver
+	for _, ts := range []int64{5000, 5500, 5999, 6000, 6100, 7100} {
+		mustAppend(t, &d, l, makeBatch(batchSpec{ts: []int64{ts}, values: [][]byte{[]byte("v")}}))
+	}
+	var bases []uint64
+	for _, s := range l.Segments(nil) {
+		bases = append(bases, s.Base)
+	}
+	if len(bases) != 3 || bases[1] != 3 || bases[2] != 5 {
+		t.Fatalf("segment bases %v, want [0 3 5]", bases)
+	}
+	if err := l.Roll(); err != nil || len(l.Segments(nil)) != 4 {
+		t.Fatalf("explicit roll: %v", err)
+	}
+	if err := l.Roll(); err != nil || len(l.Segments(nil)) != 4 {
+		t.Fatalf("rolling an empty segment must do nothing: %v", err)
+	}
+}
+
+func TestAppendLargerThanSegment(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = MinSegmentBytes
+	_, l := createTestLog(t, cfg)
+	big := makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{make([]byte, 2000)}})
+	if _, err := l.PrepareAppend(big); !errors.Is(err, ErrBatchTooLarge) {
+		t.Fatalf("PrepareAppend(%d bytes) = %v, want ErrBatchTooLarge", len(big), err)
+	}
+}
+
+func TestRolledSegmentSealsWhenItsWritesComplete(t *testing.T) {
+	_, l := createTestLog(t, testConfig())
+	var d SyncDriver
+	b := func() []byte { return makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{make([]byte, 100)}}) }
+	op1, _ := l.PrepareAppend(b())
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	op2, _ := l.PrepareAppend(b())
+	for _, op := range []AppendOp{op1, op2} {
+		if err := d.write(op.Fd, op.Buf, op.Pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := l.segs[0]
+	l.Appended(op2)
+	if first.trimmed || l.LogEnd() != 0 {
+		t.Fatalf("segment sealed (%v) or data visible (end %d) before its write completed", first.trimmed, l.LogEnd())
+	}
+	l.Appended(op1)
+	size, _ := fileBytes(t, first.path(logExt))
+	if !first.trimmed || size != int64(len(op1.Buf)) || l.LogEnd() != 2 {
+		t.Fatalf("after completion: trimmed %v, file %d bytes (want %d), end %d", first.trimmed, size, len(op1.Buf), l.LogEnd())
+	}
+}
+
+func TestPreallocatedFilesCleanedOnClose(t *testing.T) {
+	st, l := createTestLog(t, testConfig())
+	waitPrepared(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(l.Dir())
+	for _, e := range entries {
+		if e.Name()[0] == '.' {
+			t.Fatalf("leftover %s after close", e.Name())
+		}
+	}
+	_ = st
+}
