@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/ringmq/ringmq/config"
+)
+
+// broker is what serve drives: the part of reactor.Server's API it uses.
+type broker interface {
+	// Start runs the reactors; the server listens once it returns.
+	Start() error
+	// Addr is the client listener's address, with the actual port.
+	Addr() string
+	// Shutdown stops accepting, finishes requests in flight, flushes and
+	// writes the clean-shutdown marker, or gives up when ctx ends.
+	Shutdown(ctx context.Context) error
+	// Healthy is nil while the server serves; /healthz reports it.
+	Healthy() error
+}
+
+// newBroker opens storage and binds the listeners for cfg. It becomes
+//
+//	s, err := reactor.NewServer(cfg, logger)
+//	if err != nil {
+//		return nil, err // never a typed nil inside the interface
+//	}
+//	return s, nil
+//
+// once the reactor package is wired in.
+func newBroker(cfg config.Config, logger *slog.Logger) (broker, error) {
+	return nil, errors.New("serve: the io_uring server is not part of this build yet")
+}
