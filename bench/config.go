@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ringmq/ringmq/proto"
+)
+
+// Mode is what a run measures.
+type Mode string
+
+// Modes.
+const (
+	ModeProduce Mode = "produce"
+	ModeConsume Mode = "consume"
+	ModeE2E     Mode = "e2e"
+	ModeTCP     Mode = "tcp"
+)
+
+// ErrConfig marks an invalid Config.
+var ErrConfig = errors.New("bench: invalid config")
+
+// Defaults for Config fields left zero.
+const (
+	DefaultServer     = "127.0.0.1:9400"
+	DefaultTopic      = "bench"
+	DefaultPartitions = 4
+	DefaultProducers  = 4
+	DefaultConsumers  = 1
+	DefaultMsgSize    = 1024
+	DefaultMessages   = 1_000_000
+	DefaultBatchBytes = 64 << 10
+	DefaultLinger     = 5 * time.Millisecond
+	DefaultInFlight   = 4
+
+	// minMsgSize leaves room for the 8-byte send time every record carries.
+	minMsgSize = 8
+)
+
+// Config describes one run. The zero value of a field means its default;
+// Messages and Duration are exclusive (neither: DefaultMessages).
+type Config struct {
+	Mode       Mode
+	Server     string // host:port of the broker (unused by ModeTCP)
+	Topic      string // created with Partitions partitions when missing
+	Partitions int
+	Producers  int // producer connections (tcp: writer connections)
+	Consumers  int // consumer connections
+	InFlight   int // requests in flight per producer connection
+	MsgSize    int // bytes per record value, at least 8
+	Messages   int64
+	Duration   time.Duration
+	BatchBytes int           // record bytes per produce batch (and tcp write size)
+	Linger     time.Duration // with Rate: longest wait to fill a batch
+	Acks       int8          // proto.AcksNone, AcksLeader or AcksAll
+	Codec      proto.Codec
+	Rate       float64 // messages per second, all producers together; 0: no cap
+
+	// Progress receives a line every ProgressInterval (default 1s); nil:
+	// none.
+	Progress         io.Writer
+	ProgressInterval time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.Server == "" {
+		c.Server = DefaultServer
+	}
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	def(&c.Partitions, DefaultPartitions)
+	def(&c.Producers, DefaultProducers)
+	def(&c.Consumers, DefaultConsumers)
+	def(&c.InFlight, DefaultInFlight)
+	def(&c.MsgSize, DefaultMsgSize)
+	def(&c.BatchBytes, DefaultBatchBytes)
+	if c.Linger <= 0 {
+		c.Linger = DefaultLinger
+	}
+	if c.Messages <= 0 && c.Duration <= 0 {
+		c.Messages = DefaultMessages
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = time.Second
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Mode != ModeProduce && c.Mode != ModeConsume && c.Mode != ModeE2E && c.Mode != ModeTCP:
+		return fmt.Errorf("%w: mode %q (want produce, consume, e2e or tcp)", ErrConfig, c.Mode)
+	case c.Messages > 0 && c.Duration > 0:
+		return fmt.Errorf("%w: give messages or duration, not both", ErrConfig)
+	case c.MsgSize < minMsgSize:
+		return fmt.Errorf("%w: msg-size %d is below %d (each record carries its send time)", ErrConfig, c.MsgSize, minMsgSize)
+	case c.MsgSize > proto.MaxBatchSize/2:
+		return fmt.Errorf("%w: msg-size %d is too large", ErrConfig, c.MsgSize)
+	case c.BatchBytes > proto.DefaultMaxFrameBytes/2:
+		return fmt.Errorf("%w: batch-bytes %d is above %d", ErrConfig, c.BatchBytes, proto.DefaultMaxFrameBytes/2)
+	case c.Acks != proto.AcksNone && c.Acks != proto.AcksLeader && c.Acks != proto.AcksAll:
+		return fmt.Errorf("%w: acks %d", ErrConfig, c.Acks)
+	case c.Codec > proto.CodecSnappy:
+		return fmt.Errorf("%w: codec %d", ErrConfig, c.Codec)
+	case c.Rate < 0:
+		return fmt.Errorf("%w: negative rate", ErrConfig)
+	case c.Mode == ModeE2E && c.Acks == proto.AcksNone:
+		return fmt.Errorf("%w: e2e needs acks 1 or all to know when production ended", ErrConfig)
+	case c.Partitions > 1<<16 || c.Producers > 1024 || c.Consumers > 1024 || c.InFlight > 1024:
+		return fmt.Errorf("%w: partitions, producers, consumers or inflight too large", ErrConfig)
+	}
+	return nil
+}
+
+// recordsPerBatch is how many records fill a batch of BatchBytes.
+func (c *Config) recordsPerBatch() int {
+	return max(1, c.BatchBytes/c.MsgSize)
+}

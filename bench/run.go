@@ -1,0 +1,209 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/proto"
+)
+
+// e2eStallTimeout ends an e2e run whose consumers stop receiving after
+// production ended.
+const e2eStallTimeout = 30 * time.Second
+
+// Run performs one benchmark run. Cancelling ctx ends it early; the report
+// then covers what was done until then.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	readAll := cfg.Mode == ModeConsume && cfg.Messages <= 0 && cfg.Duration <= 0
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Mode == ModeTCP {
+		return runTCP(ctx, &cfg)
+	}
+	admin, err := dial(ctx, &cfg, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close()
+	parts, err := ensureTopic(ctx, admin, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	switch cfg.Mode {
+	case ModeProduce:
+		return runProduce(ctx, &cfg, parts)
+	case ModeConsume:
+		return runConsume(ctx, &cfg, admin, parts, readAll)
+	}
+	return runE2E(ctx, &cfg, admin, parts)
+}
+
+// withProgress prints m's progress until the returned stop is called.
+func withProgress(cfg *Config, m *meter, label string) (stop func()) {
+	stopCh, done := make(chan struct{}), make(chan struct{})
+	go m.progress(cfg.Progress, label, cfg.ProgressInterval, stopCh, done)
+	return func() {
+		close(stopCh)
+		<-done
+	}
+}
+
+func runProduce(ctx context.Context, cfg *Config, parts []proto.PartitionInfo) (*Report, error) {
+	m := &meter{}
+	ps, err := startProducers(ctx, cfg, parts, m)
+	if err != nil {
+		return nil, err
+	}
+	defer ps.close()
+	stop := withProgress(cfg, m, string(cfg.Mode))
+	start := time.Now()
+	err = ps.run(ctx, start)
+	elapsed := time.Since(start)
+	stop()
+	return finish(cfg, m, m, elapsed, "send to ack"), err
+}
+
+// finish builds the report: throughput and latency from m, errors from
+// errs (the producers' meter).
+func finish(cfg *Config, m, errs *meter, elapsed time.Duration, latencyOf string) *Report {
+	msgs, bytes, _ := m.totals()
+	r := newReport(cfg, msgs, bytes, elapsed, m.histogram())
+	_, _, r.Errors = errs.totals()
+	r.LatencyOf = latencyOf
+	return r
+}
+
+func runConsume(ctx context.Context, cfg *Config, admin *client.Conn, parts []proto.PartitionInfo, readAll bool) (*Report, error) {
+	from, err := logOffsets(ctx, admin, cfg.Topic, parts, proto.TimestampEarliest)
+	if err != nil {
+		return nil, err
+	}
+	end, err := logOffsets(ctx, admin, cfg.Topic, parts, proto.TimestampLatest)
+	if err != nil {
+		return nil, err
+	}
+	want := cfg.Messages
+	if readAll {
+		want = max(0, DefaultMessages-available(from, end)) // only an empty topic is filled
+	}
+	if have := available(from, end); cfg.Duration <= 0 && have < want {
+		if err := prefill(ctx, cfg, parts, want-have); err != nil {
+			return nil, err
+		}
+		if end, err = logOffsets(ctx, admin, cfg.Topic, parts, proto.TimestampLatest); err != nil {
+			return nil, err
+		}
+	}
+	if !readAll && cfg.Duration <= 0 {
+		end = planEnds(from, end, cfg.Messages)
+	}
+	m := &meter{}
+	cs, err := startConsumers(ctx, cfg, parts, from, end, m)
+	if err != nil {
+		return nil, err
+	}
+	defer cs.close()
+	stop := withProgress(cfg, m, string(cfg.Mode))
+	start := time.Now()
+	var deadline time.Time
+	if cfg.Duration > 0 {
+		deadline = start.Add(cfg.Duration)
+	}
+	err = cs.run(ctx, deadline)
+	elapsed := time.Since(start)
+	stop()
+	return finish(cfg, m, m, elapsed, "fetch round trip"), err
+}
+
+func available(from, end map[uint32]uint64) int64 {
+	var n int64
+	for p, e := range end {
+		n += int64(e - from[p])
+	}
+	return n
+}
+
+// prefill produces n records, unmeasured, for a consume run.
+func prefill(ctx context.Context, cfg *Config, parts []proto.PartitionInfo, n int64) error {
+	pc := *cfg
+	pc.Mode, pc.Messages, pc.Duration, pc.Rate = ModeProduce, n, 0, 0
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "bench consume: pre-filling %q with %d records of %d B\n", cfg.Topic, n, cfg.MsgSize)
+	}
+	ps, err := startProducers(ctx, &pc, parts, &meter{})
+	if err != nil {
+		return err
+	}
+	defer ps.close()
+	if err := ps.run(ctx, time.Now()); err != nil {
+		return fmt.Errorf("bench: pre-fill: %w", err)
+	}
+	return ctx.Err()
+}
+
+func runE2E(ctx context.Context, cfg *Config, admin *client.Conn, parts []proto.PartitionInfo) (*Report, error) {
+	from, err := logOffsets(ctx, admin, cfg.Topic, parts, proto.TimestampLatest)
+	if err != nil {
+		return nil, err
+	}
+	pm, cm := &meter{}, &meter{}
+	cs, err := startConsumers(ctx, cfg, parts, from, nil, cm)
+	if err != nil {
+		return nil, err
+	}
+	defer cs.close()
+	ps, err := startProducers(ctx, cfg, parts, pm)
+	if err != nil {
+		return nil, err
+	}
+	defer ps.close()
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := withProgress(cfg, cm, string(cfg.Mode))
+	defer stop()
+	consumed := make(chan error, 1)
+	start := time.Now()
+	go func() { consumed <- cs.run(cctx, time.Time{}) }()
+	if err := ps.run(ctx, start); err != nil || ctx.Err() != nil {
+		cancel(err)
+		<-consumed
+		return finish(cfg, cm, pm, time.Since(start), "produce to consume"), err
+	}
+	end, err := logOffsets(ctx, admin, cfg.Topic, parts, proto.TimestampLatest)
+	if err != nil {
+		cancel(err)
+		<-consumed
+		return nil, err
+	}
+	cs.setEnds(end)
+	err = waitConsumers(cctx, cancel, cm, consumed)
+	return finish(cfg, cm, pm, time.Since(start), "produce to consume"), err
+}
+
+var errStalled = errors.New("bench: e2e consumers stopped receiving")
+
+// waitConsumers waits for the consumers, cancelling them when they stall.
+func waitConsumers(ctx context.Context, cancel context.CancelCauseFunc, m *meter, consumed <-chan error) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last, lastChange := int64(-1), time.Now()
+	for {
+		select {
+		case err := <-consumed:
+			return err
+		case now := <-t.C:
+			if msgs, _, _ := m.totals(); msgs != last {
+				last, lastChange = msgs, now
+			} else if now.Sub(lastChange) > e2eStallTimeout {
+				cancel(fmt.Errorf("%w for %v (%d records received)", errStalled, e2eStallTimeout, msgs))
+				<-consumed
+				return context.Cause(ctx)
+			}
+		}
+	}
+}
