@@ -25,11 +25,11 @@ type command struct {
 
 var commands = []command{
 	{"serve", "run the broker", cmdServe},
-	{"topic", "create, list, describe and delete topics", notImplemented("topic")},
-	{"produce", "send messages to a topic", notImplemented("produce")},
-	{"consume", "read messages from a topic", notImplemented("consume")},
-	{"groups", "list and describe consumer groups", notImplemented("groups")},
-	{"bench", "generate load and measure it", notImplemented("bench")},
+	{"topic", "create, list, describe and delete topics", cmdTopic},
+	{"produce", "send messages to a topic", cmdProduce},
+	{"consume", "read messages from a topic", cmdConsume},
+	{"groups", "list and describe consumer groups", cmdGroups},
+	{"bench", "generate load and measure it", cmdBench},
 }
 
 func main() {
