@@ -1,0 +1,312 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// reopen crashes or cleanly closes st and opens the directory again.
+func reopen(t *testing.T, st *Store, clean bool) *Store {
+	t.Helper()
+	if clean {
+		if err := st.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	} else {
+		st.crash()
+	}
+	st2 := openTestStore(t, st.Dir(), st.opts)
+	t.Cleanup(func() { st2.Close() })
+	return st2
+}
+
+func openExisting(t *testing.T, st *Store, cfg LogConfig) *Log {
+	t.Helper()
+	l, err := st.OpenExistingLog("t", 0, cfg)
+	if err != nil {
+		t.Fatalf("OpenExistingLog: %v", err)
+	}
+	return l
+}
+
+// fill appends n random batches and returns their bytes.
+func fill(t *testing.T, l *Log, rng *rand.Rand, n int) []byte {
+	t.Helper()
+	var d SyncDriver
+	var all []byte
+	for range n {
+		b := randomBatch(rng, 4, 300, int64(rng.IntN(100000)))
+		mustAppend(t, &d, l, b)
+		all = append(all, b...)
+	}
+	return all
+}
+
+func TestCleanReopenScansNothing(t *testing.T) {
+	cfg := testConfig()
+	st, l := createTestLog(t, cfg)
+	rng := rand.New(rand.NewPCG(7, 8))
+	want := fill(t, l, rng, 150)
+	ts, _ := l.SeekTime(50000)
+	st = reopen(t, st, true)
+	defer st.Close()
+	if !st.WasClean() {
+		t.Fatalf("clean-shutdown marker not found")
+	}
+	if _, err := os.Stat(filepath.Join(st.Dir(), cleanName)); !os.IsNotExist(err) {
+		t.Fatalf("marker not removed at open: %v", err)
+	}
+	l = openExisting(t, st, cfg)
+	if got := readAllBatches(t, l, 0); !bytes.Equal(got, want) {
+		t.Fatalf("clean reopen lost data: %d bytes, want %d", len(got), len(want))
+	}
+	if s := l.Stats(); s.RecoveryScannedBytes != 0 || s.Flushed != l.LogEnd() {
+		t.Fatalf("clean reopen scanned %d bytes, flushed %d of %d", s.RecoveryScannedBytes, s.Flushed, l.LogEnd())
+	}
+	if ts2, _ := l.SeekTime(50000); ts2 != ts {
+		t.Fatalf("SeekTime after reopen %d, before %d", ts2, ts)
+	}
+	more := fill(t, l, rng, 20)
+	if got := readAllBatches(t, l, 0); !bytes.Equal(got, append(want, more...)) {
+		t.Fatalf("appends after reopen do not read back")
+	}
+}
+
+func TestCrashReopenKeepsEverythingWritten(t *testing.T) {
+	cfg := testConfig()
+	st, l := createTestLog(t, cfg)
+	rng := rand.New(rand.NewPCG(9, 10))
+	want := fill(t, l, rng, 120)
+	st = reopen(t, st, false)
+	defer st.Close()
+	if st.WasClean() {
+		t.Fatalf("marker present after a crash")
+	}
+	l = openExisting(t, st, cfg)
+	if got := readAllBatches(t, l, 0); !bytes.Equal(got, want) {
+		t.Fatalf("crash reopen: %d bytes, want %d", len(got), len(want))
+	}
+	if s := l.Stats(); s.RecoveryScannedBytes < int64(len(want)) || s.RecoveryTruncated {
+		t.Fatalf("no checkpoint past 0: scanned %d of %d bytes, truncated %v", s.RecoveryScannedBytes, len(want), s.RecoveryTruncated)
+	}
+	want = append(want, fill(t, l, rng, 10)...)
+	if got := readAllBatches(t, l, 0); !bytes.Equal(got, want) {
+		t.Fatalf("appends after recovery do not read back")
+	}
+}
+
+func TestRecoveryTruncatesTornTail(t *testing.T) {
+	cfg := testConfig()
+	st, l := createTestLog(t, cfg)
+	rng := rand.New(rand.NewPCG(11, 12))
+	want := fill(t, l, rng, 30)
+	end := l.LogEnd()
+	s := l.active()
+	path, pos := s.path(logExt), s.size
+	// A torn write: a prefix of a valid batch, then garbage further on.
+	torn := randomBatch(rng, 3, 200, 1)
+	if _, err := unix.Pwrite(s.file.fd, torn[:len(torn)/2], pos); err != nil {
+		t.Fatal(err)
+	}
+	unix.Pwrite(s.file.fd, []byte("garbage"), pos+1000)
+	st = reopen(t, st, false)
+	defer st.Close()
+	l = openExisting(t, st, cfg)
+	if l.LogEnd() != end || !l.Stats().RecoveryTruncated {
+		t.Fatalf("end %d (want %d), truncated %v", l.LogEnd(), end, l.Stats().RecoveryTruncated)
+	}
+	if got := readAllBatches(t, l, 0); !bytes.Equal(got, want) {
+		t.Fatalf("torn tail: read %d bytes, want %d", len(got), len(want))
+	}
+	data, _ := os.ReadFile(path)
+	if !isZero(data[pos:]) {
+		t.Fatalf("bytes after the truncation point were not cleared")
+	}
+}
+
+// A write that landed after a hole (an earlier write never happened) must
+// not come back when later appends fill the hole with batches of the same
+// size and record count.
+func TestStaleBatchAfterHoleNotResurrected(t *testing.T) {
+	cfg := testConfig()
+	st, l := createTestLog(t, cfg)
+	var d SyncDriver
+	b := func(v string) []byte { return makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{[]byte(v)}}) }
+	mustAppend(t, &d, l, b("a"))
+	op1, _ := l.PrepareAppend(b("b"))
+	op2, _ := l.PrepareAppend(b("c"))
+	d.write(op2.Fd, op2.Buf, op2.Pos) // op1 is never written
+	st = reopen(t, st, false)
+	l = openExisting(t, st, cfg)
+	if l.LogEnd() != 1 {
+		t.Fatalf("end %d after a hole, want 1", l.LogEnd())
+	}
+	mustAppend(t, &d, l, b("B")) // same size as op1: op2's bytes would line up
+	st = reopen(t, st, false)
+	defer st.Close()
+	l = openExisting(t, st, cfg)
+	if l.LogEnd() != 2 {
+		t.Fatalf("end %d: a stale batch came back", l.LogEnd())
+	}
+	_ = op1
+}
+
+func TestCorruptIndexesAreRebuilt(t *testing.T) {
+	cfg := testConfig()
+	st, l := createTestLog(t, cfg)
+	rng := rand.New(rand.NewPCG(13, 14))
+	want := fill(t, l, rng, 200)
+	var seeks []uint64
+	for ts := int64(0); ts < 100000; ts += 7919 {
+		off, _ := l.SeekTime(ts)
+		seeks = append(seeks, off)
+	}
+	segs := l.Segments(nil)
+	st = reopen(t, st, true)
+	defer st.Close()
+	// Scribble over every index of the first three segments.
+	for _, s := range segs[:3] {
+		for _, ext := range []string{indexExt, timeIndexExt} {
+			p := strings.TrimSuffix(s.Path, logExt) + ext
+			junk := make([]byte, 64)
+			for i := range junk {
+				junk[i] = byte(rng.Uint32())
+			}
+			if err := os.WriteFile(p, junk, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	os.Remove(strings.TrimSuffix(segs[3].Path, logExt) + indexExt)
+	l = openExisting(t, st, cfg)
+	if got := readAllBatches(t, l, 0); !bytes.Equal(got, want) {
+		t.Fatalf("reads after index rebuild differ")
+	}
+	for i, ts := 0, int64(0); ts < 100000; i, ts = i+1, ts+7919 {
+		if off, _ := l.SeekTime(ts); off != seeks[i] {
+			t.Fatalf("SeekTime(%d) = %d after rebuild, was %d", ts, off, seeks[i])
+		}
+	}
+	if got := readAllBatches(t, l, 0); !bytes.Equal(got, want) {
+		t.Fatalf("reads after index rebuild differ")
+	}
+}
+
+func TestCorruptionBeforeRecoveryPointIsAnError(t *testing.T) {
+	cfg := testConfig()
+	st := openTestStore(t, t.TempDir(), StoreOptions{})
+	rng := rand.New(rand.NewPCG(15, 16))
+	var d SyncDriver
+	var logs []*Log
+	for p := range uint32(2) {
+		l, err := st.CreateLog("t", p, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill(t, l, rng, 60)
+		if err := d.Flush(l); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.WriteCheckpoint(); err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, l)
+	}
+	// Damage the header of the last batch before partition 0's recovery
+	// point (the batch recovery walks to reach it).
+	s := logs[0].active()
+	_, pos := s.idx.offsetEntry(s.idx.n - 1)
+	path := s.path(logExt)
+	st = reopen(t, st, false)
+	defer st.Close()
+	f, _ := os.OpenFile(path, os.O_RDWR, 0)
+	f.WriteAt([]byte{0xff, 0xff, 0xff, 0xff}, int64(pos)+8)
+	f.Close()
+	_, err := st.OpenExistingLog("t", 0, cfg)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("open of damaged partition: %v; want ErrCorrupt naming %s", err, path)
+	}
+	if _, err := st.OpenExistingLog("t", 1, cfg); err != nil {
+		t.Fatalf("the other partition must open: %v", err)
+	}
+}
+
+func TestTruncatedSealedSegmentIsAnError(t *testing.T) {
+	cfg := testConfig()
+	st, l := createTestLog(t, cfg)
+	fill(t, l, rand.New(rand.NewPCG(17, 18)), 100)
+	var d SyncDriver
+	d.Flush(l)
+	l.WriteCheckpoint()
+	path := l.Segments(nil)[1].Path
+	st = reopen(t, st, false)
+	defer st.Close()
+	if err := os.Truncate(path, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.OpenExistingLog("t", 0, cfg); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("open with a truncated flushed segment: %v", err)
+	}
+}
+
+func TestSecondStoreOnDirectoryFails(t *testing.T) {
+	dir := t.TempDir()
+	st := openTestStore(t, dir, StoreOptions{})
+	defer st.Close()
+	_, err := OpenStore(dir, StoreOptions{})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("second OpenStore: %v; want ErrLocked naming %s", err, dir)
+	}
+}
+
+func TestRecoveryScansOnlyPastRecoveryPoint(t *testing.T) {
+	cfg := testConfig()
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, batches := range []int{50, 500} {
+		st, l := createTestLog(t, cfg)
+		fill(t, l, rng, batches)
+		var d SyncDriver
+		if err := d.Flush(l); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.WriteCheckpoint(); err != nil {
+			t.Fatal(err)
+		}
+		size := l.Stats().Bytes
+		tail := fill(t, l, rng, 5)
+		st = reopen(t, st, false)
+		l = openExisting(t, st, cfg)
+		scanned := l.Stats().RecoveryScannedBytes
+		// The tail, plus one header read where the data ends.
+		if scanned < int64(len(tail)) || scanned > int64(len(tail))+57 {
+			t.Fatalf("log of %d bytes with a %d-byte unflushed tail: recovery scanned %d bytes", size, len(tail), scanned)
+		}
+		st.Close()
+	}
+}
+
+func TestLogsClosedUncleanlyMeanNoMarker(t *testing.T) {
+	cfg := testConfig()
+	st, l := createTestLog(t, cfg)
+	if _, err := l.PrepareAppend(makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{nil}})); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err == nil {
+		t.Fatalf("Close with an append in flight must report it")
+	}
+	if err := st.MarkClean(); err == nil {
+		t.Fatalf("MarkClean after an unclean close must fail")
+	}
+	st = reopen(t, st, true)
+	defer st.Close()
+	if st.WasClean() {
+		t.Fatalf("marker written although a log closed uncleanly")
+	}
+}
