@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/reactor"
 )
 
 // broker is what serve drives: the part of reactor.Server's API it uses.
@@ -21,15 +21,11 @@ type broker interface {
 	Healthy() error
 }
 
-// newBroker opens storage and binds the listeners for cfg. It becomes
-//
-//	s, err := reactor.NewServer(cfg, logger)
-//	if err != nil {
-//		return nil, err // never a typed nil inside the interface
-//	}
-//	return s, nil
-//
-// once the reactor package is wired in.
+// newBroker opens storage and binds the listeners for cfg.
 func newBroker(cfg config.Config, logger *slog.Logger) (broker, error) {
-	return nil, errors.New("serve: the io_uring server is not part of this build yet")
+	s, err := reactor.NewServer(cfg, logger)
+	if err != nil {
+		return nil, err // never a typed nil inside the interface
+	}
+	return s, nil
 }

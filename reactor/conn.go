@@ -282,11 +282,16 @@ func (r *Reactor) frameSent(f *outFrame) {
 // closeConn shuts the socket down; the slot is freed once the kernel has
 // returned every operation on it and every request has finished.
 func (r *Reactor) closeConn(c *conn) {
-	if c.closing || c.fd < 0 {
+	if c.fd < 0 {
+		return
+	}
+	if c.closing {
+		r.maybeFinishConn(c)
 		return
 	}
 	c.closing = true
 	unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	r.parked.expireConn(c, r.fetchDeadline)
 	for i := range c.out {
 		c.outBytes -= c.out[i].size
 		r.frameSent(&c.out[i])

@@ -424,6 +424,17 @@ func (p *parkedFetches) expire(now time.Time, fn func(*request)) {
 	}
 }
 
+// expireConn ends the parked fetches of a closing connection at once.
+func (p *parkedFetches) expireConn(c *conn, fn func(*request)) {
+	for i := 0; i < len(p.reqs); {
+		if p.reqs[i].c != c {
+			i++
+			continue
+		}
+		fn(p.reqs[i]) // removes it from p.reqs
+	}
+}
+
 func (p *parkedFetches) expireAll(fn func(*request)) {
 	for len(p.reqs) > 0 {
 		fn(p.reqs[0])

@@ -3,7 +3,6 @@ package reactor
 import (
 	"errors"
 	"syscall"
-	"time"
 
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/storage"
@@ -13,13 +12,10 @@ import (
 // fdatasync, or a cold read. Its slot index and generation are the SQE's
 // user data.
 type ioOp struct {
-	kind    udKind
-	gen     uint32
-	part    *partition
-	append  storage.AppendOp
-	flush   storage.FlushOp
-	forAcks bool
-	started time.Time
+	kind   udKind
+	gen    uint32
+	part   *partition
+	append storage.AppendOp
 
 	req      *request
 	origin   *Reactor

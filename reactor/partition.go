@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/proto"
@@ -22,8 +23,13 @@ type partition struct {
 	// flushed offset when sync) to pass them, sorted by last offset.
 	acks      []pendingAck
 	fsyncBusy bool
-	isDirty   bool
-	inSync    bool
+	// The flush in flight: one fdatasync per descriptor of flush.
+	flush      storage.FlushOp
+	flushLeft  int
+	flushErr   int32
+	flushStart time.Time
+	isDirty    bool
+	inSync     bool
 	// waiters are parked fetches (here or on other reactors) to wake on
 	// the next append.
 	waiters []waiter
@@ -108,27 +114,39 @@ func (r *Reactor) startFlush(p *partition, forAcks bool) bool {
 	if !ok {
 		return false
 	}
-	slot, o := r.ops.alloc()
-	*o = ioOp{kind: udFsync, part: p, flush: fl, forAcks: forAcks, started: r.now}
 	p.fsyncBusy = true
-	r.ring.PrepareFsync(fl.Fd, true, makeUD(udFsync, o.gen, slot))
+	p.flush, p.flushLeft, p.flushErr, p.flushStart = fl, len(fl.Fds), 0, r.now
+	for _, fd := range fl.Fds {
+		slot, o := r.ops.alloc()
+		*o = ioOp{kind: udFsync, part: p}
+		r.ring.PrepareFsync(fd, true, makeUD(udFsync, o.gen, slot))
+	}
 	return true
 }
 
+// onFsyncDone counts one fdatasync of the partition's flush; the flush is
+// done when every descriptor it named is.
 func (r *Reactor) onFsyncDone(o *ioOp, res int32) {
 	p := o.part
+	if res < 0 && p.flushErr == 0 {
+		p.flushErr = res
+	}
+	p.flushLeft--
+	if p.flushLeft > 0 {
+		return
+	}
 	p.fsyncBusy = false
-	r.srv.metrics.fsync(r.now.Sub(o.started))
-	if res < 0 {
-		err := errnoErr(res)
-		p.log.FlushFailed(o.flush, err)
+	r.srv.metrics.fsync(r.now.Sub(p.flushStart))
+	if p.flushErr < 0 {
+		err := errnoErr(p.flushErr)
+		p.log.FlushFailed(p.flush, err)
 		r.srv.log.Error("fdatasync failed; partition fenced", "topic", p.topic.name, "partition", p.id, "err", err)
 		r.failAcks(p, proto.StorageError)
 		return
 	}
-	p.log.Flushed(o.flush)
+	p.log.Flushed(p.flush)
 	if p.sync {
-		r.releaseAcks(p, p.log.FlushedOffset())
+		r.releaseAcks(p, p.flush.UpTo)
 		if len(p.acks) > 0 {
 			r.markNeedSync(p)
 		}

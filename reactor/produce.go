@@ -122,7 +122,12 @@ func (r *Reactor) onWriteDone(o *ioOp, res int32) {
 		r.failAcks(part, proto.StorageError)
 		return
 	}
-	part.log.Appended(o.append)
+	if err := part.log.Appended(o.append); err != nil {
+		// An earlier write of this partition failed: this one lies past the
+		// fence and is never exposed.
+		r.partResult(o.req, o.origin, int(o.ti), int(o.pi), storageErrorCode(err), 0, 0)
+		return
+	}
 	part.addAck(pendingAck{req: o.req, origin: o.origin, ti: o.ti, pi: o.pi,
 		base: o.append.Base, last: o.append.Last})
 	r.markDirty(part)
