@@ -256,6 +256,9 @@ func (cs *lineConsumer) loop(ctx context.Context) error {
 			ft.Partitions[i].Offset = cs.next[i]
 		}
 		resp, err := cs.c.Fetch(ctx, req)
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
 			return describeErr(fmt.Sprintf("consume %q", cs.opts.topic), err)
 		}
@@ -267,7 +270,7 @@ func (cs *lineConsumer) loop(ctx context.Context) error {
 		}
 		if cs.opts.group != "" && time.Since(cs.lastCommit) >= commitInterval {
 			if err := cs.commit(ctx); err != nil {
-				return err
+				return errors.Join(ctx.Err(), err) // an interrupt mid-commit is still an interrupt
 			}
 		}
 	}
