@@ -40,7 +40,7 @@ func BenchmarkRawLoopback(b *testing.B) {
 	}()
 	buf := make([]byte, benchBatchBytes)
 	b.SetBytes(benchBatchBytes)
-	b.SetParallelism(2)
+	b.SetParallelism(4)
 	b.RunParallel(func(pb *testing.PB) {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -75,7 +75,7 @@ func BenchmarkServerProduce(b *testing.B) {
 			createTopic(b, admin, "bench", 4)
 			batch := benchBatch(size)
 			b.SetBytes(int64(len(batch)))
-			b.SetParallelism(2)
+			b.SetParallelism(4) // 8 producers on 2 CPUs: enough requests in flight
 			var mu sync.Mutex
 			next := uint32(0)
 			b.ResetTimer()
