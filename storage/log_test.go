@@ -60,6 +60,11 @@ func TestReadLimits(t *testing.T) {
 		t.Fatalf("Read limited to 2 batches: %d views, len %d, %v", len(views), views[0].Len(), err)
 	}
 	ReleaseViews(views)
+	views, err = l.Read(0, sizes[0]+sizes[1], nil)
+	if err != nil || len(views) != 1 || views[0].Len() != sizes[0]+sizes[1] {
+		t.Fatalf("Read with a budget of exactly 2 batches: %d bytes, %v", views[0].Len(), err)
+	}
+	ReleaseViews(views)
 	if v, err := l.Read(l.LogEnd(), 100, nil); err != nil || len(v) != 0 {
 		t.Fatalf("Read(End) = %d views, %v; want none", len(v), err)
 	}

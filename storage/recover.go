@@ -255,9 +255,12 @@ func (ld *loader) applyCheckpoint(s *segment) error {
 	return nil
 }
 
-// restoreIndexes keeps the well-formed index entries below trusted whose
-// last one points at the right batch, minus that last one (the walk redoes
-// it), and returns the position the walk starts at.
+// restoreIndexes keeps the well-formed offset index entries below trusted
+// whose last one points at the right batch, minus that last one (the walk
+// redoes it), and returns the position the walk starts at. When the walk
+// starts at 0 both indexes are rebuilt; otherwise the time index is kept as
+// it is (validated after the walk), because re-planning it from the middle
+// would start from an unknown running max.
 func (ld *loader) restoreIndexes(s *segment, trusted int64) int64 {
 	n := s.idx.validOffsetPrefix(trusted)
 	for ; n > 0; n-- {
@@ -265,6 +268,9 @@ func (ld *loader) restoreIndexes(s *segment, trusted int64) int64 {
 		if h, err := s.header(int64(pos), trusted); err == nil && h.BaseOffset == s.base+uint64(rel) {
 			break
 		}
+	}
+	if s.tidx.validTimePrefix(1) == 0 {
+		n = 0 // no usable time index: rebuild both from the start
 	}
 	var start int64
 	var relStart uint32
@@ -278,12 +284,7 @@ func (ld *loader) restoreIndexes(s *segment, trusted int64) int64 {
 		_, pos := s.idx.offsetEntry(keep - 1)
 		s.lastIdxPos = int64(pos)
 	}
-	m := s.tidx.validTimePrefix(uint64(relStart))
-	s.tidx.n, s.tidx.planned = m, m
-	if m > 0 {
-		s.planMaxTs, s.planMaxRel = s.tidx.timeEntry(m - 1)
-		s.lastTimePos = s.idx.lookupOffset(s.planMaxRel)
-	}
+	s.tidx.n, s.tidx.planned = 0, 0
 	if start > 0 {
 		if h, err := s.header(0, trusted); err == nil {
 			s.firstTs = h.MaxTimestamp
@@ -293,26 +294,53 @@ func (ld *loader) restoreIndexes(s *segment, trusted int64) int64 {
 	return start
 }
 
+// restoreTimeIndex keeps the well-formed time entries for the batches
+// before the trusted end (offset ld.expect) after a walk that did not
+// rebuild them, and sets the running max from them and from walkMax.
+func (ld *loader) restoreTimeIndex(s *segment, walkMax int64, walkMaxRel uint32) {
+	m := s.tidx.validTimePrefix(ld.expect - s.base)
+	s.tidx.n, s.tidx.planned = m, m
+	if m > 0 {
+		s.planMaxTs, s.planMaxRel = s.tidx.timeEntry(m - 1)
+		s.lastTimePos = s.idx.lookupOffset(s.planMaxRel)
+	}
+	if walkMax > s.planMaxTs {
+		s.planMaxTs, s.planMaxRel = walkMax, walkMaxRel
+		s.maxUnindexed = true
+	}
+}
+
 // walk re-indexes the trusted batches in [pos, limit), checking each
 // header and offset continuity but not CRCs (they were verified when
 // written and fsync'd). With whole set, zeros may end the segment early
 // (an untrimmed sealed segment; the caller decides).
 func (ld *loader) walk(s *segment, pos, limit int64, whole bool) (int64, error) {
 	interval := int64(ld.l.cfg.IndexIntervalBytes)
+	rebuild := pos == 0
+	walkMax, walkMaxRel := int64(math.MinInt64), uint32(0)
 	for pos < limit {
 		h, err := s.header(pos, limit)
 		if err == nil && h.BaseOffset != ld.expect {
 			err = fmt.Errorf("%w: base offset %d, want %d", proto.ErrCorrupt, h.BaseOffset, ld.expect)
 		}
 		if err != nil {
-			if whole && isZero(s.file.data[pos:min(pos+proto.BatchHeaderSize, limit)]) {
-				return pos, nil
+			if !whole || !isZero(s.file.data[pos:min(pos+proto.BatchHeaderSize, limit)]) {
+				return 0, s.corruptAt(pos, "before the recovery point", err)
 			}
-			return 0, s.corruptAt(pos, "before the recovery point", err)
+			limit = pos
+			break
 		}
-		s.plan(pos, &h, interval)
+		s.planOffset(pos, &h, interval)
+		if rebuild {
+			s.planTime(pos, &h, interval)
+		} else if h.MaxTimestamp > walkMax {
+			walkMax, walkMaxRel = h.MaxTimestamp, uint32(h.BaseOffset-s.base)
+		}
 		ld.expect = h.NextOffset()
 		pos += int64(h.Size())
+	}
+	if !rebuild {
+		ld.restoreTimeIndex(s, walkMax, walkMaxRel)
 	}
 	return pos, nil
 }

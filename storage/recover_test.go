@@ -310,3 +310,62 @@ func TestLogsClosedUncleanlyMeanNoMarker(t *testing.T) {
 		t.Fatalf("marker written although a log closed uncleanly")
 	}
 }
+
+// A timestamp spike that got no time index entry (it came within
+// index_interval_bytes of the previous entry) must survive a crash: the
+// checkpoint carries the segment's running max.
+func TestCrashKeepsUnindexedMaxTimestamp(t *testing.T) {
+	cfg := testConfig()
+	cfg.IndexIntervalBytes = 4096
+	st, l := createTestLog(t, cfg)
+	appendAt(t, l, 100, 50)
+	appendAt(t, l, 5000, 50) // the spike: a raise without an entry
+	for l.active().size < 5000 {
+		appendAt(t, l, 200, 200)
+	}
+	var d SyncDriver
+	if err := d.Flush(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WriteCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	st = reopen(t, st, false)
+	l = openExisting(t, st, cfg)
+	if off, err := l.SeekTime(3000); err != nil || off != 1 {
+		t.Fatalf("SeekTime(3000) after crash = %d, %v; want 1", off, err)
+	}
+	if ts := l.Segments(nil)[0].MaxTimestamp; ts != 5000 {
+		t.Fatalf("segment max timestamp %d after crash, want 5000", ts)
+	}
+}
+
+// Reopening must not rebuild time index entries from the middle of a
+// segment: an unindexed spike before the rebuilt part would be missing
+// from their running max, and a seek to a time below the spike would skip
+// it.
+func TestReopenKeepsTimeIndexSound(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		cfg := testConfig()
+		cfg.IndexIntervalBytes = 4096
+		st, l := createTestLog(t, cfg)
+		appendAt(t, l, 100, 50)
+		appendAt(t, l, 3000, 50) // unindexed raise
+		for l.active().size < 4500 {
+			appendAt(t, l, 200, 200)
+		}
+		appendAt(t, l, 5000, 50) // indexed raise after the last offset entry
+		appendAt(t, l, 200, 50)
+		if err := l.Roll(); err != nil {
+			t.Fatal(err)
+		}
+		var d SyncDriver
+		d.Flush(l)
+		l.WriteCheckpoint()
+		st = reopen(t, st, clean)
+		l = openExisting(t, st, cfg)
+		if off, err := l.SeekTime(2500); err != nil || off != 1 {
+			t.Fatalf("clean %v: SeekTime(2500) = %d, %v; want 1", clean, off, err)
+		}
+	}
+}

@@ -111,13 +111,23 @@ func (s *segment) close() {
 // plan adds the index entries for the batch at pos (which the caller has
 // validated) and advances the planned running max timestamp.
 func (s *segment) plan(pos int64, h *proto.BatchHeader, interval int64) {
-	rel := uint32(h.BaseOffset - s.base)
+	s.planOffset(pos, h, interval)
+	s.planTime(pos, h, interval)
+}
+
+func (s *segment) planOffset(pos int64, h *proto.BatchHeader, interval int64) {
 	if pos == 0 {
 		s.firstTs = h.MaxTimestamp
 	}
-	if (s.idx.planned == 0 || pos >= s.lastIdxPos+interval) && s.idx.put(uint64(rel), uint32(pos)) {
+	if (s.idx.planned == 0 || pos >= s.lastIdxPos+interval) && s.idx.put(h.BaseOffset-s.base, uint32(pos)) {
 		s.lastIdxPos = pos
 	}
+}
+
+// planTime needs planMaxTs to be the true running max before pos: a time
+// entry claims that nothing before it had a larger timestamp.
+func (s *segment) planTime(pos int64, h *proto.BatchHeader, interval int64) {
+	rel := uint32(h.BaseOffset - s.base)
 	if s.tidx.planned == 0 || h.MaxTimestamp > s.planMaxTs {
 		s.planMaxTs, s.planMaxRel, s.maxUnindexed = h.MaxTimestamp, rel, true
 		if (s.tidx.planned == 0 || pos >= s.lastTimePos+interval) && s.tidx.put(uint64(h.MaxTimestamp), rel) {
