@@ -321,6 +321,7 @@ func (r *Reactor) sendFetch(q *request) {
 			if fp.size == 0 {
 				continue
 			}
+			r.countFetched(t.Name, fs, fp)
 			out = append(out, hdr[mark:])
 			mark = len(hdr)
 			out = r.appendLocalViews(out, fs, int(fp.v0), int(fp.v0+fp.vn))
@@ -331,7 +332,6 @@ func (r *Reactor) sendFetch(q *request) {
 		out = append(out, hdr[mark:])
 	}
 	fs.out = out
-	r.srv.metrics.fetched(fs.bytes)
 	r.respondFrame(q, outFrame{parts: out, buf: hdr})
 }
 
@@ -344,6 +344,37 @@ func (r *Reactor) appendLocalViews(out [][]byte, fs *fetchState, from, to int) [
 		}
 	}
 	return out
+}
+
+// countFetched adds a partition's fetched records and bytes to its topic's
+// counters (records of whole batches, as sent).
+func (r *Reactor) countFetched(topic []byte, fs *fetchState, fp *fetchPart) {
+	info := r.srv.topics.Load().lookup(topic)
+	if info == nil {
+		return
+	}
+	n := 0
+	for i := fp.v0; i < fp.v0+fp.vn; i++ {
+		n += recordsIn(fs.views[i].Bytes())
+	}
+	for i := range fp.remote {
+		n += recordsIn(fp.remote[i].Bytes())
+	}
+	info.stats.Fetched(n, fp.size)
+}
+
+// recordsIn counts the records of the whole batches in b.
+func recordsIn(b []byte) int {
+	n := 0
+	for len(b) >= proto.BatchHeaderSize {
+		h, err := proto.ParseBatchHeader(b)
+		if err != nil || h.Size() > len(b) {
+			break
+		}
+		n += int(h.RecordCount)
+		b = b[h.Size():]
+	}
+	return n
 }
 
 func appendViews(out [][]byte, vs []storage.View) [][]byte {

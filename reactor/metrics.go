@@ -12,21 +12,19 @@ import (
 // serverMetrics holds pre-created series so the hot path never formats a
 // metric name.
 type serverMetrics struct {
-	api          [proto.APIListGroups + 1]*stats.APIStats
-	badFrames    *metrics.Counter
-	backpressed  *metrics.Counter
-	bytesSent    *metrics.Counter
-	fetchedBytes *metrics.Counter
-	coldReads    *metrics.Counter
+	api         [proto.APIListGroups + 1]*stats.APIStats
+	badFrames   *metrics.Counter
+	backpressed *metrics.Counter
+	bytesSent   *metrics.Counter
+	coldReads   *metrics.Counter
 }
 
 func newServerMetrics() serverMetrics {
 	m := serverMetrics{
-		badFrames:    metrics.GetOrCreateCounter("ringmq_bad_frames_total"),
-		backpressed:  metrics.GetOrCreateCounter("ringmq_backpressure_pauses_total"),
-		bytesSent:    metrics.GetOrCreateCounter("ringmq_bytes_sent_total"),
-		fetchedBytes: metrics.GetOrCreateCounter("ringmq_fetch_bytes_total"),
-		coldReads:    metrics.GetOrCreateCounter("ringmq_fetch_cold_read_bytes_total"),
+		badFrames:   metrics.GetOrCreateCounter("ringmq_bad_frames_total"),
+		backpressed: metrics.GetOrCreateCounter("ringmq_backpressure_pauses_total"),
+		bytesSent:   metrics.GetOrCreateCounter("ringmq_bytes_sent_total"),
+		coldReads:   metrics.GetOrCreateCounter("ringmq_fetch_cold_read_bytes_total"),
 	}
 	for k := proto.APIHello; k <= proto.APIListGroups; k++ {
 		m.api[k] = stats.API(strings.ToLower(k.String()))
@@ -42,7 +40,6 @@ func (m *serverMetrics) backpressure() { m.backpressed.Inc() }
 func (m *serverMetrics) bytesOut(n int) {
 	m.bytesSent.Add(n)
 }
-func (m *serverMetrics) fetched(n int)  { m.fetchedBytes.Add(n) }
 func (m *serverMetrics) coldRead(n int) { m.coldReads.Add(n) }
 
 func (m *serverMetrics) requestDone(api proto.APIKey, d time.Duration) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/stats"
 	"github.com/ringmq/ringmq/storage"
 )
 
@@ -30,6 +31,12 @@ type partition struct {
 	flushStart time.Time
 	isDirty    bool
 	inSync     bool
+	// Published metrics: the partition's series, and the last segment
+	// counts and size reported for it (deltas go to the shared gauges).
+	pstats   *stats.Partition
+	segCount [stats.NumSegmentStates]int
+	diskSize int64
+
 	// waiters are parked fetches (here or on other reactors) to wake on
 	// the next append.
 	waiters []waiter
@@ -70,8 +77,35 @@ func (r *Reactor) partition(topic []byte, id uint32) *partition {
 }
 
 func (r *Reactor) publishEnds(p *partition) {
-	p.shared.logEnd.Store(p.log.LogEnd())
+	end := p.log.LogEnd()
+	p.shared.logEnd.Store(end)
 	p.shared.logStart.Store(p.log.LogStart())
+	p.pstats.SetLogEnd(int64(end))
+}
+
+// publishStats reports the partition's size and segment life-cycle counts
+// to the metrics (called on open, on the retention tick, and with
+// zero counts when the partition goes away).
+func (r *Reactor) publishStats(p *partition, st storage.Stats, gone bool) {
+	for i := range p.segCount {
+		n := 0
+		if !gone && i < len(st.Segments) {
+			n = st.Segments[i]
+		}
+		for ; p.segCount[i] < n; p.segCount[i]++ {
+			stats.SegmentEntered(stats.SegmentState(i))
+		}
+		for ; p.segCount[i] > n; p.segCount[i]-- {
+			stats.SegmentLeft(stats.SegmentState(i))
+		}
+	}
+	size := st.Bytes
+	if gone {
+		size = 0
+	}
+	p.topic.stats.AddDiskBytes(size - p.diskSize)
+	p.diskSize = size
+	p.shared.bytes.Store(size)
 }
 
 func (r *Reactor) markDirty(p *partition) {
@@ -188,8 +222,7 @@ func (r *Reactor) enforceRetention() {
 				r.srv.log.Warn("retention", "topic", p.topic.name, "partition", p.id, "err", err)
 			}
 			r.publishEnds(p)
-			st := p.log.Stats()
-			p.shared.bytes.Store(st.Bytes)
+			r.publishStats(p, p.log.Stats(), false)
 		}
 	}
 }
@@ -210,10 +243,16 @@ func (r *Reactor) openTopic(ti *topicInfo) error {
 			}
 			return err
 		}
-		p := &partition{topic: ti, id: id, log: lg, shared: &ti.shared[id], sync: ti.cfg.Flush == config.FlushSync}
+		p := &partition{topic: ti, id: id, log: lg, shared: &ti.shared[id], sync: ti.cfg.Flush == config.FlushSync,
+			pstats: stats.ForPartition(ti.name, int32(id))}
 		ps[id] = p
 		r.publishEnds(p)
-		p.shared.bytes.Store(lg.Stats().Bytes)
+		st := lg.Stats()
+		r.publishStats(p, st, false)
+		if st.RecoveryScannedBytes > 0 || st.RecoveryTruncated {
+			r.srv.log.Info("partition recovered", "topic", ti.name, "partition", id,
+				"scanned_bytes", st.RecoveryScannedBytes, "truncated", st.RecoveryTruncated, "log_end", st.End)
+		}
 	}
 	r.parts[ti.name] = ps
 	return nil
@@ -229,6 +268,7 @@ func (r *Reactor) dropTopic(ti *topicInfo) error {
 			continue
 		}
 		p.deleted = true
+		r.publishStats(p, storage.Stats{}, true)
 		r.failAcks(p, proto.UnknownTopic)
 		r.wakeWaiters(p)
 		if err := r.srv.store.DeleteLog(p.log); err != nil && first == nil {
@@ -257,6 +297,7 @@ func (r *Reactor) closePartitions() {
 			if p == nil {
 				continue
 			}
+			r.publishStats(p, storage.Stats{}, true)
 			if err := p.log.Close(); err != nil {
 				r.srv.log.Error("close partition", "topic", p.topic.name, "partition", p.id, "err", err)
 			}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/stats"
 	"github.com/ringmq/ringmq/storage"
 	"github.com/ringmq/ringmq/storage/metalog"
 	"golang.org/x/sys/unix"
@@ -154,6 +155,11 @@ func (s *Server) Start() error {
 		ti := s.topics.Load().byName[name]
 		if err := s.broadcast(msgOpen, ti); err != nil {
 			s.log.Error("partition not served", "topic", name, "err", err)
+		}
+	}
+	for _, g := range s.meta.ListGroups() {
+		for _, po := range s.meta.GroupOffsets(g) {
+			stats.ForGroup(g, po.Topic, int32(po.Partition)).SetCommitted(int64(po.Offset))
 		}
 	}
 	go s.adminLoop()

@@ -63,6 +63,9 @@ const (
 	numSegmentStates
 )
 
+// NumSegmentStates is the number of segment life-cycle states.
+const NumSegmentStates = int(numSegmentStates)
+
 var segmentStateNames = [numSegmentStates]string{"active", "sealed", "flushed", "archived"}
 
 func (s SegmentState) String() string {

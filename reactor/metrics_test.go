@@ -1,0 +1,68 @@
+package reactor
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/proto"
+)
+
+// metricValue scrapes the Prometheus text and returns the value of the
+// series whose line starts with name (labels included).
+func metricValue(t *testing.T, series string) float64 {
+	t.Helper()
+	var buf bytes.Buffer
+	metrics.WritePrometheus(&buf, false)
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
+	m := re.FindSubmatch(buf.Bytes())
+	if m == nil {
+		t.Fatalf("series %s not exported", series)
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestMetricsFollowTheData(t *testing.T) {
+	srv := startServer(t, testConfig(t, t.TempDir()))
+	c := dial(t, srv.Addr(), client.Options{})
+	createTopic(t, c, "metered", 2)
+	for i := 0; i < 3; i++ {
+		produceOne(t, c, "metered", 1, []byte("0123456789"))
+	}
+	readAll(t, c, "metered", 2)
+	_, err := c.OffsetCommit(context.Background(), &proto.OffsetCommitRequest{Group: []byte("g1"),
+		Topics: []proto.OffsetCommitTopic{{Name: []byte("metered"), Partitions: []proto.OffsetCommitPartition{{Partition: 1, Offset: 1}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		series string
+		want   float64
+	}{
+		{`ringmq_log_end_offset{topic="metered",partition="1"}`, 3},
+		{`ringmq_log_end_offset{topic="metered",partition="0"}`, 0},
+		{`ringmq_produce_messages_total{topic="metered"}`, 3},
+		{`ringmq_fetch_messages_total{topic="metered"}`, 3},
+		{`ringmq_group_committed_offset{group="g1",topic="metered",partition="1"}`, 1},
+		{`ringmq_group_lag{group="g1",topic="metered",partition="1"}`, 2},
+	}
+	for _, ch := range checks {
+		if got := metricValue(t, ch.series); got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.series, got, ch.want)
+		}
+	}
+	if v := metricValue(t, `ringmq_segments{state="active"}`); v < 2 {
+		t.Errorf("active segments = %v, want ≥ 2", v)
+	}
+	if v := metricValue(t, `ringmq_connections_open`); v < 1 {
+		t.Errorf("open connections = %v", v)
+	}
+}
