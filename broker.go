@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"runtime"
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/reactor"
@@ -21,8 +22,14 @@ type broker interface {
 	Healthy() error
 }
 
-// newBroker opens storage and binds the listeners for cfg.
+// newBroker opens storage and binds the listeners for cfg. It first makes
+// sure the Go scheduler has two Ps more than there are reactors: a reactor
+// returning from io_uring_enter needs a P, and must not wait behind the
+// metrics server, the admin goroutine or the garbage collector.
 func newBroker(cfg config.Config, logger *slog.Logger) (broker, error) {
+	if want := cfg.Reactor.NumReactors() + 2; runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
 	s, err := reactor.NewServer(cfg, logger)
 	if err != nil {
 		return nil, err // never a typed nil inside the interface
