@@ -1,0 +1,184 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/ringmq/ringmq/proto"
+)
+
+// Admin manages topics and inspects consumer groups. It holds one
+// connection, redialed after a failure, and is safe for concurrent use.
+// Server refusals come back as errors wrapping a proto.ErrorCode
+// (errors.Is(err, proto.TopicExists)).
+type Admin struct {
+	cl *cluster
+}
+
+// TopicInfo is a topic's partitions as Metadata or DescribeTopic report
+// them. Configs (only from DescribeTopic) are the topic's effective
+// settings, keyed by proto.Config* names.
+type TopicInfo struct {
+	Name       string
+	Partitions []PartitionInfo
+	Configs    map[string]string
+}
+
+// PartitionInfo is one partition: the shard (reactor) that owns it, its log
+// range and (DescribeTopic only) its size on disk.
+type PartitionInfo struct {
+	Partition uint32
+	Shard     uint16
+	LogStart  uint64
+	LogEnd    uint64
+	Bytes     uint64
+}
+
+// GroupInfo is a consumer group's committed positions.
+type GroupInfo struct {
+	Name       string
+	Partitions []GroupPartition
+}
+
+// GroupPartition is a group's committed offset (the next offset it reads)
+// in one partition, the partition's log end, and the lag between them.
+type GroupPartition struct {
+	Topic     string
+	Partition uint32
+	Committed uint64
+	LogEnd    uint64
+	Lag       uint64
+}
+
+// NewAdmin returns an Admin for the server at addr ("host:port", or a
+// comma-separated list). It connects on first use.
+func NewAdmin(addr string, opts Options) (*Admin, error) {
+	cl, err := newCluster(addr, opts, DefaultDialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Admin{cl: cl}, nil
+}
+
+// Close closes the connection.
+func (a *Admin) Close() error {
+	a.cl.close()
+	return nil
+}
+
+func (a *Admin) conn(ctx context.Context) (*Conn, error) { return a.cl.conn(ctx, anyShard) }
+
+// CreateTopic creates a topic with partitions partitions; configs override
+// the server's defaults (keys: proto.ConfigRetentionMs, ConfigSegmentBytes,
+// ConfigFlush, ...).
+func (a *Admin) CreateTopic(ctx context.Context, name string, partitions uint32, configs map[string]string) error {
+	c, err := a.conn(ctx)
+	if err != nil {
+		return err
+	}
+	req := &proto.CreateTopicRequest{Name: name, Partitions: partitions}
+	for _, k := range slices.Sorted(maps.Keys(configs)) {
+		req.Configs = append(req.Configs, proto.Config{Key: k, Value: configs[k]})
+	}
+	_, err = c.CreateTopic(ctx, req)
+	return err
+}
+
+// DeleteTopic deletes a topic and its data.
+func (a *Admin) DeleteTopic(ctx context.Context, name string) error {
+	c, err := a.conn(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.DeleteTopic(ctx, &proto.DeleteTopicRequest{Name: name})
+	return err
+}
+
+// ListTopics lists every topic with its partitions, sorted by name.
+func (a *Admin) ListTopics(ctx context.Context) ([]TopicInfo, error) {
+	c, err := a.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Metadata(ctx, &proto.MetadataRequest{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TopicInfo, 0, len(resp.Topics))
+	for _, t := range resp.Topics {
+		if t.Error != proto.None {
+			continue // deleted while listing
+		}
+		ti := TopicInfo{Name: t.Name}
+		for _, p := range t.Partitions {
+			ti.Partitions = append(ti.Partitions, PartitionInfo{Partition: p.Partition, Shard: p.Shard,
+				LogStart: p.LogStart, LogEnd: p.LogEnd})
+		}
+		out = append(out, ti)
+	}
+	slices.SortFunc(out, func(x, y TopicInfo) int { return cmpString(x.Name, y.Name) })
+	return out, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// DescribeTopic returns a topic's partitions (with sizes) and its
+// configuration.
+func (a *Admin) DescribeTopic(ctx context.Context, name string) (*TopicInfo, error) {
+	c, err := a.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.DescribeTopic(ctx, &proto.DescribeTopicRequest{Name: name})
+	if err != nil {
+		return nil, err
+	}
+	ti := &TopicInfo{Name: name, Configs: make(map[string]string, len(resp.Configs))}
+	for _, p := range resp.Partitions {
+		ti.Partitions = append(ti.Partitions, PartitionInfo(p))
+	}
+	for _, cfg := range resp.Configs {
+		ti.Configs[cfg.Key] = cfg.Value
+	}
+	return ti, nil
+}
+
+// ListGroups lists consumer groups (only group if it is not empty) with
+// their committed offsets and lag per partition, sorted by name. A named
+// group that does not exist fails with proto.GroupNotFound.
+func (a *Admin) ListGroups(ctx context.Context, group string) ([]GroupInfo, error) {
+	c, err := a.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ListGroups(ctx, &proto.ListGroupsRequest{Group: group})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GroupInfo, 0, len(resp.Groups))
+	for _, g := range resp.Groups {
+		gi := GroupInfo{Name: g.Name}
+		for _, t := range g.Topics {
+			for _, p := range t.Partitions {
+				gi.Partitions = append(gi.Partitions, GroupPartition{Topic: t.Name, Partition: p.Partition,
+					Committed: p.Committed, LogEnd: p.LogEnd, Lag: p.Lag})
+			}
+		}
+		out = append(out, gi)
+	}
+	if group != "" && len(out) == 0 {
+		return nil, fmt.Errorf("client: group %q: %w", group, proto.GroupNotFound)
+	}
+	slices.SortFunc(out, func(x, y GroupInfo) int { return cmpString(x.Name, y.Name) })
+	return out, nil
+}

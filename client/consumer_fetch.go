@@ -1,0 +1,266 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ringmq/ringmq/proto"
+)
+
+// fetchOp is one Fetch request to one shard, in flight or done and not
+// yet processed.
+type fetchOp struct {
+	shard   int
+	offsets map[partKey]uint64 // the offset asked for each partition
+	resp    *proto.FetchResponse
+	err     error
+}
+
+// Poll returns the next records of the assigned partitions; see the
+// contract at the top of consumer.go. It waits until there are records or
+// ctx ends (then it returns ctx.Err()). Lost connections and retriable
+// errors are retried; other errors are returned and the positions stay.
+func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
+	for {
+		if c.ctx.Err() != nil {
+			return nil, ErrConsumerClosed
+		}
+		if !c.startFetches() && len(c.fetches) == 0 {
+			return nil, fmt.Errorf("client: poll: %w", ErrNotAssigned)
+		}
+		f, err := c.nextDone(ctx)
+		if err != nil {
+			return nil, err
+		}
+		delete(c.fetches, f.shard)
+		recs, err := c.process(f)
+		if len(recs) == 0 && err != nil {
+			if !retriable(err) && !errors.Is(err, context.DeadlineExceeded) {
+				return nil, err
+			}
+			if werr := c.backoff(ctx); werr != nil {
+				return nil, werr
+			}
+			continue
+		}
+		// An error met after some records recurs on the next fetch: the
+		// positions stop before it.
+		c.startFetches() // prefetch while the caller works on recs
+		if len(recs) > 0 {
+			return recs, nil
+		}
+	}
+}
+
+// nextDone waits for a finished fetch.
+func (c *Consumer) nextDone(ctx context.Context) (*fetchOp, error) {
+	for {
+		c.doneMu.Lock()
+		if len(c.done) > 0 {
+			f := c.done[0]
+			c.done[0] = nil
+			c.done = c.done[1:]
+			c.doneMu.Unlock()
+			return f, nil
+		}
+		c.doneMu.Unlock()
+		select {
+		case <-c.doneSig:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.ctx.Done():
+			return nil, ErrConsumerClosed
+		}
+	}
+}
+
+// backoff waits RetryBackoff, or until ctx or the consumer ends.
+func (c *Consumer) backoff(ctx context.Context) error {
+	t := time.NewTimer(c.opts.RetryBackoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.ctx.Done():
+		return ErrConsumerClosed
+	}
+}
+
+// startFetches sends a Fetch to every shard that owns assigned partitions
+// and has none in flight, each from the partitions' positions, over that
+// shard's own connection (so the server never forwards them). It returns
+// false if nothing is assigned.
+func (c *Consumer) startFetches() bool {
+	reqs := make(map[int]*proto.FetchRequest)
+	ops := make(map[int]*fetchOp)
+	c.mu.Lock()
+	for _, ps := range c.parts {
+		shard := c.cl.shardOf(ps.key.topic, ps.key.partition)
+		if c.fetches[shard] != nil {
+			continue
+		}
+		req, f := reqs[shard], ops[shard]
+		if req == nil {
+			req = &proto.FetchRequest{MaxWaitMs: uint32(c.opts.MaxWait / time.Millisecond),
+				MinBytes: uint32(c.opts.MinBytes), MaxBytes: uint32(c.opts.MaxBytes)}
+			f = &fetchOp{shard: shard, offsets: make(map[partKey]uint64)}
+			reqs[shard], ops[shard] = req, f
+		}
+		ti := len(req.Topics) - 1
+		if ti < 0 || string(req.Topics[ti].Name) != ps.key.topic {
+			req.Topics = append(req.Topics, proto.FetchTopic{Name: []byte(ps.key.topic)})
+			ti++
+		}
+		req.Topics[ti].Partitions = append(req.Topics[ti].Partitions,
+			proto.FetchPartition{Partition: ps.key.partition, Offset: ps.pos, PartitionMaxBytes: ps.maxBytes})
+		f.offsets[ps.key] = ps.pos
+	}
+	assigned := len(c.parts) > 0
+	c.mu.Unlock()
+	for shard, f := range ops {
+		c.fetches[shard] = f
+		c.wg.Add(1)
+		go c.runFetch(f, reqs[shard])
+	}
+	return assigned
+}
+
+// runFetch sends one Fetch and queues its outcome for Poll.
+func (c *Consumer) runFetch(f *fetchOp, req *proto.FetchRequest) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.MaxWait+c.opts.RequestTimeout)
+	defer cancel()
+	conn, err := c.cl.conn(ctx, f.shard)
+	if err == nil {
+		f.resp, err = conn.Fetch(ctx, req)
+	}
+	f.err = err
+	c.doneMu.Lock()
+	c.done = append(c.done, f)
+	c.doneMu.Unlock()
+	select {
+	case c.doneSig <- struct{}{}:
+	default:
+	}
+}
+
+// process turns a finished fetch into records and moves the positions. It
+// returns a retriable error when the fetch as a whole must be retried.
+func (c *Consumer) process(f *fetchOp) ([]Record, error) {
+	if f.err != nil {
+		if c.ctx.Err() != nil {
+			return nil, ErrConsumerClosed
+		}
+		return nil, f.err
+	}
+	var recs []Record
+	var retry error
+	for ti := range f.resp.Topics {
+		t := &f.resp.Topics[ti]
+		for pi := range t.Partitions {
+			fp := &t.Partitions[pi]
+			k := partKey{string(t.Name), fp.Partition}
+			var err error
+			recs, err = c.processPartition(recs, k, f.offsets[k], fp)
+			switch {
+			case err == nil:
+			case retriable(err):
+				retry = err
+			default:
+				return recs, err
+			}
+		}
+	}
+	if len(recs) == 0 && retry != nil {
+		return nil, retry
+	}
+	return recs, nil
+}
+
+// processPartition appends the records of one partition's fetch result to
+// recs, unless the partition moved (Seek, Unassign) since the fetch left.
+func (c *Consumer) processPartition(recs []Record, k partKey, asked uint64, fp *proto.FetchPartitionResponse) ([]Record, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ps := c.stateLocked(k)
+	if ps == nil || ps.pos != asked {
+		return recs, nil // stale
+	}
+	ps.hw = fp.HighWatermark
+	switch fp.Error {
+	case proto.None:
+	case proto.OffsetOutOfRange:
+		if ps.pos < fp.LogStart {
+			ps.pos = fp.LogStart
+		} else if ps.pos > fp.HighWatermark {
+			ps.pos = fp.HighWatermark
+		}
+		return recs, nil
+	default:
+		return recs, fmt.Errorf("client: fetch %s/%d at %d: %w", k.topic, k.partition, asked, fp.Error)
+	}
+	return c.decodeBatches(recs, ps, fp.Records)
+}
+
+// decodeBatches appends the records at or after ps.pos of the whole batches
+// in b, validating each, and moves ps.pos past them. A batch cut short at
+// the end of b (the fetch's byte limit) is left for the next fetch, which
+// asks for more bytes if not even one batch fitted. c.mu is held.
+func (c *Consumer) decodeBatches(recs []Record, ps *partState, b []byte) ([]Record, error) {
+	whole := 0
+	for len(b) > 0 {
+		h, rest, err := proto.ValidateBatch(b)
+		if errors.Is(err, proto.ErrShortBatch) {
+			if whole == 0 && h.Size() > int(ps.maxBytes) && h.Size() <= proto.MaxBatchSize+64 {
+				ps.maxBytes = uint32(h.Size()) // only when the header says how much
+			}
+			break
+		}
+		if err != nil {
+			return recs, fmt.Errorf("client: fetch %s/%d: batch at offset %d: %w", ps.key.topic, ps.key.partition, h.BaseOffset, err)
+		}
+		whole++
+		batch := b[:h.Size()]
+		b = rest
+		if h.NextOffset() <= ps.pos {
+			continue
+		}
+		records, err := proto.DecompressRecords(nil, batch) // never reused: records may alias it
+		if err == nil {
+			recs, err = appendRecords(recs, ps, h, records)
+		}
+		if err != nil {
+			return recs, fmt.Errorf("client: fetch %s/%d: batch at offset %d: %w", ps.key.topic, ps.key.partition, h.BaseOffset, err)
+		}
+		ps.pos = h.NextOffset()
+	}
+	return recs, nil
+}
+
+// appendRecords appends a batch's records at or after ps.pos.
+func appendRecords(recs []Record, ps *partState, h proto.BatchHeader, records []byte) ([]Record, error) {
+	it := proto.NewRecordIterRecords(h, records)
+	start := len(recs)
+	for it.Next() {
+		r := it.Record()
+		if r.Offset < ps.pos {
+			continue
+		}
+		rec := Record{
+			Topic: ps.key.topic, Partition: ps.key.partition, Offset: r.Offset,
+			Timestamp: time.UnixMilli(r.Timestamp), Key: r.Key, Value: r.Value,
+		}
+		if r.HeaderCount > 0 {
+			rec.Headers = r.Headers(nil)
+		}
+		recs = append(recs, rec)
+	}
+	if err := it.Err(); err != nil {
+		return recs[:start], err
+	}
+	return recs, nil
+}

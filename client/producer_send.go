@@ -1,0 +1,456 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ringmq/ringmq/proto"
+)
+
+// The producer's machinery. Records wait in per-partition queues (an open
+// batch, then closed batches in order); the sender goroutine moves closed
+// batches into requests, one goroutine per request in flight runs it and
+// resolves or requeues its batches, and the delivery goroutine calls the
+// callbacks. Everything but the callbacks and the network runs under p.mu.
+
+type partKey struct {
+	topic     string
+	partition uint32
+}
+
+// partQueue is one partition's batches. At most one request carries a
+// partition at a time (busy), which keeps its batches in order across
+// retries and connections.
+type partQueue struct {
+	key   partKey
+	open  *batch   // accepting records; nil if none
+	ready []*batch // closed, waiting to be sent, by seq
+	seq   uint64   // seq of the next batch
+	busy  bool     // a request in flight carries this partition
+}
+
+// batch is one record batch and the callbacks of its records. While a
+// request carries it, that request's goroutine owns it.
+type batch struct {
+	key       partKey
+	seq       uint64
+	bb        proto.BatchBuilder
+	fns       []func(Result)
+	bytes     int       // the records' recordSize sum
+	deadline  time.Time // DeliveryTimeout after the batch opened
+	opened    time.Time
+	notBefore time.Time // retry backoff
+	attempts  int
+	payload   []byte // the finished, maybe compressed batch; set when first sent
+}
+
+// fits reports whether a record of size bytes may join b.
+func (b *batch) fits(size, batchBytes int) bool {
+	return len(b.fns) == 0 || b.bytes+size <= batchBytes
+}
+
+// delivery is a resolved batch: its records are stored from base on, or
+// failed with err.
+type delivery struct {
+	b    *batch
+	base uint64
+	err  error
+}
+
+// produceReq is one Produce request, all for one shard: per partition,
+// one or more batches sent back to back.
+type produceReq struct {
+	shard int
+	parts []partSend
+}
+
+type partSend struct {
+	q       *partQueue
+	batches []*batch
+}
+
+func (p *Producer) queue(topic string, partition uint32) *partQueue {
+	k := partKey{topic, partition}
+	q := p.queues[k]
+	if q == nil {
+		q = &partQueue{key: k}
+		p.queues[k] = q
+	}
+	return q
+}
+
+// append adds a record to q's open batch. p.mu is held.
+func (p *Producer) append(q *partQueue, rec *Record, size int, fn func(Result)) {
+	if q.open != nil && !q.open.fits(size, p.opts.BatchBytes) {
+		p.closeOpen(q)
+	}
+	fresh := q.open == nil
+	if fresh {
+		now := time.Now()
+		q.open = &batch{key: q.key, seq: q.seq, opened: now, deadline: now.Add(p.opts.DeliveryTimeout)}
+		q.seq++
+	}
+	b := q.open
+	b.bb.Append(rec.Timestamp.UnixMilli(), rec.Key, rec.Value, rec.Headers)
+	b.fns = append(b.fns, fn)
+	b.bytes += size
+	p.pending++
+	p.buffered += size
+	if b.bytes >= p.opts.BatchBytes {
+		p.closeOpen(q)
+		p.kick()
+	} else if fresh {
+		p.kick()
+	}
+}
+
+// closeOpen closes q's open batch and, if q's partition is its topic's
+// sticky partition, moves the sticky partition on. p.mu is held.
+func (p *Producer) closeOpen(q *partQueue) {
+	q.ready = append(q.ready, q.open)
+	q.open = nil
+	if cur, ok := p.sticky[q.key.topic]; ok && cur == q.key.partition {
+		if t := p.cl.cached(q.key.topic); t != nil {
+			p.sticky[q.key.topic] = (cur + 1) % t.partitions()
+		}
+	}
+}
+
+// requeue puts a batch back among q's ready batches, in seq order.
+func (p *Producer) requeue(b *batch) {
+	q := p.queue(b.key.topic, b.key.partition)
+	i := len(q.ready)
+	for i > 0 && q.ready[i-1].seq > b.seq {
+		i--
+	}
+	q.ready = append(q.ready, nil)
+	copy(q.ready[i+1:], q.ready[i:])
+	q.ready[i] = b
+}
+
+// senderLoop turns ready batches into requests whenever something changes
+// or a linger or backoff time passes.
+func (p *Producer) senderLoop() {
+	defer p.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		reqs, next := p.collect(time.Now())
+		p.mu.Unlock()
+		for _, r := range reqs {
+			p.wg.Add(1)
+			go p.runRequest(r)
+		}
+		timer.Stop()
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+		}
+		select {
+		case <-p.wake:
+		case <-timer.C:
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+// collect closes the batches that are due and packs sendable batches into
+// requests, within each shard's free request slots. It returns the
+// requests and the next time something becomes due (zero: none). p.mu is
+// held.
+func (p *Producer) collect(now time.Time) ([]*produceReq, time.Time) {
+	if p.aborted != nil {
+		return nil, time.Time{}
+	}
+	var next time.Time
+	due := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	byShard := make(map[int][]*partQueue)
+	for _, q := range p.queues {
+		if q.open != nil {
+			if at := q.open.opened.Add(p.opts.Linger); p.flushing > 0 || p.closing || !now.Before(at) {
+				p.closeOpen(q)
+			} else {
+				due(at)
+			}
+		}
+		if len(q.ready) == 0 || q.busy {
+			continue
+		}
+		if at := q.ready[0].notBefore; now.Before(at) {
+			due(at)
+			continue
+		}
+		shard := p.cl.shardOf(q.key.topic, q.key.partition)
+		byShard[shard] = append(byShard[shard], q)
+	}
+	var reqs []*produceReq
+	for shard, qs := range byShard {
+		for len(qs) > 0 && p.inflight[shard] < p.opts.MaxInFlight {
+			var r *produceReq
+			r, qs = p.pack(shard, qs, now)
+			p.inflight[shard]++
+			reqs = append(reqs, r)
+		}
+	}
+	return reqs, next
+}
+
+// pack fills a request with the sendable batches of the queues in qs, in
+// order, up to MaxRequestBytes (at least one batch), marks their queues
+// busy, and returns the queues left out. p.mu is held.
+func (p *Producer) pack(shard int, qs []*partQueue, now time.Time) (*produceReq, []*partQueue) {
+	r := &produceReq{shard: shard}
+	size := requestOverhead
+	for i, q := range qs {
+		ps := partSend{q: q}
+		for len(q.ready) > 0 && !now.Before(q.ready[0].notBefore) {
+			b := q.ready[0]
+			n := b.size() + len(b.key.topic) + 16
+			if (len(r.parts) > 0 || len(ps.batches) > 0) && size+n > p.opts.MaxRequestBytes {
+				break
+			}
+			size += n
+			ps.batches = append(ps.batches, b)
+			q.ready[0] = nil
+			q.ready = q.ready[1:]
+		}
+		if len(ps.batches) == 0 {
+			return r, qs[i:]
+		}
+		q.busy = true
+		r.parts = append(r.parts, ps)
+	}
+	return r, nil
+}
+
+// runRequest sends one request and resolves or requeues its batches.
+func (p *Producer) runRequest(r *produceReq) {
+	defer p.wg.Done()
+	req := p.encode(r)
+	p.stats.requests.Add(1)
+	resp, err := p.roundTrip(r.shard, req)
+	outs := p.outcomes(r, resp, err)
+	var refresh []string
+	for i, o := range outs {
+		if o.err != nil && p.canRetry(o.err) {
+			refresh = append(refresh, r.parts[i].q.key.topic)
+		}
+	}
+	if len(refresh) > 0 && p.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
+		_ = p.cl.refresh(ctx, refresh...) // best effort: the retry reports what matters
+		cancel()
+	}
+	p.mu.Lock()
+	p.inflight[r.shard]--
+	for i, ps := range r.parts {
+		ps.q.busy = false
+		base := outs[i].base
+		for _, b := range ps.batches {
+			p.finish(b, outcome{base: base, err: outs[i].err})
+			if base != NoOffset {
+				base += uint64(len(b.fns))
+			}
+		}
+	}
+	p.mu.Unlock()
+	p.kick()
+}
+
+// encode builds the request, finishing (and compressing) batches sent for
+// the first time. A partition's batches travel back to back.
+func (p *Producer) encode(r *produceReq) *proto.ProduceRequest {
+	req := &proto.ProduceRequest{Acks: p.opts.Acks.wire(), TimeoutMs: uint32(p.opts.RequestTimeout / time.Millisecond)}
+	for _, ps := range r.parts {
+		var records []byte
+		for _, b := range ps.batches {
+			p.seal(b)
+			if len(ps.batches) == 1 {
+				records = b.payload
+			} else {
+				records = append(records, b.payload...)
+			}
+		}
+		p.stats.batches.Add(uint64(len(ps.batches)))
+		k := ps.q.key
+		ti := len(req.Topics) - 1
+		for ti >= 0 && string(req.Topics[ti].Name) != k.topic {
+			ti--
+		}
+		if ti < 0 {
+			req.Topics = append(req.Topics, proto.ProduceTopic{Name: []byte(k.topic)})
+			ti = len(req.Topics) - 1
+		}
+		t := &req.Topics[ti]
+		t.Partitions = append(t.Partitions, proto.ProducePartition{Partition: k.partition, Records: records})
+	}
+	return req
+}
+
+// seal finishes b's payload (compressed if configured) the first time it is
+// sent.
+func (p *Producer) seal(b *batch) {
+	if b.payload != nil {
+		return
+	}
+	b.payload = b.bb.Finish()
+	if p.opts.Compression != proto.CodecNone {
+		b.payload = proto.CompressBatch(nil, b.payload, p.opts.Compression)
+		b.bb = proto.BatchBuilder{} // drop the uncompressed copy
+	}
+}
+
+// size is b's size on the wire, or a bound on it before it is sealed.
+func (b *batch) size() int {
+	if b.payload != nil {
+		return len(b.payload)
+	}
+	return b.bb.Size()
+}
+
+func (p *Producer) roundTrip(shard int, req *proto.ProduceRequest) (*proto.ProduceResponse, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
+	defer cancel()
+	c, err := p.cl.conn(ctx, shard)
+	if err != nil {
+		return nil, err
+	}
+	return c.Produce(ctx, req)
+}
+
+// outcome is what a request did for one partition: the offset of its first
+// record, or the error.
+type outcome struct {
+	base uint64
+	err  error
+}
+
+// outcomes maps the response (or the request's error) to each partition.
+func (p *Producer) outcomes(r *produceReq, resp *proto.ProduceResponse, err error) []outcome {
+	outs := make([]outcome, len(r.parts))
+	if err != nil || resp == nil { // resp is nil without error for acks none
+		for i := range outs {
+			outs[i] = outcome{base: NoOffset, err: err}
+		}
+		return outs
+	}
+	got := make(map[partKey]proto.ProducePartitionResponse)
+	for _, t := range resp.Topics {
+		for _, pr := range t.Partitions {
+			got[partKey{string(t.Name), pr.Partition}] = pr
+		}
+	}
+	for i, ps := range r.parts {
+		k := ps.q.key
+		pr, ok := got[k]
+		switch {
+		case !ok:
+			outs[i].err = fmt.Errorf("%w: produce response has no result for %s/%d", ErrProtocol, k.topic, k.partition)
+		case pr.Error != proto.None:
+			outs[i].err = fmt.Errorf("client: produce to %s/%d: %w", k.topic, k.partition, pr.Error)
+		default:
+			outs[i].base = pr.BaseOffset
+		}
+	}
+	return outs
+}
+
+// canRetry reports whether a batch that failed with err may be sent again.
+func (p *Producer) canRetry(err error) bool {
+	if p.ctx.Err() != nil {
+		return false
+	}
+	return retriable(err) || errors.Is(err, context.DeadlineExceeded) // a request timeout
+}
+
+// finish resolves b after a request, or requeues it with backoff. p.mu is
+// held.
+func (p *Producer) finish(b *batch, o outcome) {
+	switch {
+	case o.err == nil:
+		p.resolve(b, o.base, nil)
+	case p.aborted != nil:
+		p.resolve(b, 0, fmt.Errorf("%w (last attempt: %w)", p.aborted, o.err))
+	case !p.canRetry(o.err):
+		p.resolve(b, 0, o.err)
+	default:
+		b.attempts++
+		backoff := p.opts.RetryBackoff << min(b.attempts-1, 20)
+		backoff = min(backoff, p.opts.MaxRetryBackoff)
+		now := time.Now()
+		if now.Add(backoff).After(b.deadline) {
+			p.resolve(b, 0, fmt.Errorf("%w after %d attempts: %w", ErrDeliveryTimeout, b.attempts, o.err))
+			return
+		}
+		b.notBefore = now.Add(backoff)
+		p.stats.retries.Add(1)
+		p.requeue(b)
+	}
+}
+
+// resolve hands b's results to the delivery goroutine. p.mu is held.
+func (p *Producer) resolve(b *batch, base uint64, err error) {
+	p.results = append(p.results, delivery{b: b, base: base, err: err})
+	p.resultsCV.Signal()
+}
+
+// deliveryLoop calls the callbacks of resolved batches, in order, then
+// releases their buffer space and wakes Flush and Close.
+func (p *Producer) deliveryLoop() {
+	defer p.wg.Done()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		for len(p.results) == 0 {
+			select {
+			case <-p.quit:
+				return
+			default:
+			}
+			p.resultsCV.Wait()
+		}
+		ds := p.results
+		p.results = nil
+		p.mu.Unlock()
+		records, bytes := p.deliver(ds)
+		p.mu.Lock()
+		p.pending -= records
+		p.buffered -= bytes
+		p.wakeSpaceWaiters()
+		if p.pending == 0 {
+			for _, ch := range p.idle {
+				close(ch)
+			}
+			p.idle = nil
+		}
+	}
+}
+
+// deliver calls the callbacks of ds and returns how many records and bytes
+// they resolved.
+func (p *Producer) deliver(ds []delivery) (records, bytes int) {
+	for _, d := range ds {
+		res := Result{Partition: d.b.key.partition, Offset: NoOffset, Err: d.err}
+		for i, fn := range d.b.fns {
+			if d.err == nil && d.base != NoOffset {
+				res.Offset = d.base + uint64(i)
+			}
+			fn(res)
+		}
+		n := len(d.b.fns)
+		records += n
+		bytes += d.b.bytes
+		p.stats.records.Add(uint64(n))
+		if d.err != nil {
+			p.stats.failed.Add(uint64(n))
+		}
+	}
+	return records, bytes
+}
