@@ -83,6 +83,14 @@ func (r *Reactor) publishEnds(p *partition) {
 	p.pstats.SetLogEnd(int64(end))
 }
 
+// addDiskBytes counts an append in the partition's published size at once
+// (publishStats corrects it from the log's own count on every tick).
+func (r *Reactor) addDiskBytes(p *partition, n int64) {
+	p.diskSize += n
+	p.shared.bytes.Add(n)
+	p.topic.stats.AddDiskBytes(n)
+}
+
 // publishStats reports the partition's size and segment life-cycle counts
 // to the metrics (called on open, on the retention tick, and with
 // zero counts when the partition goes away).

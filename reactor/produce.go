@@ -132,6 +132,7 @@ func (r *Reactor) onWriteDone(o *ioOp, res int32) {
 		base: o.append.Base, last: o.append.Last})
 	r.markDirty(part)
 	r.publishEnds(part)
+	r.addDiskBytes(part, int64(len(o.append.Buf)))
 	if part.sync {
 		r.markNeedSync(part)
 	} else {
