@@ -38,6 +38,10 @@ type fetchPart struct {
 	v0, vn   int32          // range of local views in fetchState.views
 	remote   []storage.View // read by owner; released there
 	size     int
+	// cold holds the records read through the ring (pooled) when they were
+	// not in page cache; coldView pins the file until that read completes.
+	cold     []byte
+	coldView storage.View
 }
 
 func (r *Reactor) handleFetch(q *request, body []byte) {
@@ -93,7 +97,7 @@ func (r *Reactor) gatherFetch(q *request) {
 }
 
 // readPart reads one partition this reactor owns, appending views to dst.
-func (r *Reactor) readPart(t *proto.FetchTopic, p *proto.FetchPartition, maxBytes uint32, dst []storage.View) (
+func (r *Reactor) readPart(t *proto.FetchTopic, p *proto.FetchPartition, maxBytes uint32, dst []storage.View, cold func(*partition, uint64, int) bool) (
 	views []storage.View, code proto.ErrorCode, hw, start uint64) {
 	part := r.partition(t.Name, p.Partition)
 	if part == nil {
@@ -107,6 +111,9 @@ func (r *Reactor) readPart(t *proto.FetchTopic, p *proto.FetchPartition, maxByte
 		return dst, proto.None, hw, start
 	}
 	limit := int(min(p.PartitionMaxBytes, maxBytes))
+	if cold != nil && cold(part, p.Offset, limit) {
+		return dst, proto.None, hw, start
+	}
 	views, err := part.log.Read(p.Offset, limit, dst)
 	if err != nil {
 		return dst, storageErrorCode(err), hw, start
@@ -118,57 +125,89 @@ func (r *Reactor) readLocal(q *request, idx int) {
 	fs := &q.fetch
 	t, p := r.fetchReq(q, idx)
 	v0 := len(fs.views)
-	views, code, hw, start := r.readPart(t, p, fs.req.MaxBytes, fs.views)
+	coldStarted := false
+	views, code, hw, start := r.readPart(t, p, fs.req.MaxBytes, fs.views, func(part *partition, off uint64, limit int) bool {
+		coldStarted = r.readCold(q, idx, part, off, limit)
+		return coldStarted
+	})
 	fs.views = views
 	fp := &fs.parts[idx]
 	fp.code, fp.hw, fp.logStart = code, hw, start
 	fp.v0, fp.vn = int32(v0), int32(len(views)-v0)
-	fp.size = viewBytes(views[v0:])
-	fs.bytes += fp.size
-	r.readCold(q, v0)
+	if !coldStarted {
+		fp.size = viewBytes(views[v0:])
+		fs.bytes += fp.size
+	}
 	r.fetchStep(q)
 }
 
-// readCold reads the views from v0 on that are not in page cache through
-// the ring into pooled buffers, so a consumer catching up on old data
-// never faults inside the reactor (and never stalls its producers).
-func (r *Reactor) readCold(q *request, v0 int) {
-	fs := &q.fetch
-	for len(fs.cold) < len(fs.views) {
-		fs.cold = append(fs.cold, nil)
+// readCold starts a ring read of a partition's range that is not in page
+// cache, so a consumer catching up on old data never faults inside the
+// reactor (and never stalls its producers). It returns false when the data
+// is resident: read it from the mmap.
+func (r *Reactor) readCold(q *request, idx int, part *partition, off uint64, limit int) bool {
+	v, ok := part.log.ColdView(off, limit)
+	if !ok {
+		return false
 	}
-	for i := v0; i < len(fs.views); i++ {
-		v := &fs.views[i]
-		if v.Len() == 0 || v.Resident() {
-			continue
-		}
-		buf := r.pool.get(v.Len())
-		fs.cold[i] = buf
-		slot, o := r.ops.alloc()
-		*o = ioOp{kind: udRead, req: q, idx: int32(i)}
-		q.pending++
-		r.srv.metrics.coldRead(v.Len())
-		r.ring.PrepareRead(v.Fd(), buf, uint64(v.Pos()), makeUD(udRead, o.gen, slot))
-	}
+	fp := &q.fetch.parts[idx]
+	fp.coldView = v
+	fp.cold = r.pool.get(v.Len())
+	slot, o := r.ops.alloc()
+	*o = ioOp{kind: udRead, req: q, idx: int32(idx)}
+	q.pending++
+	r.srv.metrics.coldRead(v.Len())
+	r.ring.PrepareRead(v.Fd(), fp.cold, uint64(v.Pos()), makeUD(udRead, o.gen, slot))
+	return true
 }
 
-// onColdRead completes a cold read; a failed or short read falls back to
-// the mmap'd bytes.
+// onColdRead keeps the whole batches a cold read got; when it failed or got
+// less than one batch, the part is read from the mmap after all.
 func (r *Reactor) onColdRead(o *ioOp, res int32) {
 	q := o.req
 	fs := &q.fetch
-	if int(res) != len(fs.cold[o.idx]) {
-		r.pool.put(fs.cold[o.idx])
-		fs.cold[o.idx] = nil
+	fp := &fs.parts[o.idx]
+	fp.coldView.Release()
+	n := 0
+	if res > 0 {
+		n = wholeBatches(fp.cold[:res])
 	}
+	if n == 0 {
+		r.pool.put(fp.cold)
+		fp.cold = nil
+		t, p := r.fetchReq(q, int(o.idx))
+		v0 := len(fs.views)
+		views, code, _, _ := r.readPart(t, p, fs.req.MaxBytes, fs.views, nil)
+		fs.views = views
+		fp.code, fp.v0, fp.vn = code, int32(v0), int32(len(views)-v0)
+		fp.size = viewBytes(views[v0:])
+	} else {
+		fp.cold = fp.cold[:n]
+		fp.size = n
+	}
+	fs.bytes += fp.size
 	r.fetchStep(q)
+}
+
+// wholeBatches is the length of the whole, valid batches at the start of b.
+func wholeBatches(b []byte) int {
+	n := 0
+	for len(b) > 0 {
+		h, rest, err := proto.ValidateBatch(b)
+		if err != nil {
+			break
+		}
+		n += h.Size()
+		b = rest
+	}
+	return n
 }
 
 // fetchRemotePart runs on the owner of a forwarded fetch part.
 func (r *Reactor) fetchRemotePart(m *message) {
 	q := m.req
 	t, p := r.fetchReq(q, int(m.idx))
-	views, code, hw, start := r.readPart(t, p, q.fetch.req.MaxBytes, nil)
+	views, code, hw, start := r.readPart(t, p, q.fetch.req.MaxBytes, nil, nil)
 	m.origin.mb.post(message{kind: msgFetchDone, origin: r, req: q, idx: m.idx, code: code, end: hw, start: start, views: views})
 }
 
@@ -324,7 +363,10 @@ func (r *Reactor) sendFetch(q *request) {
 			r.countFetched(t.Name, fs, fp)
 			out = append(out, hdr[mark:])
 			mark = len(hdr)
-			out = r.appendLocalViews(out, fs, int(fp.v0), int(fp.v0+fp.vn))
+			if fp.cold != nil {
+				out = append(out, fp.cold)
+			}
+			out = appendViews(out, fs.views[fp.v0:fp.v0+fp.vn])
 			out = appendViews(out, fp.remote)
 		}
 	}
@@ -335,17 +377,6 @@ func (r *Reactor) sendFetch(q *request) {
 	r.respondFrame(q, outFrame{parts: out, buf: hdr})
 }
 
-func (r *Reactor) appendLocalViews(out [][]byte, fs *fetchState, from, to int) [][]byte {
-	for i := from; i < to; i++ {
-		if i < len(fs.cold) && fs.cold[i] != nil {
-			out = append(out, fs.cold[i])
-		} else {
-			out = append(out, fs.views[i].Bytes())
-		}
-	}
-	return out
-}
-
 // countFetched adds a partition's fetched records and bytes to its topic's
 // counters (records of whole batches, as sent).
 func (r *Reactor) countFetched(topic []byte, fs *fetchState, fp *fetchPart) {
@@ -353,7 +384,7 @@ func (r *Reactor) countFetched(topic []byte, fs *fetchState, fp *fetchPart) {
 	if info == nil {
 		return
 	}
-	n := 0
+	n := recordsIn(fp.cold)
 	for i := fp.v0; i < fp.v0+fp.vn; i++ {
 		n += recordsIn(fs.views[i].Bytes())
 	}
@@ -394,15 +425,13 @@ func (r *Reactor) releaseFetch(q *request) {
 	releaseViews(fs.views)
 	clear(fs.views)
 	fs.views = fs.views[:0]
-	for i, b := range fs.cold {
-		if b != nil {
-			r.pool.put(b)
-			fs.cold[i] = nil
-		}
-	}
-	fs.cold = fs.cold[:0]
+
 	for i := range fs.parts {
 		fp := &fs.parts[i]
+		if fp.cold != nil {
+			r.pool.put(fp.cold)
+			fp.cold = nil
+		}
 		if len(fp.remote) > 0 {
 			r.srv.reactors[fp.owner].mb.post(message{kind: msgRelease, views: fp.remote})
 			fp.remote = nil
