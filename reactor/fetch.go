@@ -164,6 +164,10 @@ func (r *Reactor) readCold(q *request, idx int, part *partition, off uint64, lim
 // onColdRead keeps the whole batches a cold read got; when it failed or got
 // less than one batch, the part is read from the mmap after all.
 func (r *Reactor) onColdRead(o *ioOp, res int32) {
+	if o.origin != nil {
+		r.onRemoteColdRead(o, res)
+		return
+	}
 	q := o.req
 	fs := &q.fetch
 	fp := &fs.parts[o.idx]
@@ -204,18 +208,53 @@ func wholeBatches(b []byte) int {
 }
 
 // fetchRemotePart runs on the owner of a forwarded fetch part.
+// Cold data is read through this reactor's ring into a buffer that then
+// belongs to the origin.
 func (r *Reactor) fetchRemotePart(m *message) {
-	q := m.req
-	t, p := r.fetchReq(q, int(m.idx))
-	views, code, hw, start := r.readPart(t, p, q.fetch.req.MaxBytes, nil, nil)
-	m.origin.mb.post(message{kind: msgFetchDone, origin: r, req: q, idx: m.idx, code: code, end: hw, start: start, views: views})
+	q, origin, idx := m.req, m.origin, m.idx
+	t, p := r.fetchReq(q, int(idx))
+	var o *ioOp
+	views, code, hw, start := r.readPart(t, p, q.fetch.req.MaxBytes, nil, func(part *partition, off uint64, limit int) bool {
+		v, ok := part.log.ColdView(off, limit)
+		if !ok {
+			return false
+		}
+		var slot uint32
+		slot, o = r.ops.alloc()
+		*o = ioOp{kind: udRead, req: q, origin: origin, idx: idx, coldView: v, coldBuf: make([]byte, v.Len())}
+		r.srv.metrics.coldRead(v.Len())
+		r.ring.PrepareRead(v.Fd(), o.coldBuf, uint64(v.Pos()), makeUD(udRead, o.gen, slot))
+		return true
+	})
+	if o != nil {
+		o.hw, o.logStart = hw, start
+		return
+	}
+	origin.mb.post(message{kind: msgFetchDone, origin: r, req: q, idx: idx, code: code, end: hw, start: start, views: views})
+}
+
+// onRemoteColdRead completes a cold read made for another reactor's fetch.
+func (r *Reactor) onRemoteColdRead(o *ioOp, res int32) {
+	o.coldView.Release()
+	n := 0
+	if res > 0 {
+		n = wholeBatches(o.coldBuf[:res])
+	}
+	m := message{kind: msgFetchDone, origin: r, req: o.req, idx: o.idx, end: o.hw, start: o.logStart}
+	if n > 0 {
+		m.data = o.coldBuf[:n]
+	} else {
+		t, p := r.fetchReq(o.req, int(o.idx))
+		m.views, m.code, m.end, m.start = r.readPart(t, p, o.req.fetch.req.MaxBytes, nil, nil)
+	}
+	o.origin.mb.post(m)
 }
 
 // fetchPartDone runs on the origin.
-func (r *Reactor) fetchPartDone(q *request, idx int, code proto.ErrorCode, hw, start uint64, views []storage.View) {
+func (r *Reactor) fetchPartDone(q *request, idx int, code proto.ErrorCode, hw, start uint64, views []storage.View, cold []byte) {
 	fp := &q.fetch.parts[idx]
-	fp.code, fp.hw, fp.logStart, fp.remote = code, hw, start, views
-	fp.size = viewBytes(views)
+	fp.code, fp.hw, fp.logStart, fp.remote, fp.cold = code, hw, start, views, cold
+	fp.size = viewBytes(views) + len(cold)
 	q.fetch.bytes += fp.size
 	r.fetchStep(q)
 }

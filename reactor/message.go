@@ -56,7 +56,7 @@ func (r *Reactor) onMessage(m *message) {
 	case msgFetch:
 		r.fetchRemotePart(m)
 	case msgFetchDone:
-		r.fetchPartDone(m.req, int(m.idx), m.code, m.end, m.start, m.views)
+		r.fetchPartDone(m.req, int(m.idx), m.code, m.end, m.start, m.views, m.data)
 	case msgRelease:
 		releaseViews(m.views)
 	case msgWatch:

@@ -17,11 +17,16 @@ type ioOp struct {
 	part   *partition
 	append storage.AppendOp
 
-	req      *request
-	origin   *Reactor
-	ti, pi   int32
-	idx      int32
-	resubmit bool
+	req    *request
+	origin *Reactor
+	ti, pi int32
+	idx    int32
+
+	// A cold read for another reactor's fetch (origin set).
+	coldView     storage.View
+	coldBuf      []byte
+	hw, logStart uint64
+	resubmit     bool
 	// wbuf and wpos are what is left to write of append (short writes).
 	wbuf []byte
 	wpos int64
