@@ -1,0 +1,114 @@
+package reactor
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/proto"
+)
+
+// A connection whose unanswered requests exceed the limit is not read from
+// until responses drain; every request is still answered.
+func TestBackpressureStopsReadingAndRecovers(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Server.ConnMaxUnansweredBytes = 256 << 10
+	srv := startServer(t, cfg)
+	c := dial(t, srv.Addr(), client.Options{})
+	createTopic(t, c, "bp", 1)
+	var b proto.BatchBuilder
+	b.Reset(nil)
+	for b.Size() < 60<<10 {
+		b.Append(1, nil, make([]byte, 1000), nil)
+	}
+	batch := b.Finish()
+	const requests = 200
+	nc, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(60 * time.Second))
+	pausesBefore := metricValue(t, "ringmq_backpressure_pauses_total")
+	// Write everything before reading anything back: the server must stop
+	// reading, or it would buffer all 12 MB.
+	writeErr := make(chan error, 1)
+	go func() {
+		var frame []byte
+		for i := 0; i < requests; i++ {
+			req := &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte("bp"),
+				Partitions: []proto.ProducePartition{{Records: batch}}}}}
+			frame = proto.AppendRequest(frame[:0], uint32(i), req)
+			if _, err := nc.Write(frame); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+		writeErr <- nil
+	}()
+	br := bufio.NewReader(nc)
+	seen := make(map[uint32]bool)
+	for len(seen) < requests {
+		var lenBuf [4]byte
+		if _, err := io.ReadFull(br, lenBuf[:]); err != nil {
+			t.Fatalf("after %d responses: %v", len(seen), err)
+		}
+		n, _ := proto.FrameLength(lenBuf[:])
+		frame := make([]byte, n)
+		copy(frame, lenBuf[:])
+		if _, err := io.ReadFull(br, frame[4:]); err != nil {
+			t.Fatal(err)
+		}
+		h, body, err := proto.ParseResponseHeader(frame)
+		if err != nil || h.Error != proto.None {
+			t.Fatalf("response: %v %v", err, h.Error)
+		}
+		var resp proto.ProduceResponse
+		if err := resp.Decode(body); err != nil || resp.Topics[0].Partitions[0].Error != proto.None {
+			t.Fatalf("produce response: %v %+v", err, resp)
+		}
+		seen[h.CorrelationID] = true
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatal(err)
+	}
+	if after := metricValue(t, "ringmq_backpressure_pauses_total"); after <= pausesBefore {
+		t.Fatalf("backpressure never paused the connection (%v → %v)", pausesBefore, after)
+	}
+	if end := listOffset(t, c, "bp", 0, -1); end != uint64(requests*b.Count()) {
+		t.Fatalf("log end %d, want %d", end, requests*b.Count())
+	}
+}
+
+// Connections past max_connections are closed at once; the others work.
+func TestMaxConnections(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Server.MaxConnections = 4
+	srv := startServer(t, cfg)
+	var ok, refused int
+	var conns []*client.Conn
+	for i := 0; i < 7; i++ {
+		c, err := client.Dial(ctxT(t), srv.Addr(), client.Options{})
+		if err != nil {
+			refused++ // closed by the server before Hello was answered
+			continue
+		}
+		ok++
+		conns = append(conns, c)
+	}
+	if ok != 4 || refused != 3 {
+		t.Fatalf("%d connections served, %d refused; want 4 and 3", ok, refused)
+	}
+	conns[0].Close()
+	waitFor(t, "a slot to free up", 10*time.Second, func() bool { return srv.connCount.Load() == 3 })
+	c := dial(t, srv.Addr(), client.Options{})
+	if _, err := c.Metadata(ctxT(t), &proto.MetadataRequest{}); err != nil {
+		t.Fatalf("after a slot freed: %v", err)
+	}
+	for _, c := range conns[1:] {
+		c.Close()
+	}
+}
