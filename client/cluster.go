@@ -181,6 +181,13 @@ func (cl *cluster) topic(ctx context.Context, name string) (*topicMeta, error) {
 	return t, nil
 }
 
+// forget drops name's layout from the cache.
+func (cl *cluster) forget(name string) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	delete(cl.topics, name)
+}
+
 // cached returns name's layout if it is cached.
 func (cl *cluster) cached(name string) *topicMeta {
 	cl.mu.Lock()

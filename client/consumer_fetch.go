@@ -194,10 +194,14 @@ func (c *Consumer) processPartition(recs []Record, k partKey, asked uint64, fp *
 	switch fp.Error {
 	case proto.None:
 	case proto.OffsetOutOfRange:
-		if ps.pos < fp.LogStart {
+		switch {
+		case ps.pos < fp.LogStart:
 			ps.pos = fp.LogStart
-		} else if ps.pos > fp.HighWatermark {
+		case ps.pos > fp.HighWatermark:
 			ps.pos = fp.HighWatermark
+		default: // the server's range contradicts its error: do not spin
+			return recs, fmt.Errorf("client: fetch %s/%d at %d (log %d..%d): %w",
+				k.topic, k.partition, asked, fp.LogStart, fp.HighWatermark, fp.Error)
 		}
 		return recs, nil
 	default:

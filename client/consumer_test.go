@@ -171,6 +171,9 @@ func TestConsumerGroupCommitResume(t *testing.T) {
 	if p, _ := a.Position("orders", 0); p != pos || pos != 60 {
 		t.Fatalf("position %d after reading up to %d; want 60 (the first batch)", p, pos-1)
 	}
+	if lag, err := a.Lag("orders", 0); err != nil || lag != 40 {
+		t.Errorf("Lag = %d, %v; want 40", lag, err)
+	}
 	if err := a.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -90,6 +90,7 @@ func (p *Producer) append(q *partQueue, rec *Record, size int, fn func(Result)) 
 	if fresh {
 		now := time.Now()
 		q.open = &batch{key: q.key, seq: q.seq, opened: now, deadline: now.Add(p.opts.DeliveryTimeout)}
+		q.open.bb.Reset(make([]byte, 0, proto.BatchHeaderSize+max(p.opts.BatchBytes, size)+recordOverhead))
 		q.seq++
 	}
 	b := q.open
@@ -239,8 +240,12 @@ func (p *Producer) runRequest(r *produceReq) {
 	outs := p.outcomes(r, resp, err)
 	var refresh []string
 	for i, o := range outs {
-		if o.err != nil && p.canRetry(o.err) {
-			refresh = append(refresh, r.parts[i].q.key.topic)
+		switch topic := r.parts[i].q.key.topic; {
+		case o.err == nil:
+		case p.canRetry(o.err):
+			refresh = append(refresh, topic)
+		case errors.Is(o.err, proto.UnknownTopic) || errors.Is(o.err, proto.UnknownPartition):
+			p.cl.forget(topic) // deleted, maybe recreated: ask again on the next Send
 		}
 	}
 	if len(refresh) > 0 && p.ctx.Err() == nil {
@@ -269,12 +274,15 @@ func (p *Producer) runRequest(r *produceReq) {
 func (p *Producer) encode(r *produceReq) *proto.ProduceRequest {
 	req := &proto.ProduceRequest{Acks: p.opts.Acks.wire(), TimeoutMs: uint32(p.opts.RequestTimeout / time.Millisecond)}
 	for _, ps := range r.parts {
-		var records []byte
+		total := 0
 		for _, b := range ps.batches {
 			p.seal(b)
-			if len(ps.batches) == 1 {
-				records = b.payload
-			} else {
+			total += len(b.payload)
+		}
+		records := ps.batches[0].payload
+		if len(ps.batches) > 1 {
+			records = make([]byte, 0, total)
+			for _, b := range ps.batches {
 				records = append(records, b.payload...)
 			}
 		}

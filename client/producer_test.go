@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -263,6 +264,62 @@ func TestProducerManualPartitionAndRefusals(t *testing.T) {
 	big := client.Record{Topic: "manual", Value: make([]byte, 2<<20)}
 	if err := p.Send(ctx, big, nil); !errors.Is(err, client.ErrRecordTooLarge) {
 		t.Errorf("Send of 2 MiB with MaxRequestBytes 1 MiB: %v, want ErrRecordTooLarge", err)
+	}
+	// A deleted topic: the server refuses the cached layout, then Send
+	// finds out from fresh metadata.
+	if err := newAdmin(t, srv.addr).DeleteTopic(ctx, "manual"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.SendSync(ctx, client.Record{Topic: "manual", Partition: 1}); !errors.Is(err, proto.UnknownTopic) {
+		t.Errorf("SendSync to a deleted topic: %v, want UnknownTopic", err)
+	}
+	if err := p.Send(ctx, client.Record{Topic: "manual", Partition: 1}, nil); !errors.Is(err, proto.UnknownTopic) {
+		t.Errorf("Send to a deleted topic: %v, want UnknownTopic", err)
+	}
+}
+
+// Concurrent senders: every record gets one result, and the records of one
+// key, sent in order by one goroutine, are stored in that order.
+func TestProducerConcurrentSendersKeepKeyOrder(t *testing.T) {
+	srv := newTestServer(t)
+	createTopic(t, srv.addr, "concurrent", 3, nil)
+	p := newProducer(t, srv.addr, client.ProducerOptions{BatchBytes: 1 << 10, MaxInFlight: 3})
+	ctx := testCtx(t)
+	const senders, each = 4, 400
+	futures := make([][]*client.Future, senders)
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				key := fmt.Appendf(nil, "sender-%d-key-%d", g, i%5)
+				futures[g] = append(futures[g], p.Produce(ctx, client.Record{Topic: "concurrent", Key: key, Value: value(i)}))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored := make(map[[2]uint64]bool)
+	for g := range senders {
+		last := make(map[int]uint64) // key → last offset
+		for i, f := range futures[g] {
+			r := f.Wait()
+			if r.Err != nil {
+				t.Fatalf("sender %d record %d: %v", g, i, r.Err)
+			}
+			at := [2]uint64{uint64(r.Partition), r.Offset}
+			if stored[at] {
+				t.Fatalf("two records reported at %v", at)
+			}
+			stored[at] = true
+			if prev, ok := last[i%5]; ok && r.Offset <= prev {
+				t.Fatalf("sender %d key %d: record %d at offset %d, after one at %d", g, i%5, i, r.Offset, prev)
+			}
+			last[i%5] = r.Offset
+		}
 	}
 }
 
