@@ -23,7 +23,13 @@ type adminJob struct {
 	req    *request
 	api    proto.APIKey
 	body   []byte
+	// topics to create before the request is dispatched again (auto_create).
+	topics []string
 }
+
+// apiAutoCreate marks an internal admin job: create topics, then hand the
+// request back to its origin. It never appears on the wire.
+const apiAutoCreate proto.APIKey = 0xffff
 
 const maxPartitions = 100_000
 
@@ -40,6 +46,11 @@ func (s *Server) postAdmin(j adminJob) {
 func (s *Server) adminLoop() {
 	defer close(s.adminDone)
 	for j := range s.adminCh {
+		if j.api == apiAutoCreate {
+			s.autoCreate(j.topics)
+			j.origin.mb.post(message{kind: msgRedispatch, req: j.req})
+			continue
+		}
 		code, resp := s.runAdmin(j)
 		frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: j.req.hdr.CorrelationID, Error: code}, resp)
 		j.origin.mb.post(message{kind: msgReply, req: j.req, frame: frame})
@@ -116,6 +127,20 @@ func (s *Server) createTopic(req *proto.CreateTopicRequest) *proto.CreateTopicRe
 	s.topics.Store(s.topics.Load().with(ti))
 	s.log.Info("topic created", "topic", req.Name, "partitions", req.Partitions)
 	return &proto.CreateTopicResponse{}
+}
+
+// autoCreate creates the named topics that do not exist yet with
+// topics.default_partitions and the server's defaults (topics.auto_create).
+func (s *Server) autoCreate(names []string) {
+	for _, name := range names {
+		if s.topics.Load().byName[name] != nil {
+			continue
+		}
+		resp := s.createTopic(&proto.CreateTopicRequest{Name: name, Partitions: uint32(s.cfg.Topics.DefaultPartitions)})
+		if resp.Error != proto.None && resp.Error != proto.TopicExists {
+			s.log.Warn("auto-create topic", "topic", name, "err", resp.Error, "message", resp.Message)
+		}
+	}
 }
 
 func (s *Server) deleteTopic(name string) proto.ErrorCode {

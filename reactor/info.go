@@ -14,6 +14,15 @@ func (r *Reactor) handleMetadata(q *request, body []byte) {
 		r.respondError(q, proto.InvalidRequest)
 		return
 	}
+	if r.autoCreate(q, func(yield func([]byte) bool) {
+		for _, n := range req.Topics {
+			if !yield([]byte(n)) {
+				return
+			}
+		}
+	}) {
+		return
+	}
 	tt := r.srv.topics.Load()
 	names := req.Topics
 	if len(names) == 0 {

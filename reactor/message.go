@@ -23,6 +23,7 @@ const (
 	msgOpen                           // open the partitions of a new topic
 	msgDrop                           // close and delete a topic's partitions
 	msgStop                           // shut down
+	msgRedispatch                     // topics were auto-created: dispatch req again
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -77,6 +78,8 @@ func (r *Reactor) onMessage(m *message) {
 		m.done <- r.dropTopic(m.topic)
 	case msgStop:
 		r.beginStop()
+	case msgRedispatch:
+		r.dispatch(m.req)
 	}
 }
 

@@ -20,6 +20,15 @@ func (r *Reactor) handleProduce(q *request, body []byte) {
 		r.respondError(q, proto.InvalidRequiredAcks)
 		return
 	}
+	if r.autoCreate(q, func(yield func([]byte) bool) {
+		for i := range req.Topics {
+			if !yield(req.Topics[i].Name) {
+				return
+			}
+		}
+	}) {
+		return
+	}
 	resp := &q.produceResp
 	resp.Topics = growSlice(resp.Topics, len(req.Topics))
 	tt := r.srv.topics.Load()

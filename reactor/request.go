@@ -22,6 +22,9 @@ type request struct {
 	pending int
 	// responded is set once the response is queued (or dropped for acks=0).
 	responded bool
+	// autoTried is set once unknown topics were sent for auto-creation, so
+	// a request is redispatched at most once.
+	autoTried bool
 
 	produce     proto.ProduceRequest
 	produceResp proto.ProduceResponse
@@ -50,7 +53,7 @@ func (r *Reactor) startRequest(c *conn, frame []byte) {
 	q.c, q.hdr, q.start = c, hdr, r.now
 	q.frame = r.pool.get(len(frame))
 	copy(q.frame, frame)
-	q.pending, q.responded = 0, false
+	q.pending, q.responded, q.autoTried = 0, false, false
 	c.requests++
 	c.unanswered += len(frame)
 	if int64(c.unanswered) > r.srv.cfg.Server.ConnMaxUnansweredBytes && !c.recvPaused {
@@ -139,6 +142,27 @@ func (r *Reactor) sentResponse(q *request) {
 		r.armRecv(c)
 	}
 	r.maybeFinishConn(c)
+}
+
+// autoCreate sends q's unknown topics for creation when topics.auto_create
+// is on; q is dispatched again once they exist. It reports whether it did.
+func (r *Reactor) autoCreate(q *request, names func(yield func([]byte) bool)) bool {
+	if !r.srv.cfg.Topics.AutoCreate || q.autoTried {
+		return false
+	}
+	tt := r.srv.topics.Load()
+	var missing []string
+	for name := range names {
+		if tt.lookup(name) == nil && validTopicName(string(name)) {
+			missing = append(missing, string(name))
+		}
+	}
+	if len(missing) == 0 {
+		return false
+	}
+	q.autoTried = true
+	r.srv.postAdmin(adminJob{origin: r, req: q, api: apiAutoCreate, topics: missing})
+	return true
 }
 
 func (r *Reactor) handleHello(q *request, body []byte) {

@@ -1,0 +1,46 @@
+package reactor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/proto"
+)
+
+func TestAutoCreateTopics(t *testing.T) {
+	for _, auto := range []bool{false, true} {
+		cfg := testConfig(t, t.TempDir())
+		cfg.Topics.AutoCreate = auto
+		cfg.Topics.DefaultPartitions = 3
+		srv := startServer(t, cfg)
+		c := dial(t, srv.Addr(), client.Options{})
+		var b proto.BatchBuilder
+		b.Reset(nil)
+		b.Append(time.Now().UnixMilli(), nil, []byte("v"), nil)
+		resp, err := c.Produce(ctxT(t), &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte("fresh"),
+			Partitions: []proto.ProducePartition{{Partition: 2, Records: b.Finish()}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := resp.Topics[0].Partitions[0].Error
+		if !auto {
+			if code != proto.UnknownTopic {
+				t.Fatalf("auto_create off: produce to a new topic gave %v", code)
+			}
+			continue
+		}
+		if code != proto.None {
+			t.Fatalf("auto_create on: produce gave %v", code)
+		}
+		md, err := c.Metadata(ctxT(t), &proto.MetadataRequest{Topics: []string{"fresh", "also-fresh"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mt := range md.Topics {
+			if mt.Error != proto.None || len(mt.Partitions) != 3 {
+				t.Fatalf("topic %s: %v with %d partitions", mt.Name, mt.Error, len(mt.Partitions))
+			}
+		}
+	}
+}
