@@ -1,0 +1,130 @@
+// Package storage owns ringmq's partition logs on disk: segmented logs of
+// record batches (the proto batch format, byte for byte), their sparse
+// indexes, flushing and recovery points, retention and archival, and the
+// data directory's lock and clean-shutdown marker. A Store is the data
+// directory and hands out one Log per partition; a Log plans its I/O and
+// accepts completions, so the same code runs on the server's io_uring
+// driver and on SyncDriver (tests, fuzzing, crash tests, tools).
+//
+// # Concurrency
+//
+// A Log is owned by one goroutine (the reactor that owns the partition)
+// and is not safe for concurrent use. Safe from any goroutine: Store
+// methods (a mutex; the data directory lock is an flock), View.Release
+// (an atomic reference count; the last release unmaps), and the Store's
+// background worker, one goroutine per Store that preallocates the next
+// segment of each log, unlinks deleted segments and copies archived ones.
+// It talks to a Log only through an atomic pointer (the prepared segment)
+// and a mutex-guarded list (finished archive moves) that the owner drains
+// in EnforceRetention; Close waits for a log's jobs.
+//
+// # On-disk layout
+//
+//	<data>/
+//	  .lock                          flock'd by the running Store
+//	  .clean-shutdown                written by a clean Close, removed at open
+//	  meta/                          storage/metalog (not this package)
+//	  topics/<topic>/<partition>/
+//	    00000000000000000000.log        record batches back to back (below)
+//	    00000000000000000000.index      sparse offset index
+//	    00000000000000000000.timeindex  sparse time index
+//	    00000000000000004711.log        next segment: named by base offset
+//	    ...                             (20 digits, zero-padded)
+//	    recovery-point                  checkpoint (checkpoint.go)
+//	    .next-<n>.log|.index|.timeindex preallocated next segment
+//	    *.deleted                       being unlinked by the worker
+//	<archive>/topics/<topic>/<partition>/   same names, archived segments
+//
+// A .log file is batches (the proto record batch, base_offset patched by
+// the log) back to back. The active segment's files are preallocated:
+// the .log to SegmentBytes (zero-filled in the background when
+// LogConfig.Preallocate), the indexes to the entries it can need. Its data
+// therefore ends where the batches stop parsing, not at the file size. A
+// sealed segment's files are cut to their used size.
+//
+//	.log   ┌──────────────┬──────────────┬─────┬──────────────┬─ zeros ─┐
+//	       │ batch @base  │ batch        │ ... │ last batch   │ (active)│
+//	       └──────────────┴──────────────┴─────┴──────────────┴─────────┘
+//	        ▲ pos 0         ▲ pos p (≥ IndexIntervalBytes after the
+//	        │               │        previous entry's batch)
+//	.index  (rel 0, pos 0)  (rel r, pos p)  ...      u32 | u32, 8 bytes
+//	.timeindex (T0, 0) (T1, r1) ...  i64 | u32, 12 bytes: T is the running
+//	        max timestamp through the batch at r, which is where it rose.
+//
+// Index entries are derived data: written (at PrepareAppend) into the
+// mmap'd file, visible to lookups when their append becomes visible,
+// fsync'd with a segment when it is sealed, and rebuilt from the log
+// whenever they do not check out.
+//
+// # Segment life cycle
+//
+//	 active ──roll──▶ sealed ──flush──▶ flushed ──ArchiveAfter──▶ archived
+//	(appends)  (trimmed once its       (fsync'd, recovery   (moved to ArchiveDir,
+//	           writes complete)         point past it)       still readable)
+//	                                          │                    │
+//	                                          └──── retention ─────┴──▶ deleted
+//
+// A roll happens when an append would not fit in SegmentBytes, or when its
+// max timestamp is SegmentMs past the segment's first batch (Kafka's
+// rule), or on Roll. The next segment is normally ready (preallocated by
+// the worker); otherwise it is created inline, sparse, and counted
+// (Stats.PreallocMisses). Retention (EnforceRetention, from the owner's
+// timer) deletes the oldest flushed or archived segments while the oldest
+// is older than RetentionMs or the rest still hold RetentionBytes, never
+// the active one; deletion renames to *.deleted at once and unlinks on the
+// worker, and Views keep deleted data mapped until released.
+//
+// # Appends, reads, flushes
+//
+//	PrepareAppend(batches) ─▶ AppendOp{Fd, Pos, Buf, Base, Last}
+//	   validate each batch (header, length, CRC32C), patch base_offset in
+//	   place, roll if needed, reserve [Pos, Pos+len), plan index entries
+//	driver writes Buf at Pos ─▶ Appended(op) | Failed(op, err)
+//	   appends become visible in prepare order: LogEnd advances over the
+//	   contiguous completed prefix; a failure fences the log (ErrFenced):
+//	   later appends never become visible, new ones are refused, reads go on
+//	PrepareFlush() ─▶ FlushOp{Fds, UpTo} ─▶ driver fdatasyncs each fd ─▶
+//	   Flushed(op) | FlushFailed(op, err); FlushedOffset becomes UpTo
+//	WriteCheckpoint() persists the last flush as the recovery point
+//
+// Read(off, maxBytes) returns Views of whole batches from the one holding
+// off, at least one batch, up to maxBytes: slices of the segment's shared
+// read-only mapping, so data written through any path is visible. It reads
+// batch headers through the mapping; View.Resident (mincore) and
+// View.Fd/Pos let a driver read cold ranges through its own I/O (see also
+// ColdView). Appends, reads, flushes and seeks by time do not allocate.
+//
+// # Recovery
+//
+// OpenStore takes the lock and notes whether .clean-shutdown was there.
+// OpenLog then loads each segment of the partition in order (archive
+// first):
+//
+//	segments:   [ s0 ][ s1 ][ s2 ...... rp ......][ s3 ][ s4 (active) ]
+//	             └── trusted ──────────┘ └── verified ──────────────────┘
+//	                                      recovery point (checkpoint)
+//
+//	  1. Before the recovery point (the checkpoint's segment and position):
+//	     trusted. Indexes are validated (well-formed prefix, last entry
+//	     pointing at the right batch) and completed by walking batch
+//	     headers from their last good entry (no CRC): each header must
+//	     parse and its base offset must follow on; each segment must start
+//	     where the previous one ended. Any failure is ErrCorrupt naming the
+//	     file and position, and the partition is not served.
+//	  2. From the recovery point on, after an unclean stop (no marker or
+//	     a checkpoint not written by a clean close): every batch's magic,
+//	     length, CRC and offset continuity are checked and indexed; the log
+//	     ends at the first failure (a torn tail), later segments are
+//	     deleted, and everything after the end of the last segment's data
+//	     is cut off (truncate and re-extend, leaving holes), so stale bytes
+//	     can never line up as batches after later appends. A clean stop
+//	     skips this: the checkpoint's position is the log end.
+//	  3. The verified part is fsync'd and a new checkpoint written, so a
+//	     second crash does not verify it again.
+//
+// Only the tail past the recovery point is verified (Stats.
+// RecoveryScannedBytes), so recovery time is bounded by the unflushed
+// data, not the log size. Batches are the unit of recovery: an append of
+// several batches may come back as a prefix of them after a crash (none
+// was acknowledged).
+package storage
