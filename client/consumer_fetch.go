@@ -37,7 +37,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 		delete(c.fetches, f.shard)
 		recs, err := c.process(f)
 		if len(recs) == 0 && err != nil {
-			if !retriable(err) && !errors.Is(err, context.DeadlineExceeded) {
+			if !retriable(err) && !errors.Is(err, context.DeadlineExceeded) && !c.transient(ctx, err) {
 				return nil, err
 			}
 			if werr := c.backoff(ctx); werr != nil {
@@ -75,6 +75,30 @@ func (c *Consumer) nextDone(ctx context.Context) (*fetchOp, error) {
 		}
 	}
 }
+
+// transient reports whether err refuses a partition that fresh metadata
+// still lists (a restarting server that has not opened it yet), so the
+// fetch is worth retrying.
+func (c *Consumer) transient(ctx context.Context, err error) bool {
+	var pe *partitionError
+	if !errors.As(err, &pe) || !unknownPartition(err) {
+		return false
+	}
+	if c.cl.refresh(ctx, pe.key.topic) != nil {
+		return false
+	}
+	t := c.cl.cached(pe.key.topic)
+	return t != nil && pe.key.partition < t.partitions()
+}
+
+// partitionError is a fetch error about one partition.
+type partitionError struct {
+	key partKey
+	err error
+}
+
+func (e *partitionError) Error() string { return e.err.Error() }
+func (e *partitionError) Unwrap() error { return e.err }
 
 // backoff waits RetryBackoff, or until ctx or the consumer ends.
 func (c *Consumer) backoff(ctx context.Context) error {
@@ -205,7 +229,7 @@ func (c *Consumer) processPartition(recs []Record, k partKey, asked uint64, fp *
 		}
 		return recs, nil
 	default:
-		return recs, fmt.Errorf("client: fetch %s/%d at %d: %w", k.topic, k.partition, asked, fp.Error)
+		return recs, &partitionError{k, fmt.Errorf("client: fetch %s/%d at %d: %w", k.topic, k.partition, asked, fp.Error)}
 	}
 	return c.decodeBatches(recs, ps, fp.Records)
 }

@@ -27,8 +27,11 @@ package client
 //     lost connection, a failed dial, a request timeout) is retried with
 //     exponential backoff after a metadata refresh, until DeliveryTimeout
 //     has passed since the batch was opened; other errors fail its records
-//     at once. Delivery is at least once: a batch the server appended just
-//     before the connection dropped is stored again by the retry.
+//     at once. UnknownTopic and UnknownPartition are retried only while
+//     fresh metadata still lists the partition (a restarting server refuses
+//     partitions it has not opened yet). Delivery is at least once: a batch
+//     the server appended just before the connection dropped is stored
+//     again by the retry.
 //   - Keys are placed by Partitioner (HashPartitioner: KeyPartition, the
 //     FNV-1a hash of the key modulo the partition count, stable across
 //     versions); keyless records stick to one partition per batch.

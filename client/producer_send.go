@@ -238,28 +238,14 @@ func (p *Producer) runRequest(r *produceReq) {
 	p.stats.requests.Add(1)
 	resp, err := p.roundTrip(r.shard, req)
 	outs := p.outcomes(r, resp, err)
-	var refresh []string
-	for i, o := range outs {
-		switch topic := r.parts[i].q.key.topic; {
-		case o.err == nil:
-		case p.canRetry(o.err):
-			refresh = append(refresh, topic)
-		case errors.Is(o.err, proto.UnknownTopic) || errors.Is(o.err, proto.UnknownPartition):
-			p.cl.forget(topic) // deleted, maybe recreated: ask again on the next Send
-		}
-	}
-	if len(refresh) > 0 && p.ctx.Err() == nil {
-		ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
-		_ = p.cl.refresh(ctx, refresh...) // best effort: the retry reports what matters
-		cancel()
-	}
+	p.decideRetries(r, outs)
 	p.mu.Lock()
 	p.inflight[r.shard]--
 	for i, ps := range r.parts {
 		ps.q.busy = false
 		base := outs[i].base
 		for _, b := range ps.batches {
-			p.finish(b, outcome{base: base, err: outs[i].err})
+			p.finish(b, outcome{base: base, err: outs[i].err, retry: outs[i].retry})
 			if base != NoOffset {
 				base += uint64(len(b.fns))
 			}
@@ -334,10 +320,50 @@ func (p *Producer) roundTrip(shard int, req *proto.ProduceRequest) (*proto.Produ
 }
 
 // outcome is what a request did for one partition: the offset of its first
-// record, or the error.
+// record, or the error and whether to send the batches again.
 type outcome struct {
-	base uint64
-	err  error
+	base  uint64
+	err   error
+	retry bool
+}
+
+// decideRetries refreshes the metadata of the topics whose partitions
+// failed with a retriable error, or were refused as unknown, and marks
+// which to retry. An unknown topic or partition is retried only if fresh
+// metadata still lists it (a server that is still opening its partitions
+// after a restart refuses them for a moment); otherwise the topic is
+// dropped from the cache, so the next Send asks again.
+func (p *Producer) decideRetries(r *produceReq, outs []outcome) {
+	var refresh []string
+	for i, o := range outs {
+		if o.err != nil && (p.canRetry(o.err) || unknownPartition(o.err)) {
+			refresh = append(refresh, r.parts[i].q.key.topic)
+		}
+	}
+	if len(refresh) == 0 || p.ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
+	_ = p.cl.refresh(ctx, refresh...) // best effort: a failed refresh drops nothing
+	cancel()
+	for i := range outs {
+		o, k := &outs[i], r.parts[i].q.key
+		switch {
+		case o.err == nil:
+		case p.canRetry(o.err):
+			o.retry = true
+		case unknownPartition(o.err):
+			if t := p.cl.cached(k.topic); t != nil && k.partition < t.partitions() {
+				o.retry = true
+			} else {
+				p.cl.forget(k.topic)
+			}
+		}
+	}
+}
+
+func unknownPartition(err error) bool {
+	return errors.Is(err, proto.UnknownTopic) || errors.Is(err, proto.UnknownPartition)
 }
 
 // outcomes maps the response (or the request's error) to each partition.
@@ -386,7 +412,7 @@ func (p *Producer) finish(b *batch, o outcome) {
 		p.resolve(b, o.base, nil)
 	case p.aborted != nil:
 		p.resolve(b, 0, fmt.Errorf("%w (last attempt: %w)", p.aborted, o.err))
-	case !p.canRetry(o.err):
+	case !o.retry:
 		p.resolve(b, 0, o.err)
 	default:
 		b.attempts++

@@ -396,13 +396,16 @@ func TestProducerSurvivesRestart(t *testing.T) {
 		}
 	}
 	t.Logf("stats %+v", p.Stats())
-	srv.restart() // and once more with nothing in flight: acked data is durable
-	c := newConsumer(t, srv.addr, client.ConsumerOptions{})
+	// A consumer reads everything back, across one more restart.
+	c := newConsumer(t, srv.addr, client.ConsumerOptions{PartitionMaxBytes: 4 << 10, RetryBackoff: 10 * time.Millisecond})
 	if err := c.Assign(ctx, "restart"); err != nil {
 		t.Fatal(err)
 	}
 	seen := make(map[string]bool)
-	for total := uint64(0); len(seen) < n; {
+	for total, polls := 0, 0; len(seen) < n; polls++ {
+		if polls == 3 {
+			srv.restart()
+		}
 		recs, err := c.Poll(ctx)
 		if err != nil {
 			t.Fatalf("poll after %d distinct of %d (%d read): %v", len(seen), n, total, err)
