@@ -97,7 +97,7 @@ func Default() Config {
 			RetentionBytes:         -1,
 			Flush:                  FlushInterval,
 			FlushInterval:          time.Second,
-			Preallocate:            true,
+			Preallocate:            false,
 			RetentionCheckInterval: 30 * time.Second,
 		},
 		Topics: TopicsConfig{DefaultPartitions: 1},
