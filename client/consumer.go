@@ -203,13 +203,21 @@ func (c *Consumer) Unassign(topic string, partitions ...uint32) {
 	})
 }
 
-// Assignment lists the assigned partitions and their positions.
-func (c *Consumer) Assignment() []Record {
+// PartitionOffset is a partition and an offset in it.
+type PartitionOffset struct {
+	Topic     string
+	Partition uint32
+	Offset    uint64
+}
+
+// Assignment lists the assigned partitions and their positions, in the
+// order they were assigned.
+func (c *Consumer) Assignment() []PartitionOffset {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]Record, len(c.parts))
+	out := make([]PartitionOffset, len(c.parts))
 	for i, ps := range c.parts {
-		out[i] = Record{Topic: ps.key.topic, Partition: ps.key.partition, Offset: ps.pos}
+		out[i] = PartitionOffset{Topic: ps.key.topic, Partition: ps.key.partition, Offset: ps.pos}
 	}
 	return out
 }

@@ -119,6 +119,13 @@ func TestConsumerSeek(t *testing.T) {
 	if err := c.Seek("seek", 1, 0); !errors.Is(err, client.ErrNotAssigned) {
 		t.Errorf("Seek of an unassigned partition: %v", err)
 	}
+	if got := c.Assignment(); len(got) != 1 || got[0] != (client.PartitionOffset{Topic: "seek", Partition: 0, Offset: 40}) {
+		t.Errorf("Assignment = %+v", got)
+	}
+	c.Unassign("seek")
+	if _, err := c.Poll(ctx); !errors.Is(err, client.ErrNotAssigned) {
+		t.Errorf("Poll with nothing assigned: %v", err)
+	}
 }
 
 // Partitions spread over both shards are read in order, each over its
