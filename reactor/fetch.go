@@ -287,15 +287,24 @@ func (r *Reactor) parkFetch(q *request) {
 	fs.gen = (fs.gen + 1) & 0xffffff
 	fs.parked = true
 	r.parked.add(q)
+	tt := r.srv.topics.Load()
 	for i := range fs.parts {
 		fp := &fs.parts[i]
 		if fp.owner < 0 {
 			continue
 		}
+		t, p := r.fetchReq(q, i)
+		info := tt.lookup(t.Name)
+		if info == nil {
+			continue
+		}
+		// The owner gets everything by value: the origin may answer, and
+		// reuse, q before the owner reads this message.
 		if int(fp.owner) == r.id {
-			r.watchLocal(q, r, i, fs.gen)
+			r.watchLocal(q, r, info, p.Partition, p.Offset, fs.gen)
 		} else {
-			r.srv.reactors[fp.owner].mb.post(message{kind: msgWatch, origin: r, req: q, idx: int32(i), gen: fs.gen})
+			r.srv.reactors[fp.owner].mb.post(message{kind: msgWatch, origin: r, req: q, gen: fs.gen,
+				topic: info, idx: int32(p.Partition), base: p.Offset})
 		}
 	}
 }
@@ -306,15 +315,20 @@ type waiter struct {
 	gen    uint32
 }
 
-func (r *Reactor) watchPartition(m *message) { r.watchLocal(m.req, m.origin, int(m.idx), m.gen) }
+func (r *Reactor) watchPartition(m *message) {
+	r.watchLocal(m.req, m.origin, m.topic, uint32(m.idx), m.base, m.gen)
+}
 
-// watchLocal runs on the partition's owner. If the partition already grew
-// past the requested offset, the fetch is woken at once.
-func (r *Reactor) watchLocal(q *request, origin *Reactor, idx int, gen uint32) {
-	t, p := r.fetchReq(q, idx)
-	part := r.partition(t.Name, p.Partition)
+// watchLocal runs on the partition's owner: q (never read here: it belongs
+// to origin) is woken on the next append to the partition, or at once if
+// the partition already grew past offset.
+func (r *Reactor) watchLocal(q *request, origin *Reactor, topic *topicInfo, id uint32, offset uint64, gen uint32) {
+	var part *partition
+	if ps := r.parts[topic.name]; int(id) < len(ps) {
+		part = ps[id]
+	}
 	w := waiter{origin: origin, req: q, gen: gen}
-	if part == nil || part.log.LogEnd() > p.Offset {
+	if part == nil || part.topic != topic || part.log.LogEnd() > offset {
 		r.notify(w)
 		return
 	}

@@ -24,6 +24,7 @@ const (
 	msgDrop                           // close and delete a topic's partitions
 	msgStop                           // shut down
 	msgRedispatch                     // topics were auto-created: dispatch req again
+	msgListen                         // partitions are open: start accepting
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -80,6 +81,8 @@ func (r *Reactor) onMessage(m *message) {
 		r.beginStop()
 	case msgRedispatch:
 		r.dispatch(m.req)
+	case msgListen:
+		r.armAccept()
 	}
 }
 

@@ -93,7 +93,6 @@ func (r *Reactor) setup() error {
 	w := r.wake
 	r.mb.wake = func() { _ = w.Wake() }
 	r.ring.PrepareWakerRead(r.wake, makeUD(udWake, 0, 0))
-	r.armAccept()
 	r.now = time.Now()
 	r.nextFlush = r.now.Add(r.srv.cfg.Storage.FlushInterval)
 	r.nextRetain = r.now.Add(r.srv.cfg.Storage.RetentionCheckInterval)

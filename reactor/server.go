@@ -163,6 +163,10 @@ func (s *Server) Start() error {
 		}
 	}
 	go s.adminLoop()
+	// Accept only now, so no request ever sees a partition not yet open.
+	for _, r := range s.reactors {
+		r.mb.post(message{kind: msgListen})
+	}
 	s.log.Info("ringmq serving", "addr", s.addr.String(), "reactors", len(s.reactors),
 		"data_dir", s.cfg.Storage.DataDir, "topics", len(s.topics.Load().byName))
 	return nil
