@@ -21,4 +21,10 @@
 //
 // Memory: a response's byte fields (names, records) alias a buffer the
 // reader allocated for that frame alone, which then belongs to the caller.
+//
+// On top of Conn: Producer (batching, partitioners, compression, retries,
+// one result per record; its contract heads producer.go), Consumer
+// (assignment, start positions, long-poll prefetch per shard, CRC checks,
+// decompression, group commit and resume; contract at the top of
+// consumer.go) and Admin (topics and groups, admin.go).
 package client
