@@ -48,9 +48,12 @@ func createTestLog(t testing.TB, cfg LogConfig) (*Store, *Log) {
 // flush, no checkpoint, no marker (the page cache keeps what was written).
 func (s *Store) crash() {
 	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.opens.Wait()
+	s.mu.Lock()
 	logs := s.logs
 	s.logs = map[string]*Log{}
-	s.closed = true
 	s.mu.Unlock()
 	for _, l := range logs {
 		l.releaseAll()

@@ -120,6 +120,7 @@ func (l *Log) recover() error {
 	ckpt, have, err := readCheckpoint(l.dir)
 	if err != nil {
 		l.logger.Warn("storage: ignoring unreadable checkpoint; verifying the whole log", "err", err)
+		have = false
 	}
 	if len(refs) == 0 {
 		if have && ckpt.RecoveryPoint > 0 {

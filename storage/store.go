@@ -37,8 +37,9 @@ type Store struct {
 	worker *worker
 
 	mu      sync.Mutex
-	logs    map[string]*Log
-	unclean bool // some log was closed uncleanly
+	logs    map[string]*Log // open, and being opened (nil)
+	opens   sync.WaitGroup  // opens in progress (Close waits for them)
+	unclean bool            // some log was closed uncleanly
 	closed  bool
 }
 
@@ -147,24 +148,35 @@ func (s *Store) open(topic string, partition uint32, cfg LogConfig, mode openMod
 	}
 	key := partitionKey(topic, partition)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closed:
+	if _, busy := s.logs[key]; busy || s.closed {
+		s.mu.Unlock()
+		if busy {
+			return nil, fmt.Errorf("storage: partition %s is already open", key)
+		}
 		return nil, ErrClosed
-	case s.logs[key] != nil:
-		return nil, fmt.Errorf("storage: partition %s is already open", key)
 	}
+	s.logs[key] = nil // recovery runs unlocked: partitions open in parallel
+	s.opens.Add(1)
+	s.mu.Unlock()
+	defer s.opens.Done()
+	l, err := s.openUnlocked(topic, partition, cfg, mode)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		delete(s.logs, key)
+		return nil, err
+	}
+	s.logs[key] = l
+	return l, nil
+}
+
+func (s *Store) openUnlocked(topic string, partition uint32, cfg LogConfig, mode openMode) (*Log, error) {
 	create := mode == modeCreate
 	if mode == modeOpenOrCreate {
 		_, err := os.Stat(s.partitionDir(s.dir, topic, partition))
 		create = errors.Is(err, fs.ErrNotExist)
 	}
-	l, err := openLog(s, topic, partition, cfg, create)
-	if err != nil {
-		return nil, err
-	}
-	s.logs[key] = l
-	return l, nil
+	return openLog(s, topic, partition, cfg, create)
 }
 
 // logClosed is called by Log.Close.
@@ -193,7 +205,7 @@ func (s *Store) DeletePartition(topic string, partition uint32) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.logs[partitionKey(topic, partition)] != nil {
+	if _, open := s.logs[partitionKey(topic, partition)]; open {
 		return fmt.Errorf("storage: delete %s/%d: partition is open", topic, partition)
 	}
 	dir := s.partitionDir(s.dir, topic, partition)
@@ -265,6 +277,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.mu.Unlock()
+	s.opens.Wait()
+	s.mu.Lock()
 	open := make([]*Log, 0, len(s.logs))
 	for _, l := range s.logs {
 		open = append(open, l)
