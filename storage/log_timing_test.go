@@ -23,8 +23,10 @@ const benchBatchBytes = 64 << 10
 
 // BenchmarkAppend appends 64 KiB batches of 100 B and 1 KiB records (no
 // fsync) and, interleaved, pwrites the same bytes sequentially to a plain
-// file that rolls at the same size (raw) and into zero-filled files of
-// that size (raw-prealloc).
+// file that rolls at the same size (raw), into files of that size created
+// sparse with ftruncate (raw-sparse: the same file-system path as the log's
+// segments with prealloc=off) and into zero-filled files of that size
+// (raw-prealloc).
 //
 // With prealloc=on (the default) the log writes into segments zero-filled
 // by its background worker, which competes with the loop for CPU and disk;
@@ -59,9 +61,12 @@ func benchAppend(b *testing.B, recordSize int, prealloc bool) {
 	defer raw.close()
 	pre := preallocatedWriter(b, dir, cfg.SegmentBytes)
 	defer pre.close()
+	sparse := &rawWriter{dir: dir, limit: cfg.SegmentBytes, presize: true}
+	sparse.rotate(b, 0)
+	defer sparse.close()
 	batch := batchOf(benchBatchBytes, recordSize)
 	var d SyncDriver
-	var logT, rawT, preT time.Duration
+	var logT, rawT, preT, sparseT time.Duration
 	b.SetBytes(int64(len(batch)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -75,11 +80,16 @@ func benchAppend(b *testing.B, recordSize int, prealloc bool) {
 		pre.rotate(b, len(batch)) // zero-fills a new file: not timed
 		t2 := time.Now()
 		pre.write(b, batch)
-		logT, rawT, preT = logT+t1.Sub(t0), rawT+t2.Sub(t1), preT+time.Since(t2)
+		sparse.rotate(b, len(batch)) // creates a sparse file: not timed
+		t3 := time.Now()
+		sparse.write(b, batch)
+		logT, rawT, preT, sparseT = logT+t1.Sub(t0), rawT+t2.Sub(t1), preT+t3.Sub(t2), sparseT+time.Since(t3)
 	}
 	b.StopTimer()
 	n := int64(len(batch)) * int64(b.N)
 	reportVsRaw(b, n, logT, rawT)
+	b.ReportMetric(float64(n)/1e6/sparseT.Seconds(), "raw-sparse-MB/s")
+	b.ReportMetric(sparseT.Seconds()/logT.Seconds(), "log/raw-sparse")
 	b.ReportMetric(float64(n)/1e6/preT.Seconds(), "raw-prealloc-MB/s")
 	b.ReportMetric(preT.Seconds()/logT.Seconds(), "log/raw-prealloc")
 	b.ReportMetric(float64(l.Stats().PreallocMisses), "prealloc-misses")
@@ -101,6 +111,7 @@ type rawWriter struct {
 	dir      string
 	limit    int64
 	zeroFill bool
+	presize  bool // ftruncate each file to limit (sparse)
 	fd       int
 	n        int
 	pos      int64
@@ -112,9 +123,9 @@ func (w *rawWriter) rotate(b *testing.B, n int) {
 		return
 	}
 	w.close()
-	path := filepath.Join(w.dir, fmt.Sprintf("raw-%v-%d", w.zeroFill, w.n))
+	path := filepath.Join(w.dir, fmt.Sprintf("raw-%v-%v-%d", w.zeroFill, w.presize, w.n))
 	size := int64(0)
-	if w.zeroFill {
+	if w.zeroFill || w.presize {
 		size = w.limit
 	}
 	fd, err := createSized(path, size, w.zeroFill, nil)
