@@ -8,26 +8,34 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/ringmq/ringmq/bench"
 	"github.com/ringmq/ringmq/proto"
 )
 
-const benchUsage = "ringmq bench produce|consume|e2e|tcp [--server HOST:PORT] [--topic T] [--partitions N] " +
+const benchUsage = "ringmq bench produce|consume|e2e|tcp [--driver raw|client] [--server HOST:PORT] [--topic T] [--partitions N] " +
 	"[--producers N] [--consumers N] [--inflight N] [--msg-size B] [--messages N | --duration D] " +
-	"[--batch-bytes B] [--linger D] [--acks 0|1|all] [--compression none|lz4|zstd|snappy] [--rate R] [--json]"
+	"[--batch-bytes B] [--linger D] [--acks 0|1|all] [--compression none|lz4|zstd|snappy] [--rate R] [--json] [--cpuprofile FILE]"
 
 func cmdBench(args []string) error {
-	cfg, asJSON, err := parseBenchFlags(args)
+	cfg, opts, err := parseBenchFlags(args)
 	if err != nil {
 		return quietUsage(err)
+	}
+	if opts.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(opts.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
 	}
 	ctx, stop := signalContext()
 	defer stop()
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil {
-		if perr := printReport(rep, asJSON); perr != nil && err == nil {
+		if perr := printReport(rep, opts.json); perr != nil && err == nil {
 			err = perr
 		}
 	}
@@ -48,7 +56,30 @@ func printReport(rep *bench.Report, asJSON bool) error {
 	return enc.Encode(rep)
 }
 
-func parseBenchFlags(args []string) (bench.Config, bool, error) {
+// benchOutput are the flags about output rather than load.
+type benchOutput struct {
+	json       bool
+	cpuProfile string
+}
+
+// startCPUProfile writes the bench process's CPU profile to path until the
+// returned stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 	fs := newFlagSet("bench", benchUsage)
 	server := fs.serverFlag()
 	topic := fs.String("topic", bench.DefaultTopic, "topic (created when missing)")
@@ -64,21 +95,24 @@ func parseBenchFlags(args []string) (bench.Config, bool, error) {
 	acks := fs.String("acks", "1", "0, 1 or all")
 	compression := fs.String("compression", "none", "none, lz4, zstd or snappy")
 	rate := fs.Float64("rate", 0, "cap on messages per second, all producers together (0: none)")
-	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	var out benchOutput
+	fs.BoolVar(&out.json, "json", false, "print the report as one JSON object")
+	fs.StringVar(&out.cpuProfile, "cpuprofile", "", "write the bench process's CPU profile to `FILE` (go tool pprof)")
+	driver := fs.String("driver", string(bench.DriverRaw), "raw: pre-built batches over one connection per producer (the broker's numbers); client: client.Producer and client.Consumer, as applications use them")
 	pos, err := fs.parse(args, 1, 1)
 	if err != nil {
-		return bench.Config{}, false, err
+		return bench.Config{}, out, err
 	}
 	cfg := bench.Config{
-		Mode: bench.Mode(pos[0]), Server: *server, Topic: *topic, Partitions: *partitions,
+		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Server: *server, Topic: *topic, Partitions: *partitions,
 		Producers: *producers, Consumers: *consumers, InFlight: *inflight, MsgSize: *msgSize,
 		Messages: *messages, Duration: *duration, BatchBytes: *batchBytes, Linger: *linger,
 		Rate: *rate, Progress: os.Stderr, ProgressInterval: time.Second,
 	}
 	if err := checkBenchFlags(&cfg, *acks, *compression); err != nil {
-		return cfg, false, err
+		return cfg, out, err
 	}
-	return cfg, *asJSON, nil
+	return cfg, out, nil
 }
 
 func checkBenchFlags(cfg *bench.Config, acks, compression string) error {
@@ -93,6 +127,9 @@ func checkBenchFlags(cfg *bench.Config, acks, compression string) error {
 	case bench.ModeProduce, bench.ModeConsume, bench.ModeE2E, bench.ModeTCP:
 	default:
 		return fmt.Errorf("bench: unknown mode %q; usage: %s", cfg.Mode, benchUsage)
+	}
+	if cfg.Driver != bench.DriverRaw && cfg.Driver != bench.DriverClient {
+		return fmt.Errorf("bench: --driver must be raw or client, not %q", cfg.Driver)
 	}
 	for name, v := range map[string]int{"--partitions": cfg.Partitions, "--producers": cfg.Producers,
 		"--consumers": cfg.Consumers, "--inflight": cfg.InFlight, "--msg-size": cfg.MsgSize, "--batch-bytes": cfg.BatchBytes} {

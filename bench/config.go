@@ -20,6 +20,20 @@ const (
 	ModeTCP     Mode = "tcp"
 )
 
+// Driver is the client code a run goes through.
+type Driver string
+
+// Drivers.
+const (
+	// DriverRaw sends pre-built record batches over client.Conn and reads
+	// with plain Fetch requests: the least client work per message, so the
+	// numbers are the broker's.
+	DriverRaw Driver = "raw"
+	// DriverClient goes through client.Producer (one Send per record,
+	// with a callback) and client.Consumer (Poll), as applications do.
+	DriverClient Driver = "client"
+)
+
 // ErrConfig marks an invalid Config.
 var ErrConfig = errors.New("bench: invalid config")
 
@@ -44,6 +58,7 @@ const (
 // Messages and Duration are exclusive (neither: DefaultMessages).
 type Config struct {
 	Mode       Mode
+	Driver     Driver // DriverRaw (default) or DriverClient; unused by ModeTCP
 	Server     string // host:port of the broker (unused by ModeTCP)
 	Topic      string // created with Partitions partitions when missing
 	Partitions int
@@ -74,6 +89,9 @@ func (c Config) withDefaults() Config {
 	if c.Server == "" {
 		c.Server = DefaultServer
 	}
+	if c.Driver == "" {
+		c.Driver = DriverRaw
+	}
 	if c.Topic == "" {
 		c.Topic = DefaultTopic
 	}
@@ -99,6 +117,8 @@ func (c Config) validate() error {
 	switch {
 	case c.Mode != ModeProduce && c.Mode != ModeConsume && c.Mode != ModeE2E && c.Mode != ModeTCP:
 		return fmt.Errorf("%w: mode %q (want produce, consume, e2e or tcp)", ErrConfig, c.Mode)
+	case c.Driver != DriverRaw && c.Driver != DriverClient:
+		return fmt.Errorf("%w: driver %q (want raw or client)", ErrConfig, c.Driver)
 	case c.Messages > 0 && c.Duration > 0:
 		return fmt.Errorf("%w: give messages or duration, not both", ErrConfig)
 	case c.MsgSize < minMsgSize:

@@ -23,6 +23,7 @@ func newHistogram() *hdrhistogram.Histogram {
 // --json` prints; field names never change.
 type Report struct {
 	Mode       Mode    `json:"mode"`
+	Driver     Driver  `json:"driver,omitempty"`
 	Messages   int64   `json:"messages"`
 	Bytes      int64   `json:"bytes"`
 	Seconds    float64 `json:"seconds"`
@@ -72,11 +73,14 @@ func latencyOf(h *hdrhistogram.Histogram) Latency {
 func newReport(cfg *Config, msgs, bytes int64, elapsed time.Duration, h *hdrhistogram.Histogram) *Report {
 	secs := elapsed.Seconds()
 	r := &Report{
-		Mode: cfg.Mode, Messages: msgs, Bytes: bytes, Seconds: secs,
+		Mode: cfg.Mode, Driver: cfg.Driver, Messages: msgs, Bytes: bytes, Seconds: secs,
 		Latency: latencyOf(h), MsgSize: cfg.MsgSize, Partitions: cfg.Partitions,
 		Producers: cfg.Producers, Consumers: cfg.Consumers, InFlight: cfg.InFlight,
 		BatchBytes: cfg.BatchBytes, Acks: acksName(cfg.Acks), Compression: cfg.Codec.String(),
 		Rate: cfg.Rate,
+	}
+	if cfg.Mode == ModeTCP {
+		r.Driver = ""
 	}
 	if secs > 0 {
 		r.MsgsPerSec = float64(msgs) / secs
@@ -125,10 +129,10 @@ func (r *Report) setup() string {
 	case ModeTCP:
 		return fmt.Sprintf("%d writer connections, %d B per write, loopback sink in process", r.Producers, r.WriteBytes)
 	case ModeConsume:
-		return fmt.Sprintf("%d consumers, %d partitions", r.Consumers, r.Partitions)
+		return fmt.Sprintf("%s driver, %d consumers, %d partitions", r.Driver, r.Consumers, r.Partitions)
 	}
-	s := fmt.Sprintf("%d producers × %d in flight, %d partitions, batch %d B, acks %s, compression %s",
-		r.Producers, r.InFlight, r.Partitions, r.BatchBytes, r.Acks, r.Compression)
+	s := fmt.Sprintf("%s driver, %d producers × %d in flight, %d partitions, batch %d B, acks %s, compression %s",
+		r.Driver, r.Producers, r.InFlight, r.Partitions, r.BatchBytes, r.Acks, r.Compression)
 	if r.Mode == ModeE2E {
 		s += fmt.Sprintf(", %d consumers", r.Consumers)
 	}

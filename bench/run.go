@@ -10,9 +10,9 @@ import (
 	"github.com/ringmq/ringmq/proto"
 )
 
-// e2eStallTimeout ends an e2e run whose consumers stop receiving after
-// production ended.
-const e2eStallTimeout = 30 * time.Second
+// stallTimeout ends a run whose consumers stop receiving (the client
+// driver's consumer retries a lost server forever).
+const stallTimeout = 30 * time.Second
 
 // Run performs one benchmark run. Cancelling ctx ends it early; the report
 // then covers what was done until then.
@@ -43,6 +43,32 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return runE2E(ctx, &cfg, admin, parts)
 }
 
+// produceDriver and consumeDriver are the raw and client drivers' runs.
+type produceDriver interface {
+	run(ctx context.Context, start time.Time) error
+	close()
+}
+
+type consumeDriver interface {
+	run(ctx context.Context, deadline time.Time) error
+	setEnds(end map[uint32]uint64)
+	close()
+}
+
+func newProduceDriver(ctx context.Context, cfg *Config, parts []proto.PartitionInfo, m *meter) (produceDriver, error) {
+	if cfg.Driver == DriverClient {
+		return startClientProducers(cfg, parts, m)
+	}
+	return startProducers(ctx, cfg, parts, m)
+}
+
+func newConsumeDriver(ctx context.Context, cfg *Config, parts []proto.PartitionInfo, from, end map[uint32]uint64, m *meter) (consumeDriver, error) {
+	if cfg.Driver == DriverClient {
+		return startClientConsumers(ctx, cfg, parts, from, end, m)
+	}
+	return startConsumers(ctx, cfg, parts, from, end, m)
+}
+
 // withProgress prints m's progress until the returned stop is called.
 func withProgress(cfg *Config, m *meter, label string) (stop func()) {
 	stopCh, done := make(chan struct{}), make(chan struct{})
@@ -55,7 +81,7 @@ func withProgress(cfg *Config, m *meter, label string) (stop func()) {
 
 func runProduce(ctx context.Context, cfg *Config, parts []proto.PartitionInfo) (*Report, error) {
 	m := &meter{}
-	ps, err := startProducers(ctx, cfg, parts, m)
+	ps, err := newProduceDriver(ctx, cfg, parts, m)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +129,7 @@ func runConsume(ctx context.Context, cfg *Config, admin *client.Conn, parts []pr
 		end = planEnds(from, end, cfg.Messages)
 	}
 	m := &meter{}
-	cs, err := startConsumers(ctx, cfg, parts, from, end, m)
+	cs, err := newConsumeDriver(ctx, cfg, parts, from, end, m)
 	if err != nil {
 		return nil, err
 	}
@@ -114,10 +140,18 @@ func runConsume(ctx context.Context, cfg *Config, admin *client.Conn, parts []pr
 	if cfg.Duration > 0 {
 		deadline = start.Add(cfg.Duration)
 	}
-	err = cs.run(ctx, deadline)
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	consumed := make(chan error, 1)
+	go func() { consumed <- cs.run(cctx, deadline) }()
+	err = waitConsumers(cctx, cancel, m, consumed)
 	elapsed := time.Since(start)
 	stop()
-	return finish(cfg, m, m, elapsed, "fetch round trip"), err
+	latencyOf := "fetch round trip"
+	if cfg.Driver == DriverClient {
+		latencyOf = "poll call returning records"
+	}
+	return finish(cfg, m, m, elapsed, latencyOf), err
 }
 
 func available(from, end map[uint32]uint64) int64 {
@@ -152,12 +186,12 @@ func runE2E(ctx context.Context, cfg *Config, admin *client.Conn, parts []proto.
 		return nil, err
 	}
 	pm, cm := &meter{}, &meter{}
-	cs, err := startConsumers(ctx, cfg, parts, from, nil, cm)
+	cs, err := newConsumeDriver(ctx, cfg, parts, from, nil, cm)
 	if err != nil {
 		return nil, err
 	}
 	defer cs.close()
-	ps, err := startProducers(ctx, cfg, parts, pm)
+	ps, err := newProduceDriver(ctx, cfg, parts, pm)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +219,7 @@ func runE2E(ctx context.Context, cfg *Config, admin *client.Conn, parts []proto.
 	return finish(cfg, cm, pm, time.Since(start), "produce to consume"), err
 }
 
-var errStalled = errors.New("bench: e2e consumers stopped receiving")
+var errStalled = errors.New("bench: consumers stopped receiving")
 
 // waitConsumers waits for the consumers, cancelling them when they stall.
 func waitConsumers(ctx context.Context, cancel context.CancelCauseFunc, m *meter, consumed <-chan error) error {
@@ -199,8 +233,8 @@ func waitConsumers(ctx context.Context, cancel context.CancelCauseFunc, m *meter
 		case now := <-t.C:
 			if msgs, _, _ := m.totals(); msgs != last {
 				last, lastChange = msgs, now
-			} else if now.Sub(lastChange) > e2eStallTimeout {
-				cancel(fmt.Errorf("%w for %v (%d records received)", errStalled, e2eStallTimeout, msgs))
+			} else if now.Sub(lastChange) > stallTimeout {
+				cancel(fmt.Errorf("%w for %v (%d records received)", errStalled, stallTimeout, msgs))
 				<-consumed
 				return context.Cause(ctx)
 			}

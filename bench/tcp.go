@@ -77,8 +77,6 @@ func runTCP(ctx context.Context, cfg *Config) (*Report, error) {
 		return nil, err
 	}
 	defer s.close()
-	size, perWrite := tcpWriteSize(cfg), cfg.recordsPerBatch()
-	m := &meter{}
 	conns := make([]net.Conn, cfg.Producers)
 	for i := range conns {
 		if conns[i], err = net.Dial("tcp", s.ln.Addr().String()); err != nil {
@@ -86,34 +84,42 @@ func runTCP(ctx context.Context, cfg *Config) (*Report, error) {
 			return nil, fmt.Errorf("bench: tcp: %w", err)
 		}
 	}
+	size := tcpWriteSize(cfg)
+	m := &meter{}
 	stop := withProgress(cfg, m, string(cfg.Mode))
 	start := time.Now()
-	b := newBudget(cfg, start)
-	var wg sync.WaitGroup
-	var firstErr atomic.Pointer[error]
-	var writes atomic.Int64
-	for _, c := range conns {
-		w := m.newWorker()
-		wg.Go(func() {
-			if err := tcpWriter(ctx, c, b, w, &writes, size, perWrite, cfg.MsgSize); err != nil {
-				firstErr.CompareAndSwap(nil, &err)
-			}
-		})
-	}
-	wg.Wait()
+	writes, err := writeAll(ctx, cfg, conns, newBudget(cfg, start), m, size)
 	closeAll(conns)
 	s.close() // every byte written is read
 	elapsed := time.Since(start)
 	stop()
 	r := finish(cfg, m, m, elapsed, "write call")
 	r.WriteBytes = size
+	if err == nil && s.bytes.Load() != writes*int64(size) {
+		err = fmt.Errorf("bench: tcp sink read %d bytes of the %d written", s.bytes.Load(), writes*int64(size))
+	}
+	return r, err
+}
+
+// writeAll runs one writer per connection until the budget is spent and
+// returns the number of writes.
+func writeAll(ctx context.Context, cfg *Config, conns []net.Conn, b *budget, m *meter, size int) (int64, error) {
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	var writes atomic.Int64
+	for _, c := range conns {
+		w := m.newWorker()
+		wg.Go(func() {
+			if err := tcpWriter(ctx, c, b, w, &writes, size, cfg.recordsPerBatch(), cfg.MsgSize); err != nil {
+				firstErr.CompareAndSwap(nil, &err)
+			}
+		})
+	}
+	wg.Wait()
 	if p := firstErr.Load(); p != nil {
-		return r, *p
+		return writes.Load(), *p
 	}
-	if got, want := s.bytes.Load(), writes.Load()*int64(size); got != want {
-		return r, fmt.Errorf("bench: tcp sink read %d bytes of the %d written", got, want)
-	}
-	return r, nil
+	return writes.Load(), nil
 }
 
 func tcpWriter(ctx context.Context, c net.Conn, b *budget, w *worker, writes *atomic.Int64, size, perWrite, msgSize int) error {
