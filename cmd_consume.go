@@ -23,18 +23,11 @@ const consumeUsage = "ringmq consume TOPIC [--from earliest|latest|OFFSET|@UNIX_
 type consumeOptions struct {
 	server    string
 	topic     string
-	from      startPos
+	from      client.Start
 	limit     int64 // 0: no limit
 	group     string
 	partition int64 // -1: every partition
 	json      bool
-}
-
-// startPos is where a partition without a committed offset starts.
-type startPos struct {
-	timestamp int64 // proto.TimestampEarliest, TimestampLatest, or unix ms (when !exact)
-	offset    uint64
-	exact     bool // start at offset
 }
 
 func cmdConsume(args []string) error {
@@ -44,23 +37,30 @@ func cmdConsume(args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	c, err := dialServer(ctx, opts.server, "ringmq-consume")
+	partitions, err := checkTopic(ctx, opts.server, opts.topic)
 	if err != nil {
 		return err
+	}
+	var parts []uint32 // none: all
+	if opts.partition >= 0 {
+		if opts.partition >= int64(partitions) {
+			return fmt.Errorf("consume: topic %q has %d partitions; --partition %d does not exist", opts.topic, partitions, opts.partition)
+		}
+		parts = []uint32{uint32(opts.partition)}
+	}
+	c, err := client.NewConsumer(opts.server, client.ConsumerOptions{ClientID: "ringmq-consume",
+		Group: opts.group, Start: opts.from, MaxWait: fetchMaxWait})
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
 	}
 	defer c.Close()
-	partitions, err := topicPartitions(ctx, c, opts.topic)
-	if err != nil {
-		return err
+	actx, cancel := commandTimeout(ctx)
+	defer cancel()
+	if err := c.Assign(actx, opts.topic, parts...); err != nil {
+		return describeErr(fmt.Sprintf("consume %q", opts.topic), err)
 	}
-	if opts.partition >= int64(partitions) {
-		return fmt.Errorf("consume: topic %q has %d partitions; --partition %d does not exist", opts.topic, partitions, opts.partition)
-	}
-	cs := newLineConsumer(c, opts, partitions)
-	if err := cs.start(ctx); err != nil {
-		return err
-	}
-	return cs.run(ctx)
+	pr := &printer{c: c, opts: opts, out: bufio.NewWriterSize(os.Stdout, consumeOutputBufBytes)}
+	return pr.run(ctx)
 }
 
 func parseConsumeFlags(args []string) (consumeOptions, error) {
@@ -93,183 +93,79 @@ func parseConsumeFlags(args []string) (consumeOptions, error) {
 	return o, nil
 }
 
-func parseStart(s string) (startPos, error) {
+func parseStart(s string) (client.Start, error) {
 	switch {
 	case s == "earliest":
-		return startPos{timestamp: proto.TimestampEarliest}, nil
+		return client.StartEarliest(), nil
 	case s == "latest":
-		return startPos{timestamp: proto.TimestampLatest}, nil
+		return client.StartLatest(), nil
 	case strings.HasPrefix(s, "@"):
 		ms, err := strconv.ParseInt(s[1:], 10, 64)
 		if err != nil || ms < 0 {
-			return startPos{}, fmt.Errorf("--from %q: want @UNIX_MS, milliseconds since 1970", s)
+			return client.Start{}, fmt.Errorf("--from %q: want @UNIX_MS, milliseconds since 1970", s)
 		}
-		return startPos{timestamp: ms}, nil
+		return client.StartAtTime(time.UnixMilli(ms)), nil
 	}
 	off, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return startPos{}, fmt.Errorf("--from %q: want earliest, latest, an offset or @UNIX_MS", s)
+		return client.Start{}, fmt.Errorf("--from %q: want earliest, latest, an offset or @UNIX_MS", s)
 	}
-	return startPos{offset: off, exact: true}, nil
+	return client.StartAt(off), nil
 }
 
 const (
-	fetchMaxWaitMs        = 500
-	fetchMaxBytes         = 8 << 20
-	fetchPartitionMax     = 2 << 20
+	fetchMaxWait          = 500 * time.Millisecond
 	commitInterval        = time.Second
 	finalCommitTimeout    = 10 * time.Second
 	consumeOutputBufBytes = 256 << 10
 )
 
-// lineConsumer fetches every chosen partition in one long-poll request at
-// a time and prints the records; with a group it commits the offset after
-// the last record printed.
-type lineConsumer struct {
-	c          *client.Conn
+// printer prints what a client.Consumer polls; with a group it commits
+// (at most once a second, and before it returns) the position after the
+// last record printed.
+type printer struct {
+	c          *client.Consumer
 	opts       consumeOptions
-	parts      []uint32
-	next       []uint64 // next offset to print, per parts index
-	committed  []uint64 // last committed, per parts index (proto.NoOffset: none)
 	printed    int64
 	out        *bufio.Writer
 	line       []byte // output scratch
-	scratch    []byte // decompression scratch
 	lastCommit time.Time
 }
 
-func newLineConsumer(c *client.Conn, opts consumeOptions, partitions uint32) *lineConsumer {
-	cs := &lineConsumer{c: c, opts: opts, out: bufio.NewWriterSize(os.Stdout, consumeOutputBufBytes)}
-	if opts.partition >= 0 {
-		cs.parts = []uint32{uint32(opts.partition)}
-	} else {
-		for p := uint32(0); p < partitions; p++ {
-			cs.parts = append(cs.parts, p)
-		}
-	}
-	cs.next = make([]uint64, len(cs.parts))
-	cs.committed = make([]uint64, len(cs.parts))
-	for i := range cs.committed {
-		cs.committed[i] = proto.NoOffset
-	}
-	return cs
-}
-
-// start sets each partition's first offset: the group's commit where it
-// has one, --from elsewhere.
-func (cs *lineConsumer) start(ctx context.Context) error {
-	ctx, cancel := commandTimeout(ctx)
-	defer cancel()
-	if cs.opts.group != "" {
-		if err := cs.fetchCommitted(ctx); err != nil {
-			return err
-		}
-	}
-	req := proto.ListOffsetsRequest{Topics: []proto.ListOffsetsTopic{{Name: []byte(cs.opts.topic)}}}
-	lt := &req.Topics[0]
-	for i, p := range cs.parts {
-		switch {
-		case cs.committed[i] != proto.NoOffset:
-			cs.next[i] = cs.committed[i]
-		case cs.opts.from.exact:
-			cs.next[i] = cs.opts.from.offset
-		default:
-			lt.Partitions = append(lt.Partitions, proto.ListOffsetsPartition{Partition: p, Timestamp: cs.opts.from.timestamp})
-		}
-	}
-	if len(lt.Partitions) == 0 {
-		return nil
-	}
-	resp, err := cs.c.ListOffsets(ctx, &req)
-	if err != nil {
-		return describeErr(fmt.Sprintf("consume %q: list offsets", cs.opts.topic), err)
-	}
-	for _, t := range resp.Topics {
-		for _, rp := range t.Partitions {
-			if rp.Error != proto.None {
-				return describeErr(fmt.Sprintf("consume %q: partition %d", cs.opts.topic, rp.Partition), rp.Error)
-			}
-			cs.next[cs.index(rp.Partition)] = rp.Offset
-		}
-	}
-	return nil
-}
-
-// fetchCommitted loads the group's committed offsets.
-func (cs *lineConsumer) fetchCommitted(ctx context.Context) error {
-	req := proto.OffsetFetchRequest{Group: []byte(cs.opts.group),
-		Topics: []proto.OffsetFetchTopic{{Name: []byte(cs.opts.topic), Partitions: cs.parts}}}
-	resp, err := cs.c.OffsetFetch(ctx, &req)
-	if err != nil {
-		return describeErr(fmt.Sprintf("consume: group %q", cs.opts.group), err)
-	}
-	for _, t := range resp.Topics {
-		for _, rp := range t.Partitions {
-			switch {
-			case rp.Error == proto.GroupNotFound || rp.Offset == proto.NoOffset && rp.Error == proto.None:
-			case rp.Error != proto.None:
-				return describeErr(fmt.Sprintf("consume: group %q partition %d", cs.opts.group, rp.Partition), rp.Error)
-			default:
-				cs.committed[cs.index(rp.Partition)] = rp.Offset
-			}
-		}
-	}
-	return nil
-}
-
-// index maps a partition number to its index in cs.parts.
-func (cs *lineConsumer) index(p uint32) int {
-	for i, q := range cs.parts {
-		if q == p {
-			return i
-		}
-	}
-	panic(fmt.Sprintf("BUG: consume: server answered for partition %d, which was not asked for", p))
-}
-
-// run fetches and prints until the limit, an error or an interrupt (which
-// ends it cleanly). With a group it commits on the way and before it
-// returns.
-func (cs *lineConsumer) run(ctx context.Context) error {
-	err := cs.loop(ctx)
+// run polls and prints until the limit, an error or an interrupt (which
+// ends it cleanly).
+func (pr *printer) run(ctx context.Context) error {
+	err := pr.loop(ctx)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = nil // interrupted: a normal way to stop
 	}
-	if ferr := cs.out.Flush(); err == nil && ferr != nil {
+	if ferr := pr.out.Flush(); err == nil && ferr != nil {
 		err = fmt.Errorf("consume: write stdout: %w", ferr)
 	}
-	if cs.opts.group != "" {
+	if pr.opts.group != "" {
 		cctx, cancel := context.WithTimeout(context.Background(), finalCommitTimeout)
 		defer cancel()
-		if cerr := cs.commit(cctx); err == nil {
+		if cerr := pr.commit(cctx); err == nil {
 			err = cerr
 		}
 	}
 	return err
 }
 
-func (cs *lineConsumer) loop(ctx context.Context) error {
-	req := cs.fetchRequest()
-	for cs.opts.limit == 0 || cs.printed < cs.opts.limit {
-		ft := &req.Topics[0]
-		for i := range ft.Partitions {
-			ft.Partitions[i].Offset = cs.next[i]
-		}
-		resp, err := cs.c.Fetch(ctx, req)
+func (pr *printer) loop(ctx context.Context) error {
+	for pr.opts.limit == 0 || pr.printed < pr.opts.limit {
+		recs, err := pr.c.Poll(ctx)
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err != nil {
-			return describeErr(fmt.Sprintf("consume %q", cs.opts.topic), err)
+			return describeErr(fmt.Sprintf("consume %q", pr.opts.topic), err)
 		}
-		if err := cs.handle(resp); err != nil {
+		if err := pr.print(recs); err != nil {
 			return err
 		}
-		if err := cs.out.Flush(); err != nil {
-			return fmt.Errorf("consume: write stdout: %w", err)
-		}
-		if cs.opts.group != "" && time.Since(cs.lastCommit) >= commitInterval {
-			if err := cs.commit(ctx); err != nil {
+		if pr.opts.group != "" && time.Since(pr.lastCommit) >= commitInterval {
+			if err := pr.commit(ctx); err != nil {
 				return errors.Join(ctx.Err(), err) // an interrupt mid-commit is still an interrupt
 			}
 		}
@@ -277,120 +173,57 @@ func (cs *lineConsumer) loop(ctx context.Context) error {
 	return nil
 }
 
-func (cs *lineConsumer) fetchRequest() *proto.FetchRequest {
-	req := &proto.FetchRequest{MaxWaitMs: fetchMaxWaitMs, MinBytes: 1, MaxBytes: fetchMaxBytes,
-		Topics: []proto.FetchTopic{{Name: []byte(cs.opts.topic)}}}
-	for _, p := range cs.parts {
-		req.Topics[0].Partitions = append(req.Topics[0].Partitions,
-			proto.FetchPartition{Partition: p, PartitionMaxBytes: fetchPartitionMax})
-	}
-	return req
-}
-
-// handle prints the records of one fetch response.
-func (cs *lineConsumer) handle(resp *proto.FetchResponse) error {
-	for ti := range resp.Topics {
-		for pi := range resp.Topics[ti].Partitions {
-			rp := &resp.Topics[ti].Partitions[pi]
-			i := cs.index(rp.Partition)
-			switch rp.Error {
-			case proto.None:
-			case proto.OffsetOutOfRange:
-				return fmt.Errorf("consume %q: partition %d: offset %d is outside the log (%d..%d)",
-					cs.opts.topic, rp.Partition, cs.next[i], rp.LogStart, rp.HighWatermark)
-			default:
-				return describeErr(fmt.Sprintf("consume %q: partition %d", cs.opts.topic, rp.Partition), rp.Error)
-			}
-			if err := cs.printBatches(i, rp.Records); err != nil {
-				return err
-			}
+// print writes records up to the limit; when the limit cuts recs short,
+// it moves each partition back to its first record not printed, so a
+// commit covers exactly what was printed.
+func (pr *printer) print(recs []client.Record) error {
+	for i := range recs {
+		if pr.opts.limit > 0 && pr.printed >= pr.opts.limit {
+			return pr.rewind(recs[i:])
 		}
-	}
-	return nil
-}
-
-// printBatches prints the records of b (whole batches) at or past the
-// partition's next offset, up to the limit.
-func (cs *lineConsumer) printBatches(i int, b []byte) error {
-	for len(b) > 0 && (cs.opts.limit == 0 || cs.printed < cs.opts.limit) {
-		h, rest, err := proto.ValidateBatch(b)
-		if errors.Is(err, proto.ErrShortBatch) {
-			return nil // a partial batch at the end of the response
-		}
-		if err != nil {
-			return fmt.Errorf("consume %q: partition %d: batch at offset %d: %w", cs.opts.topic, cs.parts[i], h.BaseOffset, err)
-		}
-		if h.NextOffset() > cs.next[i] {
-			if err := cs.printBatch(i, b[:h.Size()]); err != nil {
-				return err
-			}
-		}
-		b = rest
-	}
-	return nil
-}
-
-func (cs *lineConsumer) printBatch(i int, batch []byte) error {
-	it, scratch, err := proto.NewBatchIter(cs.scratch, batch)
-	cs.scratch = scratch
-	if err != nil {
-		return fmt.Errorf("consume %q: partition %d: %w", cs.opts.topic, cs.parts[i], err)
-	}
-	for it.Next() && (cs.opts.limit == 0 || cs.printed < cs.opts.limit) {
-		r := it.Record()
-		if r.Offset < cs.next[i] {
-			continue
-		}
-		cs.line = cs.line[:0]
-		if cs.opts.json {
-			cs.line = appendJSONRecord(cs.line, cs.opts.topic, cs.parts[i], r)
+		r := &recs[i]
+		pr.line = pr.line[:0]
+		if pr.opts.json {
+			pr.line = appendJSONRecord(pr.line, r)
 		} else {
-			cs.line = append(cs.line, r.Value...)
+			pr.line = append(pr.line, r.Value...)
 		}
-		cs.line = append(cs.line, '\n')
-		if _, err := cs.out.Write(cs.line); err != nil {
+		pr.line = append(pr.line, '\n')
+		if _, err := pr.out.Write(pr.line); err != nil {
 			return fmt.Errorf("consume: write stdout: %w", err)
 		}
-		cs.next[i] = r.Offset + 1
-		cs.printed++
+		pr.printed++
 	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("consume %q: partition %d: %w", cs.opts.topic, cs.parts[i], err)
+	if err := pr.out.Flush(); err != nil {
+		return fmt.Errorf("consume: write stdout: %w", err)
 	}
 	return nil
 }
 
-// commit stores, for every partition that moved, the offset after the
-// last record printed (the next one to read). Output is flushed first, so
-// a commit never covers a record that was not written out.
-func (cs *lineConsumer) commit(ctx context.Context) error {
-	if err := cs.out.Flush(); err != nil {
+// rewind seeks every partition in rest to its first record there.
+func (pr *printer) rewind(rest []client.Record) error {
+	seen := map[uint32]bool{}
+	for _, r := range rest {
+		if seen[r.Partition] {
+			continue
+		}
+		seen[r.Partition] = true
+		if err := pr.c.Seek(r.Topic, r.Partition, r.Offset); err != nil {
+			return fmt.Errorf("consume: %w", err)
+		}
+	}
+	return nil
+}
+
+// commit stores the group's positions. Output is flushed first, so a
+// commit never covers a record that was not written out.
+func (pr *printer) commit(ctx context.Context) error {
+	if err := pr.out.Flush(); err != nil {
 		return fmt.Errorf("consume: write stdout: %w", err)
 	}
-	cs.lastCommit = time.Now()
-	ct := proto.OffsetCommitTopic{Name: []byte(cs.opts.topic)}
-	for i, p := range cs.parts {
-		if cs.next[i] != cs.committed[i] {
-			ct.Partitions = append(ct.Partitions, proto.OffsetCommitPartition{Partition: p, Offset: cs.next[i]})
-		}
-	}
-	if len(ct.Partitions) == 0 {
-		return nil
-	}
-	req := proto.OffsetCommitRequest{Group: []byte(cs.opts.group), Topics: []proto.OffsetCommitTopic{ct}}
-	resp, err := cs.c.OffsetCommit(ctx, &req)
-	if err != nil {
-		return describeErr(fmt.Sprintf("consume: commit for group %q", cs.opts.group), err)
-	}
-	for _, t := range resp.Topics {
-		for _, rp := range t.Partitions {
-			if rp.Error != proto.None {
-				return describeErr(fmt.Sprintf("consume: commit for group %q partition %d", cs.opts.group, rp.Partition), rp.Error)
-			}
-		}
-	}
-	for _, p := range ct.Partitions {
-		cs.committed[cs.index(p.Partition)] = p.Offset
+	pr.lastCommit = time.Now()
+	if err := pr.c.Commit(ctx); err != nil {
+		return describeErr(fmt.Sprintf("consume: commit for group %q", pr.opts.group), err)
 	}
 	return nil
 }

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/client"
 )
 
 // appendJSONRecord appends r as one JSON object:
@@ -16,29 +16,27 @@ import (
 //
 // key is null for a null key. Keys, values and headers are JSON strings;
 // bytes that are not UTF-8 become U+FFFD, as encoding/json does.
-func appendJSONRecord(dst []byte, topic string, partition uint32, r *proto.Record) []byte {
+func appendJSONRecord(dst []byte, r *client.Record) []byte {
 	dst = append(dst, `{"topic":`...)
-	dst = appendJSONString(dst, topic)
+	dst = appendJSONString(dst, r.Topic)
 	dst = append(dst, `,"partition":`...)
-	dst = strconv.AppendUint(dst, uint64(partition), 10)
+	dst = strconv.AppendUint(dst, uint64(r.Partition), 10)
 	dst = append(dst, `,"offset":`...)
 	dst = strconv.AppendUint(dst, r.Offset, 10)
 	dst = append(dst, `,"timestamp":`...)
-	dst = strconv.AppendInt(dst, r.Timestamp, 10)
+	dst = strconv.AppendInt(dst, r.Timestamp.UnixMilli(), 10)
 	dst = append(dst, `,"key":`...)
 	dst = appendJSONBytes(dst, r.Key)
 	dst = append(dst, `,"value":`...)
 	dst = appendJSONBytes(dst, r.Value)
 	dst = append(dst, `,"headers":{`...)
-	if r.HeaderCount > 0 {
-		for i, h := range r.Headers(nil) {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendJSONString(dst, h.Key)
-			dst = append(dst, ':')
-			dst = appendJSONBytes(dst, h.Value)
+	for i, h := range r.Headers {
+		if i > 0 {
+			dst = append(dst, ',')
 		}
+		dst = appendJSONString(dst, h.Key)
+		dst = append(dst, ':')
+		dst = appendJSONBytes(dst, h.Value)
 	}
 	return append(dst, "}}"...)
 }

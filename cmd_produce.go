@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/ringmq/ringmq/client"
@@ -39,25 +40,34 @@ func cmdProduce(args []string) error {
 	// No signal handling: reading stdin blocks, and an interrupted produce
 	// should just end (non-zero), as any filter does.
 	ctx := context.Background()
-	c, err := dialServer(ctx, opts.server, "ringmq-produce")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	partitions, err := topicPartitions(ctx, c, opts.topic)
+	partitions, err := checkTopic(ctx, opts.server, opts.topic)
 	if err != nil {
 		return err
 	}
 	if opts.partition >= int64(partitions) {
 		return fmt.Errorf("produce: topic %q has %d partitions; --partition %d does not exist", opts.topic, partitions, opts.partition)
 	}
-	p := newLineProducer(c, opts, partitions)
-	stats, err := p.run(ctx, os.Stdin)
-	if err != nil {
-		return err
+	popts := client.ProducerOptions{ClientID: "ringmq-produce", Acks: clientAcks(opts.acks),
+		DeliveryTimeout: produceDeliveryTimeout}
+	if opts.partition >= 0 {
+		popts.Partitioner = client.ManualPartitioner{}
 	}
-	if stats.failed > 0 {
-		return fmt.Errorf("produce: %d of %d records were not acknowledged: %v", stats.failed, stats.lines, stats.firstErr)
+	p, err := client.NewProducer(opts.server, popts)
+	if err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	var st produceStats
+	sendErr := sendLines(ctx, p, opts, os.Stdin, &st)
+	closeErr := p.Close(ctx) // every accepted line has its result after this
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	switch {
+	case sendErr != nil:
+		return sendErr
+	case closeErr != nil:
+		return fmt.Errorf("produce: %w", closeErr)
+	case st.failed > 0:
+		return fmt.Errorf("produce: %d of %d records were not acknowledged: %v", st.failed, st.lines, st.firstErr)
 	}
 	return nil
 }
@@ -95,8 +105,15 @@ func parseAcks(s string) (int8, error) {
 	return 0, fmt.Errorf("--acks must be 0, 1 or all, not %q", s)
 }
 
-// topicPartitions returns topic's partition count, or a clear error.
-func topicPartitions(ctx context.Context, c *client.Conn, topic string) (uint32, error) {
+// checkTopic connects to server and returns topic's partition count, so
+// that a server that is down or a topic that does not exist fails at once
+// with a clear line (the producer and consumer would retry).
+func checkTopic(ctx context.Context, server, topic string) (uint32, error) {
+	c, err := dialServer(ctx, server, "ringmq-cli")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
 	ctx, cancel := commandTimeout(ctx)
 	defer cancel()
 	resp, err := c.Metadata(ctx, &proto.MetadataRequest{Topics: []string{topic}})
@@ -111,6 +128,17 @@ func topicPartitions(ctx context.Context, c *client.Conn, topic string) (uint32,
 		return 0, describeErr(fmt.Sprintf("topic %q", topic), t.Error)
 	}
 	return uint32(len(t.Partitions)), nil
+}
+
+// clientAcks maps proto's acks values to the producer's.
+func clientAcks(a int8) client.Acks {
+	switch a {
+	case proto.AcksNone:
+		return client.AcksNone
+	case proto.AcksAll:
+		return client.AcksAll
+	}
+	return client.AcksLeader
 }
 
 // readLine returns the next line of r without its newline, and false at
@@ -140,192 +168,59 @@ func readLine(r *bufio.Reader, long *[]byte) ([]byte, bool, error) {
 	return line, true, nil
 }
 
-// keyPartition is the partition of a keyed record: FNV-1a 32 of the key
-// modulo the partition count.
-func keyPartition(key []byte, partitions uint32) uint32 {
-	h := uint32(2166136261)
-	for _, b := range key {
-		h ^= uint32(b)
-		h *= 16777619
-	}
-	return h % partitions
-}
+// produceDeliveryTimeout fails a line the server has not taken for this
+// long (the producer retries until then).
+const produceDeliveryTimeout = 30 * time.Second
 
-const (
-	maxRequestRecordBytes = 1 << 20  // records per produce request, all partitions
-	stickyBytes           = 16 << 10 // keyless records stay on one partition this long
-	produceTimeoutMs      = 30_000
-)
-
-// produceStats counts the outcome of a produce run.
+// produceStats counts the outcome of a produce run. Results arrive on the
+// producer's delivery goroutine; lines is the reading goroutine's.
 type produceStats struct {
-	lines, acked, failed int
-	firstErr             error
+	lines int
+
+	mu            sync.Mutex
+	acked, failed int
+	firstErr      error
 }
 
-// lineProducer batches stdin lines per partition and sends one produce
-// request at a time, so records keep their input order in each partition.
-type lineProducer struct {
-	c          *client.Conn
-	opts       produceOptions
-	partitions uint32
-	builders   []proto.BatchBuilder
-	bufs       [][]byte // each builder's buffer, kept across batches
-	counts     []int    // records pending per partition
-	pending    int      // bytes pending, all partitions
-	sticky     uint32
-	req        proto.ProduceRequest
-	stats      produceStats
-}
-
-func newLineProducer(c *client.Conn, opts produceOptions, partitions uint32) *lineProducer {
-	p := &lineProducer{
-		c: c, opts: opts, partitions: partitions,
-		builders: make([]proto.BatchBuilder, partitions),
-		bufs:     make([][]byte, partitions),
-		counts:   make([]int, partitions),
+func (st *produceStats) result(r client.Result) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if r.Err == nil {
+		st.acked++
+		return
 	}
-	p.req = proto.ProduceRequest{Acks: opts.acks, TimeoutMs: produceTimeoutMs,
-		Topics: []proto.ProduceTopic{{Name: []byte(opts.topic)}}}
-	return p
+	st.failed++
+	if st.firstErr == nil {
+		st.firstErr = describeErr(fmt.Sprintf("partition %d", r.Partition), r.Err)
+	}
 }
 
-// run sends every line of in, flushing whenever the input pauses or a
-// request is full, and returns what was acknowledged.
-func (p *lineProducer) run(ctx context.Context, in io.Reader) (produceStats, error) {
+// sendLines hands every line of in to the producer, which batches them
+// (sending as soon as a request slot is free, so typed lines go out at
+// once) and keeps their order per partition.
+func sendLines(ctx context.Context, p *client.Producer, opts produceOptions, in io.Reader, st *produceStats) error {
 	r := bufio.NewReaderSize(in, readBufferSize)
 	var long []byte
-	for {
-		if r.Buffered() == 0 && p.pending > 0 {
-			if err := p.flush(ctx); err != nil {
-				return p.stats, err
-			}
-		}
+	rec := client.Record{Topic: opts.topic}
+	if opts.partition >= 0 {
+		rec.Partition = uint32(opts.partition)
+	}
+	sep := []byte(opts.keySep)
+	done := st.result // one func value for every line
+	for n := 1; ; n++ {
 		line, ok, err := readLine(r, &long)
-		if err != nil {
-			return p.stats, err
+		if err != nil || !ok {
+			return err
 		}
-		if !ok {
-			break
-		}
-		p.add(line)
-		if p.pending >= maxRequestRecordBytes {
-			if err := p.flush(ctx); err != nil {
-				return p.stats, err
+		rec.Key, rec.Value = nil, line
+		if len(sep) > 0 {
+			if k, v, found := bytes.Cut(line, sep); found {
+				rec.Key, rec.Value = k, v
 			}
 		}
-	}
-	if err := p.flush(ctx); err != nil {
-		return p.stats, err
-	}
-	if p.opts.acks == proto.AcksNone {
-		return p.stats, p.barrier(ctx)
-	}
-	return p.stats, nil
-}
-
-// add appends one line to its partition's batch.
-func (p *lineProducer) add(line []byte) {
-	var key, value []byte = nil, line
-	if p.opts.keySep != "" {
-		if k, v, ok := bytes.Cut(line, []byte(p.opts.keySep)); ok {
-			key, value = k, v
+		if err := p.Send(ctx, rec, done); err != nil { // Send copies key and value
+			return describeErr(fmt.Sprintf("produce: line %d", n), err)
 		}
+		st.lines++
 	}
-	part := p.choose(key)
-	b := &p.builders[part]
-	if p.counts[part] == 0 {
-		b.Reset(p.bufs[part])
-	}
-	before := b.Size()
-	b.Append(time.Now().UnixMilli(), key, value, nil)
-	p.counts[part]++
-	p.pending += b.Size() - before
-	p.stats.lines++
-}
-
-// choose picks the partition of a record with key (nil: none).
-func (p *lineProducer) choose(key []byte) uint32 {
-	switch {
-	case p.opts.partition >= 0:
-		return uint32(p.opts.partition)
-	case key != nil:
-		return keyPartition(key, p.partitions)
-	}
-	if p.builders[p.sticky].Size() >= stickyBytes && p.counts[p.sticky] > 0 {
-		p.sticky = (p.sticky + 1) % p.partitions
-	}
-	return p.sticky
-}
-
-// flush sends every pending batch in one request and waits for its
-// response. Records a partition refuses are counted as failed; a failure
-// of the whole request ends the run.
-func (p *lineProducer) flush(ctx context.Context) error {
-	if p.pending == 0 {
-		return nil
-	}
-	t := &p.req.Topics[0]
-	t.Partitions = t.Partitions[:0]
-	counts := make(map[uint32]int, len(p.counts))
-	for i := range p.builders {
-		if p.counts[i] == 0 {
-			continue
-		}
-		batch := p.builders[i].Finish()
-		p.bufs[i] = batch[:0]
-		t.Partitions = append(t.Partitions, proto.ProducePartition{Partition: uint32(i), Records: batch})
-		counts[uint32(i)] = p.counts[i]
-		p.counts[i] = 0
-	}
-	p.pending = 0
-	resp, err := p.c.Produce(ctx, &p.req)
-	if err != nil {
-		return describeErr(fmt.Sprintf("produce to %q (%d records acknowledged before)", p.opts.topic, p.stats.acked), err)
-	}
-	if resp == nil { // acks 0
-		for _, n := range counts {
-			p.stats.acked += n
-		}
-		return nil
-	}
-	p.account(resp, counts)
-	return nil
-}
-
-// account counts a response's acknowledged and refused records.
-func (p *lineProducer) account(resp *proto.ProduceResponse, counts map[uint32]int) {
-	for _, rt := range resp.Topics {
-		for _, rp := range rt.Partitions {
-			n := counts[rp.Partition]
-			delete(counts, rp.Partition)
-			if rp.Error == proto.None {
-				p.stats.acked += n
-				continue
-			}
-			p.fail(n, describeErr(fmt.Sprintf("partition %d", rp.Partition), rp.Error))
-		}
-	}
-	for part, n := range counts {
-		p.fail(n, fmt.Errorf("partition %d: missing from the server's response", part))
-	}
-}
-
-func (p *lineProducer) fail(n int, err error) {
-	p.stats.failed += n
-	if p.stats.firstErr == nil {
-		p.stats.firstErr = err
-	}
-}
-
-// barrier waits until every acks=0 request was written: the connection
-// writes frames in the order they were queued, so an answer to a later
-// request means the earlier bytes reached the server.
-func (p *lineProducer) barrier(ctx context.Context) error {
-	ctx, cancel := commandTimeout(ctx)
-	defer cancel()
-	if _, err := p.c.Metadata(ctx, &proto.MetadataRequest{Topics: []string{p.opts.topic}}); err != nil {
-		return describeErr(fmt.Sprintf("produce to %q", p.opts.topic), err)
-	}
-	return nil
 }

@@ -139,6 +139,22 @@ func TestCLIProduceConsumeGroups(t *testing.T) {
 			t.Fatalf("groups g after reading everything (want 3 partitions, lag 0):\n%s", out)
 		}
 	})
+	t.Run("start positions", func(t *testing.T) {
+		for from, want := range map[string][]uint64{"7": {7, 8}, "@0": {0, 1}, "earliest": {0, 1}} {
+			out := splitLines(mustCLI(t, "", "consume", "t", "--partition", "1", "--from", from, "-n", "2", "--format", "json", s))
+			var got []uint64
+			for _, l := range out {
+				var r jsonRecord
+				if err := json.Unmarshal([]byte(l), &r); err != nil || r.Partition != 1 {
+					t.Fatalf("--from %s: line %q: %v", from, l, err)
+				}
+				got = append(got, r.Offset)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("--from %s: offsets %v, want %v", from, got, want)
+			}
+		}
+	})
 	t.Run("key separator", func(t *testing.T) {
 		mustCLI(t, "", "topic", "create", "k", s)
 		mustCLI(t, "alpha=1\nbeta=2=3\nnokey\n", "produce", "k", "--key-separator", "=", s)
