@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -57,6 +58,16 @@ func BenchmarkRawLoopback(b *testing.B) {
 	})
 }
 
+// benchConfig is the test server with the default storage settings
+// (256 MiB segments, 1 s flush interval), as `make run` would use.
+func benchConfig(b *testing.B) config.Config {
+	cfg := testConfig(b, b.TempDir())
+	def := config.Default()
+	cfg.Storage.SegmentBytes = def.Storage.SegmentBytes
+	cfg.Storage.FlushInterval = def.Storage.FlushInterval
+	return cfg
+}
+
 func benchBatch(recordSize int) []byte {
 	var bb proto.BatchBuilder
 	bb.Reset(nil)
@@ -70,7 +81,7 @@ func benchBatch(recordSize int) []byte {
 func BenchmarkServerProduce(b *testing.B) {
 	for _, size := range []int{100, 1024} {
 		b.Run(fmt.Sprintf("record=%dB", size), func(b *testing.B) {
-			srv := startServer(b, testConfig(b, b.TempDir()))
+			srv := startServer(b, benchConfig(b))
 			admin := dial(b, srv.Addr(), client.Options{})
 			createTopic(b, admin, "bench", 4)
 			batch := benchBatch(size)
@@ -103,9 +114,7 @@ func BenchmarkServerProduce(b *testing.B) {
 func BenchmarkServerFetch(b *testing.B) {
 	for _, size := range []int{100, 1024} {
 		b.Run(fmt.Sprintf("record=%dB", size), func(b *testing.B) {
-			cfg := testConfig(b, b.TempDir())
-			cfg.Storage.SegmentBytes = 256 << 20
-			srv := startServer(b, cfg)
+			srv := startServer(b, benchConfig(b))
 			c := dial(b, srv.Addr(), client.Options{})
 			createTopic(b, c, "bench", 1)
 			batch := benchBatch(size)
