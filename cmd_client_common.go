@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -115,6 +116,13 @@ func dialServer(ctx context.Context, addr, clientID string) (*client.Conn, error
 	return c, nil
 }
 
+// isConnectErr reports whether err is a failure to reach the server (as
+// opposed to its answer).
+func isConnectErr(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // connectErr describes a failure to reach the server at addr.
 func connectErr(addr string, err error) error {
 	switch {
@@ -128,29 +136,44 @@ func connectErr(addr string, err error) error {
 	return fmt.Errorf("cannot connect to %s: %w", addr, err)
 }
 
+// cliError is a described error: a short message for people that still
+// unwraps to its cause, for errors.Is and errors.As.
+type cliError struct {
+	msg   string
+	cause error
+}
+
+func (e *cliError) Error() string { return e.msg }
+func (e *cliError) Unwrap() error { return e.cause }
+
 // describeErr turns a client error into a short line: server error codes
 // by their meaning, lost connections by their cause. what names the
 // operation ("topic \"t\"").
 func describeErr(what string, err error) error {
 	var code proto.ErrorCode
+	var msg string
 	switch {
 	case errors.As(err, &code):
-		msg := code.Message()
+		msg = code.Message()
 		if code == proto.UnknownTopic {
 			msg = "no such topic"
 		}
 		if m := serverMessage(err); m != "" {
 			msg = m
 		}
-		return fmt.Errorf("%s: %s (%s)", what, msg, code.String())
+		msg += " (" + code.String() + ")"
+	case isConnectErr(err):
+		msg = "cannot connect to the server"
 	case errors.Is(err, client.ErrConnectionLost):
-		return fmt.Errorf("%s: lost the connection to the server", what)
+		msg = "lost the connection to the server"
 	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("%s: interrupted", what)
+		msg = "interrupted"
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%s: timed out", what)
+		msg = "timed out"
+	default:
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return &cliError{msg: what + ": " + msg, cause: err}
 }
 
 // serverMessage extracts the server's explanation that client.CreateTopic

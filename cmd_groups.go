@@ -3,14 +3,15 @@ package main
 // ringmq groups [GROUP]: committed offsets and lag per topic and partition.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
-	"sort"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/ringmq/ringmq/client"
-	"github.com/ringmq/ringmq/proto"
 )
 
 func cmdGroups(args []string) error {
@@ -24,8 +25,8 @@ func cmdGroups(args []string) error {
 	if len(pos) == 1 {
 		group = pos[0]
 	}
-	return withConn(*server, func(ctx context.Context, c *client.Conn) error {
-		resp, err := c.ListGroups(ctx, &proto.ListGroupsRequest{Group: group})
+	return withAdmin(*server, func(ctx context.Context, a *client.Admin) error {
+		groups, err := a.ListGroups(ctx, group)
 		if err != nil {
 			what := "groups"
 			if group != "" {
@@ -33,23 +34,20 @@ func cmdGroups(args []string) error {
 			}
 			return describeErr(what, err)
 		}
-		if group != "" && len(resp.Groups) == 0 {
-			return fmt.Errorf("groups %q: no such group (it has no committed offsets)", group)
-		}
-		return printGroups(resp.Groups)
+		return printGroups(groups)
 	})
 }
 
-func printGroups(groups []proto.GroupInfo) error {
-	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
+func printGroups(groups []client.GroupInfo) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tTOPIC\tPARTITION\tCOMMITTED\tLOG_END\tLAG")
 	for _, g := range groups {
-		sort.Slice(g.Topics, func(i, j int) bool { return g.Topics[i].Name < g.Topics[j].Name })
-		for _, t := range g.Topics {
-			for _, p := range t.Partitions {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", g.Name, t.Name, p.Partition, p.Committed, p.LogEnd, p.Lag)
-			}
+		ps := slices.Clone(g.Partitions)
+		slices.SortFunc(ps, func(x, y client.GroupPartition) int {
+			return cmp.Or(strings.Compare(x.Topic, y.Topic), cmp.Compare(x.Partition, y.Partition))
+		})
+		for _, p := range ps {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", g.Name, p.Topic, p.Partition, p.Committed, p.LogEnd, p.Lag)
 		}
 	}
 	return tw.Flush()

@@ -5,13 +5,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/ringmq/ringmq/client"
-	"github.com/ringmq/ringmq/proto"
 )
 
 const topicUsage = "ringmq topic create|list|describe|delete ... (ringmq topic SUBCOMMAND -h for its flags)"
@@ -33,40 +33,47 @@ func cmdTopic(args []string) error {
 	return quietUsage(sub(args[1:]))
 }
 
-// configFlags collects repeated --config key=value flags.
-type configFlags []proto.Config
+// configFlags collects repeated --config key=value flags (the last value
+// of a key wins).
+type configFlags map[string]string
 
-func (c *configFlags) String() string { return "" }
+func (c configFlags) String() string { return "" }
 
-func (c *configFlags) Set(s string) error {
+func (c configFlags) Set(s string) error {
 	k, v, ok := strings.Cut(s, "=")
 	if !ok || k == "" {
 		return fmt.Errorf("want key=value, got %q", s)
 	}
-	*c = append(*c, proto.Config{Key: k, Value: v})
+	c[k] = v
 	return nil
 }
 
-// withConn dials server, runs fn with a bounded context, and closes.
-func withConn(server string, fn func(ctx context.Context, c *client.Conn) error) error {
+// withAdmin runs fn with an Admin for server and a bounded context. A
+// server that cannot be reached is reported as such, whatever fn was
+// doing.
+func withAdmin(server string, fn func(ctx context.Context, a *client.Admin) error) error {
 	ctx, stop := signalContext()
 	defer stop()
-	c, err := dialServer(ctx, server, "ringmq-cli")
+	a, err := client.NewAdmin(server, client.Options{ClientID: "ringmq-cli"})
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer a.Close()
 	ctx, cancel := commandTimeout(ctx)
 	defer cancel()
-	return fn(ctx, c)
+	err = fn(ctx, a)
+	if isConnectErr(err) {
+		return connectErr(server, err)
+	}
+	return err
 }
 
 func topicCreate(args []string) error {
 	fs := newFlagSet("topic create", "ringmq topic create NAME [--partitions N] [--config key=value ...] [--server HOST:PORT]")
 	server := fs.serverFlag()
 	partitions := fs.Uint("partitions", 1, "number of partitions")
-	var configs configFlags
-	fs.Var(&configs, "config", "topic configuration override `key=value` (retention_ms, retention_bytes, segment_bytes, flush); repeatable")
+	configs := configFlags{}
+	fs.Var(configs, "config", "topic configuration override `key=value` (retention_ms, retention_bytes, segment_bytes, flush); repeatable")
 	pos, err := fs.parse(args, 1, 1)
 	if err != nil {
 		return err
@@ -75,9 +82,8 @@ func topicCreate(args []string) error {
 	if *partitions == 0 || *partitions > 1<<20 {
 		return fmt.Errorf("topic create: --partitions must be between 1 and %d", 1<<20)
 	}
-	return withConn(*server, func(ctx context.Context, c *client.Conn) error {
-		req := &proto.CreateTopicRequest{Name: name, Partitions: uint32(*partitions), Configs: configs}
-		if _, err := c.CreateTopic(ctx, req); err != nil {
+	return withAdmin(*server, func(ctx context.Context, a *client.Admin) error {
+		if err := a.CreateTopic(ctx, name, uint32(*partitions), configs); err != nil {
 			return describeErr(fmt.Sprintf("topic create %q", name), err)
 		}
 		fmt.Printf("created topic %q with %d partitions\n", name, *partitions)
@@ -92,8 +98,8 @@ func topicDelete(args []string) error {
 	if err != nil {
 		return err
 	}
-	return withConn(*server, func(ctx context.Context, c *client.Conn) error {
-		if _, err := c.DeleteTopic(ctx, &proto.DeleteTopicRequest{Name: pos[0]}); err != nil {
+	return withAdmin(*server, func(ctx context.Context, a *client.Admin) error {
+		if err := a.DeleteTopic(ctx, pos[0]); err != nil {
 			return describeErr(fmt.Sprintf("topic delete %q", pos[0]), err)
 		}
 		fmt.Printf("deleted topic %q\n", pos[0])
@@ -107,15 +113,14 @@ func topicList(args []string) error {
 	if _, err := fs.parse(args, 0, 0); err != nil {
 		return err
 	}
-	return withConn(*server, func(ctx context.Context, c *client.Conn) error {
-		resp, err := c.Metadata(ctx, &proto.MetadataRequest{})
+	return withAdmin(*server, func(ctx context.Context, a *client.Admin) error {
+		topics, err := a.ListTopics(ctx)
 		if err != nil {
 			return describeErr("topic list", err)
 		}
-		sort.Slice(resp.Topics, func(i, j int) bool { return resp.Topics[i].Name < resp.Topics[j].Name })
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tMESSAGES")
-		for _, t := range resp.Topics {
+		for _, t := range topics {
 			var n uint64
 			for _, p := range t.Partitions {
 				n += p.LogEnd - p.LogStart
@@ -133,27 +138,27 @@ func topicDescribe(args []string) error {
 	if err != nil {
 		return err
 	}
-	return withConn(*server, func(ctx context.Context, c *client.Conn) error {
-		resp, err := c.DescribeTopic(ctx, &proto.DescribeTopicRequest{Name: pos[0]})
+	return withAdmin(*server, func(ctx context.Context, a *client.Admin) error {
+		t, err := a.DescribeTopic(ctx, pos[0])
 		if err != nil {
 			return describeErr(fmt.Sprintf("topic describe %q", pos[0]), err)
 		}
-		printDescription(pos[0], resp)
+		printDescription(t)
 		return nil
 	})
 }
 
-func printDescription(name string, resp *proto.DescribeTopicResponse) {
-	fmt.Printf("topic %s: %d partitions\n", name, len(resp.Partitions))
-	if len(resp.Configs) > 0 {
+func printDescription(t *client.TopicInfo) {
+	fmt.Printf("topic %s: %d partitions\n", t.Name, len(t.Partitions))
+	if len(t.Configs) > 0 {
 		fmt.Println("config:")
-		for _, c := range resp.Configs {
-			fmt.Printf("  %s = %s\n", c.Key, c.Value)
+		for _, k := range slices.Sorted(maps.Keys(t.Configs)) {
+			fmt.Printf("  %s = %s\n", k, t.Configs[k])
 		}
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tSHARD\tLOG_START\tLOG_END\tMESSAGES\tBYTES")
-	for _, p := range resp.Partitions {
+	for _, p := range t.Partitions {
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\n", p.Partition, p.Shard, p.LogStart, p.LogEnd, p.LogEnd-p.LogStart, p.Bytes)
 	}
 	tw.Flush()
