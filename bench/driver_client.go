@@ -7,6 +7,7 @@ package bench
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -320,24 +321,31 @@ func (cc *clientConsumers) run(ctx context.Context, deadline time.Time) error {
 	return context.Cause(ctx)
 }
 
+// pollSlice bounds one Poll, so a reader whose partitions went quiet
+// still sees an end set after its last records arrived.
+const pollSlice = 200 * time.Millisecond
+
 func (r *pollReader) run(ctx context.Context, deadline time.Time) error {
-	for len(r.active) > 0 && ctx.Err() == nil {
+	for r.retire(); len(r.active) > 0 && ctx.Err() == nil; r.retire() {
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			return nil
 		}
 		asked := time.Now()
-		recs, err := r.c.Poll(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+		pctx, cancel := context.WithTimeout(ctx, pollSlice)
+		recs, err := r.c.Poll(pctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, context.DeadlineExceeded):
+			continue // nothing new within the slice
+		case err != nil:
 			return fmt.Errorf("bench: poll: %w", err)
 		}
 		got := time.Now()
 		if r.take(recs, got.UnixNano()) > 0 && !r.e2e {
 			r.w.recordUs(got.Sub(asked).Microseconds(), 1)
 		}
-		r.retire()
 	}
 	return nil
 }

@@ -114,8 +114,8 @@ func runConsume(ctx context.Context, cfg *Config, admin *client.Conn, parts []pr
 		return nil, err
 	}
 	want := cfg.Messages
-	if readAll {
-		want = max(0, DefaultMessages-available(from, end)) // only an empty topic is filled
+	if readAll && available(from, end) > 0 {
+		want = 0 // read what is there; only an empty topic is filled (with DefaultMessages)
 	}
 	if have := available(from, end); cfg.Duration <= 0 && have < want {
 		if err := prefill(ctx, cfg, parts, want-have); err != nil {

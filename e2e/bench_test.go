@@ -77,6 +77,7 @@ func TestBenchProduceAndE2E(t *testing.T) {
 	runBench(t, "e2e", 2000, 64, s, "--topic", "br", "--messages", "2000", "--msg-size", "64",
 		"--rate", "20000", "--linger", "2ms")
 	runBench(t, "consume", 20000, 100, s, "--topic", "bp", "--messages", "20000", "--msg-size", "100")
+	runBench(t, "consume", 20000, 100, s, "--topic", "bp") // no count: what the topic holds
 	// The same through client.Producer and client.Consumer.
 	runBench(t, "e2e", 20000, 128, s, "--driver", "client", "--topic", "bc", "--messages", "20000", "--msg-size", "128",
 		"--partitions", "3", "--compression", "zstd")
