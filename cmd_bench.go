@@ -42,7 +42,10 @@ func cmdBench(args []string) error {
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil // interrupted: the report covers the run so far
 	}
-	if err != nil {
+	switch {
+	case isConnectErr(err):
+		return connectErr(cfg.Server, err)
+	case err != nil:
 		return fmt.Errorf("bench %s: %w", cfg.Mode, err)
 	}
 	return nil
