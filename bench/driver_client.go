@@ -106,6 +106,7 @@ func startClientProducers(cfg *Config, parts []proto.PartitionInfo, m *meter) (*
 			ClientID: clientID, Acks: clientAcks(cfg.Acks), Compression: cfg.Codec,
 			Partitioner: client.ManualPartitioner{}, BatchBytes: cfg.BatchBytes, Linger: cfg.Linger,
 			MaxInFlight: cfg.InFlight, MaxBufferedBytes: clientBufferBytes(cfg),
+			MaxRequestBytes: max(1<<20, 2*cfg.BatchBytes), // room for a whole batch and its framing
 			DeliveryTimeout: clientDeliveryTimeout,
 		})
 		if err != nil {
