@@ -3,9 +3,11 @@ package reactor
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/ringmq/ringmq/client"
@@ -33,13 +35,15 @@ func metricValue(t *testing.T, series string) float64 {
 func TestMetricsFollowTheData(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
 	c := dial(t, srv.Addr(), client.Options{})
-	createTopic(t, c, "metered", 2)
+	// A fresh topic name per run: the series are process-wide.
+	topic := fmt.Sprintf("metered-%d", time.Now().UnixNano())
+	createTopic(t, c, topic, 2)
 	for i := 0; i < 3; i++ {
-		produceOne(t, c, "metered", 1, []byte("0123456789"))
+		produceOne(t, c, topic, 1, []byte("0123456789"))
 	}
-	readAll(t, c, "metered", 2)
+	readAll(t, c, topic, 2)
 	_, err := c.OffsetCommit(context.Background(), &proto.OffsetCommitRequest{Group: []byte("g1"),
-		Topics: []proto.OffsetCommitTopic{{Name: []byte("metered"), Partitions: []proto.OffsetCommitPartition{{Partition: 1, Offset: 1}}}}})
+		Topics: []proto.OffsetCommitTopic{{Name: []byte(topic), Partitions: []proto.OffsetCommitPartition{{Partition: 1, Offset: 1}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +51,12 @@ func TestMetricsFollowTheData(t *testing.T) {
 		series string
 		want   float64
 	}{
-		{`ringmq_log_end_offset{topic="metered",partition="1"}`, 3},
-		{`ringmq_log_end_offset{topic="metered",partition="0"}`, 0},
-		{`ringmq_produce_messages_total{topic="metered"}`, 3},
-		{`ringmq_fetch_messages_total{topic="metered"}`, 3},
-		{`ringmq_group_committed_offset{group="g1",topic="metered",partition="1"}`, 1},
-		{`ringmq_group_lag{group="g1",topic="metered",partition="1"}`, 2},
+		{`ringmq_log_end_offset{topic="` + topic + `",partition="1"}`, 3},
+		{`ringmq_log_end_offset{topic="` + topic + `",partition="0"}`, 0},
+		{`ringmq_produce_messages_total{topic="` + topic + `"}`, 3},
+		{`ringmq_fetch_messages_total{topic="` + topic + `"}`, 3},
+		{`ringmq_group_committed_offset{group="g1",topic="` + topic + `",partition="1"}`, 1},
+		{`ringmq_group_lag{group="g1",topic="` + topic + `",partition="1"}`, 2},
 	}
 	for _, ch := range checks {
 		if got := metricValue(t, ch.series); got != ch.want {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -39,6 +40,7 @@ func wantSample(t *testing.T, text, series, want string) {
 }
 
 func TestTopicSeries(t *testing.T) {
+	DropTopic("orders") // fresh series when the test runs more than once
 	tp := ForTopic("orders")
 	tp.Produced(3, 300)
 	tp.Produced(2, 200)
@@ -83,6 +85,8 @@ func TestLookupsAreCached(t *testing.T) {
 }
 
 func TestGroupLag(t *testing.T) {
+	DropTopic("lagged") // fresh series when the test runs more than once
+	DropGroup("billing")
 	p := ForPartition("lagged", 0)
 	g := ForGroup("billing", "lagged", 0)
 	p.SetLogEnd(100)
@@ -141,15 +145,20 @@ func TestDropTopicAndGroup(t *testing.T) {
 	}
 }
 
+// apiRuns makes TestAPISeries's request type unique per run (request types
+// are never dropped).
+var apiRuns atomic.Int32
+
 func TestAPISeries(t *testing.T) {
-	a := API("produce_test")
+	name := fmt.Sprintf("produce_test_%d", apiRuns.Add(1))
+	a := API(name)
 	a.Observe(1500 * time.Microsecond)
 	a.Observe(2500 * time.Microsecond)
 	a.Failed()
 	text := scrape(t)
-	wantSample(t, text, `ringmq_request_duration_seconds_count{api="produce_test"}`, "2")
-	wantSample(t, text, `ringmq_request_duration_seconds_sum{api="produce_test"}`, "0.004")
-	wantSample(t, text, `ringmq_request_errors_total{api="produce_test"}`, "1")
+	wantSample(t, text, `ringmq_request_duration_seconds_count{api="`+name+`"}`, "2")
+	wantSample(t, text, `ringmq_request_duration_seconds_sum{api="`+name+`"}`, "0.004")
+	wantSample(t, text, `ringmq_request_errors_total{api="`+name+`"}`, "1")
 }
 
 func TestServerSeries(t *testing.T) {
