@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/ringmq/ringmq/proto"
 )
@@ -80,6 +81,10 @@ type Conn struct {
 	nextID  uint32
 	wbuf    []byte // frames the writer has not taken yet
 	wslots  int    // slots to release once wbuf is written (acks 0)
+	closing bool   // Close was called: the writer drains wbuf, then stops
+	// drained is closed by the writer once everything queued before Close
+	// is written (acks 0 requests have no other way to be delivered).
+	drained chan struct{}
 }
 
 // call is one caller waiting for its response.
@@ -115,6 +120,7 @@ func newConn(nc net.Conn, addr string, opts Options) *Conn {
 		slots:   make(chan struct{}, opts.MaxInFlight),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
+		drained: make(chan struct{}),
 		pending: make(map[uint32]*call),
 	}
 	c.wg.Add(2)
@@ -157,10 +163,27 @@ func (c *Conn) Err() error {
 // Close ends the connection: waiting and later calls fail with ErrClosed.
 // It waits for the connection's goroutines to exit.
 func (c *Conn) Close() error {
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	// Requests already queued (acks 0 ones above all, whose callers were
+	// told they were sent) go out before the connection closes.
+	select {
+	case <-c.drained:
+	case <-c.done:
+	case <-time.After(closeDrainTimeout):
+	}
 	c.fail(ErrClosed)
 	c.wg.Wait()
 	return nil
 }
+
+// closeDrainTimeout bounds how long Close waits to write what is queued.
+const closeDrainTimeout = 5 * time.Second
 
 // Do sends req and decodes the response into resp (a nil resp discards the
 // body). An error the server put in the response header comes back as a
@@ -305,6 +328,7 @@ func (c *Conn) writeLoop() {
 		buf, c.wbuf = c.wbuf, buf[:0]
 		slots := c.wslots
 		c.wslots = 0
+		closing := c.closing
 		c.mu.Unlock()
 		if len(buf) > 0 {
 			if _, err := c.nc.Write(buf); err != nil {
@@ -317,6 +341,16 @@ func (c *Conn) writeLoop() {
 		}
 		if cap(buf) > maxRetainedWrite {
 			buf = nil
+		}
+		if closing {
+			c.mu.Lock()
+			empty := len(c.wbuf) == 0
+			c.mu.Unlock()
+			if empty {
+				close(c.drained)
+				<-c.done
+				return
+			}
 		}
 	}
 }
