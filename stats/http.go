@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -28,8 +29,11 @@ type HTTPServer struct {
 //	              go_* and process_* metrics of this process
 //	GET /healthz  200 "ok" when health returns nil (or is nil), else 503 and
 //	              the error's text
+//	GET /debug/pprof/...  the Go profiler (net/http/pprof), e.g.
+//	              /debug/pprof/profile?seconds=10 for a CPU profile
 //
-// and 404 elsewhere. The listener is bound when Serve returns, so a busy
+// and 404 elsewhere. The metrics address is meant to stay on a trusted
+// interface (127.0.0.1 by default): the profiler is on it too. The listener is bound when Serve returns, so a busy
 // port is its error.
 func Serve(addr string, health func() error) (*HTTPServer, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -41,6 +45,10 @@ func Serve(addr string, health func() error) (*HTTPServer, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		serveHealth(w, health)
 	})
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	s := &HTTPServer{
 		srv: &http.Server{
 			Handler:           mux,
