@@ -157,6 +157,17 @@ func (s *Server) deleteTopic(name string) proto.ErrorCode {
 		s.log.Error("delete topic partitions", "topic", name, "err", err)
 		return proto.StorageError
 	}
+	// A topic created later under the same name starts with no commits.
+	for _, g := range s.meta.ListGroups() {
+		for _, po := range s.meta.GroupOffsets(g) {
+			if po.Topic != name {
+				continue
+			}
+			if err := s.meta.DeleteOffset(g, name, po.Partition); err != nil {
+				s.log.Error("delete committed offset of a deleted topic", "group", g, "topic", name, "err", err)
+			}
+		}
+	}
 	s.metrics.dropTopic(name)
 	s.log.Info("topic deleted", "topic", name)
 	return proto.None

@@ -44,3 +44,31 @@ func TestAutoCreateTopics(t *testing.T) {
 		}
 	}
 }
+
+// Deleting a topic forgets the groups' commits on it: a topic created again
+// under the same name starts from scratch.
+func TestDeleteTopicForgetsCommits(t *testing.T) {
+	srv := startServer(t, testConfig(t, t.TempDir()))
+	c := dial(t, srv.Addr(), client.Options{})
+	createTopic(t, c, "gone", 1)
+	produceOne(t, c, "gone", 0, []byte("x"))
+	if _, err := c.OffsetCommit(ctxT(t), &proto.OffsetCommitRequest{Group: []byte("g"), Topics: []proto.OffsetCommitTopic{{
+		Name: []byte("gone"), Partitions: []proto.OffsetCommitPartition{{Partition: 0, Offset: 1}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteTopic(ctxT(t), &proto.DeleteTopicRequest{Name: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, c, "gone", 1)
+	resp, err := c.OffsetFetch(ctxT(t), &proto.OffsetFetchRequest{Group: []byte("g"), Topics: []proto.OffsetFetchTopic{{
+		Name: []byte("gone"), Partitions: []uint32{0}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off := resp.Topics[0].Partitions[0].Offset; off != proto.NoOffset {
+		t.Fatalf("recreated topic still has commit %d", off)
+	}
+	if got := listOffset(t, c, "gone", 0, -1); got != 0 {
+		t.Fatalf("recreated topic has log end %d", got)
+	}
+}
