@@ -212,9 +212,7 @@ func (r *Reactor) intervalFlush() {
 	for _, ps := range r.parts {
 		for _, p := range ps {
 			if p != nil {
-				if err := p.log.WriteCheckpoint(); err != nil {
-					r.srv.log.Warn("recovery checkpoint", "topic", p.topic.name, "partition", p.id, "err", err)
-				}
+				p.log.WriteCheckpointAsync() // file creation and fdatasync: not on this thread
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,5 +91,29 @@ func TestCheckpointDamageIsCorrupt(t *testing.T) {
 		if _, _, err := ParseCheckpoint(good[:n]); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("%d-byte checkpoint: %v", n, err)
 		}
+	}
+}
+
+func TestWriteCheckpointAsyncPersistsTheFlushedPoint(t *testing.T) {
+	_, l := createTestLog(t, testConfig())
+	d := &SyncDriver{}
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := 0; i < 20; i++ {
+		mustAppend(t, d, l, randomBatch(rng, 10, 100, 1000))
+	}
+	if err := d.Flush(l); err != nil {
+		t.Fatal(err)
+	}
+	l.WriteCheckpointAsync()
+	l.ckpt.Wait()
+	c, found, err := readCheckpoint(l.dir)
+	if err != nil || !found {
+		t.Fatalf("checkpoint after WriteCheckpointAsync: found %v, err %v", found, err)
+	}
+	if c != l.rp {
+		t.Fatalf("checkpoint %+v, want the flushed point %+v", c, l.rp)
+	}
+	if c.RecoveryPoint != l.LogEnd() {
+		t.Fatalf("checkpoint recovery point %d, want the log end %d", c.RecoveryPoint, l.LogEnd())
 	}
 }

@@ -17,6 +17,7 @@ func (l *Log) Close() error {
 	if l.closed {
 		return nil
 	}
+	l.ckpt.Wait() // an older checkpoint must not land after the final one
 	err := l.closeClean()
 	l.releaseAll()
 	l.closed = true
@@ -63,6 +64,7 @@ func (l *Log) closeClean() error {
 func (l *Log) releaseAll() {
 	l.cancel.Store(true)
 	l.bg.Wait()
+	l.ckpt.Wait()
 	if p := l.prepared.Swap(nil); p != nil {
 		p.discard()
 	}

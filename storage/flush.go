@@ -106,6 +106,32 @@ func (l *Log) checkpointAt() Checkpoint {
 // if it changed: one small write, an fdatasync and a rename. Call it from a
 // periodic tick (every few seconds), not per request; Close writes the
 // final one. It bounds how much of the log recovery must verify.
+// WriteCheckpointAsync is WriteCheckpoint done by the Store's background
+// worker, so that the caller (a reactor) never waits on file creation and
+// fdatasync. Checkpoints of one log are written in the order they were
+// asked for; a failure is logged and retried with the next one. Close
+// waits for them before its own, final checkpoint.
+func (l *Log) WriteCheckpointAsync() {
+	if l.closed || l.rp == l.written {
+		return
+	}
+	if l.store == nil {
+		if err := l.WriteCheckpoint(); err != nil {
+			l.logger.Warn("storage: write checkpoint failed", "dir", l.dir, "err", err)
+		}
+		return
+	}
+	c, dir := l.rp, l.dir
+	l.written = c
+	l.ckpt.Add(1)
+	l.store.worker.post(func() {
+		defer l.ckpt.Done()
+		if err := writeCheckpoint(dir, &c); err != nil {
+			l.logger.Warn("storage: write checkpoint failed", "dir", dir, "err", err)
+		}
+	})
+}
+
 func (l *Log) WriteCheckpoint() error {
 	if l.closed {
 		return ErrClosed

@@ -43,6 +43,7 @@ type Log struct {
 	dirSynced uint64
 
 	bg           sync.WaitGroup // background jobs of this log
+	ckpt         sync.WaitGroup // checkpoint writes queued by WriteCheckpointAsync
 	cancel       atomic.Bool    // tells background jobs to stop
 	prepared     atomic.Pointer[preparedSegment]
 	preallocBusy atomic.Bool
