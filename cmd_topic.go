@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -79,8 +80,11 @@ func topicCreate(args []string) error {
 		return err
 	}
 	name := pos[0]
-	if *partitions == 0 || *partitions > 1<<20 {
-		return fmt.Errorf("topic create: --partitions must be between 1 and %d", 1<<20)
+	switch { // the server enforces its own maximum and names it
+	case *partitions == 0:
+		return fmt.Errorf("topic create: --partitions must be at least 1")
+	case *partitions > math.MaxUint32:
+		return fmt.Errorf("topic create: --partitions %d does not fit in 32 bits", *partitions)
 	}
 	return withAdmin(*server, func(ctx context.Context, a *client.Admin) error {
 		if err := a.CreateTopic(ctx, name, uint32(*partitions), configs); err != nil {
