@@ -2,7 +2,11 @@ package reactor
 
 import (
 	"bufio"
+	"context"
+	"errors"
+	"golang.org/x/sys/unix"
 	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -110,5 +114,21 @@ func TestMaxConnections(t *testing.T) {
 	}
 	for _, c := range conns[1:] {
 		c.Close()
+	}
+}
+
+// SO_REUSEPORT would let a second server share a busy port and split the
+// connections; it must fail instead.
+func TestSecondServerOnABusyAddressFails(t *testing.T) {
+	srv := startServer(t, testConfig(t, t.TempDir()))
+	cfg := testConfig(t, t.TempDir())
+	cfg.Server.Listen = srv.Addr()
+	second, err := NewServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		second.Shutdown(context.Background())
+		t.Fatal("a second server bound the address of a running one")
+	}
+	if !errors.Is(err, unix.EADDRINUSE) {
+		t.Fatalf("second server: %v, want EADDRINUSE", err)
 	}
 }

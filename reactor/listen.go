@@ -47,6 +47,35 @@ func listenReusePort(addr string, backlog int) (fd int, bound netip.AddrPort, er
 	return fd, addrPortOf(sa), nil
 }
 
+// claimAddr binds addr once without SO_REUSEPORT and releases it,
+// returning the address with its port resolved. SO_REUSEPORT lets any
+// process of the same user share a port silently, so without this check a
+// second server started on a busy address would split its connections with
+// the first instead of failing with EADDRINUSE.
+func claimAddr(addr string) (netip.AddrPort, error) {
+	ap, err := resolveAddrPort(addr)
+	if err != nil {
+		return ap, err
+	}
+	family := unix.AF_INET
+	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return ap, fmt.Errorf("reactor: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, sockaddr(ap)); err != nil {
+		return ap, fmt.Errorf("reactor: listen on %s: %w", addr, err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return ap, fmt.Errorf("reactor: getsockname: %w", err)
+	}
+	return addrPortOf(sa), nil
+}
+
 func resolveAddrPort(addr string) (netip.AddrPort, error) {
 	tcp, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {

@@ -76,7 +76,11 @@ func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
 }
 
 func (s *Server) bindListeners() error {
-	addr := s.cfg.Server.Listen
+	claimed, err := claimAddr(s.cfg.Server.Listen)
+	if err != nil {
+		return err
+	}
+	addr := claimed.String()
 	for i, r := range s.reactors {
 		fd, bound, err := listenReusePort(addr, 4096)
 		if err != nil {
