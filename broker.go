@@ -20,6 +20,9 @@ type broker interface {
 	Shutdown(ctx context.Context) error
 	// Healthy is nil while the server serves; /healthz reports it.
 	Healthy() error
+	// Failed is closed when the server stops serving on its own (a
+	// reactor died); serve then shuts it down and exits non-zero.
+	Failed() <-chan struct{}
 }
 
 // newBroker opens storage and binds the listeners for cfg. It first makes

@@ -176,8 +176,14 @@ func runServe(args []string, env serveEnv) error {
 	if env.ready != nil {
 		env.ready(srv, metricsAddr)
 	}
-	sig := <-env.signals
-	logger.Info("shutting down", "signal", sig.String(), "timeout", cfg.Server.ShutdownTimeout)
+	select {
+	case sig := <-env.signals:
+		logger.Info("shutting down", "signal", sig.String(), "timeout", cfg.Server.ShutdownTimeout)
+	case <-srv.Failed():
+		failure := srv.Healthy()
+		logger.Error("server failed; shutting down", "err", failure)
+		return withShutdown(fmt.Errorf("server failed: %w", failure), srv, cfg.Server.ShutdownTimeout)
+	}
 	if err := shutdown(srv, cfg.Server.ShutdownTimeout, env.signals); err != nil {
 		return err
 	}

@@ -128,6 +128,7 @@ type fakeBroker struct {
 	shutdownErr error
 	block       chan struct{} // Shutdown waits on it when not nil
 	health      error
+	failed      chan struct{} // closed to simulate a dead reactor
 
 	mu           sync.Mutex
 	started      bool
@@ -136,7 +137,11 @@ type fakeBroker struct {
 	shutdownCh   chan struct{} // closed when Shutdown is called
 }
 
-func newFakeBroker() *fakeBroker { return &fakeBroker{shutdownCh: make(chan struct{})} }
+func newFakeBroker() *fakeBroker {
+	return &fakeBroker{shutdownCh: make(chan struct{}), failed: make(chan struct{})}
+}
+
+func (f *fakeBroker) Failed() <-chan struct{} { return f.failed }
 
 func (f *fakeBroker) Start() error {
 	f.mu.Lock()
@@ -278,6 +283,25 @@ func TestServeSecondSignalExitsAtOnce(t *testing.T) {
 	err := r.wait(t)
 	if err == nil || err.Error() != "interrupt during shutdown: exiting without a clean shutdown" {
 		t.Fatalf("runServe after a second signal = %v", err)
+	}
+}
+
+// A server that fails on its own (a reactor died) is shut down and serve
+// returns the failure, so the process exits non-zero.
+func TestServeExitsWhenTheServerFails(t *testing.T) {
+	b := newFakeBroker()
+	r := startServe(t, b)
+	r.awaitReady(t)
+	b.mu.Lock()
+	b.health = errors.New("reactor 1: ring: closed")
+	b.mu.Unlock()
+	close(b.failed)
+	err := r.wait(t)
+	if err == nil || err.Error() != "server failed: reactor 1: ring: closed" {
+		t.Fatalf("runServe after a failure = %v", err)
+	}
+	if b.shutdowns != 1 {
+		t.Fatalf("Shutdown called %d times, want once", b.shutdowns)
 	}
 }
 

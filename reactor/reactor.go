@@ -136,6 +136,7 @@ func (r *Reactor) loop() {
 		wait := r.nextTimeout()
 		if err := r.ring.SubmitAndWait(1, wait); err != nil {
 			r.srv.log.Error("reactor ring wait failed", "reactor", r.id, "err", err)
+			r.srv.failed(fmt.Errorf("reactor %d: %w", r.id, err))
 			return
 		}
 		r.now = time.Now()

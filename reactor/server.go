@@ -38,13 +38,16 @@ type Server struct {
 	started     bool
 	startFailed bool
 	fatal       atomic.Pointer[error]
+	failedCh    chan struct{} // closed when a reactor dies (see Failed)
+	failOnce    sync.Once
 }
 
 // NewServer opens the data directory (locking it and recovering every
 // partition's log as its reactor opens it), loads the metadata store and
 // binds the listeners. Nothing is served until Start.
 func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, log: log, adminCh: make(chan adminJob, 1024), adminDone: make(chan struct{}), metrics: newServerMetrics()}
+	s := &Server{cfg: cfg, log: log, adminCh: make(chan adminJob, 1024), adminDone: make(chan struct{}), metrics: newServerMetrics(),
+		failedCh: make(chan struct{})}
 	s.topics.Store(&topicTable{byName: map[string]*topicInfo{}})
 	st, err := storage.OpenStore(cfg.Storage.DataDir, s.storeOptions())
 	if err != nil {
@@ -193,6 +196,18 @@ func (s *Server) broadcast(kind msgKind, ti *topicInfo) error {
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.addr.String() }
+
+// Failed is closed when a reactor stops on its own (its ring failed); the
+// server is then only partly serving and should be shut down (Healthy
+// says why).
+func (s *Server) Failed() <-chan struct{} { return s.failedCh }
+
+func (s *Server) failed(err error) {
+	s.failOnce.Do(func() {
+		s.fatal.Store(&err)
+		close(s.failedCh)
+	})
+}
 
 // Healthy reports nil while every reactor runs.
 func (s *Server) Healthy() error {
