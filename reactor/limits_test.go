@@ -132,3 +132,32 @@ func TestSecondServerOnABusyAddressFails(t *testing.T) {
 		t.Fatalf("second server: %v, want EADDRINUSE", err)
 	}
 }
+
+// A server restarted on the address of one that just stopped binds it,
+// although the old server's connections linger in TIME_WAIT.
+func TestRestartOnTheSameAddress(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	first, err := NewServer(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, first.Addr(), client.Options{})
+	createTopic(t, c, "again", 1)
+	produceOne(t, c, "again", 0, []byte("before"))
+	// c stays open: the server closes it, so the server side lingers in
+	// TIME_WAIT on the listen port.
+	if err := first.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Server.Listen = first.Addr()
+	second := startServer(t, cfg)
+	c2 := dial(t, second.Addr(), client.Options{})
+	if off := produceOne(t, c2, "again", 0, []byte("after")); off != 1 {
+		t.Fatalf("after the restart: offset %d, want 1", off)
+	}
+}

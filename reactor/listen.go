@@ -66,6 +66,11 @@ func claimAddr(addr string) (netip.AddrPort, error) {
 		return ap, fmt.Errorf("reactor: socket: %w", err)
 	}
 	defer unix.Close(fd)
+	// SO_REUSEADDR: connections of a previous server in TIME_WAIT do not
+	// count, but a socket listening on the port still does (Linux).
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return ap, fmt.Errorf("reactor: setsockopt SO_REUSEADDR: %w", err)
+	}
 	if err := unix.Bind(fd, sockaddr(ap)); err != nil {
 		return ap, fmt.Errorf("reactor: listen on %s: %w", addr, err)
 	}
