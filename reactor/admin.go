@@ -98,7 +98,7 @@ func (s *Server) createTopic(req *proto.CreateTopicRequest) *proto.CreateTopicRe
 	fail := func(code proto.ErrorCode, format string, args ...any) *proto.CreateTopicResponse {
 		return &proto.CreateTopicResponse{Error: code, Message: fmt.Sprintf(format, args...)}
 	}
-	if !validTopicName(req.Name) {
+	if !proto.ValidName([]byte(req.Name)) {
 		return fail(proto.InvalidTopicName, "topic name %q: use 1-249 characters of [a-zA-Z0-9._-]", req.Name)
 	}
 	if req.Partitions == 0 || req.Partitions > maxPartitions {
@@ -222,13 +222,8 @@ func (s *Server) offsetCommit(req *proto.OffsetCommitRequest) (proto.ErrorCode, 
 		rt.Name = t.Name
 		info := tt.lookup(t.Name)
 		for _, p := range t.Partitions {
-			code := proto.None
-			switch {
-			case info == nil:
-				code = proto.UnknownTopic
-			case p.Partition >= info.partitions:
-				code = proto.UnknownPartition
-			default:
+			_, code := partOwner(info, p.Partition)
+			if code == proto.None {
 				c := metalog.OffsetCommit{Offset: p.Offset, Metadata: string(p.Metadata), CommitTimeMs: now}
 				if err := s.meta.CommitOffset(group, info.name, p.Partition, c); err != nil {
 					code = proto.StorageError

@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/ring"
 	"golang.org/x/sys/unix"
 )
 
@@ -56,7 +57,9 @@ func (c *conn) reset() {
 	c.requests, c.unanswered, c.inFlight = 0, 0, 0
 }
 
-// newConn registers fd in a free slot.
+// newConn registers fd in a free slot. Connections are counted once, when
+// accepted (onAccept) and when finally closed (maybeFinishConn); a hand-off
+// moves a connection without counting it again.
 func (r *Reactor) newConn(fd int) *conn {
 	var c *conn
 	if n := len(r.freeConns); n > 0 {
@@ -69,9 +72,6 @@ func (r *Reactor) newConn(fd int) *conn {
 	c.reset()
 	c.fd = fd
 	c.gen = (c.gen + 1) & 0xffffff
-	r.openConns++
-	r.srv.connCount.Add(1)
-	r.srv.metrics.connOpened()
 	return c
 }
 
@@ -97,12 +97,12 @@ func (r *Reactor) armRecv(c *conn) {
 
 // onRecv handles one multishot recv completion.
 func (r *Reactor) onRecv(c *conn, res int32, flags uint32) {
-	more := hasMore(flags)
+	more := ring.HasMore(flags)
 	if !more {
 		c.recvArmed = false
 		c.inFlight--
 	}
-	if id, ok := bufferID(flags); ok {
+	if id, ok := ring.BufferID(flags); ok {
 		switch {
 		case res > 0 && c.handoff >= 0:
 			c.in = append(c.in, r.bufs.Buf(id)[:res]...)
@@ -308,7 +308,6 @@ func (r *Reactor) maybeFinishConn(c *conn) {
 	c.fd = -1
 	c.gen = (c.gen + 1) & 0xffffff
 	r.freeConns = append(r.freeConns, c.slot)
-	r.openConns--
 	r.srv.connCount.Add(-1)
 	r.srv.metrics.connClosed()
 }
@@ -319,5 +318,4 @@ func (r *Reactor) detachConn(c *conn) {
 	c.fd = -1
 	c.gen = (c.gen + 1) & 0xffffff
 	r.freeConns = append(r.freeConns, c.slot)
-	r.openConns--
 }

@@ -15,12 +15,9 @@ import (
 // release once the response is sent.
 
 type fetchState struct {
-	req   proto.FetchRequest
-	parts []fetchPart
-	views []storage.View // read here; released here
-	// cold[i] holds views[i]'s bytes read through the ring when they were
-	// not in page cache (nil for hot views, sent straight from the mmap).
-	cold     [][]byte
+	req      proto.FetchRequest
+	parts    []fetchPart
+	views    []storage.View // read here; released here
 	bytes    int
 	gen      uint32 // bumped on every park and unpark; stale wake-ups are ignored
 	parked   bool
@@ -31,6 +28,7 @@ type fetchState struct {
 
 type fetchPart struct {
 	ti, pi   int32
+	info     *topicInfo // nil for an unknown topic
 	owner    int32
 	code     proto.ErrorCode
 	hw       uint64
@@ -76,89 +74,89 @@ func (r *Reactor) gatherFetch(q *request) {
 	for i := range fs.parts {
 		fp := &fs.parts[i]
 		t, p := r.fetchReq(q, i)
-		*fp = fetchPart{ti: fp.ti, pi: fp.pi, owner: -1}
-		info := tt.lookup(t.Name)
-		switch {
-		case info == nil:
-			fp.code = proto.UnknownTopic
-		case p.Partition >= info.partitions:
-			fp.code = proto.UnknownPartition
-		default:
-			fp.owner = int32(info.shards[p.Partition])
-			q.pending++
-			if int(fp.owner) == r.id {
-				r.readLocal(q, i)
-			} else {
-				r.srv.reactors[fp.owner].mb.post(message{kind: msgFetch, origin: r, req: q, idx: int32(i)})
-			}
+		*fp = fetchPart{ti: fp.ti, pi: fp.pi, owner: -1, info: tt.lookup(t.Name)}
+		owner, code := partOwner(fp.info, p.Partition)
+		if code != proto.None {
+			fp.code = code
+			continue
+		}
+		fp.owner = int32(owner)
+		q.pending++
+		if owner == r.id {
+			r.readLocal(q, i)
+		} else {
+			r.srv.reactors[owner].mb.post(message{kind: msgFetch, origin: r, req: q, idx: int32(i)})
 		}
 	}
 	r.fetchStep(q)
 }
 
-// readPart reads one partition this reactor owns, appending views to dst.
-func (r *Reactor) readPart(t *proto.FetchTopic, p *proto.FetchPartition, maxBytes uint32, dst []storage.View, cold func(*partition, uint64, int) bool) (
-	views []storage.View, code proto.ErrorCode, hw, start uint64) {
-	part := r.partition(t.Name, p.Partition)
+// partRange checks a fetch part against the partition this reactor owns. It
+// returns the partition, its log end and start, an error code for an
+// unknown partition or an offset outside the log, and how many bytes to
+// read (0: nothing yet, the offset is the log end).
+func (r *Reactor) partRange(t *proto.FetchTopic, p *proto.FetchPartition, maxBytes uint32) (
+	part *partition, code proto.ErrorCode, hw, start uint64, limit int) {
+	part = r.partition(t.Name, p.Partition)
 	if part == nil {
-		return dst, proto.UnknownPartition, 0, 0
+		return nil, proto.UnknownPartition, 0, 0, 0
 	}
 	hw, start = part.log.LogEnd(), part.log.LogStart()
-	if p.Offset > hw || p.Offset < start {
-		return dst, proto.OffsetOutOfRange, hw, start
+	switch {
+	case p.Offset > hw || p.Offset < start:
+		return part, proto.OffsetOutOfRange, hw, start, 0
+	case p.Offset == hw:
+		return part, proto.None, hw, start, 0
 	}
-	if p.Offset == hw {
-		return dst, proto.None, hw, start
-	}
-	limit := int(min(p.PartitionMaxBytes, maxBytes))
-	if cold != nil && cold(part, p.Offset, limit) {
-		return dst, proto.None, hw, start
-	}
-	views, err := part.log.Read(p.Offset, limit, dst)
-	if err != nil {
-		return dst, storageErrorCode(err), hw, start
-	}
-	return views, proto.None, hw, start
+	return part, proto.None, hw, start, int(min(p.PartitionMaxBytes, maxBytes))
 }
 
+// readLocal reads a part this reactor owns for its own fetch: cold data
+// through the ring (readCold), hot data as views of the mmap.
 func (r *Reactor) readLocal(q *request, idx int) {
 	fs := &q.fetch
 	t, p := r.fetchReq(q, idx)
-	v0 := len(fs.views)
-	coldStarted := false
-	views, code, hw, start := r.readPart(t, p, fs.req.MaxBytes, fs.views, func(part *partition, off uint64, limit int) bool {
-		coldStarted = r.readCold(q, idx, part, off, limit)
-		return coldStarted
-	})
-	fs.views = views
+	part, code, hw, start, limit := r.partRange(t, p, fs.req.MaxBytes)
 	fp := &fs.parts[idx]
 	fp.code, fp.hw, fp.logStart = code, hw, start
-	fp.v0, fp.vn = int32(v0), int32(len(views)-v0)
-	if !coldStarted {
-		fp.size = viewBytes(views[v0:])
-		fs.bytes += fp.size
+	if limit > 0 {
+		if v, ok := part.log.ColdView(p.Offset, limit); ok {
+			r.readCold(q, idx, v)
+		} else {
+			r.readViews(q, idx, part, p.Offset, limit)
+		}
 	}
 	r.fetchStep(q)
 }
 
-// readCold starts a ring read of a partition's range that is not in page
-// cache, so a consumer catching up on old data never faults inside the
-// reactor (and never stalls its producers). It returns false when the data
-// is resident: read it from the mmap.
-func (r *Reactor) readCold(q *request, idx int, part *partition, off uint64, limit int) bool {
-	v, ok := part.log.ColdView(off, limit)
-	if !ok {
-		return false
+// readViews appends the views of [off, off+limit) to the fetch's views.
+func (r *Reactor) readViews(q *request, idx int, part *partition, off uint64, limit int) {
+	fs := &q.fetch
+	fp := &fs.parts[idx]
+	v0 := len(fs.views)
+	views, err := part.log.Read(off, limit, fs.views)
+	if err != nil {
+		fp.code = storageErrorCode(err)
+		return
 	}
+	fs.views = views
+	fp.v0, fp.vn = int32(v0), int32(len(views)-v0)
+	fp.size = viewBytes(views[v0:])
+	fs.bytes += fp.size
+}
+
+// readCold starts a ring read of a range that is not in page cache (v, from
+// Log.ColdView), so a consumer catching up on old data never faults inside
+// the reactor and never stalls its producers.
+func (r *Reactor) readCold(q *request, idx int, v storage.View) {
 	fp := &q.fetch.parts[idx]
 	fp.coldView = v
 	fp.cold = r.pool.get(v.Len())
 	slot, o := r.ops.alloc()
-	*o = ioOp{kind: udRead, req: q, idx: int32(idx)}
+	*o = ioOp{req: q, idx: int32(idx)}
 	q.pending++
 	r.srv.metrics.coldRead(v.Len())
-	r.ring.PrepareRead(v.Fd(), fp.cold, uint64(v.Pos()), makeUD(udRead, o.gen, slot))
-	return true
+	r.ring.PrepareRead(v.Fd(), fp.cold, uint64(v.Pos()), makeUD(udRead, 0, slot))
 }
 
 // onColdRead keeps the whole batches a cold read got; when it failed or got
@@ -172,24 +170,20 @@ func (r *Reactor) onColdRead(o *ioOp, res int32) {
 	fs := &q.fetch
 	fp := &fs.parts[o.idx]
 	fp.coldView.Release()
-	n := 0
-	if res > 0 {
-		n = wholeBatches(fp.cold[:res])
-	}
-	if n == 0 {
+	if n := wholeBatches(fp.cold[:max(res, 0)]); n > 0 {
+		fp.cold = fp.cold[:n]
+		fp.size = n
+		fs.bytes += n
+	} else {
 		r.pool.put(fp.cold)
 		fp.cold = nil
 		t, p := r.fetchReq(q, int(o.idx))
-		v0 := len(fs.views)
-		views, code, _, _ := r.readPart(t, p, fs.req.MaxBytes, fs.views, nil)
-		fs.views = views
-		fp.code, fp.v0, fp.vn = code, int32(v0), int32(len(views)-v0)
-		fp.size = viewBytes(views[v0:])
-	} else {
-		fp.cold = fp.cold[:n]
-		fp.size = n
+		if part, code, _, _, limit := r.partRange(t, p, fs.req.MaxBytes); limit > 0 {
+			r.readViews(q, int(o.idx), part, p.Offset, limit)
+		} else {
+			fp.code = code
+		}
 	}
-	fs.bytes += fp.size
 	r.fetchStep(q)
 }
 
@@ -207,47 +201,52 @@ func wholeBatches(b []byte) int {
 	return n
 }
 
-// fetchRemotePart runs on the owner of a forwarded fetch part.
-// Cold data is read through this reactor's ring into a buffer that then
+// fetchRemotePart runs on the owner of a forwarded fetch part and posts the
+// result back: views of the mmap (released back here after the send), or,
+// for cold data, the whole batches a ring read got into a buffer that then
 // belongs to the origin.
 func (r *Reactor) fetchRemotePart(m *message) {
 	q, origin, idx := m.req, m.origin, m.idx
 	t, p := r.fetchReq(q, int(idx))
-	var o *ioOp
-	views, code, hw, start := r.readPart(t, p, q.fetch.req.MaxBytes, nil, func(part *partition, off uint64, limit int) bool {
-		v, ok := part.log.ColdView(off, limit)
-		if !ok {
-			return false
+	part, code, hw, start, limit := r.partRange(t, p, q.fetch.req.MaxBytes)
+	reply := message{kind: msgFetchDone, origin: r, req: q, idx: idx, code: code, end: hw, start: start}
+	if limit > 0 {
+		if v, ok := part.log.ColdView(p.Offset, limit); ok {
+			slot, o := r.ops.alloc()
+			*o = ioOp{req: q, origin: origin, idx: idx, coldView: v, coldBuf: make([]byte, v.Len()),
+				hw: hw, logStart: start}
+			r.srv.metrics.coldRead(v.Len())
+			r.ring.PrepareRead(v.Fd(), o.coldBuf, uint64(v.Pos()), makeUD(udRead, 0, slot))
+			return
 		}
-		var slot uint32
-		slot, o = r.ops.alloc()
-		*o = ioOp{kind: udRead, req: q, origin: origin, idx: idx, coldView: v, coldBuf: make([]byte, v.Len())}
-		r.srv.metrics.coldRead(v.Len())
-		r.ring.PrepareRead(v.Fd(), o.coldBuf, uint64(v.Pos()), makeUD(udRead, o.gen, slot))
-		return true
-	})
-	if o != nil {
-		o.hw, o.logStart = hw, start
-		return
+		reply.views, reply.code = r.readRemote(part, p.Offset, limit)
 	}
-	origin.mb.post(message{kind: msgFetchDone, origin: r, req: q, idx: idx, code: code, end: hw, start: start, views: views})
+	origin.mb.post(reply)
+}
+
+func (r *Reactor) readRemote(part *partition, off uint64, limit int) ([]storage.View, proto.ErrorCode) {
+	views, err := part.log.Read(off, limit, nil)
+	if err != nil {
+		return nil, storageErrorCode(err)
+	}
+	return views, proto.None
 }
 
 // onRemoteColdRead completes a cold read made for another reactor's fetch.
 func (r *Reactor) onRemoteColdRead(o *ioOp, res int32) {
 	o.coldView.Release()
-	n := 0
-	if res > 0 {
-		n = wholeBatches(o.coldBuf[:res])
-	}
-	m := message{kind: msgFetchDone, origin: r, req: o.req, idx: o.idx, end: o.hw, start: o.logStart}
-	if n > 0 {
-		m.data = o.coldBuf[:n]
+	reply := message{kind: msgFetchDone, origin: r, req: o.req, idx: o.idx, end: o.hw, start: o.logStart}
+	if n := wholeBatches(o.coldBuf[:max(res, 0)]); n > 0 {
+		reply.data = o.coldBuf[:n]
 	} else {
 		t, p := r.fetchReq(o.req, int(o.idx))
-		m.views, m.code, m.end, m.start = r.readPart(t, p, o.req.fetch.req.MaxBytes, nil, nil)
+		part, code, hw, start, limit := r.partRange(t, p, o.req.fetch.req.MaxBytes)
+		reply.code, reply.end, reply.start = code, hw, start
+		if limit > 0 {
+			reply.views, reply.code = r.readRemote(part, p.Offset, limit)
+		}
 	}
-	o.origin.mb.post(m)
+	o.origin.mb.post(reply)
 }
 
 // fetchPartDone runs on the origin.
@@ -287,17 +286,13 @@ func (r *Reactor) parkFetch(q *request) {
 	fs.gen = (fs.gen + 1) & 0xffffff
 	fs.parked = true
 	r.parked.add(q)
-	tt := r.srv.topics.Load()
 	for i := range fs.parts {
 		fp := &fs.parts[i]
 		if fp.owner < 0 {
 			continue
 		}
-		t, p := r.fetchReq(q, i)
-		info := tt.lookup(t.Name)
-		if info == nil {
-			continue
-		}
+		_, p := r.fetchReq(q, i)
+		info := fp.info
 		// The owner gets everything by value: the origin may answer, and
 		// reuse, q before the owner reads this message.
 		if int(fp.owner) == r.id {
@@ -413,7 +408,7 @@ func (r *Reactor) sendFetch(q *request) {
 			if fp.size == 0 {
 				continue
 			}
-			r.countFetched(t.Name, fs, fp)
+			countFetched(fs, fp)
 			out = append(out, hdr[mark:])
 			mark = len(hdr)
 			if fp.cold != nil {
@@ -432,11 +427,7 @@ func (r *Reactor) sendFetch(q *request) {
 
 // countFetched adds a partition's fetched records and bytes to its topic's
 // counters (records of whole batches, as sent).
-func (r *Reactor) countFetched(topic []byte, fs *fetchState, fp *fetchPart) {
-	info := r.srv.topics.Load().lookup(topic)
-	if info == nil {
-		return
-	}
+func countFetched(fs *fetchState, fp *fetchPart) {
 	n := recordsIn(fp.cold)
 	for i := fp.v0; i < fp.v0+fp.vn; i++ {
 		n += recordsIn(fs.views[i].Bytes())
@@ -444,7 +435,7 @@ func (r *Reactor) countFetched(topic []byte, fs *fetchState, fp *fetchPart) {
 	for i := range fp.remote {
 		n += recordsIn(fp.remote[i].Bytes())
 	}
-	info.stats.Fetched(n, fp.size)
+	fp.info.stats.Fetched(n, fp.size)
 }
 
 // recordsIn counts the records of the whole batches in b.

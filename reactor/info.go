@@ -2,6 +2,8 @@ package reactor
 
 import (
 	"github.com/ringmq/ringmq/proto"
+	"slices"
+	"strings"
 )
 
 // Metadata and DescribeTopic are answered by any reactor from the topic
@@ -14,13 +16,7 @@ func (r *Reactor) handleMetadata(q *request, body []byte) {
 		r.respondError(q, proto.InvalidRequest)
 		return
 	}
-	if r.autoCreate(q, func(yield func([]byte) bool) {
-		for _, n := range req.Topics {
-			if !yield([]byte(n)) {
-				return
-			}
-		}
-	}) {
+	if r.autoCreate(q, len(req.Topics), func(i int) []byte { return []byte(req.Topics[i]) }) {
 		return
 	}
 	tt := r.srv.topics.Load()
@@ -66,16 +62,8 @@ func (r *Reactor) handleDescribe(q *request, body []byte) {
 	for k, v := range info.cfg.Overrides() {
 		resp.Configs = append(resp.Configs, proto.Config{Key: k, Value: v})
 	}
-	sortConfigs(resp.Configs)
+	slices.SortFunc(resp.Configs, func(a, b proto.Config) int { return strings.Compare(a.Key, b.Key) })
 	r.respond(q, proto.None, &resp)
-}
-
-func sortConfigs(cs []proto.Config) {
-	for i := 1; i < len(cs); i++ {
-		for j := i; j > 0 && cs[j].Key < cs[j-1].Key; j-- {
-			cs[j], cs[j-1] = cs[j-1], cs[j]
-		}
-	}
 }
 
 func (r *Reactor) handleListOffsets(q *request, body []byte) {
@@ -96,20 +84,16 @@ func (r *Reactor) handleListOffsets(q *request, body []byte) {
 		info := tt.lookup(t.Name)
 		for pi := range t.Partitions {
 			p := &t.Partitions[pi]
-			rt.Partitions[pi] = proto.ListOffsetsPartitionResponse{Partition: p.Partition}
-			switch {
-			case info == nil:
-				rt.Partitions[pi].Error = proto.UnknownTopic
-			case p.Partition >= info.partitions:
-				rt.Partitions[pi].Error = proto.UnknownPartition
-			default:
-				q.pending++
-				owner := int(info.shards[p.Partition])
-				if owner == r.id {
-					r.listOffsetPart(q, r, ti, pi)
-				} else {
-					r.srv.reactors[owner].mb.post(message{kind: msgListOffset, origin: r, req: q, ti: int32(ti), pi: int32(pi)})
-				}
+			owner, code := partOwner(info, p.Partition)
+			rt.Partitions[pi] = proto.ListOffsetsPartitionResponse{Partition: p.Partition, Error: code}
+			if code != proto.None {
+				continue
+			}
+			q.pending++
+			if owner == r.id {
+				r.listOffsetPart(q, r, ti, pi)
+			} else {
+				r.srv.reactors[owner].mb.post(message{kind: msgListOffset, origin: r, req: q, ti: int32(ti), pi: int32(pi)})
 			}
 		}
 	}

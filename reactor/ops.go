@@ -9,11 +9,8 @@ import (
 )
 
 // ioOp is one storage operation in the kernel: a segment write, an
-// fdatasync, or a cold read. Its slot index and generation are the SQE's
-// user data.
+// fdatasync, or a cold read. Its slot index is the SQE's user data.
 type ioOp struct {
-	kind   udKind
-	gen    uint32
 	part   *partition
 	append storage.AppendOp
 
@@ -33,7 +30,10 @@ type ioOp struct {
 }
 
 // opTable is a slab of ioOps with a free list; it does not allocate once
-// warm.
+// warm. An op gets exactly one completion and its slot is released on it,
+// so slots need no generation: ops are addressed by slot (the SQE's user
+// data), never by a pointer kept across a completion, and the slab may move
+// when it grows.
 type opTable struct {
 	ops   []ioOp
 	free  []uint32
@@ -45,17 +45,7 @@ func (t *opTable) alloc() (uint32, *ioOp) {
 	if n := len(t.free); n > 0 {
 		slot := t.free[n-1]
 		t.free = t.free[:n-1]
-		gen := t.ops[slot].gen
-		t.ops[slot] = ioOp{}
-		t.ops[slot].gen = gen
 		return slot, &t.ops[slot]
-	}
-	if len(t.ops) == cap(t.ops) {
-		// Growing moves the slab; ops are addressed by slot, never by a
-		// pointer kept across a completion, so that is safe.
-		grown := make([]ioOp, len(t.ops), 2*cap(t.ops)+64)
-		copy(grown, t.ops)
-		t.ops = grown
 	}
 	t.ops = append(t.ops, ioOp{})
 	slot := uint32(len(t.ops) - 1)
@@ -63,9 +53,7 @@ func (t *opTable) alloc() (uint32, *ioOp) {
 }
 
 func (t *opTable) release(slot uint32) {
-	o := &t.ops[slot]
-	gen := (o.gen + 1) & 0xffffff
-	*o = ioOp{gen: gen}
+	t.ops[slot] = ioOp{}
 	t.free = append(t.free, slot)
 	t.inUse--
 }
@@ -84,7 +72,7 @@ func (r *Reactor) onOp(kind udKind, slot uint32, res int32) {
 		r.onWriteDone(o, res)
 		if o.resubmit {
 			o.resubmit = false
-			r.ring.PrepareWrite(o.append.Fd, o.wbuf, uint64(o.wpos), makeUD(udWrite, o.gen, slot))
+			r.ring.PrepareWrite(o.append.Fd, o.wbuf, uint64(o.wpos), makeUD(udWrite, 0, slot))
 			return
 		}
 	case udFsync:

@@ -32,10 +32,10 @@ type partition struct {
 	isDirty    bool
 	inSync     bool
 	// Published metrics: the partition's series, and the last segment
-	// counts and size reported for it (deltas go to the shared gauges).
+	// counts reported for it (deltas go to the shared gauges; the size
+	// reported is shared.bytes).
 	pstats   *stats.Partition
 	segCount [stats.NumSegmentStates]int
-	diskSize int64
 
 	// waiters are parked fetches (here or on other reactors) to wake on
 	// the next append.
@@ -86,7 +86,6 @@ func (r *Reactor) publishEnds(p *partition) {
 // addDiskBytes counts an append in the partition's published size at once
 // (publishStats corrects it from the log's own count on every tick).
 func (r *Reactor) addDiskBytes(p *partition, n int64) {
-	p.diskSize += n
 	p.shared.bytes.Add(n)
 	p.topic.stats.AddDiskBytes(n)
 }
@@ -111,9 +110,7 @@ func (r *Reactor) publishStats(p *partition, st storage.Stats, gone bool) {
 	if gone {
 		size = 0
 	}
-	p.topic.stats.AddDiskBytes(size - p.diskSize)
-	p.diskSize = size
-	p.shared.bytes.Store(size)
+	p.topic.stats.AddDiskBytes(size - p.shared.bytes.Swap(size))
 }
 
 func (r *Reactor) markDirty(p *partition) {
@@ -139,7 +136,7 @@ func (r *Reactor) groupCommit() {
 			keep = append(keep, p)
 			continue
 		}
-		if !r.startFlush(p, true) {
+		if !r.startFlush(p) {
 			p.inSync = false
 			r.releaseAcks(p, p.log.LogEnd())
 			continue
@@ -151,7 +148,7 @@ func (r *Reactor) groupCommit() {
 }
 
 // startFlush plans and submits an fdatasync for p; false if nothing is dirty.
-func (r *Reactor) startFlush(p *partition, forAcks bool) bool {
+func (r *Reactor) startFlush(p *partition) bool {
 	fl, ok := p.log.PrepareFlush()
 	if !ok {
 		return false
@@ -160,8 +157,8 @@ func (r *Reactor) startFlush(p *partition, forAcks bool) bool {
 	p.flush, p.flushLeft, p.flushErr, p.flushStart = fl, len(fl.Fds), 0, r.now
 	for _, fd := range fl.Fds {
 		slot, o := r.ops.alloc()
-		*o = ioOp{kind: udFsync, part: p}
-		r.ring.PrepareFsync(fd, true, makeUD(udFsync, o.gen, slot))
+		*o = ioOp{part: p}
+		r.ring.PrepareFsync(fd, true, makeUD(udFsync, 0, slot))
 	}
 	return true
 }
@@ -204,7 +201,7 @@ func (r *Reactor) intervalFlush() {
 			keep = append(keep, p)
 			continue
 		}
-		r.startFlush(p, false)
+		r.startFlush(p)
 		p.isDirty = false
 	}
 	clear(r.dirty[len(keep):])

@@ -20,13 +20,7 @@ func (r *Reactor) handleProduce(q *request, body []byte) {
 		r.respondError(q, proto.InvalidRequiredAcks)
 		return
 	}
-	if r.autoCreate(q, func(yield func([]byte) bool) {
-		for i := range req.Topics {
-			if !yield(req.Topics[i].Name) {
-				return
-			}
-		}
-	}) {
+	if r.autoCreate(q, len(req.Topics), func(i int) []byte { return req.Topics[i].Name }) {
 		return
 	}
 	resp := &q.produceResp
@@ -41,20 +35,16 @@ func (r *Reactor) handleProduce(q *request, body []byte) {
 		info := tt.lookup(t.Name)
 		for pi := range t.Partitions {
 			p := &t.Partitions[pi]
-			rt.Partitions[pi] = proto.ProducePartitionResponse{Partition: p.Partition}
-			switch {
-			case info == nil:
-				rt.Partitions[pi].Error = proto.UnknownTopic
-			case p.Partition >= info.partitions:
-				rt.Partitions[pi].Error = proto.UnknownPartition
-			default:
-				q.pending++
-				owner := int(info.shards[p.Partition])
-				if owner == r.id {
-					r.appendPart(q, r, ti, pi)
-				} else {
-					r.srv.reactors[owner].mb.post(message{kind: msgProduce, origin: r, req: q, ti: int32(ti), pi: int32(pi)})
-				}
+			owner, code := partOwner(info, p.Partition)
+			rt.Partitions[pi] = proto.ProducePartitionResponse{Partition: p.Partition, Error: code}
+			if code != proto.None {
+				continue
+			}
+			q.pending++
+			if owner == r.id {
+				r.appendPart(q, r, ti, pi)
+			} else {
+				r.srv.reactors[owner].mb.post(message{kind: msgProduce, origin: r, req: q, ti: int32(ti), pi: int32(pi)})
 			}
 		}
 	}
@@ -80,8 +70,8 @@ func (r *Reactor) appendPart(q *request, origin *Reactor, ti, pi int) {
 		return
 	}
 	slot, o := r.ops.alloc()
-	*o = ioOp{kind: udWrite, part: part, append: op, req: q, origin: origin, ti: int32(ti), pi: int32(pi), wbuf: op.Buf, wpos: op.Pos}
-	r.ring.PrepareWrite(op.Fd, op.Buf, uint64(op.Pos), makeUD(udWrite, o.gen, slot))
+	*o = ioOp{part: part, append: op, req: q, origin: origin, ti: int32(ti), pi: int32(pi), wbuf: op.Buf, wpos: op.Pos}
+	r.ring.PrepareWrite(op.Fd, op.Buf, uint64(op.Pos), makeUD(udWrite, 0, slot))
 	r.srv.metrics.produced(part, int(op.Records()), len(op.Buf))
 }
 

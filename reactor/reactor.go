@@ -26,7 +26,6 @@ type Reactor struct {
 
 	conns     []*conn
 	freeConns []uint32
-	openConns int
 	needSend  []*conn
 
 	pendingHandoffs []handoff
@@ -174,7 +173,7 @@ func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
 	case udRecv:
 		if c := r.connFor(gen, idx); c != nil {
 			r.onRecv(c, res, flags)
-		} else if id, ok := bufferID(flags); ok {
+		} else if id, ok := ring.BufferID(flags); ok {
 			r.bufs.Recycle(id)
 		}
 	case udSend:
@@ -190,7 +189,7 @@ func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
 }
 
 func (r *Reactor) onAccept(res int32, flags uint32) {
-	if !hasMore(flags) {
+	if !ring.HasMore(flags) {
 		r.accepting = false
 		defer r.armAccept()
 	}
@@ -204,6 +203,8 @@ func (r *Reactor) onAccept(res int32, flags uint32) {
 		return
 	}
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	r.srv.connCount.Add(1)
+	r.srv.metrics.connOpened()
 	c := r.newConn(fd)
 	r.armRecv(c)
 }
@@ -211,7 +212,6 @@ func (r *Reactor) onAccept(res int32, flags uint32) {
 // adopt takes over a connection handed off by another reactor.
 func (r *Reactor) adopt(fd int, pending []byte, hello outFrame) {
 	c := r.newConn(fd)
-	r.srv.connCount.Add(-1) // counted once, by the reactor that accepted it
 	r.queueFrame(c, hello)
 	if len(pending) > 0 {
 		r.onData(c, pending)
@@ -275,6 +275,3 @@ func (r *Reactor) teardown() {
 		r.ring.Close()
 	}
 }
-
-func hasMore(flags uint32) bool                  { return ring.HasMore(flags) }
-func bufferID(flags uint32) (id uint16, ok bool) { return ring.BufferID(flags) }

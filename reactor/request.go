@@ -15,13 +15,12 @@ type request struct {
 	c     *conn
 	hdr   proto.RequestHeader
 	frame []byte
+	body  []byte // frame past the request header
 	start time.Time
 
 	// pending counts partition operations (local I/O or forwarded parts)
 	// still outstanding; the response is built when it reaches zero.
 	pending int
-	// responded is set once the response is queued (or dropped for acks=0).
-	responded bool
 	// autoTried is set once unknown topics were sent for auto-creation, so
 	// a request is redispatched at most once.
 	autoTried bool
@@ -53,7 +52,8 @@ func (r *Reactor) startRequest(c *conn, frame []byte) {
 	q.c, q.hdr, q.start = c, hdr, r.now
 	q.frame = r.pool.get(len(frame))
 	copy(q.frame, frame)
-	q.pending, q.responded, q.autoTried = 0, false, false
+	q.body = q.frame[proto.RequestHeaderSize:len(frame):len(frame)]
+	q.pending, q.autoTried = 0, false
 	c.requests++
 	c.unanswered += len(frame)
 	if int64(c.unanswered) > r.srv.cfg.Server.ConnMaxUnansweredBytes && !c.recvPaused {
@@ -64,7 +64,7 @@ func (r *Reactor) startRequest(c *conn, frame []byte) {
 }
 
 func (r *Reactor) dispatch(q *request) {
-	_, body, _ := proto.ParseRequestHeader(q.frame)
+	body := q.body
 	if !q.hdr.API.Supports(q.hdr.Version) {
 		r.respondError(q, proto.UnsupportedVersion)
 		return
@@ -110,7 +110,6 @@ func (r *Reactor) respondRaw(q *request, frame []byte) {
 // respondFrame queues f on q's connection, or drops it if the connection is
 // gone; either way q finishes once f is sent or dropped.
 func (r *Reactor) respondFrame(q *request, f outFrame) {
-	q.responded = true
 	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start))
 	f.req = q
 	c := q.c
@@ -123,7 +122,6 @@ func (r *Reactor) respondFrame(q *request, f outFrame) {
 
 // finishNoResponse ends a request that gets no answer (acks=0 produce).
 func (r *Reactor) finishNoResponse(q *request) {
-	q.responded = true
 	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start))
 	r.sentResponse(q)
 }
@@ -135,7 +133,7 @@ func (r *Reactor) sentResponse(q *request) {
 	c.unanswered -= len(q.frame)
 	r.releaseFetch(q)
 	r.pool.put(q.frame)
-	q.frame, q.c = nil, nil
+	q.frame, q.body, q.c = nil, nil, nil
 	r.reqFree = append(r.reqFree, q)
 	if c.recvPaused && int64(c.unanswered) <= r.srv.cfg.Server.ConnMaxUnansweredBytes/2 {
 		c.recvPaused = false
@@ -144,17 +142,18 @@ func (r *Reactor) sentResponse(q *request) {
 	r.maybeFinishConn(c)
 }
 
-// autoCreate sends q's unknown topics for creation when topics.auto_create
-// is on; q is dispatched again once they exist. It reports whether it did.
-func (r *Reactor) autoCreate(q *request, names func(yield func([]byte) bool)) bool {
+// autoCreate sends q's unknown topics (name(0) .. name(n-1)) for creation
+// when topics.auto_create is on; q is dispatched again once they exist. It
+// reports whether it did. It allocates only when a topic is missing.
+func (r *Reactor) autoCreate(q *request, n int, name func(i int) []byte) bool {
 	if !r.srv.cfg.Topics.AutoCreate || q.autoTried {
 		return false
 	}
 	tt := r.srv.topics.Load()
 	var missing []string
-	for name := range names {
-		if tt.lookup(name) == nil && validTopicName(string(name)) {
-			missing = append(missing, string(name))
+	for i := 0; i < n; i++ {
+		if t := name(i); tt.lookup(t) == nil && proto.ValidName(t) {
+			missing = append(missing, string(t))
 		}
 	}
 	if len(missing) == 0 {
@@ -198,7 +197,6 @@ func (r *Reactor) handOff(q *request, target int, resp *proto.HelloResponse) {
 	frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: q.hdr.CorrelationID}, resp)
 	c.handoff = target
 	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start))
-	q.responded = true
 	r.sentResponse(q)
 	r.pendingHandoffs = append(r.pendingHandoffs, handoff{c: c, target: target, hello: frame})
 	r.tryHandoffs()

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/stats"
 )
 
@@ -80,17 +81,14 @@ func assignShards(name string, partitions uint32, reactors int) []uint16 {
 	return shards
 }
 
-// validTopicName reports whether name can be a topic (and directory) name.
-func validTopicName(name string) bool {
-	if name == "" || len(name) > 249 || name == "." || name == ".." {
-		return false
+// partOwner returns the reactor owning partition p of topic info (nil for
+// an unknown topic), or the error code for an unknown topic or partition.
+func partOwner(info *topicInfo, p uint32) (owner int, code proto.ErrorCode) {
+	switch {
+	case info == nil:
+		return -1, proto.UnknownTopic
+	case p >= info.partitions:
+		return -1, proto.UnknownPartition
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
-		if !ok {
-			return false
-		}
-	}
-	return true
+	return int(info.shards[p]), proto.None
 }

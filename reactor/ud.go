@@ -3,8 +3,9 @@ package reactor
 // User data layout of every SQE a reactor submits:
 //
 //	bits 63..56  kind   (what completed)
-//	bits 55..32  gen    (generation of the slot, so a late completion for a
-//	                     reused slot is recognised and dropped)
+//	bits 55..32  gen    (generation of a connection slot, so a late completion
+//	                     for a reused connection is recognised and dropped;
+//	                     0 for storage ops, which complete exactly once)
 //	bits 31..0   index  (connection slot, op slot, ...)
 type udKind uint8
 
