@@ -161,3 +161,24 @@ func TestRestartOnTheSameAddress(t *testing.T) {
 		t.Fatalf("after the restart: offset %d, want 1", off)
 	}
 }
+
+// A connection handed off to another reactor is counted once: the open
+// connections gauge and the server's count go back to where they were when
+// it closes.
+func TestHandedOffConnectionsAreCountedOnce(t *testing.T) {
+	srv := startServer(t, testConfig(t, t.TempDir()))
+	before := metricValue(t, "ringmq_connections_open")
+	for shard := uint16(0); shard < 2; shard++ {
+		c, err := client.Dial(ctxT(t), srv.Addr(), client.Options{RequestShard: true, Shard: shard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := metricValue(t, "ringmq_connections_open"); got != before+1 {
+			t.Fatalf("shard %d: %v connections open, want %v", shard, got, before+1)
+		}
+		c.Close()
+		waitFor(t, "the connection to close", 10*time.Second, func() bool {
+			return srv.connCount.Load() == 0 && metricValue(t, "ringmq_connections_open") == before
+		})
+	}
+}
