@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+
+	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/internal/ringtest"
 )
 
 // benchReport is the documented JSON of `ringmq bench --json`.
@@ -58,10 +61,10 @@ func TestBenchProduceAndE2E(t *testing.T) {
 	runBench(t, "produce", 20000, 100, s, "--topic", "bp", "--messages", "20000", "--msg-size", "100",
 		"--partitions", "3", "--batch-bytes", "16384")
 	// The records are really there.
-	c := dial(t, srv.addr)
+	c := ringtest.Dial(t, srv.addr, client.Options{})
 	total := 0
 	for p := uint32(0); p < 3; p++ {
-		for _, v := range readPartition(t, c, "bp", p) {
+		for _, v := range ringtest.ReadPartition(t, c, "bp", p) {
 			if len(v) != 100 {
 				t.Fatalf("partition %d: record of %d bytes, want 100", p, len(v))
 			}

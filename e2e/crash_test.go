@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -60,7 +61,7 @@ func verify(t *testing.T, c *client.Conn, topic string, partitions uint32, a *ac
 	t.Helper()
 	total := 0
 	for p := uint32(0); p < partitions; p++ {
-		vals := readPartition(t, c, topic, p)
+		vals := ringtest.ReadPartition(t, c, topic, p)
 		pos := map[uint64]int{}
 		for i, v := range vals {
 			if len(v) < 8 {
@@ -100,9 +101,9 @@ func TestKillNineLosesNoAckedRecord(t *testing.T) {
 	seqs := make([]uint32, producers)
 	for round := 0; round < rounds; round++ {
 		srv := startServer(t, cfgPath)
-		c := dial(t, srv.addr)
+		c := ringtest.Dial(t, srv.addr, client.Options{})
 		if round == 0 {
-			createTopic(t, c, topic, partitions, "flush", "sync")
+			ringtest.CreateTopic(t, c, topic, partitions, "flush", "sync")
 		}
 		var wg sync.WaitGroup
 		for i := uint32(0); i < producers; i++ {
@@ -123,7 +124,7 @@ func TestKillNineLosesNoAckedRecord(t *testing.T) {
 		wg.Wait()
 	}
 	srv := startServer(t, cfgPath)
-	c := dial(t, srv.addr)
+	c := ringtest.Dial(t, srv.addr, client.Options{})
 	n := verify(t, c, topic, partitions, a)
 	if n == 0 {
 		t.Fatal("no record was acknowledged across the rounds")
@@ -137,14 +138,14 @@ func TestSigtermLosesNoAcksOneRecord(t *testing.T) {
 	const topic, partitions = "term", 3
 	a := &acked{recs: map[uint32][]uint64{}}
 	srv := startServer(t, cfgPath)
-	c := dial(t, srv.addr)
-	createTopic(t, c, topic, partitions)
+	c := ringtest.Dial(t, srv.addr, client.Options{})
+	ringtest.CreateTopic(t, c, topic, partitions)
 	produceUntilError(c, topic, partitions, 0, 0, proto.AcksLeader, a, 2000)
 	if err := srv.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM exit: %v\n%s", err, srv.logs.String())
 	}
 	srv = startServer(t, cfgPath)
-	c = dial(t, srv.addr)
+	c = ringtest.Dial(t, srv.addr, client.Options{})
 	if n := verify(t, c, topic, partitions, a); n != 20000 {
 		t.Fatalf("verified %d records, want 20000", n)
 	}

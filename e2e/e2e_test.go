@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -15,9 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ringmq/ringmq/client"
-	"github.com/ringmq/ringmq/proto"
 )
 
 var binPath string
@@ -130,89 +126,4 @@ func (s *server) stop(t testing.TB, sig syscall.Signal) error {
 		t.Fatalf("server ignored %v", sig)
 		return nil
 	}
-}
-
-func dial(t testing.TB, addr string) *client.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := client.Dial(ctx, addr, client.Options{})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func createTopic(t testing.TB, c *client.Conn, name string, partitions uint32, kv ...string) {
-	t.Helper()
-	req := &proto.CreateTopicRequest{Name: name, Partitions: partitions}
-	for i := 0; i+1 < len(kv); i += 2 {
-		req.Configs = append(req.Configs, proto.Config{Key: kv[i], Value: kv[i+1]})
-	}
-	resp, err := c.CreateTopic(ctxT(t), req)
-	if err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	if resp.Error != proto.None {
-		t.Fatalf("create topic: %v %s", resp.Error, resp.Message)
-	}
-}
-
-// readPartition returns every record value of a partition, checking CRCs
-// and offset continuity.
-func readPartition(t testing.TB, c *client.Conn, topic string, p uint32) [][]byte {
-	t.Helper()
-	lo, err := c.ListOffsets(ctxT(t), &proto.ListOffsetsRequest{Topics: []proto.ListOffsetsTopic{{
-		Name: []byte(topic), Partitions: []proto.ListOffsetsPartition{{Partition: p, Timestamp: -1}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	end := lo.Topics[0].Partitions[0].Offset
-	var out [][]byte
-	next := uint64(0)
-	for next < end {
-		resp, err := c.Fetch(ctxT(t), &proto.FetchRequest{MaxBytes: 4 << 20, Topics: []proto.FetchTopic{{Name: []byte(topic),
-			Partitions: []proto.FetchPartition{{Partition: p, Offset: next, PartitionMaxBytes: 4 << 20}}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fp := resp.Topics[0].Partitions[0]
-		if fp.Error != proto.None || len(fp.Records) == 0 {
-			t.Fatalf("fetch %s/%d@%d (end %d): %v, %d bytes", topic, p, next, end, fp.Error, len(fp.Records))
-		}
-		b := fp.Records
-		for len(b) > 0 {
-			h, rest, err := proto.ValidateBatch(b)
-			if err != nil {
-				t.Fatalf("%s/%d: corrupt batch served at offset ≥ %d: %v", topic, p, next, err)
-			}
-			it, err := proto.NewRecordIter(b[:h.Size()])
-			if err != nil {
-				t.Fatal(err)
-			}
-			for it.Next() {
-				r := it.Record()
-				if r.Offset < next {
-					continue
-				}
-				if r.Offset != next {
-					t.Fatalf("%s/%d: offset gap at %d (got %d)", topic, p, next, r.Offset)
-				}
-				out = append(out, append([]byte(nil), r.Value...))
-				next++
-			}
-			if err := it.Err(); err != nil {
-				t.Fatal(err)
-			}
-			b = rest
-		}
-	}
-	return out
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -14,11 +15,11 @@ func TestAutoCreateTopics(t *testing.T) {
 		cfg.Topics.AutoCreate = auto
 		cfg.Topics.DefaultPartitions = 3
 		srv := startServer(t, cfg)
-		c := dial(t, srv.Addr(), client.Options{})
+		c := ringtest.Dial(t, srv.Addr(), client.Options{})
 		var b proto.BatchBuilder
 		b.Reset(nil)
 		b.Append(time.Now().UnixMilli(), nil, []byte("v"), nil)
-		resp, err := c.Produce(ctxT(t), &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte("fresh"),
+		resp, err := c.Produce(ringtest.Ctx(t), &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte("fresh"),
 			Partitions: []proto.ProducePartition{{Partition: 2, Records: b.Finish()}}}}})
 		if err != nil {
 			t.Fatal(err)
@@ -33,7 +34,7 @@ func TestAutoCreateTopics(t *testing.T) {
 		if code != proto.None {
 			t.Fatalf("auto_create on: produce gave %v", code)
 		}
-		md, err := c.Metadata(ctxT(t), &proto.MetadataRequest{Topics: []string{"fresh", "also-fresh"}})
+		md, err := c.Metadata(ringtest.Ctx(t), &proto.MetadataRequest{Topics: []string{"fresh", "also-fresh"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,18 +50,18 @@ func TestAutoCreateTopics(t *testing.T) {
 // under the same name starts from scratch.
 func TestDeleteTopicForgetsCommits(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
-	c := dial(t, srv.Addr(), client.Options{})
-	createTopic(t, c, "gone", 1)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "gone", 1)
 	produceOne(t, c, "gone", 0, []byte("x"))
-	if _, err := c.OffsetCommit(ctxT(t), &proto.OffsetCommitRequest{Group: []byte("g"), Topics: []proto.OffsetCommitTopic{{
+	if _, err := c.OffsetCommit(ringtest.Ctx(t), &proto.OffsetCommitRequest{Group: []byte("g"), Topics: []proto.OffsetCommitTopic{{
 		Name: []byte("gone"), Partitions: []proto.OffsetCommitPartition{{Partition: 0, Offset: 1}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.DeleteTopic(ctxT(t), &proto.DeleteTopicRequest{Name: "gone"}); err != nil {
+	if _, err := c.DeleteTopic(ringtest.Ctx(t), &proto.DeleteTopicRequest{Name: "gone"}); err != nil {
 		t.Fatal(err)
 	}
-	createTopic(t, c, "gone", 1)
-	resp, err := c.OffsetFetch(ctxT(t), &proto.OffsetFetchRequest{Group: []byte("g"), Topics: []proto.OffsetFetchTopic{{
+	ringtest.CreateTopic(t, c, "gone", 1)
+	resp, err := c.OffsetFetch(ringtest.Ctx(t), &proto.OffsetFetchRequest{Group: []byte("g"), Topics: []proto.OffsetFetchTopic{{
 		Name: []byte("gone"), Partitions: []uint32{0}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +69,7 @@ func TestDeleteTopicForgetsCommits(t *testing.T) {
 	if off := resp.Topics[0].Partitions[0].Offset; off != proto.NoOffset {
 		t.Fatalf("recreated topic still has commit %d", off)
 	}
-	if got := listOffset(t, c, "gone", 0, -1); got != 0 {
+	if got := ringtest.ListOffset(t, c, "gone", 0, -1); got != 0 {
 		t.Fatalf("recreated topic has log end %d", got)
 	}
 }

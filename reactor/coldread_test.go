@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/internal/ringtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,8 +64,8 @@ func residentPages(t *testing.T, f *os.File) int {
 func TestColdReadsGoThroughTheRing(t *testing.T) {
 	dataDir := t.TempDir()
 	srv := startServer(t, testConfig(t, dataDir))
-	c := dial(t, srv.Addr(), client.Options{})
-	createTopic(t, c, "cold", 1)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "cold", 1)
 	produceRecords(t, c, "cold", 1, 0, 20_000, 500, 1)
 	files, resident := dropFromPageCache(t, filepath.Join(dataDir, "topics", "cold", "0"))
 	if files == 0 {

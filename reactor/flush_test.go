@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/storage"
 )
 
@@ -18,10 +19,10 @@ func TestIntervalFlushAdvancesTheRecoveryPoint(t *testing.T) {
 	cfg := testConfig(t, dataDir)
 	cfg.Storage.FlushInterval = 20 * time.Millisecond
 	srv := startServer(t, cfg)
-	c := dial(t, srv.Addr(), client.Options{})
-	createTopic(t, c, "flushed", 1)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "flushed", 1)
 	produceRecords(t, c, "flushed", 1, 0, 5000, 500, 1)
-	end := listOffset(t, c, "flushed", 0, -1)
+	end := ringtest.ListOffset(t, c, "flushed", 0, -1)
 	path := filepath.Join(dataDir, "topics", "flushed", "0", "recovery-point")
 	var last storage.Checkpoint
 	waitFor(t, "the recovery point to reach the log end", 20*time.Second, func() bool {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -99,8 +100,8 @@ func hostileFrame(rng *rand.Rand, maxFrame int) []byte {
 func TestHostileInput(t *testing.T) {
 	dataDir := t.TempDir()
 	srv := startServer(t, testConfig(t, dataDir))
-	c := dial(t, srv.Addr(), client.Options{})
-	createTopic(t, c, "h", 2)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "h", 2)
 	c.Close()
 	waitFor(t, "setup connection to close", 10*time.Second, func() bool { return srv.connCount.Load() == 0 })
 	baseG, baseFd := runtime.NumGoroutine(), openFds(t, dataDir)
@@ -137,7 +138,7 @@ func TestHostileInput(t *testing.T) {
 	}
 	wg.Wait()
 
-	c2 := dial(t, srv.Addr(), client.Options{})
+	c2 := ringtest.Dial(t, srv.Addr(), client.Options{})
 	off := produceOne(t, c2, "h", 1, []byte("still-alive"))
 	got := readAll(t, c2, "h", 2)
 	if n := len(got[1]); n == 0 || string(got[1][n-1]) != "still-alive" || uint64(n-1) != off {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -21,8 +22,8 @@ func TestBackpressureStopsReadingAndRecovers(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
 	cfg.Server.ConnMaxUnansweredBytes = 256 << 10
 	srv := startServer(t, cfg)
-	c := dial(t, srv.Addr(), client.Options{})
-	createTopic(t, c, "bp", 1)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "bp", 1)
 	var b proto.BatchBuilder
 	b.Reset(nil)
 	for b.Size() < 60<<10 {
@@ -82,7 +83,7 @@ func TestBackpressureStopsReadingAndRecovers(t *testing.T) {
 	if after := metricValue(t, "ringmq_backpressure_pauses_total"); after <= pausesBefore {
 		t.Fatalf("backpressure never paused the connection (%v → %v)", pausesBefore, after)
 	}
-	if end := listOffset(t, c, "bp", 0, -1); end != uint64(requests*b.Count()) {
+	if end := ringtest.ListOffset(t, c, "bp", 0, -1); end != uint64(requests*b.Count()) {
 		t.Fatalf("log end %d, want %d", end, requests*b.Count())
 	}
 }
@@ -95,7 +96,7 @@ func TestMaxConnections(t *testing.T) {
 	var ok, refused int
 	var conns []*client.Conn
 	for i := 0; i < 7; i++ {
-		c, err := client.Dial(ctxT(t), srv.Addr(), client.Options{})
+		c, err := client.Dial(ringtest.Ctx(t), srv.Addr(), client.Options{})
 		if err != nil {
 			refused++ // closed by the server before Hello was answered
 			continue
@@ -108,8 +109,8 @@ func TestMaxConnections(t *testing.T) {
 	}
 	conns[0].Close()
 	waitFor(t, "a slot to free up", 10*time.Second, func() bool { return srv.connCount.Load() == 3 })
-	c := dial(t, srv.Addr(), client.Options{})
-	if _, err := c.Metadata(ctxT(t), &proto.MetadataRequest{}); err != nil {
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	if _, err := c.Metadata(ringtest.Ctx(t), &proto.MetadataRequest{}); err != nil {
 		t.Fatalf("after a slot freed: %v", err)
 	}
 	for _, c := range conns[1:] {
@@ -146,8 +147,8 @@ func TestRestartOnTheSameAddress(t *testing.T) {
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := dial(t, first.Addr(), client.Options{})
-	createTopic(t, c, "again", 1)
+	c := ringtest.Dial(t, first.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "again", 1)
 	produceOne(t, c, "again", 0, []byte("before"))
 	// c stays open: the server closes it, so the server side lingers in
 	// TIME_WAIT on the listen port.
@@ -156,7 +157,7 @@ func TestRestartOnTheSameAddress(t *testing.T) {
 	}
 	cfg.Server.Listen = first.Addr()
 	second := startServer(t, cfg)
-	c2 := dial(t, second.Addr(), client.Options{})
+	c2 := ringtest.Dial(t, second.Addr(), client.Options{})
 	if off := produceOne(t, c2, "again", 0, []byte("after")); off != 1 {
 		t.Fatalf("after the restart: offset %d, want 1", off)
 	}
@@ -169,7 +170,7 @@ func TestHandedOffConnectionsAreCountedOnce(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
 	before := metricValue(t, "ringmq_connections_open")
 	for shard := uint16(0); shard < 2; shard++ {
-		c, err := client.Dial(ctxT(t), srv.Addr(), client.Options{RequestShard: true, Shard: shard})
+		c, err := client.Dial(ringtest.Ctx(t), srv.Addr(), client.Options{RequestShard: true, Shard: shard})
 		if err != nil {
 			t.Fatal(err)
 		}

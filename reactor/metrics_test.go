@@ -11,6 +11,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -34,10 +35,10 @@ func metricValue(t *testing.T, series string) float64 {
 
 func TestMetricsFollowTheData(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
-	c := dial(t, srv.Addr(), client.Options{})
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
 	// A fresh topic name per run: the series are process-wide.
 	topic := fmt.Sprintf("metered-%d", time.Now().UnixNano())
-	createTopic(t, c, topic, 2)
+	ringtest.CreateTopic(t, c, topic, 2)
 	for i := 0; i < 3; i++ {
 		produceOne(t, c, topic, 1, []byte("0123456789"))
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -14,8 +15,8 @@ import (
 // server must still shut down cleanly.
 func TestParkedCrossShardFetchesEndCleanly(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
-	c := dial(t, srv.Addr(), client.Options{})
-	createTopic(t, c, "park", 4)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "park", 4)
 	var parts []proto.FetchPartition
 	for p := uint32(0); p < 4; p++ {
 		parts = append(parts, proto.FetchPartition{Partition: p, PartitionMaxBytes: 1 << 20})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ringmq/ringmq/client"
 	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -51,39 +52,6 @@ func startServer(t testing.TB, cfg config.Config) *Server {
 	return srv
 }
 
-func dial(t testing.TB, addr string, opts client.Options) *client.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := client.Dial(ctx, addr, opts)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func createTopic(t testing.TB, c *client.Conn, name string, partitions uint32, kv ...string) {
-	t.Helper()
-	req := &proto.CreateTopicRequest{Name: name, Partitions: partitions}
-	for i := 0; i+1 < len(kv); i += 2 {
-		req.Configs = append(req.Configs, proto.Config{Key: kv[i], Value: kv[i+1]})
-	}
-	resp, err := c.CreateTopic(ctxT(t), req)
-	if err != nil {
-		t.Fatalf("create topic %s: %v", name, err)
-	}
-	if resp.Error != proto.None {
-		t.Fatalf("create topic %s: %v %s", name, resp.Error, resp.Message)
-	}
-}
-
 // recordValue encodes (producer, seq) so a consumer can check exactly-once
 // and per-producer order.
 func recordValue(dst []byte, producer, seq uint32) []byte {
@@ -111,7 +79,7 @@ func produceRecords(t testing.TB, c *client.Conn, topic string, partitions, prod
 		}
 		req := &proto.ProduceRequest{Acks: acks, TimeoutMs: 30000, Topics: []proto.ProduceTopic{{
 			Name: []byte(topic), Partitions: []proto.ProducePartition{{Partition: p, Records: b.Finish()}}}}}
-		resp, err := c.Produce(ctxT(t), req)
+		resp, err := c.Produce(ringtest.Ctx(t), req)
 		if err != nil {
 			t.Fatalf("produce: %v", err)
 		}
@@ -129,75 +97,10 @@ func produceRecords(t testing.TB, c *client.Conn, topic string, partitions, prod
 func readAll(t testing.TB, c *client.Conn, topic string, partitions uint32) [][][]byte {
 	t.Helper()
 	out := make([][][]byte, partitions)
-	for p := uint32(0); p < partitions; p++ {
-		end := listOffset(t, c, topic, p, -1)
-		next := uint64(0)
-		for next < end {
-			req := &proto.FetchRequest{MaxBytes: 4 << 20, Topics: []proto.FetchTopic{{Name: []byte(topic),
-				Partitions: []proto.FetchPartition{{Partition: p, Offset: next, PartitionMaxBytes: 4 << 20}}}}}
-			resp, err := c.Fetch(ctxT(t), req)
-			if err != nil {
-				t.Fatalf("fetch %s/%d@%d: %v", topic, p, next, err)
-			}
-			fp := resp.Topics[0].Partitions[0]
-			if fp.Error != proto.None {
-				t.Fatalf("fetch %s/%d@%d: %v", topic, p, next, fp.Error)
-			}
-			if len(fp.Records) == 0 {
-				t.Fatalf("fetch %s/%d@%d: no records below log end %d", topic, p, next, end)
-			}
-			next = decodeBatches(t, fp.Records, next, func(off uint64, v []byte) {
-				out[p] = append(out[p], append([]byte(nil), v...))
-			})
-		}
+	for p := range out {
+		out[p] = ringtest.ReadPartition(t, c, topic, uint32(p))
 	}
 	return out
-}
-
-// decodeBatches validates every batch, skips records below next, and
-// checks offsets continue from next.
-func decodeBatches(t testing.TB, b []byte, next uint64, fn func(off uint64, v []byte)) uint64 {
-	t.Helper()
-	for len(b) > 0 {
-		h, rest, err := proto.ValidateBatch(b)
-		if err != nil {
-			t.Fatalf("batch at offset ≥ %d: %v", next, err)
-		}
-		it, err := proto.NewRecordIter(b[:h.Size()])
-		if err != nil {
-			t.Fatalf("records: %v", err)
-		}
-		for it.Next() {
-			rec := it.Record()
-			if rec.Offset < next {
-				continue
-			}
-			if rec.Offset != next {
-				t.Fatalf("offset gap: want %d, got %d", next, rec.Offset)
-			}
-			fn(rec.Offset, rec.Value)
-			next++
-		}
-		if err := it.Err(); err != nil {
-			t.Fatalf("records: %v", err)
-		}
-		b = rest
-	}
-	return next
-}
-
-func listOffset(t testing.TB, c *client.Conn, topic string, p uint32, ts int64) uint64 {
-	t.Helper()
-	resp, err := c.ListOffsets(ctxT(t), &proto.ListOffsetsRequest{Topics: []proto.ListOffsetsTopic{{
-		Name: []byte(topic), Partitions: []proto.ListOffsetsPartition{{Partition: p, Timestamp: ts}}}}})
-	if err != nil {
-		t.Fatalf("list offsets: %v", err)
-	}
-	r := resp.Topics[0].Partitions[0]
-	if r.Error != proto.None {
-		t.Fatalf("list offsets %s/%d: %v", topic, p, r.Error)
-	}
-	return r.Offset
 }
 
 // checkExactlyOnce verifies every (producer, seq) of every partition
@@ -223,9 +126,9 @@ func checkExactlyOnce(t testing.TB, parts [][][]byte, producers uint32, wantTota
 
 func TestProduceFetchEndToEnd(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
-	c := dial(t, srv.Addr(), client.Options{})
-	createTopic(t, c, "events", 8)
-	createTopic(t, c, "durable", 4, "flush", "sync")
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "events", 8)
+	ringtest.CreateTopic(t, c, "durable", 4, "flush", "sync")
 
 	const producers, perProducer = 4, 250_000
 	if testing.Short() {
@@ -236,14 +139,14 @@ func TestProduceFetchEndToEnd(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pc := dial(t, srv.Addr(), client.Options{})
+			pc := ringtest.Dial(t, srv.Addr(), client.Options{})
 			produceRecords(t, pc, "events", 8, i, perProducer, 1000, proto.AcksLeader)
 		}()
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pc := dial(t, srv.Addr(), client.Options{})
+		pc := ringtest.Dial(t, srv.Addr(), client.Options{})
 		produceRecords(t, pc, "durable", 4, 0, 100_000, 100, proto.AcksAll)
 	}()
 	wg.Wait()
@@ -256,15 +159,15 @@ func TestProduceFetchEndToEnd(t *testing.T) {
 
 func TestSeekByTimestamp(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
-	c := dial(t, srv.Addr(), client.Options{})
-	createTopic(t, c, "ts", 1)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "ts", 1)
 	base := int64(1_700_000_000_000)
 	for i := int64(0); i < 50; i++ {
 		var b proto.BatchBuilder
 		b.Reset(nil)
 		b.Append(base+i*1000, nil, []byte(fmt.Sprint(i)), nil)
 		b.Append(base+i*1000+500, nil, []byte(fmt.Sprint(i)), nil)
-		_, err := c.Produce(ctxT(t), &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte("ts"),
+		_, err := c.Produce(ringtest.Ctx(t), &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte("ts"),
 			Partitions: []proto.ProducePartition{{Records: b.Finish()}}}}})
 		if err != nil {
 			t.Fatal(err)
@@ -278,28 +181,28 @@ func TestSeekByTimestamp(t *testing.T) {
 		{base + 10_000, 20}, {base + 49_500, 99}, {base + 49_501, 100},
 	}
 	for _, tc := range cases {
-		if got := listOffset(t, c, "ts", 0, tc.ts); got != tc.want {
+		if got := ringtest.ListOffset(t, c, "ts", 0, tc.ts); got != tc.want {
 			t.Errorf("seek %d: offset %d, want %d", tc.ts-base, got, tc.want)
 		}
 	}
-	if got := listOffset(t, c, "ts", 0, -2); got != 0 {
+	if got := ringtest.ListOffset(t, c, "ts", 0, -2); got != 0 {
 		t.Errorf("earliest = %d", got)
 	}
-	if got := listOffset(t, c, "ts", 0, -1); got != 100 {
+	if got := ringtest.ListOffset(t, c, "ts", 0, -1); got != 100 {
 		t.Errorf("latest = %d", got)
 	}
 }
 
 func TestLongPollWakesOnProduce(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
-	c := dial(t, srv.Addr(), client.Options{})
-	createTopic(t, c, "lp", 2)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "lp", 2)
 	for p := uint32(0); p < 2; p++ {
 		start := time.Now()
 		done := make(chan *proto.FetchResponse, 1)
 		go func() {
-			fc := dial(t, srv.Addr(), client.Options{})
-			resp, err := fc.Fetch(ctxT(t), &proto.FetchRequest{MaxWaitMs: 20_000, MinBytes: 1, MaxBytes: 1 << 20,
+			fc := ringtest.Dial(t, srv.Addr(), client.Options{})
+			resp, err := fc.Fetch(ringtest.Ctx(t), &proto.FetchRequest{MaxWaitMs: 20_000, MinBytes: 1, MaxBytes: 1 << 20,
 				Topics: []proto.FetchTopic{{Name: []byte("lp"), Partitions: []proto.FetchPartition{{Partition: p, PartitionMaxBytes: 1 << 20}}}}})
 			if err != nil {
 				t.Error(err)
@@ -327,7 +230,7 @@ func produceOne(t testing.TB, c *client.Conn, topic string, p uint32, v []byte) 
 	var b proto.BatchBuilder
 	b.Reset(nil)
 	b.Append(time.Now().UnixMilli(), nil, v, nil)
-	resp, err := c.Produce(ctxT(t), &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte(topic),
+	resp, err := c.Produce(ringtest.Ctx(t), &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte(topic),
 		Partitions: []proto.ProducePartition{{Partition: p, Records: b.Finish()}}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -341,9 +244,9 @@ func produceOne(t testing.TB, c *client.Conn, topic string, p uint32, v []byte) 
 
 func TestForwardingAndShardHandoff(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
-	c := dial(t, srv.Addr(), client.Options{})
-	createTopic(t, c, "fw", 8)
-	md, err := c.Metadata(ctxT(t), &proto.MetadataRequest{Topics: []string{"fw"}})
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "fw", 8)
+	md, err := c.Metadata(ringtest.Ctx(t), &proto.MetadataRequest{Topics: []string{"fw"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +271,7 @@ func TestForwardingAndShardHandoff(t *testing.T) {
 		}
 	}
 	for shard := uint16(0); shard < 2; shard++ {
-		hc := dial(t, srv.Addr(), client.Options{RequestShard: true, Shard: shard})
+		hc := ringtest.Dial(t, srv.Addr(), client.Options{RequestShard: true, Shard: shard})
 		if h := hc.Hello(); h.Shard != shard {
 			t.Fatalf("asked for shard %d, served by %d", shard, h.Shard)
 		}

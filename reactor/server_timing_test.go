@@ -11,6 +11,7 @@ import (
 
 	"github.com/ringmq/ringmq/client"
 	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -82,8 +83,8 @@ func BenchmarkServerProduce(b *testing.B) {
 	for _, size := range []int{100, 1024} {
 		b.Run(fmt.Sprintf("record=%dB", size), func(b *testing.B) {
 			srv := startServer(b, benchConfig(b))
-			admin := dial(b, srv.Addr(), client.Options{})
-			createTopic(b, admin, "bench", 4)
+			admin := ringtest.Dial(b, srv.Addr(), client.Options{})
+			ringtest.CreateTopic(b, admin, "bench", 4)
 			batch := benchBatch(size)
 			b.SetBytes(int64(len(batch)))
 			b.SetParallelism(4) // 8 producers on 2 CPUs: enough requests in flight
@@ -95,7 +96,7 @@ func BenchmarkServerProduce(b *testing.B) {
 				p := next % 4
 				next++
 				mu.Unlock()
-				c := dial(b, srv.Addr(), client.Options{MaxInFlight: 8})
+				c := ringtest.Dial(b, srv.Addr(), client.Options{MaxInFlight: 8})
 				own := append([]byte(nil), batch...)
 				req := &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte("bench"),
 					Partitions: []proto.ProducePartition{{Partition: p, Records: own}}}}}
@@ -115,8 +116,8 @@ func BenchmarkServerFetch(b *testing.B) {
 	for _, size := range []int{100, 1024} {
 		b.Run(fmt.Sprintf("record=%dB", size), func(b *testing.B) {
 			srv := startServer(b, benchConfig(b))
-			c := dial(b, srv.Addr(), client.Options{})
-			createTopic(b, c, "bench", 1)
+			c := ringtest.Dial(b, srv.Addr(), client.Options{})
+			ringtest.CreateTopic(b, c, "bench", 1)
 			batch := benchBatch(size)
 			const total = 128 << 20
 			for n := 0; n < total; n += len(batch) {
@@ -126,7 +127,7 @@ func BenchmarkServerFetch(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			end := listOffset(b, c, "bench", 0, -1)
+			end := ringtest.ListOffset(b, c, "bench", 0, -1)
 			req := &proto.FetchRequest{MaxBytes: 1 << 20, Topics: []proto.FetchTopic{{Name: []byte("bench"),
 				Partitions: []proto.FetchPartition{{PartitionMaxBytes: 1 << 20}}}}}
 			var resp proto.FetchResponse
