@@ -17,3 +17,5 @@ require (
 	github.com/valyala/fastrand v1.1.0 // indirect
 	github.com/valyala/histogram v1.2.0 // indirect
 )
+
+replace github.com/pawelgaczynski/giouring => ./third_party/giouring
