@@ -396,36 +396,36 @@ func inReplicaOrder(replicas, set []int32) []int32 {
 func (s *State) CheckInvariants() error {
 	var err error
 	s.forEachPartition(func(topic string, i int32, p *Partition) {
-		if err != nil {
-			return
-		}
-		where := fmt.Sprintf("%q/%d %+v", topic, i, *p)
-		for j, r := range p.Replicas {
-			if _, ok := s.brokers[r]; !ok || slices.Contains(p.Replicas[:j], r) {
-				err = fmt.Errorf("replica %d unknown or repeated: %s", r, where)
-				return
-			}
-		}
-		if !slices.Equal(inReplicaOrder(p.Replicas, p.ISR), p.ISR) {
-			err = fmt.Errorf("ISR not a subset of the replicas in order: %s", where)
-			return
-		}
-		if p.Leader != NoLeader && (!slices.Contains(p.ISR, p.Leader) || !s.alive(p.Leader)) {
-			err = fmt.Errorf("leader not an alive ISR member: %s", where)
-			return
-		}
-		if p.Leader == NoLeader && s.pickLeader(p) != NoLeader {
-			err = fmt.Errorf("offline with an alive ISR member: %s", where)
-			return
-		}
-		for _, r := range p.ISR {
-			if !s.alive(r) && len(p.ISR) > 1 {
-				err = fmt.Errorf("fenced broker %d in a shared ISR: %s", r, where)
-				return
+		if err == nil {
+			if why := s.brokenRule(p); why != "" {
+				err = fmt.Errorf("%s: %q/%d %+v", why, topic, i, *p)
 			}
 		}
 	})
 	return err
+}
+
+func (s *State) brokenRule(p *Partition) string {
+	for j, r := range p.Replicas {
+		if _, ok := s.brokers[r]; !ok || slices.Contains(p.Replicas[:j], r) {
+			return fmt.Sprintf("replica %d unknown or repeated", r)
+		}
+	}
+	if !slices.Equal(inReplicaOrder(p.Replicas, p.ISR), p.ISR) {
+		return "ISR not a subset of the replicas in order"
+	}
+	if p.Leader != NoLeader && (!slices.Contains(p.ISR, p.Leader) || !s.alive(p.Leader)) {
+		return "leader not an alive ISR member"
+	}
+	if p.Leader == NoLeader && s.pickLeader(p) != NoLeader {
+		return "offline with an alive ISR member"
+	}
+	for _, r := range p.ISR {
+		if !s.alive(r) && len(p.ISR) > 1 {
+			return fmt.Sprintf("fenced broker %d in a shared ISR", r)
+		}
+	}
+	return ""
 }
 
 // skip advances the applied index over an entry that carries no command.
