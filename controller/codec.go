@@ -93,8 +93,8 @@ func (r *reader) uvarint(max uint64, what string) uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("%s: bad varint", what)
+	if n <= 0 || n > 1 && r.b[n-1] == 0 {
+		r.fail("%s: bad or non-minimal varint", what)
 		return 0
 	}
 	r.b = r.b[n:]

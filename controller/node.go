@@ -218,12 +218,16 @@ func (n *Node) Propose(c Command) error {
 }
 
 // Heartbeat records that broker id, registered at epoch, is alive. Only
-// the controller leader takes heartbeats (ErrNotController elsewhere); a
-// fenced broker or a stale epoch gets ErrBrokerFenced or
+// the controller leader takes heartbeats (ErrNotController elsewhere, and
+// ErrNoLeader while a new leader has not yet applied its predecessors'
+// commands: retry); a fenced broker or a stale epoch gets ErrBrokerFenced or
 // ErrStaleBrokerEpoch and must register again.
 func (n *Node) Heartbeat(id int32, epoch uint64) error {
 	if !n.leader {
 		return ErrNotController
+	}
+	if !n.caughtUp() {
+		return ErrNoLeader
 	}
 	if err := n.state.checkBroker(id, epoch); err != nil {
 		return err
@@ -246,12 +250,20 @@ func (n *Node) Now() uint64 { return n.now }
 func (n *Node) Tick() {
 	n.rn.Tick()
 	n.now++
-	if n.leader {
+	if n.leader && n.caughtUp() {
 		n.fenceSilent()
 		if n.cfg.AutoPreferredLeader {
 			n.electPreferred()
 		}
 	}
+}
+
+// caughtUp reports whether this leader has applied an entry of its own
+// term, so that its State holds every command committed before it led: a
+// new leader must not judge a broker's epoch (or liveness) from a view
+// that lacks its latest registration.
+func (n *Node) caughtUp() bool {
+	return n.lastTerm == n.rn.BasicStatus().HardState.GetTerm()
 }
 
 // fenceSilent proposes to fence each alive broker silent for longer than
