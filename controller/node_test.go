@@ -2,6 +2,7 @@ package controller
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -168,5 +169,54 @@ func TestNodeStepRefusesCorruptSnapshot(t *testing.T) {
 		Snapshot: &pb.Snapshot{Data: []byte("not a snapshot"), Metadata: &pb.SnapshotMetadata{Index: new(uint64(9))}}}
 	if err := s.n.Step(m); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("corrupt snapshot: %v", err)
+	}
+}
+
+// TestNodePreferredLeaderReturns: a preferred replica that was fenced,
+// registered again and was added back to the ISR gets its leadership back
+// when AutoPreferredLeader is on, and not when it is off.
+func TestNodePreferredLeaderReturns(t *testing.T) {
+	for _, auto := range []bool{true, false} {
+		t.Run(fmt.Sprintf("auto=%v", auto), func(t *testing.T) {
+			s := newSingle(t, Config{SessionTicks: 5, AutoPreferredLeader: auto})
+			s.lead()
+			for _, c := range []Command{reg(1), reg(2), create("a", 2, 2)} {
+				if err := s.do(c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if p := part(t, s.n.State(), "a", 0); p.Leader != 1 {
+				t.Fatalf("a/0 %+v, want preferred leader 1", p)
+			}
+			b2, _ := s.n.State().Broker(2)
+			for range 8 { // broker 1 falls silent, broker 2 heartbeats
+				if err := s.n.Heartbeat(2, b2.Epoch); err != nil {
+					t.Fatal(err)
+				}
+				s.tick(1)
+			}
+			if p := part(t, s.n.State(), "a", 0); p.Leader != 2 || p.LeaderEpoch != 1 {
+				t.Fatalf("a/0 %+v, want leader 2 at epoch 1 after broker 1 was fenced", p)
+			}
+			if err := s.do(reg(1)); err != nil {
+				t.Fatal(err)
+			}
+			b1, _ := s.n.State().Broker(1)
+			p := part(t, s.n.State(), "a", 0)
+			if err := s.do(Command{Type: CmdExpandISR, Topic: "a", PartitionEpoch: p.PartitionEpoch, Broker: 1, BrokerEpoch: b1.Epoch}); err != nil {
+				t.Fatal(err)
+			}
+			if err := errors.Join(s.n.Heartbeat(1, b1.Epoch), s.n.Heartbeat(2, b2.Epoch)); err != nil {
+				t.Fatal(err)
+			}
+			s.tick(2)
+			p = part(t, s.n.State(), "a", 0)
+			if auto && (p.Leader != 1 || p.LeaderEpoch != 2) {
+				t.Fatalf("a/0 %+v, want broker 1 back as leader at epoch 2", p)
+			}
+			if !auto && p.Leader != 2 {
+				t.Fatalf("a/0 %+v, want broker 2 still leading with the switch off", p)
+			}
+		})
 	}
 }
