@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"testing/cryptotest"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -23,9 +24,10 @@ import (
 // entries, hard state and snapshots to it before the step's messages are
 // sent, and a crash keeps only it.
 //
-// The seed fixes the fault schedule, the workload and the network; Raft's
-// election jitter comes from crypto/rand inside the library, so a replay
-// follows the same schedule but elections may time differently.
+// The seed fixes the fault schedule, the workload, the network and Raft's
+// election jitter (which the library draws from crypto/rand:
+// cryptotest.SetGlobalRandom makes that deterministic), so a seed replays
+// the same run.
 
 type simOptions struct {
 	nodes, brokers int
@@ -497,6 +499,7 @@ func TestSimulatedCluster(t *testing.T) {
 			seed := base + int64(i)
 			t.Run(fmt.Sprintf("nodes=%d/seed=%d", nodes, seed), func(t *testing.T) {
 				t.Logf("seed %d (replay: go test ./controller/ -run TestSimulatedCluster -seed %d)", seed, seed)
+				cryptotest.SetGlobalRandom(t, uint64(seed)) // Raft's election jitter
 				s := newSim(t, seed, simOptions{nodes: nodes, brokers: 4, steps: steps, healSteps: 2000, drop: 0.05, maxDelay: 3})
 				s.run()
 				t.Logf("%d steps: %d elections, %d crashes, %d snapshots sent, %d acknowledged (%d fences), %d rejected, final index %d",
@@ -511,3 +514,21 @@ func TestSimulatedCluster(t *testing.T) {
 }
 
 func (k partitionKey) String() string { return fmt.Sprintf("%s/%d", k.topic, k.index) }
+
+// TestSimulatedClusterReplays runs one seed twice: the runs must match
+// step for step (same statistics, same final state), which is what makes
+// a printed seed worth replaying.
+func TestSimulatedClusterReplays(t *testing.T) {
+	seed := seedOrRandom()
+	t.Logf("seed %d", seed)
+	var runs [2]string
+	for i := range runs {
+		cryptotest.SetGlobalRandom(t, uint64(seed))
+		s := newSim(t, seed, simOptions{nodes: 3, brokers: 3, steps: 800, healSteps: 2000, drop: 0.05, maxDelay: 3})
+		s.run()
+		runs[i] = fmt.Sprintf("%d %+v %x", s.step, s.stats, sha256.Sum256(AppendSnapshot(nil, s.nodes[0].n.State())))
+	}
+	if runs[0] != runs[1] {
+		t.Fatalf("seed %d ran differently twice:\n%s\n%s", seed, runs[0], runs[1])
+	}
+}
