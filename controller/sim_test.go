@@ -486,7 +486,7 @@ func (s *sim) describe() string {
 // a silent broker is fenced within a bound once the network heals.
 // -seed replays one seed; -long runs many seeds for longer.
 func TestSimulatedCluster(t *testing.T) {
-	seeds, steps := 2, 3000
+	seeds, steps := 2, 2000
 	if *longFlag {
 		seeds, steps = 40, 20000
 	}
@@ -524,7 +524,7 @@ func TestSimulatedClusterReplays(t *testing.T) {
 	var runs [2]string
 	for i := range runs {
 		cryptotest.SetGlobalRandom(t, uint64(seed))
-		s := newSim(t, seed, simOptions{nodes: 3, brokers: 3, steps: 800, healSteps: 2000, drop: 0.05, maxDelay: 3})
+		s := newSim(t, seed, simOptions{nodes: 3, brokers: 3, steps: 600, healSteps: 2000, drop: 0.05, maxDelay: 3})
 		s.run()
 		runs[i] = fmt.Sprintf("%d %+v %x", s.step, s.stats, sha256.Sum256(AppendSnapshot(nil, s.nodes[0].n.State())))
 	}
