@@ -20,7 +20,7 @@ type Config struct {
 	SessionTicks uint64
 	// SnapshotEntries: after this many entries applied since the last
 	// snapshot, the node snapshots its state and compacts the log. Default
-	// 1000; negative values are not possible, 0 means the default.
+	// 1000 (0 means the default).
 	SnapshotEntries uint64
 	// CompactKeep entries stay in the log behind a snapshot, so that a
 	// slightly lagging follower catches up without a snapshot. Default 100.
