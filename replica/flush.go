@@ -8,7 +8,8 @@ import (
 // Flushes are planned by Ready, at most one in flight: with Sync, one
 // every turn in which something visible is unflushed (the group commit:
 // every append that completed in the turn shares it); otherwise on the
-// first Ready after a Tick at or past each FlushInterval. A flush covers
+// first Ready after a Tick at or past each FlushInterval that found
+// something not yet covered by a flush. A flush covers
 // the offsets below the log end as of its Ready (Ready.FlushUpTo, which is
 // storage's FlushOp.UpTo planned in the same turn).
 
@@ -61,7 +62,11 @@ func (r *Replica) Tick(now time.Time) {
 		r.nextCheckpoint = now.Add(r.cfg.CheckpointInterval)
 	}
 	if !r.cfg.Sync && !now.Before(r.nextFlush) {
-		r.flushDue = true
+		covered := r.off.Flushed
+		if r.flushing {
+			covered = r.flushUpTo
+		}
+		r.flushDue = r.flushDue || r.off.LogEnd > covered
 		r.nextFlush = now.Add(r.cfg.FlushInterval)
 	}
 	if !now.Before(r.nextCheckpoint) {
