@@ -28,7 +28,7 @@ func TestSteadyStateDoesNotAllocate(t *testing.T) {
 				r.AppendPlanned(Append{Base: next, Last: next + uint64(i), Bytes: 100, Level: level, Token: tok})
 				next += uint64(i) + 1
 			}
-			if r.Wait(Wait{Token: tok, Offset: base, MinBytes: 1, Deadline: now.Add(time.Hour)}) != WakeNone {
+			if r.Wait(Wait{Token: tok, Offset: base, Seen: r.HighWatermark(), MinBytes: 1, Deadline: now.Add(time.Hour)}) != WakeNone {
 				t.Fatal("waiter not registered")
 			}
 			for b := next; b > base; {

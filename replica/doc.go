@@ -91,8 +91,8 @@
 //	                rep.AppendFailed(op.Base, err)
 //	fsync CQEs:     all of the flush's fds done → log.Flushed(fl) → rep.FlushCompleted(fl.UpTo),
 //	                or log.FlushFailed → rep.FlushFailed(err)
-//	fetch below min_bytes: rep.Wait({token, offset, min_bytes - have, deadline}):
-//	                WakeNone parks; anything else is answered now
+//	fetch below min_bytes: rep.Wait({token, offset, HW the read saw, min_bytes - have, deadline}):
+//	                WakeNone parks; WakeData reads again; anything else is answered now
 //	timer:          rep.Tick(now) for partitions whose NextDeadline passed
 //	retention:      log.EnforceRetention → rep.LogStartMoved(log.LogStart())
 //	end of turn:    for each partition touched: if rep.HasReady() { rd := rep.Ready(); ...; rep.Advance() }

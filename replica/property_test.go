@@ -432,7 +432,11 @@ func (p *propRun) wait() {
 	if off >= 2 && p.rng.IntN(5) == 0 {
 		off -= 2
 	}
-	w := Wait{Token: p.tok | 1<<62, Offset: off, MinBytes: p.rng.IntN(800) - 50,
+	seen := m.hw
+	if seen > 0 && p.rng.IntN(8) == 0 {
+		seen -= 1 + uint64(p.rng.IntN(int(min(seen, 3))))
+	}
+	w := Wait{Token: p.tok | 1<<62, Offset: off, Seen: seen, MinBytes: p.rng.IntN(800) - 50,
 		Deadline: m.now.Add(time.Duration(p.rng.IntN(2000)-100) * time.Millisecond)}
 	want := WakeNone
 	switch {
@@ -442,7 +446,7 @@ func (p *propRun) wait() {
 		want = WakeFenced
 	case !w.Deadline.After(m.now):
 		want = WakeDeadline
-	case w.MinBytes <= 0:
+	case w.MinBytes <= 0 || seen < m.hw:
 		want = WakeData
 	}
 	p.log("wait %d at %d for %d bytes", w.Token, off, w.MinBytes)

@@ -313,13 +313,13 @@ func TestWaiters(t *testing.T) {
 		w    Wait
 		want WakeReason
 	}{
-		{Wait{Token: 1, Offset: 99, MinBytes: 1, Deadline: dl}, WakeOutOfRange}, // below log start
-		{Wait{Token: 2, Offset: 101, MinBytes: 1, Deadline: dl}, WakeOutOfRange},
-		{Wait{Token: 3, Offset: 100, MinBytes: 1, Deadline: t0}, WakeDeadline},
-		{Wait{Token: 4, Offset: 100, MinBytes: 0, Deadline: dl}, WakeData},
-		{Wait{Token: 5, Offset: 100, MinBytes: 150, Deadline: dl}, WakeNone},
-		{Wait{Token: 6, Offset: 100, MinBytes: 1, Deadline: dl}, WakeNone},
-		{Wait{Token: 7, Offset: 100, MinBytes: 1, Deadline: t0.Add(time.Hour)}, WakeNone},
+		{Wait{Token: 1, Offset: 99, Seen: 100, MinBytes: 1, Deadline: dl}, WakeOutOfRange}, // below log start
+		{Wait{Token: 2, Offset: 101, Seen: 100, MinBytes: 1, Deadline: dl}, WakeOutOfRange},
+		{Wait{Token: 3, Offset: 100, Seen: 100, MinBytes: 1, Deadline: t0}, WakeDeadline},
+		{Wait{Token: 4, Offset: 100, Seen: 100, MinBytes: 0, Deadline: dl}, WakeData},
+		{Wait{Token: 5, Offset: 100, Seen: 100, MinBytes: 150, Deadline: dl}, WakeNone},
+		{Wait{Token: 6, Offset: 100, Seen: 100, MinBytes: 1, Deadline: dl}, WakeNone},
+		{Wait{Token: 7, Offset: 100, Seen: 100, MinBytes: 1, Deadline: t0.Add(time.Hour)}, WakeNone},
 	} {
 		if got := d.r.Wait(w.w); got != w.want {
 			t.Fatalf("Wait(%+v) = %v, want %v", w.w, got, w.want)
@@ -339,7 +339,7 @@ func TestWaiters(t *testing.T) {
 	d.flushDone()
 	d.turn()
 	d.expectWakes("5:data") // 200 bytes ≥ 150; 6 is not woken again
-	if got := d.r.Wait(Wait{Token: 8, Offset: 102, MinBytes: 1, Deadline: dl}); got != WakeNone {
+	if got := d.r.Wait(Wait{Token: 8, Offset: 102, Seen: 102, MinBytes: 1, Deadline: dl}); got != WakeNone {
 		t.Fatal(got)
 	}
 	d.tick(999 * time.Millisecond)
@@ -374,7 +374,7 @@ func TestWaiterBelowLogStartNeverSpins(t *testing.T) {
 		}
 	}
 	// Parked at 12, then retention passes it: one wake-up, out of range.
-	if got := d.r.Wait(Wait{Token: 2, Offset: 12, MinBytes: 1000, Deadline: t0.Add(time.Minute)}); got != WakeNone {
+	if got := d.r.Wait(Wait{Token: 2, Offset: 12, Seen: 30, MinBytes: 1000, Deadline: t0.Add(time.Minute)}); got != WakeNone {
 		t.Fatal(got)
 	}
 	d.r.LogStartMoved(20)
@@ -385,6 +385,25 @@ func TestWaiterBelowLogStartNeverSpins(t *testing.T) {
 		t.Fatal("waiter still registered")
 	}
 	d.expectOffsets(Offsets{LogStart: 20, HighWatermark: 40, Flushed: 20, LogEnd: 40})
+}
+
+// A fetch whose read saw an older HW than the replica's now (read on one
+// reactor, registered later through a mailbox) is told to read again at
+// once; one that saw the current HW waits.
+func TestWaiterSawOlderHighWatermark(t *testing.T) {
+	d := newDriver(t, intervalConfig(), Offsets{})
+	d.r.AppendCompleted(d.plan(5, 10, AckLeader)) // the read saw HW 5
+	d.r.AppendCompleted(d.plan(1, 10, AckLeader)) // then this arrived
+	w := Wait{Token: 1, Offset: 5, Seen: 5, MinBytes: 1, Deadline: t0.Add(time.Minute)}
+	if got := d.r.Wait(w); got != WakeData {
+		t.Fatalf("Wait with an old HW: %v, want data", got)
+	}
+	w.Offset, w.Seen = 6, 6
+	if got := d.r.Wait(w); got != WakeNone {
+		t.Fatalf("Wait with the current HW: %v", got)
+	}
+	d.turn()
+	d.expectWakes("")
 }
 
 // A waiter at an offset between the HW and the log end counts only the
@@ -412,7 +431,7 @@ func TestWaiterAboveHighWatermark(t *testing.T) {
 func TestResetWakesWaiters(t *testing.T) {
 	d := newDriver(t, intervalConfig(), Offsets{})
 	d.r.AppendCompleted(d.plan(3, 10, AckLeader))
-	d.r.Wait(Wait{Token: 1, Offset: 3, MinBytes: 1, Deadline: t0.Add(time.Minute)})
+	d.r.Wait(Wait{Token: 1, Offset: 3, Seen: 3, MinBytes: 1, Deadline: t0.Add(time.Minute)})
 	must(t, d.r.Reset(Offsets{LogEnd: 2}))
 	d.turn()
 	d.expectWakes("1:reset")

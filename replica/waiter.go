@@ -7,6 +7,11 @@ import "time"
 type Wait struct {
 	Token  Token
 	Offset uint64
+	// Seen is the HW the fetch's read of this partition saw (the one it
+	// would report). If the HW moved past it before the registration (a
+	// read answered through another reactor's mailbox), Wait returns
+	// WakeData at once: read again. Never wakes twice at one HW.
+	Seen uint64
 	// MinBytes: wake when at least this many more bytes are readable at
 	// Offset below the HW than at registration (the fetch's min_bytes less
 	// what it already has; 1 for "any new data").
@@ -54,9 +59,11 @@ type waiter struct {
 // Otherwise it is not registered and the reason is the answer now: an
 // offset outside [log start, log end] (WakeOutOfRange), a fenced replica
 // (WakeFenced), a deadline not after the last Tick (WakeDeadline), or
-// MinBytes ≤ 0 (WakeData). So a fetch that cannot be served by waiting is
-// never parked, and a registration is never woken twice: nothing can wake
-// a driver in a loop. It does not allocate in steady state.
+// WakeData when MinBytes ≤ 0 or the HW has passed Seen (read again). So a
+// fetch that cannot be served by waiting is never parked, a registration
+// is never woken twice, and a WakeData always follows a move of the HW:
+// nothing can wake a driver in a loop. It does not allocate in steady
+// state.
 func (r *Replica) Wait(w Wait) WakeReason {
 	switch {
 	case w.Offset < r.off.LogStart || w.Offset > r.off.LogEnd:
@@ -65,7 +72,7 @@ func (r *Replica) Wait(w Wait) WakeReason {
 		return WakeFenced
 	case !w.Deadline.After(r.now):
 		return WakeDeadline
-	case w.MinBytes <= 0:
+	case w.MinBytes <= 0 || w.Seen < r.off.HighWatermark:
 		return WakeData
 	}
 	r.waiters = append(r.waiters, waiter{token: w.Token, offset: w.Offset, start: r.bytesAt(w.Offset),
