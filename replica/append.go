@@ -69,6 +69,8 @@ func (r *Replica) AppendPlanned(a Append) {
 	switch {
 	case r.fenceErr != nil:
 		panic("BUG: replica: append planned on a fenced replica (CheckAppend first)")
+	case a.Level != AckNone && a.Level != AckLeader && a.Level != AckAll:
+		panic(fmt.Sprintf("BUG: replica: append planned with ack level %d (CheckAppend first)", int8(a.Level)))
 	case a.Base != r.next || a.Last < a.Base || a.Bytes <= 0:
 		panic(fmt.Sprintf("BUG: replica: append %d-%d (%d bytes) planned, next offset is %d", a.Base, a.Last, a.Bytes, r.next))
 	}

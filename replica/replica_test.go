@@ -443,6 +443,7 @@ func TestContractViolationsPanic(t *testing.T) {
 	a := d.plan(1, 10, AckLeader)
 	mustPanicBUG(t, func() { d.r.AppendPlanned(Append{Base: 5, Last: 5, Bytes: 1}) }) // gap
 	mustPanicBUG(t, func() { d.r.AppendCompleted(7) })                                // unknown
+	mustPanicBUG(t, func() { d.r.AppendPlanned(Append{Base: 1, Last: 1, Bytes: 1, Level: 2}) })
 	d.r.AppendCompleted(a)
 	d.turn()
 	mustPanicBUG(t, func() { d.r.FlushCompleted(0) }) // not what was planned
