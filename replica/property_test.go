@@ -21,8 +21,8 @@ var seedFlag = flag.Uint64("seed", 0, "replay TestReplicaMatchesModel with this 
 //
 //	go test ./replica -run TestReplicaMatchesModel -args -seed=N
 func TestReplicaMatchesModel(t *testing.T) {
-	seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, uint64(time.Now().UnixNano())}
-	steps := 4000
+	seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, uint64(time.Now().UnixNano())}
+	steps := 3000
 	if *seedFlag != 0 {
 		seeds = []uint64{*seedFlag}
 	}
