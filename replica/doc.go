@@ -12,14 +12,15 @@
 //
 // # Offsets and their invariant
 //
-//	 LogStart        HighWatermark          Flushed             LogEnd   next
-//	    │  consumers read  │   on every in-sync  │  written, not     │ in   │
-//	    ▼  below the HW    ▼   replica, not yet  ▼  yet fdatasync'd  ▼flight▼
-//	────┼──────────────────┼─────────────────────┼───────────────────┼──────┼──
+//	LogStart                HW                Flushed               LogEnd         next
+//	    │ readable: on every │ fdatasync'd here, │ written here, not   │ writes in   │
+//	    │ in-sync replica    │ not yet on every  │ yet fdatasync'd     │ flight      │
+//	────┼────────────────────┼───────────────────┼─────────────────────┼─────────────┼──
 //
 //	LogStart ≤ HighWatermark ≤ local match ≤ LogEnd,   LogStart ≤ Flushed ≤ LogEnd
 //
-// (flush=interval shown: the HW may pass Flushed.) The local match offset
+// (flush=sync shown; with flush=interval the HW follows LogEnd and may
+// pass Flushed.) The local match offset
 // is Flushed for flush=sync topics (Config.Sync) and LogEnd otherwise.
 // Each follower has a match offset too (FollowerMatch), and the HW is the
 // minimum of the match offsets of the in-sync replicas, held while they
