@@ -42,7 +42,12 @@ func (r *Reactor) getRequest() *request {
 }
 
 // startRequest copies one whole frame into a pooled buffer and dispatches it.
+// Once the server is stopping, frames are dropped unread: the connection
+// closes when what it sent before has been answered.
 func (r *Reactor) startRequest(c *conn, frame []byte) {
+	if r.stopping {
+		return
+	}
 	hdr, _, err := proto.ParseRequestHeader(frame)
 	if err != nil {
 		r.protocolError(c)

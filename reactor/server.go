@@ -227,6 +227,13 @@ func (s *Server) Healthy() error {
 // Shutdown stops accepting, lets in-flight requests finish, flushes every
 // partition, and writes the clean-shutdown marker. If ctx ends first the
 // marker is not written, so the next start recovers.
+//
+// It runs in two phases. First every reactor stops accepting and reading
+// requests, answers what it has in flight (parked fetches with what they
+// have) and closes its connections; a request of one reactor may still
+// need another (forwarded parts, views to release), so no reactor leaves
+// its loop in this phase. Once every reactor is quiet, no request is left
+// anywhere, and each is told to end its loop when its own I/O completes.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
@@ -242,9 +249,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		for _, r := range s.reactors {
 			select {
+			case <-r.quiet:
 			case <-r.stopped:
 			case <-ctx.Done():
-				err = fmt.Errorf("shutdown: %w", ctx.Err())
+				err = fmt.Errorf("shutdown: reactor %d still answering requests: %w", r.id, ctx.Err())
+				return
+			}
+		}
+		for _, r := range s.reactors {
+			r.mb.post(message{kind: msgExit})
+		}
+		for _, r := range s.reactors {
+			select {
+			case <-r.stopped:
+			case <-ctx.Done():
+				err = fmt.Errorf("shutdown: reactor %d still completing I/O: %w", r.id, ctx.Err())
 				return
 			}
 		}
@@ -257,7 +276,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) stopReactors() {
 	for _, r := range s.reactors {
-		r.mb.post(message{kind: msgStop})
+		r.mb.post(message{kind: msgExit})
 	}
 	for _, r := range s.reactors {
 		<-r.stopped
