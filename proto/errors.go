@@ -74,7 +74,7 @@ var errorTable = [...]errorInfo{
 	PartitionFenced:     {"PARTITION_FENCED", "partition is fenced after a write failure", false},
 	NotEnoughReplicas:   {"NOT_ENOUGH_REPLICAS", "too few in-sync replicas for acks=all", true},
 	ServerShuttingDown:  {"SERVER_SHUTTING_DOWN", "server is shutting down", true},
-	TooManyConnections:  {"TOO_MANY_CONNECTIONS", "server connection limit reached", true},
+	TooManyConnections:  {"TOO_MANY_CONNECTIONS", "too many connections: the server's max_connections is reached", true},
 	GroupNotFound:       {"GROUP_NOT_FOUND", "consumer group does not exist", false},
 	InvalidPartitions:   {"INVALID_PARTITIONS", "partition count is invalid", false},
 	FrameTooLarge:       {"FRAME_TOO_LARGE", "frame exceeds max_frame_bytes", false},

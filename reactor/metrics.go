@@ -17,6 +17,7 @@ type serverMetrics struct {
 	backpressed *metrics.Counter
 	bytesSent   *metrics.Counter
 	coldReads   *metrics.Counter
+	acceptErrs  *metrics.Counter
 }
 
 func newServerMetrics() serverMetrics {
@@ -25,6 +26,7 @@ func newServerMetrics() serverMetrics {
 		backpressed: metrics.GetOrCreateCounter("ringmq_backpressure_pauses_total"),
 		bytesSent:   metrics.GetOrCreateCounter("ringmq_bytes_sent_total"),
 		coldReads:   metrics.GetOrCreateCounter("ringmq_fetch_cold_read_bytes_total"),
+		acceptErrs:  metrics.GetOrCreateCounter("ringmq_accept_errors_total"),
 	}
 	for k := proto.APIHello; k <= proto.APIListGroups; k++ {
 		m.api[k] = stats.API(strings.ToLower(k.String()))
@@ -36,6 +38,7 @@ func (m *serverMetrics) connOpened()   { stats.ConnOpened() }
 func (m *serverMetrics) connClosed()   { stats.ConnClosed() }
 func (m *serverMetrics) connRejected() { stats.ConnRejected() }
 func (m *serverMetrics) badFrame()     { m.badFrames.Inc() }
+func (m *serverMetrics) acceptError()  { m.acceptErrs.Inc() }
 func (m *serverMetrics) backpressure() { m.backpressed.Inc() }
 func (m *serverMetrics) bytesOut(n int) {
 	m.bytesSent.Add(n)

@@ -21,8 +21,8 @@ type Reactor struct {
 	wake *ring.Waker
 	mb   *mailbox
 
-	listenFd  int
-	accepting bool
+	listenFd int
+	accept   acceptState
 
 	conns     []*conn
 	freeConns []uint32
@@ -129,14 +129,6 @@ func pinToCPU(id int) {
 	}
 }
 
-func (r *Reactor) armAccept() {
-	if r.listenFd < 0 || r.accepting || r.stopping {
-		return
-	}
-	r.accepting = true
-	r.ring.PrepareAccept(r.listenFd, true, makeUD(udAccept, 0, 0))
-}
-
 // loop: submit what is prepared, wait for a completion or the next timer,
 // handle every ready completion and mailbox message, then issue the turn's
 // group commit and sends.
@@ -183,6 +175,10 @@ func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
 	switch kind {
 	case udAccept:
 		r.onAccept(res, flags)
+	case udAcceptRetry:
+		r.onAcceptRetry()
+	case udRefused:
+		r.onRefused(int(idx))
 	case udRecv:
 		if c := r.connFor(gen, idx); c != nil {
 			r.onRecv(c, res, flags)
@@ -199,27 +195,6 @@ func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
 		r.wake.Ack()
 		r.ring.PrepareWakerRead(r.wake, makeUD(udWake, 0, 0))
 	}
-}
-
-func (r *Reactor) onAccept(res int32, flags uint32) {
-	if !ring.HasMore(flags) {
-		r.accepting = false
-		defer r.armAccept()
-	}
-	if res < 0 {
-		return
-	}
-	fd := int(res)
-	if r.srv.connCount.Load() >= int64(r.srv.cfg.Server.MaxConnections) || r.stopping {
-		r.srv.metrics.connRejected()
-		unix.Close(fd)
-		return
-	}
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	r.srv.connCount.Add(1)
-	r.srv.metrics.connOpened()
-	c := r.newConn(fd)
-	r.armRecv(c)
 }
 
 // adopt takes over a connection handed off by another reactor.
@@ -292,7 +267,8 @@ func (r *Reactor) quiesce() {
 // idle reports whether nothing is left in flight: every request answered
 // and sent, and every write, fsync and read completed.
 func (r *Reactor) idle() bool {
-	if r.ops.inUse > 0 || len(r.needSync) > 0 || r.parked.len() > 0 || len(r.pendingHandoffs) > 0 {
+	if r.ops.inUse > 0 || len(r.needSync) > 0 || r.parked.len() > 0 || len(r.pendingHandoffs) > 0 ||
+		r.accept.refusing > 0 {
 		return false
 	}
 	for _, c := range r.conns {

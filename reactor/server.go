@@ -31,6 +31,10 @@ type Server struct {
 
 	connCount atomic.Int64
 	metrics   serverMetrics
+	// acceptFailing is set while accepts fail for lack of descriptors, so
+	// the condition is logged once, not by every reactor on every retry.
+	acceptFailing atomic.Bool
+	refuseFrame   []byte // see refuse
 
 	adminCh     chan adminJob
 	adminDone   chan struct{}
@@ -47,7 +51,7 @@ type Server struct {
 // binds the listeners. Nothing is served until Start.
 func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, adminCh: make(chan adminJob, 1024), adminDone: make(chan struct{}), metrics: newServerMetrics(),
-		failedCh: make(chan struct{})}
+		failedCh: make(chan struct{}), refuseFrame: refuseFrame()}
 	s.topics.Store(&topicTable{byName: map[string]*topicInfo{}})
 	st, err := storage.OpenStore(cfg.Storage.DataDir, s.storeOptions())
 	if err != nil {

@@ -19,6 +19,7 @@
 //	ringmq_connections_open                       gauge
 //	ringmq_connections_accepted_total             counter
 //	ringmq_connections_rejected_total             counter (max_connections reached)
+//	ringmq_accept_errors_total                    counter: accepts failed for lack of descriptors or memory
 //	ringmq_partitions                             gauge: partition handles alive
 //	ringmq_segments{state}                        gauge: active, sealed, flushed, archived
 //	ringmq_produce_messages_total{topic}          counter
