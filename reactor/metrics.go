@@ -28,6 +28,7 @@ func newServerMetrics() serverMetrics {
 		coldReads:   metrics.GetOrCreateCounter("ringmq_fetch_cold_read_bytes_total"),
 		acceptErrs:  metrics.GetOrCreateCounter("ringmq_accept_errors_total"),
 	}
+	m.api[0] = stats.API("unknown")
 	for k := proto.APIHello; k <= proto.APIListGroups; k++ {
 		m.api[k] = stats.API(strings.ToLower(k.String()))
 	}
@@ -49,6 +50,18 @@ func (m *serverMetrics) requestDone(api proto.APIKey, d time.Duration) {
 	if int(api) < len(m.api) && m.api[api] != nil {
 		m.api[api].Observe(d)
 	}
+}
+
+// requestError counts code (if it is an error) in an answer to api: the
+// request's own code or one partition's.
+func (m *serverMetrics) requestError(api proto.APIKey, code proto.ErrorCode) {
+	if code == proto.None {
+		return
+	}
+	if int(api) >= len(m.api) || m.api[api] == nil {
+		api = 0 // unknown API number: counted under api="unknown"
+	}
+	m.api[api].Failed(code.String())
 }
 
 func (m *serverMetrics) fsync(d time.Duration) { stats.ObserveFsync(d) }

@@ -14,7 +14,8 @@
 // Series (labels in braces):
 //
 //	ringmq_request_duration_seconds{api}          histogram, per request type
-//	ringmq_request_errors_total{api}              requests answered with an error
+//	ringmq_request_errors_total{api,code}         errors answered, by request type and wire
+//	                                              code: the request's own or one partition's
 //	ringmq_fsync_duration_seconds                 histogram of fdatasync latency
 //	ringmq_connections_open                       gauge
 //	ringmq_connections_accepted_total             counter
