@@ -55,7 +55,7 @@ func (r *Reactor) onAccept(res int32, flags uint32) {
 	if !more {
 		defer r.armAccept()
 	}
-	if r.srv.acceptFailing.CompareAndSwap(true, false) {
+	if r.srv.acceptFailing.Load() && r.srv.acceptFailing.CompareAndSwap(true, false) {
 		r.srv.log.Info("accepting connections again")
 	}
 	fd := int(res)
