@@ -256,7 +256,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			case <-r.quiet:
 			case <-r.stopped:
 			case <-ctx.Done():
-				err = fmt.Errorf("shutdown: reactor %d still answering requests: %w", r.id, ctx.Err())
+				err = fmt.Errorf("reactor %d still answering requests: %w", r.id, ctx.Err())
 				return
 			}
 		}
@@ -267,7 +267,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			select {
 			case <-r.stopped:
 			case <-ctx.Done():
-				err = fmt.Errorf("shutdown: reactor %d still completing I/O: %w", r.id, ctx.Err())
+				err = fmt.Errorf("reactor %d still completing I/O: %w", r.id, ctx.Err())
 				return
 			}
 		}
