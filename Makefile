@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/ringmq
 PKGS    := ./...
 
-.PHONY: all build run test vet fmt-check fuzz-seeds bench clean
+.PHONY: all build run test test-shutdown vet fmt-check fuzz-seeds bench clean
 
 all: build
 
@@ -27,6 +27,11 @@ vet:
 # without it.
 test: fmt-check vet build
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# SIGTERM under load, 20 trials (make test runs 3); prints the distribution
+# of shutdown times.
+test-shutdown:
+	RINGMQ_SHUTDOWN_TRIALS=20 $(GO) test -count=1 -v -run TestSigtermUnderLoad ./e2e/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

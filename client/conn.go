@@ -274,7 +274,7 @@ func (c *Conn) enqueue(req proto.Request, cl *call) (id uint32, err error) {
 func (c *Conn) newID() uint32 {
 	for {
 		c.nextID++
-		if _, busy := c.pending[c.nextID]; !busy {
+		if _, busy := c.pending[c.nextID]; !busy && c.nextID != proto.ConnErrorID {
 			return c.nextID
 		}
 	}
@@ -403,6 +403,8 @@ func (c *Conn) dispatch(h proto.ResponseHeader, body []byte) error {
 	delete(c.pending, h.CorrelationID)
 	c.mu.Unlock()
 	switch {
+	case h.CorrelationID == proto.ConnErrorID && h.Error != proto.None:
+		return fmt.Errorf("client: %s closed the connection: %w", c.addr, h.Error)
 	case !ok:
 		return fmt.Errorf("%w: response to correlation id %d, which is not in flight", ErrProtocol, h.CorrelationID)
 	case cl != nil:

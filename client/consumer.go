@@ -144,8 +144,9 @@ type partState struct {
 // comma-separated list tried in order) with nothing assigned.
 func NewConsumer(addr string, opts ConsumerOptions) (*Consumer, error) {
 	opts = opts.withDefaults()
-	if opts.Group != "" && len(opts.Group) > 0xffff {
-		return nil, fmt.Errorf("client: group name of %d bytes: %w", len(opts.Group), proto.InvalidGroupName)
+	if opts.Group != "" && !proto.ValidName([]byte(opts.Group)) {
+		return nil, fmt.Errorf("client: group name %.40q: use 1-%d characters of [a-zA-Z0-9._-]: %w",
+			opts.Group, proto.MaxNameLen, proto.InvalidGroupName)
 	}
 	cl, err := newCluster(addr, Options{ClientID: opts.ClientID}, opts.DialTimeout)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,7 +43,26 @@ type server struct {
 	cmd    *exec.Cmd
 	addr   string
 	exited chan error
-	logs   *strings.Builder
+	logs   *syncBuilder
+}
+
+// syncBuilder is a strings.Builder that a test may read while the server's
+// log is still being written to it.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) WriteString(str string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(str)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 var listenRE = regexp.MustCompile(`msg=serving listen=(\S+)`)
@@ -82,7 +102,7 @@ func startServer(t testing.TB, configPath string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, exited: make(chan error, 1), logs: &strings.Builder{}}
+	s := &server{cmd: cmd, exited: make(chan error, 1), logs: &syncBuilder{}}
 	addrCh := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

@@ -105,6 +105,12 @@ type ResponseHeader struct {
 	Error         ErrorCode
 }
 
+// ConnErrorID is the correlation id of a connection error: a response
+// frame with an empty body that the server sends unasked before closing the
+// connection (TOO_MANY_CONNECTIONS). Clients never use it for a request.
+// Never change it.
+const ConnErrorID uint32 = 0
+
 // FrameLength reports the total size of the frame that starts at b, length
 // field included, once b holds the 4-byte length field (ok is false
 // before). The caller compares n-FrameLengthSize with its max_frame_bytes

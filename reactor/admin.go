@@ -52,6 +52,7 @@ func (s *Server) adminLoop() {
 			continue
 		}
 		code, resp := s.runAdmin(j)
+		s.countAdminErrors(j.api, code, resp)
 		frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: j.req.hdr.CorrelationID, Error: code}, resp)
 		j.origin.mb.post(message{kind: msgReply, req: j.req, frame: frame})
 	}
@@ -92,6 +93,24 @@ func (s *Server) runAdmin(j adminJob) (proto.ErrorCode, proto.Message) {
 		return s.listGroups(&req)
 	}
 	return proto.UnsupportedAPI, nil
+}
+
+// countAdminErrors counts the errors of an admin answer: the request's own
+// code and those in its body.
+func (s *Server) countAdminErrors(api proto.APIKey, code proto.ErrorCode, resp proto.Message) {
+	s.metrics.requestError(api, code)
+	switch m := resp.(type) {
+	case *proto.CreateTopicResponse:
+		s.metrics.requestError(api, m.Error)
+	case *proto.DeleteTopicResponse:
+		s.metrics.requestError(api, m.Error)
+	case *proto.OffsetCommitResponse:
+		for _, t := range m.Topics {
+			for _, p := range t.Partitions {
+				s.metrics.requestError(api, p.Error)
+			}
+		}
+	}
 }
 
 func (s *Server) createTopic(req *proto.CreateTopicRequest) *proto.CreateTopicResponse {
@@ -210,7 +229,7 @@ func decodeTopic(name string, b []byte, reactors int) (*topicInfo, error) {
 }
 
 func (s *Server) offsetCommit(req *proto.OffsetCommitRequest) (proto.ErrorCode, proto.Message) {
-	if len(req.Group) == 0 {
+	if !proto.ValidName(req.Group) {
 		return proto.InvalidGroupName, nil
 	}
 	group := string(req.Group)
@@ -223,6 +242,11 @@ func (s *Server) offsetCommit(req *proto.OffsetCommitRequest) (proto.ErrorCode, 
 		info := tt.lookup(t.Name)
 		for _, p := range t.Partitions {
 			_, code := partOwner(info, p.Partition)
+			if code == proto.None && p.Offset > info.shared[p.Partition].logEnd.Load() {
+				// Kafka semantics: the committed offset is the next one to
+				// read, so the log end itself is the highest valid commit.
+				code = proto.OffsetOutOfRange
+			}
 			if code == proto.None {
 				c := metalog.OffsetCommit{Offset: p.Offset, Metadata: string(p.Metadata), CommitTimeMs: now}
 				if err := s.meta.CommitOffset(group, info.name, p.Partition, c); err != nil {
@@ -238,6 +262,9 @@ func (s *Server) offsetCommit(req *proto.OffsetCommitRequest) (proto.ErrorCode, 
 }
 
 func (s *Server) offsetFetch(req *proto.OffsetFetchRequest) (proto.ErrorCode, proto.Message) {
+	if !proto.ValidName(req.Group) {
+		return proto.InvalidGroupName, nil
+	}
 	group := string(req.Group)
 	resp := &proto.OffsetFetchResponse{}
 	if len(req.Topics) == 0 {
@@ -269,6 +296,9 @@ func (s *Server) offsetFetch(req *proto.OffsetFetchRequest) (proto.ErrorCode, pr
 }
 
 func (s *Server) listGroups(req *proto.ListGroupsRequest) (proto.ErrorCode, proto.Message) {
+	if req.Group != "" && !proto.ValidName([]byte(req.Group)) {
+		return proto.InvalidGroupName, nil
+	}
 	tt := s.topics.Load()
 	resp := &proto.ListGroupsResponse{}
 	for _, g := range s.meta.ListGroups() {

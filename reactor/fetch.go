@@ -405,6 +405,7 @@ func (r *Reactor) sendFetch(q *request) {
 			ph := proto.FetchPartitionHeader{Partition: t.Partitions[fp.pi].Partition, Error: fp.code,
 				HighWatermark: fp.hw, LogStart: fp.logStart, RecordsLen: uint32(fp.size)}
 			hdr = proto.AppendFetchPartitionHeader(hdr, &ph)
+			r.srv.metrics.requestError(proto.APIFetch, fp.code)
 			if fp.size == 0 {
 				continue
 			}

@@ -141,7 +141,13 @@ func (r *Reactor) listOffsetDone(q *request, ti, pi int, code proto.ErrorCode, o
 
 func (r *Reactor) listOffsetStep(q *request) {
 	q.pending--
-	if q.pending == 0 {
-		r.respond(q, proto.None, &q.listResp)
+	if q.pending > 0 {
+		return
 	}
+	for ti := range q.listResp.Topics {
+		for _, p := range q.listResp.Topics[ti].Partitions {
+			r.srv.metrics.requestError(proto.APIListOffsets, p.Error)
+		}
+	}
+	r.respond(q, proto.None, &q.listResp)
 }

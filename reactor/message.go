@@ -22,7 +22,8 @@ const (
 	msgReply                          // send this encoded response for q
 	msgOpen                           // open the partitions of a new topic
 	msgDrop                           // close and delete a topic's partitions
-	msgStop                           // shut down
+	msgStop                           // shutdown, first phase: stop taking requests
+	msgExit                           // shutdown, second phase: end the loop once idle
 	msgRedispatch                     // topics were auto-created: dispatch req again
 	msgListen                         // partitions are open: start accepting
 )
@@ -79,6 +80,8 @@ func (r *Reactor) onMessage(m *message) {
 		m.done <- r.dropTopic(m.topic)
 	case msgStop:
 		r.beginStop()
+	case msgExit:
+		r.beginExit()
 	case msgRedispatch:
 		r.dispatch(m.req)
 	case msgListen:

@@ -17,6 +17,7 @@ type serverMetrics struct {
 	backpressed *metrics.Counter
 	bytesSent   *metrics.Counter
 	coldReads   *metrics.Counter
+	acceptErrs  *metrics.Counter
 }
 
 func newServerMetrics() serverMetrics {
@@ -25,7 +26,9 @@ func newServerMetrics() serverMetrics {
 		backpressed: metrics.GetOrCreateCounter("ringmq_backpressure_pauses_total"),
 		bytesSent:   metrics.GetOrCreateCounter("ringmq_bytes_sent_total"),
 		coldReads:   metrics.GetOrCreateCounter("ringmq_fetch_cold_read_bytes_total"),
+		acceptErrs:  metrics.GetOrCreateCounter("ringmq_accept_errors_total"),
 	}
+	m.api[0] = stats.API("unknown")
 	for k := proto.APIHello; k <= proto.APIListGroups; k++ {
 		m.api[k] = stats.API(strings.ToLower(k.String()))
 	}
@@ -36,6 +39,7 @@ func (m *serverMetrics) connOpened()   { stats.ConnOpened() }
 func (m *serverMetrics) connClosed()   { stats.ConnClosed() }
 func (m *serverMetrics) connRejected() { stats.ConnRejected() }
 func (m *serverMetrics) badFrame()     { m.badFrames.Inc() }
+func (m *serverMetrics) acceptError()  { m.acceptErrs.Inc() }
 func (m *serverMetrics) backpressure() { m.backpressed.Inc() }
 func (m *serverMetrics) bytesOut(n int) {
 	m.bytesSent.Add(n)
@@ -46,6 +50,18 @@ func (m *serverMetrics) requestDone(api proto.APIKey, d time.Duration) {
 	if int(api) < len(m.api) && m.api[api] != nil {
 		m.api[api].Observe(d)
 	}
+}
+
+// requestError counts code (if it is an error) in an answer to api: the
+// request's own code or one partition's.
+func (m *serverMetrics) requestError(api proto.APIKey, code proto.ErrorCode) {
+	if code == proto.None {
+		return
+	}
+	if int(api) >= len(m.api) || m.api[api] == nil {
+		api = 0 // unknown API number: counted under api="unknown"
+	}
+	m.api[api].Failed(code.String())
 }
 
 func (m *serverMetrics) fsync(d time.Duration) { stats.ObserveFsync(d) }

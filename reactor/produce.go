@@ -36,6 +36,9 @@ func (r *Reactor) handleProduce(q *request, body []byte) {
 		for pi := range t.Partitions {
 			p := &t.Partitions[pi]
 			owner, code := partOwner(info, p.Partition)
+			if code == proto.None && len(p.Records) == 0 {
+				code = proto.InvalidRequest // nothing to append: a client bug, not a disk error
+			}
 			rt.Partitions[pi] = proto.ProducePartitionResponse{Partition: p.Partition, Error: code}
 			if code != proto.None {
 				continue
@@ -95,6 +98,11 @@ func (r *Reactor) produceStep(q *request) {
 	q.pending--
 	if q.pending > 0 {
 		return
+	}
+	for ti := range q.produceResp.Topics {
+		for _, p := range q.produceResp.Topics[ti].Partitions {
+			r.srv.metrics.requestError(proto.APIProduce, p.Error)
+		}
 	}
 	if q.produce.Acks == proto.AcksNone {
 		r.finishNoResponse(q)

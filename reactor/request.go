@@ -42,7 +42,12 @@ func (r *Reactor) getRequest() *request {
 }
 
 // startRequest copies one whole frame into a pooled buffer and dispatches it.
+// Once the server is stopping, frames are dropped unread: the connection
+// closes when what it sent before has been answered.
 func (r *Reactor) startRequest(c *conn, frame []byte) {
+	if r.stopping {
+		return
+	}
 	hdr, _, err := proto.ParseRequestHeader(frame)
 	if err != nil {
 		r.protocolError(c)
@@ -65,6 +70,10 @@ func (r *Reactor) startRequest(c *conn, frame []byte) {
 
 func (r *Reactor) dispatch(q *request) {
 	body := q.body
+	if _, known := q.hdr.API.MaxVersion(); !known {
+		r.respondError(q, proto.UnsupportedAPI)
+		return
+	}
 	if !q.hdr.API.Supports(q.hdr.Version) {
 		r.respondError(q, proto.UnsupportedVersion)
 		return
@@ -92,6 +101,7 @@ func (r *Reactor) dispatch(q *request) {
 
 // respond queues resp as q's answer.
 func (r *Reactor) respond(q *request, code proto.ErrorCode, resp proto.Message) {
+	r.srv.metrics.requestError(q.hdr.API, code)
 	buf := r.pool.get(256)[:0]
 	buf = proto.AppendResponse(buf, proto.ResponseHeader{CorrelationID: q.hdr.CorrelationID, Error: code}, resp)
 	r.respondFrame(q, outFrame{parts: [][]byte{buf}, buf: buf})

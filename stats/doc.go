@@ -14,11 +14,13 @@
 // Series (labels in braces):
 //
 //	ringmq_request_duration_seconds{api}          histogram, per request type
-//	ringmq_request_errors_total{api}              requests answered with an error
+//	ringmq_request_errors_total{api,code}         errors answered, by request type and wire
+//	                                              code: the request's own or one partition's
 //	ringmq_fsync_duration_seconds                 histogram of fdatasync latency
 //	ringmq_connections_open                       gauge
 //	ringmq_connections_accepted_total             counter
 //	ringmq_connections_rejected_total             counter (max_connections reached)
+//	ringmq_accept_errors_total                    counter: accepts failed for lack of descriptors or memory
 //	ringmq_partitions                             gauge: partition handles alive
 //	ringmq_segments{state}                        gauge: active, sealed, flushed, archived
 //	ringmq_produce_messages_total{topic}          counter

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,13 +99,26 @@ func (s SegmentState) check() SegmentState {
 
 // APIStats are the series of one request type. Get it once from API.
 type APIStats struct {
+	name     string
 	duration *metrics.Histogram
-	errors   *metrics.Counter
+	mu       sync.Mutex
+	errors   map[string]*metrics.Counter // by error code name, created on first use
 }
 
 // Observe records the time one request took, from its frame being read to
 // its response being queued.
 func (a *APIStats) Observe(d time.Duration) { a.duration.Update(d.Seconds()) }
 
-// Failed counts a request answered with an error code.
-func (a *APIStats) Failed() { a.errors.Inc() }
+// Failed counts an error code (its wire name, e.g. "UNKNOWN_TOPIC") in an
+// answer to this request type: the request's own, or one partition's. The
+// first error of a code creates its series; later ones do not allocate.
+func (a *APIStats) Failed(code string) {
+	a.mu.Lock()
+	c := a.errors[code]
+	if c == nil {
+		c = set.GetOrCreateCounter(`ringmq_request_errors_total{api="` + escapeLabel(a.name) + `",code="` + escapeLabel(code) + `"}`)
+		a.errors[code] = c
+	}
+	a.mu.Unlock()
+	c.Inc()
+}

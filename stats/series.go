@@ -63,8 +63,9 @@ func API(name string) *APIStats {
 	}
 	labels := `{api="` + escapeLabel(name) + `"}`
 	a := &APIStats{
+		name:     name,
 		duration: set.NewHistogram("ringmq_request_duration_seconds" + labels),
-		errors:   set.NewCounter("ringmq_request_errors_total" + labels),
+		errors:   map[string]*metrics.Counter{},
 	}
 	registry.apis[name] = a
 	return a

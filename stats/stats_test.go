@@ -154,11 +154,14 @@ func TestAPISeries(t *testing.T) {
 	a := API(name)
 	a.Observe(1500 * time.Microsecond)
 	a.Observe(2500 * time.Microsecond)
-	a.Failed()
+	a.Failed("UNKNOWN_TOPIC")
+	a.Failed("UNKNOWN_TOPIC")
+	a.Failed("STORAGE_ERROR")
 	text := scrape(t)
 	wantSample(t, text, `ringmq_request_duration_seconds_count{api="`+name+`"}`, "2")
 	wantSample(t, text, `ringmq_request_duration_seconds_sum{api="`+name+`"}`, "0.004")
-	wantSample(t, text, `ringmq_request_errors_total{api="`+name+`"}`, "1")
+	wantSample(t, text, `ringmq_request_errors_total{api="`+name+`",code="UNKNOWN_TOPIC"}`, "2")
+	wantSample(t, text, `ringmq_request_errors_total{api="`+name+`",code="STORAGE_ERROR"}`, "1")
 }
 
 func TestServerSeries(t *testing.T) {
@@ -253,7 +256,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		p.SetLogEnd(42)
 		g.SetCommitted(40)
 		a.Observe(time.Millisecond)
-		a.Failed()
+		a.Failed("UNKNOWN_TOPIC")
 		ObserveFsync(300 * time.Microsecond)
 		ConnOpened()
 		ConnClosed()
