@@ -39,6 +39,7 @@ func (s *Server) postAdmin(j adminJob) {
 	default:
 		// The admin queue is full: answer at once rather than block a reactor.
 		frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: j.req.hdr.CorrelationID, Error: proto.RequestTimedOut}, nil)
+		s.metrics.responseErrors(j.req.hdr.API, proto.RequestTimedOut, nil)
 		j.origin.respondRaw(j.req, frame)
 	}
 }
@@ -53,6 +54,7 @@ func (s *Server) adminLoop() {
 		}
 		code, resp := s.runAdmin(j)
 		frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: j.req.hdr.CorrelationID, Error: code}, resp)
+		s.metrics.responseErrors(j.api, code, resp)
 		j.origin.mb.post(message{kind: msgReply, req: j.req, frame: frame})
 	}
 }

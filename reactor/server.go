@@ -54,7 +54,7 @@ func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
-	meta, err := metalog.Open(filepath.Join(cfg.Storage.DataDir, "meta"), metalog.Options{SyncEveryWrite: true})
+	meta, err := metalog.Open(filepath.Join(cfg.Storage.DataDir, "meta"), metalog.Options{SyncEveryWrite: true, Logger: log})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("open metadata store: %w", err)
@@ -265,7 +265,7 @@ func (s *Server) stopReactors() {
 }
 
 func (s *Server) storeOptions() storage.StoreOptions {
-	return storage.StoreOptions{ArchiveDir: s.cfg.Storage.ArchiveDir}
+	return storage.StoreOptions{ArchiveDir: s.cfg.Storage.ArchiveDir, Logger: s.log}
 }
 
 // logConfig is the storage configuration of a partition of a topic with

@@ -63,8 +63,8 @@ func API(name string) *APIStats {
 	}
 	labels := `{api="` + escapeLabel(name) + `"}`
 	a := &APIStats{
-		duration: set.NewHistogram("ringmq_request_duration_seconds" + labels),
-		errors:   set.NewCounter("ringmq_request_errors_total" + labels),
+		name:     name,
+		duration: set.NewPrometheusHistogramExt("ringmq_request_duration_seconds"+labels, LatencyBuckets),
 	}
 	registry.apis[name] = a
 	return a
