@@ -15,6 +15,7 @@ import (
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/stats"
+	"github.com/ringmq/ringmq/status"
 )
 
 const defaultConfigPath = "config.toml"
@@ -174,7 +175,9 @@ func runServe(args []string, env serveEnv) error {
 	metricsAddr := "off"
 	if cfg.Server.MetricsListen != "" {
 		m, err := stats.Serve(cfg.Server.MetricsListen, srv.Healthy,
-			stats.WithPprof(cfg.Server.Pprof), stats.WithLogger(logger))
+			stats.WithPprof(cfg.Server.Pprof), stats.WithLogger(logger),
+			stats.WithHandler("GET /{$}", status.PageHandler()),
+			stats.WithHandler("GET /status.json", status.JSONHandler(srv.Status)))
 		if err != nil {
 			return withShutdown(err, srv, cfg.Server.ShutdownTimeout)
 		}

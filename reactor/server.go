@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/stats"
@@ -30,6 +31,7 @@ type Server struct {
 	addr     netip.AddrPort
 
 	connCount atomic.Int64
+	startedAt atomic.Int64 // Unix milliseconds, for the status page
 	metrics   serverMetrics
 
 	adminCh     chan adminJob
@@ -158,6 +160,7 @@ func (s *Server) Start() error {
 		return first
 	}
 	s.started = true
+	s.startedAt.Store(time.Now().UnixMilli())
 	for _, name := range s.topics.Load().sortedNames() {
 		ti := s.topics.Load().byName[name]
 		if err := s.broadcast(msgOpen, ti); err != nil {

@@ -291,3 +291,35 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	}
 	DropTopic("allocs")
 }
+
+func TestGroupsAndTotals(t *testing.T) {
+	DropTopic("listed")
+	DropGroup("b-readers")
+	DropGroup("a-readers")
+	ForPartition("listed", 1).SetLogEnd(50)
+	ForPartition("listed", 0).SetLogEnd(10)
+	ForGroup("b-readers", "listed", 0).SetCommitted(4)
+	ForGroup("a-readers", "listed", 1).SetCommitted(20)
+	ForGroup("a-readers", "listed", 0)
+	defer DropTopic("listed")
+	var got []GroupPosition
+	for _, g := range Groups() {
+		if g.Topic == "listed" {
+			got = append(got, g)
+		}
+	}
+	want := []GroupPosition{
+		{"a-readers", "listed", 0, -1, 10, 10},
+		{"a-readers", "listed", 1, 20, 50, 30},
+		{"b-readers", "listed", 0, 4, 10, 6},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Groups() = %v, want %v", got, want)
+	}
+	tp := ForTopic("listed")
+	tp.Produced(3, 30)
+	tp.Fetched(2, 20)
+	if tot := tp.Totals(); tot != (TopicTotals{3, 30, 2, 20}) {
+		t.Fatalf("Totals() = %+v", tot)
+	}
+}
