@@ -119,8 +119,10 @@ func TestDashboardMetricsExist(t *testing.T) {
 		t.Fatalf("deploy/grafana/ringmq.json: %v", err)
 	}
 	used := map[string]string{} // series name → where
+	var exprs []string
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
+			exprs = append(exprs, tg.Expr)
 			for _, name := range seriesRE.FindAllString(tg.Expr, -1) {
 				used[name] = "panel " + p.Title
 			}
@@ -156,6 +158,31 @@ func TestDashboardMetricsExist(t *testing.T) {
 		}
 	}
 	t.Logf("%d series used by the dashboard, all exported: %s", len(names), strings.Join(names, " "))
+	checkPromQL(t, exprs)
+}
+
+// checkPromQL has promtool parse every expression (as recording rules,
+// with Grafana's variables filled in), when promtool is installed.
+func checkPromQL(t *testing.T, exprs []string) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Log("promtool not installed (Debian package prometheus): PromQL syntax not checked")
+		return
+	}
+	vars := strings.NewReplacer("$__rate_interval", "1m", "$instance", ".*", "$topic", ".*")
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	for i, e := range exprs {
+		q, _ := json.Marshal(vars.Replace(e)) // a JSON string is a YAML string
+		fmt.Fprintf(&rules, "      - record: dashboard:expr_%d\n        expr: %s\n", i, q)
+	}
+	path := t.TempDir() + "/rules.yml"
+	if err := os.WriteFile(path, []byte(rules.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+		t.Errorf("the dashboard's PromQL does not parse: %v\n%s", err, out)
+	}
 }
 
 // chromium returns the path of a headless-capable Chromium, or skips.
