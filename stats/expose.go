@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"strings"
-	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -105,17 +104,13 @@ func typeOf(family, declared string) string {
 	return declared
 }
 
-var scratch = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // WritePrometheus writes every registered series, with the go_* and
 // process_* series of this process, in the Prometheus text format: one
 // # HELP (with its text) and one # TYPE line per family, histograms as
 // le buckets with _sum and _count.
 func WritePrometheus(w io.Writer) error {
-	src := scratch.Get().(*bytes.Buffer)
-	defer scratch.Put(src)
-	src.Reset()
-	metrics.WritePrometheus(src, true)
+	var src bytes.Buffer
+	metrics.WritePrometheus(&src, true)
 	_, err := w.Write(annotate(make([]byte, 0, src.Len()+src.Len()/2), src.Bytes()))
 	return err
 }
