@@ -40,10 +40,11 @@ func TestMain(m *testing.M) {
 
 // server is one ringmq process.
 type server struct {
-	cmd    *exec.Cmd
-	addr   string
-	exited chan error
-	logs   *syncBuilder
+	cmd     *exec.Cmd
+	addr    string
+	metrics string // metrics listener address, or "off"
+	exited  chan error
+	logs    *syncBuilder
 }
 
 // syncBuilder is a strings.Builder that a test may read while the server's
@@ -65,7 +66,7 @@ func (s *syncBuilder) String() string {
 	return s.b.String()
 }
 
-var listenRE = regexp.MustCompile(`msg=serving listen=(\S+)`)
+var listenRE = regexp.MustCompile(`msg=serving listen=(\S+) metrics=(\S+)`)
 
 // writeConfig writes a config file for a test server on dataDir.
 func writeConfig(t testing.TB, dataDir string) string {
@@ -103,21 +104,22 @@ func startServer(t testing.TB, configPath string) *server {
 		t.Fatal(err)
 	}
 	s := &server{cmd: cmd, exited: make(chan error, 1), logs: &syncBuilder{}}
-	addrCh := make(chan string, 1)
+	addrCh := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
 			s.logs.WriteString(line + "\n")
 			if m := listenRE.FindStringSubmatch(line); m != nil {
-				addrCh <- m[1]
+				addrCh <- [2]string{m[1], m[2]}
 			}
 		}
 		io.Copy(io.Discard, stderr)
 		s.exited <- cmd.Wait()
 	}()
 	select {
-	case s.addr = <-addrCh:
+	case addrs := <-addrCh:
+		s.addr, s.metrics = addrs[0], addrs[1]
 	case err := <-s.exited:
 		t.Fatalf("server exited before serving: %v\n%s", err, s.logs.String())
 	case <-time.After(60 * time.Second):

@@ -39,6 +39,7 @@ func (s *Server) postAdmin(j adminJob) {
 	default:
 		// The admin queue is full: answer at once rather than block a reactor.
 		frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: j.req.hdr.CorrelationID, Error: proto.RequestTimedOut}, nil)
+		s.metrics.responseErrors(j.req.hdr.API, proto.RequestTimedOut, nil)
 		j.origin.respondRaw(j.req, frame)
 	}
 }
@@ -52,8 +53,8 @@ func (s *Server) adminLoop() {
 			continue
 		}
 		code, resp := s.runAdmin(j)
-		s.countAdminErrors(j.api, code, resp)
 		frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: j.req.hdr.CorrelationID, Error: code}, resp)
+		s.metrics.responseErrors(j.api, code, resp)
 		j.origin.mb.post(message{kind: msgReply, req: j.req, frame: frame})
 	}
 }
@@ -93,24 +94,6 @@ func (s *Server) runAdmin(j adminJob) (proto.ErrorCode, proto.Message) {
 		return s.listGroups(&req)
 	}
 	return proto.UnsupportedAPI, nil
-}
-
-// countAdminErrors counts the errors of an admin answer: the request's own
-// code and those in its body.
-func (s *Server) countAdminErrors(api proto.APIKey, code proto.ErrorCode, resp proto.Message) {
-	s.metrics.requestError(api, code)
-	switch m := resp.(type) {
-	case *proto.CreateTopicResponse:
-		s.metrics.requestError(api, m.Error)
-	case *proto.DeleteTopicResponse:
-		s.metrics.requestError(api, m.Error)
-	case *proto.OffsetCommitResponse:
-		for _, t := range m.Topics {
-			for _, p := range t.Partitions {
-				s.metrics.requestError(api, p.Error)
-			}
-		}
-	}
 }
 
 func (s *Server) createTopic(req *proto.CreateTopicRequest) *proto.CreateTopicResponse {

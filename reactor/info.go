@@ -144,10 +144,5 @@ func (r *Reactor) listOffsetStep(q *request) {
 	if q.pending > 0 {
 		return
 	}
-	for ti := range q.listResp.Topics {
-		for _, p := range q.listResp.Topics[ti].Partitions {
-			r.srv.metrics.requestError(proto.APIListOffsets, p.Error)
-		}
-	}
 	r.respond(q, proto.None, &q.listResp)
 }

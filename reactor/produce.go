@@ -99,12 +99,9 @@ func (r *Reactor) produceStep(q *request) {
 	if q.pending > 0 {
 		return
 	}
-	for ti := range q.produceResp.Topics {
-		for _, p := range q.produceResp.Topics[ti].Partitions {
-			r.srv.metrics.requestError(proto.APIProduce, p.Error)
-		}
-	}
 	if q.produce.Acks == proto.AcksNone {
+		// No response carries the errors: count them here.
+		r.srv.metrics.responseErrors(proto.APIProduce, proto.None, &q.produceResp)
 		r.finishNoResponse(q)
 		return
 	}

@@ -146,7 +146,7 @@ func TestCommitPastLogEndIsRefused(t *testing.T) {
 
 // ringmq_request_errors_total counts errors by API and code, whether the
 // whole request failed or one partition of it.
-func TestRequestErrorsAreCounted(t *testing.T) {
+func TestRequestAndPartitionErrorsAreCounted(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
 	c := ringtest.Dial(t, srv.Addr(), client.Options{})
 	ringtest.CreateTopic(t, c, "errs", 1)

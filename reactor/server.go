@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/stats"
@@ -30,6 +31,7 @@ type Server struct {
 	addr     netip.AddrPort
 
 	connCount atomic.Int64
+	startedAt atomic.Int64 // Unix milliseconds, for the status page
 	metrics   serverMetrics
 	// acceptFailing is set while accepts fail for lack of descriptors, so
 	// the condition is logged once, not by every reactor on every retry.
@@ -58,7 +60,7 @@ func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
-	meta, err := metalog.Open(filepath.Join(cfg.Storage.DataDir, "meta"), metalog.Options{SyncEveryWrite: true})
+	meta, err := metalog.Open(filepath.Join(cfg.Storage.DataDir, "meta"), metalog.Options{SyncEveryWrite: true, Logger: log})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("open metadata store: %w", err)
@@ -162,6 +164,7 @@ func (s *Server) Start() error {
 		return first
 	}
 	s.started = true
+	s.startedAt.Store(time.Now().UnixMilli())
 	for _, name := range s.topics.Load().sortedNames() {
 		ti := s.topics.Load().byName[name]
 		if err := s.broadcast(msgOpen, ti); err != nil {
@@ -288,7 +291,7 @@ func (s *Server) stopReactors() {
 }
 
 func (s *Server) storeOptions() storage.StoreOptions {
-	return storage.StoreOptions{ArchiveDir: s.cfg.Storage.ArchiveDir}
+	return storage.StoreOptions{ArchiveDir: s.cfg.Storage.ArchiveDir, Logger: s.log}
 }
 
 // logConfig is the storage configuration of a partition of a topic with
