@@ -25,6 +25,7 @@ const (
 	msgStop                           // shut down
 	msgRedispatch                     // topics were auto-created: dispatch req again
 	msgListen                         // partitions are open: start accepting
+	msgUpdateTopic                    // a topic was altered or grew: apply update
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -46,6 +47,7 @@ type message struct {
 	frame  []byte
 	views  []storage.View
 	topic  *topicInfo
+	update *topicUpdate
 	done   chan error
 }
 
@@ -83,6 +85,8 @@ func (r *Reactor) onMessage(m *message) {
 		r.dispatch(m.req)
 	case msgListen:
 		r.armAccept()
+	case msgUpdateTopic:
+		m.done <- r.updateTopic(m.update)
 	}
 }
 

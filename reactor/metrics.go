@@ -12,7 +12,7 @@ import (
 // serverMetrics holds pre-created series so the hot path never formats a
 // metric name.
 type serverMetrics struct {
-	api         [proto.APIListGroups + 1]*stats.APIStats
+	api         [proto.APIAddPartitions + 1]*stats.APIStats
 	badFrames   *metrics.Counter
 	backpressed *metrics.Counter
 	bytesSent   *metrics.Counter
@@ -26,7 +26,7 @@ func newServerMetrics() serverMetrics {
 		bytesSent:   metrics.GetOrCreateCounter("ringmq_bytes_sent_total"),
 		coldReads:   metrics.GetOrCreateCounter("ringmq_fetch_cold_read_bytes_total"),
 	}
-	for k := proto.APIHello; k <= proto.APIListGroups; k++ {
+	for k := proto.APIHello; k < proto.APIKey(len(m.api)); k++ {
 		m.api[k] = stats.API(strings.ToLower(k.String()))
 	}
 	return m
