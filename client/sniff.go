@@ -18,8 +18,12 @@ import (
 // larger is not a ringmq server talking.
 const maxFirstResponseBytes = 64 << 10
 
-// sniffBytes is how much of an unexpected answer an error shows.
-const sniffBytes = 16
+// How much of an unexpected answer an error shows: binary bytes in hex,
+// or printable text (an HTTP status line).
+const (
+	sniffBytes     = 16
+	sniffTextBytes = 64
+)
 
 // sniff looks at the start of the first response before it is read as a
 // frame, and returns ErrNotRingmq when it cannot be one.
@@ -52,11 +56,10 @@ func (c *Conn) sniff(br *bufio.Reader) error {
 // notRingmq is the error for a peer whose first bytes, got, answered
 // how ("like an HTTP server").
 func (c *Conn) notRingmq(got []byte, how string) error {
-	got = got[:min(len(got), sniffBytes)]
-	if printable(got) {
-		return fmt.Errorf("client: %s is %w: it answered %s (%q)", c.addr, ErrNotRingmq, how, got)
+	if text := got[:min(len(got), sniffTextBytes)]; printable(text) {
+		return fmt.Errorf("client: %s is %w: it answered %s (%q)", c.addr, ErrNotRingmq, how, text)
 	}
-	return fmt.Errorf("client: %s is %w: it answered %s (% x)", c.addr, ErrNotRingmq, how, got)
+	return fmt.Errorf("client: %s is %w: it answered %s (% x)", c.addr, ErrNotRingmq, how, got[:min(len(got), sniffBytes)])
 }
 
 func printable(b []byte) bool {
