@@ -337,3 +337,20 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestMakeRunArgs: make run hands ARGS (and CONFIG) to ringmq serve.
+func TestMakeRunArgs(t *testing.T) {
+	mk, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("no make")
+	}
+	cmd := exec.Command(mk, "-n", "--no-print-directory", "-C", "..", "run", "ARGS=--listen 127.0.0.1:9500 --metrics-listen 127.0.0.1:9501", "CONFIG=other.toml")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("make -n run: %v", err)
+	}
+	lines := splitLines(string(out))
+	if want := "bin/ringmq serve --config other.toml --listen 127.0.0.1:9500 --metrics-listen 127.0.0.1:9501"; lines[len(lines)-1] != want {
+		t.Fatalf("make run would run %q, want %q", lines[len(lines)-1], want)
+	}
+}
