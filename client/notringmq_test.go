@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDialNotRingmq points Dial at servers that speak something else: each
@@ -46,5 +47,38 @@ func TestDialNotRingmq(t *testing.T) {
 				t.Fatalf("Dial = %v; want ErrNotRingmq naming %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestOnDialReportsAttempts: a producer whose server is down reports each
+// failed connection attempt through OnDial while it retries.
+func TestOnDialReportsAttempts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	got := make(chan error, 16)
+	p, err := NewProducer(addr, ProducerOptions{OnDial: func(a string, err error) {
+		if a == addr {
+			select {
+			case got <- err:
+			default:
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(testCtx(t))
+	go p.Send(testCtx(t), Record{Topic: "t", Value: []byte("v")}, nil)
+	select {
+	case err := <-got:
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("OnDial got %v, want connection refused", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("OnDial was never called")
 	}
 }
