@@ -21,17 +21,16 @@ const consumeUsage = "ringmq consume TOPIC [-o earliest|latest|OFFSET|@UNIX_MS|R
 
 // consumeOptions are the parsed flags of ringmq consume.
 type consumeOptions struct {
-	server      string
-	topic       string
-	from        client.Start
-	limit       int64 // 0: no limit
-	exitAtEnd   bool
-	group       string
-	partition   int64 // -1: every partition
-	json        bool
-	enc         encoding
-	format      recordFormat // when not json
-	formatIsSet bool
+	server    string
+	topic     string
+	from      client.Start
+	limit     int64 // 0: no limit
+	exitAtEnd bool
+	group     string
+	partition int64 // -1: every partition
+	json      bool
+	enc       encoding
+	format    recordFormat // when not json
 }
 
 func cmdConsume(args []string) error {
@@ -111,16 +110,13 @@ func parseConsumeFlags(args []string, now time.Time) (consumeOptions, error) {
 	format := fs.String("format", "text", "`FORMAT`: text (one value a line), json (one object a record), or a format string such as '%p %o %k=%v\\n' (verbs %t %p %o %T %k %v %h %K %V %H; %v{hex}, %v{base64}, %T{rfc3339})")
 	fs.alias("f", "format")
 	enc := fs.String("encoding", "text", "write keys, values and header values as `ENC`: text, base64 or hex (json with base64 or hex round-trips any bytes)")
-	var kc struct {
-		key, ts, part, off, hdrs bool
-		sep                      string
-	}
-	fs.BoolVar(&kc.key, "print-key", false, "text output: print the key before the value (Kafka console consumer style)")
-	fs.BoolVar(&kc.ts, "print-timestamp", false, "text output: print CreateTime:MS first")
-	fs.BoolVar(&kc.part, "print-partition", false, "text output: print Partition:P")
-	fs.BoolVar(&kc.off, "print-offset", false, "text output: print Offset:O")
-	fs.BoolVar(&kc.hdrs, "print-headers", false, "text output: print the headers as k=v,k2=v2")
-	fs.StringVar(&kc.sep, "key-separator", "\t", "text output: `SEP`arator between the printed fields (escapes \\t \\n)")
+	var cf consoleFlags
+	fs.BoolVar(&cf.key, "print-key", false, "text output: print the key before the value (Kafka console consumer style)")
+	fs.BoolVar(&cf.ts, "print-timestamp", false, "text output: print CreateTime:MS first")
+	fs.BoolVar(&cf.part, "print-partition", false, "text output: print Partition:P")
+	fs.BoolVar(&cf.off, "print-offset", false, "text output: print Offset:O")
+	fs.BoolVar(&cf.hdrs, "print-headers", false, "text output: print the headers as k=v,k2=v2")
+	fs.StringVar(&cf.sep, "key-separator", "\t", "text output: `SEP`arator between the printed fields (escapes \\t \\n)")
 	pos, err := fs.parse(args, 1, 1)
 	if err != nil {
 		return consumeOptions{}, err
@@ -140,27 +136,41 @@ func parseConsumeFlags(args []string, now time.Time) (consumeOptions, error) {
 	case o.group != "" && !proto.ValidName([]byte(o.group)):
 		return o, fmt.Errorf("consume: invalid group name %q (1-%d of [A-Za-z0-9._-])", o.group, proto.MaxNameLen)
 	}
-	console := kc.key || kc.ts || kc.part || kc.off || kc.hdrs
-	tmpl := *format
-	switch {
-	case *format == "json" && console:
-		return o, fmt.Errorf("consume: --print-* options apply to text output, not --format json")
-	case *format == "json":
-		o.json = true
-		return o, nil
-	case *format == "text" && console:
-		tmpl = consoleFormat(kc.sep, kc.ts, kc.part, kc.off, kc.hdrs, kc.key)
-	case *format == "text":
-		tmpl = `%v\n`
-	case console:
-		return o, fmt.Errorf("consume: --print-* options apply to --format text, not a format string")
-	case !strings.Contains(*format, "%"):
-		return o, fmt.Errorf("consume: --format must be text, json or a format string with %%-verbs, not %q", *format)
-	}
-	if o.format, err = parseFormat(tmpl, o.enc); err != nil {
+	if err := o.setFormat(*format, cf); err != nil {
 		return o, fmt.Errorf("consume: %w", err)
 	}
 	return o, nil
+}
+
+// consoleFlags are the Kafka console consumer's print.* options.
+type consoleFlags struct {
+	key, ts, part, off, hdrs bool
+	sep                      string
+}
+
+func (cf consoleFlags) any() bool { return cf.key || cf.ts || cf.part || cf.off || cf.hdrs }
+
+// setFormat chooses the output from --format and the --print-* flags.
+func (o *consumeOptions) setFormat(format string, cf consoleFlags) error {
+	tmpl := format
+	switch {
+	case format == "json" && cf.any():
+		return fmt.Errorf("--print-* options apply to text output, not --format json")
+	case format == "json":
+		o.json = true
+		return nil
+	case format == "text" && cf.any():
+		tmpl = consoleFormat(cf.sep, cf.ts, cf.part, cf.off, cf.hdrs, cf.key)
+	case format == "text":
+		tmpl = `%v\n`
+	case cf.any():
+		return fmt.Errorf("--print-* options apply to --format text, not a format string")
+	case !strings.Contains(format, "%"):
+		return fmt.Errorf("--format must be text, json or a format string with %%-verbs, not %q", format)
+	}
+	var err error
+	o.format, err = parseFormat(tmpl, o.enc)
+	return err
 }
 
 // parseStart parses --from; times ago count from now.
