@@ -101,6 +101,8 @@ func parseConsumeFlags(args []string, now time.Time) (consumeOptions, error) {
 	from := fs.String("from", "latest", "`WHERE` to start without a committed offset: earliest, latest, an offset, @UNIX_MS, an RFC 3339 time (2026-11-30T12:00:00Z) or a time ago (-15m, -2h): the first record at or after it")
 	fs.alias("o", "from")
 	limit := fs.Int64("n", 0, "exit after `N` records (default: run until interrupted)")
+	fs.Var(fs.Lookup("n").Value, "max-messages", "same as -n (Kafka console consumer)")
+	fromBeginning := fs.Bool("from-beginning", false, "same as --from earliest (Kafka console consumer)")
 	exitAtEnd := fs.Bool("exit-at-end", false, "exit once every partition is read up to its end as of the start")
 	fs.alias("e", "exit-at-end")
 	group := fs.String("group", "", "consumer `group`: resume from its committed offsets and commit as records are printed")
@@ -122,6 +124,9 @@ func parseConsumeFlags(args []string, now time.Time) (consumeOptions, error) {
 		return consumeOptions{}, err
 	}
 	o := consumeOptions{server: *server, topic: pos[0], limit: *limit, exitAtEnd: *exitAtEnd, group: *group, partition: *partition}
+	if *fromBeginning {
+		*from = "earliest"
+	}
 	if o.from, err = parseStart(*from, now); err != nil {
 		return o, fmt.Errorf("consume: %w", err)
 	}

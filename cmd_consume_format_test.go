@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math/rand/v2"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,5 +171,30 @@ func TestConsumeOutputOptions(t *testing.T) {
 	o, err := parseConsumeFlags([]string{"t", "-o", "-5m", "-e", "-g", "g", "-p", "1", "-s", "h:1"}, time.Now())
 	if err != nil || !o.exitAtEnd || o.group != "g" || o.partition != 1 || o.server != "h:1" {
 		t.Fatalf("short flags: %+v, %v", o, err)
+	}
+}
+
+func TestKafkaConsoleAliases(t *testing.T) {
+	o, err := parseConsumeFlags([]string{"t", "--from-beginning", "--max-messages", "7"}, time.Now())
+	if err != nil || o.from != client.StartEarliest() || o.limit != 7 {
+		t.Fatalf("--from-beginning --max-messages 7: %+v, %v", o, err)
+	}
+}
+
+// TestReachability: one line when the server stops answering, none while
+// it stays down, one when it is back.
+func TestReachability(t *testing.T) {
+	var out bytes.Buffer
+	r := &reachability{w: &out}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	r.onDial("h:1", nil)
+	r.onDial("h:1", refused)
+	r.onDial("h:1", refused)
+	r.onDial("h:1", nil)
+	r.onDial("h:1", nil)
+	want := "ringmq: cannot connect to h:1: connection refused (is ringmq serve running there?); retrying\n" +
+		"ringmq: connected to h:1 again\n"
+	if out.String() != want {
+		t.Fatalf("got %q\nwant %q", out.String(), want)
 	}
 }
