@@ -12,8 +12,13 @@ all: build
 build:
 	$(GO) build -o $(BIN) .
 
+# make run ARGS='--listen 127.0.0.1:9500 --metrics-listen 127.0.0.1:9501 --data-dir /tmp/rq'
+# passes ARGS to ringmq serve; CONFIG names another configuration file.
+CONFIG  ?= config.toml
+ARGS    ?=
+
 run: build
-	$(BIN) serve --config config.toml
+	$(BIN) serve --config $(CONFIG) $(ARGS)
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

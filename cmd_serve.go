@@ -50,6 +50,11 @@ func parseServeFlags(args []string, configDefault string, stdout io.Writer) (ser
 	dataDir := fs.String("data-dir", "", "overrides storage.data_dir")
 	listen := fs.String("listen", "", "overrides server.listen (host:port)")
 	metricsListen := fs.String("metrics-listen", "", `overrides server.metrics_listen (host:port, "" for none)`)
+	if len(args) == 1 && args[0] == listFlagsArg {
+		var names flagNames
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, "--"+f.Name) })
+		return o, names
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, "usage: ringmq serve [flags]")

@@ -24,8 +24,10 @@ const (
 	APIOffsetCommit  APIKey = 9
 	APIOffsetFetch   APIKey = 10
 	APIListGroups    APIKey = 11
+	APIAlterTopic    APIKey = 12
+	APIAddPartitions APIKey = 13
 
-	maxAPIKey = APIListGroups
+	maxAPIKey = APIAddPartitions
 )
 
 var apiNames = [...]string{
@@ -40,6 +42,8 @@ var apiNames = [...]string{
 	APIOffsetCommit:  "OffsetCommit",
 	APIOffsetFetch:   "OffsetFetch",
 	APIListGroups:    "ListGroups",
+	APIAlterTopic:    "AlterTopic",
+	APIAddPartitions: "AddPartitions",
 }
 
 // String is the API's name, e.g. "Produce".

@@ -92,6 +92,8 @@ func (s *Server) runAdmin(j adminJob) (proto.ErrorCode, proto.Message) {
 			return proto.InvalidRequest, nil
 		}
 		return s.listGroups(&req)
+	case proto.APIAlterTopic, proto.APIAddPartitions:
+		return s.runAlter(j)
 	}
 	return proto.UnsupportedAPI, nil
 }
@@ -182,7 +184,7 @@ func (s *Server) newTopicInfo(name string, partitions uint32, overrides config.T
 		cfg:        overrides.Resolve(s.cfg.Storage.TopicDefaults()),
 		overrides:  overrides,
 		shards:     assignShards(name, partitions, len(s.reactors)),
-		shared:     make([]partShared, partitions),
+		shared:     newShared(partitions, nil),
 		stats:      stats.ForTopic(name),
 	}
 }
@@ -207,7 +209,7 @@ func decodeTopic(name string, b []byte, reactors int) (*topicInfo, error) {
 		return nil, err
 	}
 	return &topicInfo{name: name, partitions: partitions, overrides: overrides,
-		shards: assignShards(name, partitions, reactors), shared: make([]partShared, partitions),
+		shards: assignShards(name, partitions, reactors), shared: newShared(partitions, nil),
 		stats: stats.ForTopic(name)}, nil
 }
 

@@ -26,6 +26,7 @@ const (
 	msgExit                           // shutdown, second phase: end the loop once idle
 	msgRedispatch                     // topics were auto-created: dispatch req again
 	msgListen                         // partitions are open: start accepting
+	msgUpdateTopic                    // a topic was altered or grew: apply update
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -47,6 +48,7 @@ type message struct {
 	frame  []byte
 	views  []storage.View
 	topic  *topicInfo
+	update *topicUpdate
 	done   chan error
 }
 
@@ -86,6 +88,8 @@ func (r *Reactor) onMessage(m *message) {
 		r.dispatch(m.req)
 	case msgListen:
 		r.armAccept()
+	case msgUpdateTopic:
+		m.done <- r.updateTopic(m.update)
 	}
 }
 

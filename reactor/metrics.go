@@ -11,13 +11,13 @@ import (
 // serverMetrics holds pre-created series so the hot path never formats a
 // metric name.
 type serverMetrics struct {
-	api [proto.APIListGroups + 1]*stats.APIStats
+	api [proto.APIAddPartitions + 1]*stats.APIStats
 }
 
 func newServerMetrics() serverMetrics {
 	var m serverMetrics
 	m.api[0] = stats.API("unknown") // API numbers the server does not know
-	for k := proto.APIHello; k <= proto.APIListGroups; k++ {
+	for k := proto.APIHello; k < proto.APIKey(len(m.api)); k++ {
 		m.api[k] = stats.API(strings.ToLower(k.String()))
 	}
 	return m
@@ -84,6 +84,10 @@ func (m *serverMetrics) responseErrors(api proto.APIKey, code proto.ErrorCode, r
 	case *proto.CreateTopicResponse:
 		m.requestError(api, r.Error)
 	case *proto.DeleteTopicResponse:
+		m.requestError(api, r.Error)
+	case *proto.AlterTopicResponse:
+		m.requestError(api, r.Error)
+	case *proto.AddPartitionsResponse:
 		m.requestError(api, r.Error)
 	}
 }

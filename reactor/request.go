@@ -95,7 +95,7 @@ func (r *Reactor) dispatch(q *request) {
 	case proto.APIListOffsets:
 		r.handleListOffsets(q, body)
 	case proto.APICreateTopic, proto.APIDeleteTopic, proto.APIOffsetCommit,
-		proto.APIOffsetFetch, proto.APIListGroups:
+		proto.APIOffsetFetch, proto.APIListGroups, proto.APIAlterTopic, proto.APIAddPartitions:
 		r.srv.postAdmin(adminJob{origin: r, req: q, api: q.hdr.API, body: body})
 	default:
 		r.respondError(q, proto.UnsupportedAPI)

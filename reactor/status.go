@@ -36,7 +36,7 @@ func topicStatus(ti *topicInfo) status.Topic {
 		FetchedMessages: tot.FetchedMessages, FetchedBytes: tot.FetchedBytes,
 		Partitions: make([]status.Partition, ti.partitions)}
 	for p := range t.Partitions {
-		sh := &ti.shared[p]
+		sh := ti.shared[p]
 		start, end := sh.logStart.Load(), sh.logEnd.Load()
 		part := status.Partition{ID: uint32(p), Shard: int(ti.shards[p]), LogStart: start, LogEnd: end,
 			Bytes: sh.bytes.Load()}
