@@ -388,7 +388,9 @@ func (c *Conn) readLoop() {
 			return
 		}
 		if err := c.dispatch(h, body); err != nil {
-			if first {
+			if first && h.CorrelationID != proto.ConnErrorID {
+				// A connection error (TOO_MANY_CONNECTIONS) is ringmq
+				// speaking; anything else unexpected first is not.
 				err = c.notRingmq(frame, "bytes that are not a ringmq response")
 			}
 			c.fail(err)
