@@ -286,6 +286,7 @@ func (r *Reactor) parkFetch(q *request) {
 	fs.gen = (fs.gen + 1) & 0xffffff
 	fs.parked = true
 	r.parked.add(q)
+	r.srv.parkedFetches.Add(1)
 	for i := range fs.parts {
 		fp := &fs.parts[i]
 		if fp.owner < 0 {
@@ -360,6 +361,7 @@ func (r *Reactor) wakeFetch(q *request, gen uint32) {
 	if !fs.parked || fs.gen != gen {
 		return
 	}
+	r.srv.metrics.fetchWake()
 	r.unpark(q)
 	r.gatherFetch(q)
 }
@@ -376,6 +378,7 @@ func (r *Reactor) unpark(q *request) {
 	fs.parked = false
 	fs.gen = (fs.gen + 1) & 0xffffff
 	r.parked.remove(q)
+	r.srv.parkedFetches.Add(-1)
 }
 
 // sendFetch queues the response: header bytes interleaved with the

@@ -17,6 +17,7 @@ type serverMetrics struct {
 	backpressed *metrics.Counter
 	bytesSent   *metrics.Counter
 	coldReads   *metrics.Counter
+	fetchWakes  *metrics.Counter
 }
 
 func newServerMetrics() serverMetrics {
@@ -25,6 +26,7 @@ func newServerMetrics() serverMetrics {
 		backpressed: metrics.GetOrCreateCounter("ringmq_backpressure_pauses_total"),
 		bytesSent:   metrics.GetOrCreateCounter("ringmq_bytes_sent_total"),
 		coldReads:   metrics.GetOrCreateCounter("ringmq_fetch_cold_read_bytes_total"),
+		fetchWakes:  metrics.GetOrCreateCounter("ringmq_fetch_wakeups_total"),
 	}
 	for k := proto.APIHello; k <= proto.APIListGroups; k++ {
 		m.api[k] = stats.API(strings.ToLower(k.String()))
@@ -41,6 +43,9 @@ func (m *serverMetrics) bytesOut(n int) {
 	m.bytesSent.Add(n)
 }
 func (m *serverMetrics) coldRead(n int) { m.coldReads.Add(n) }
+
+// fetchWake counts parked fetches woken to read again (not deadlines).
+func (m *serverMetrics) fetchWake() { m.fetchWakes.Inc() }
 
 func (m *serverMetrics) requestDone(api proto.APIKey, d time.Duration) {
 	if int(api) < len(m.api) && m.api[api] != nil {

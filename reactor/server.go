@@ -30,7 +30,9 @@ type Server struct {
 	addr     netip.AddrPort
 
 	connCount atomic.Int64
-	metrics   serverMetrics
+	// parkedFetches counts fetches waiting for data on every reactor.
+	parkedFetches atomic.Int64
+	metrics       serverMetrics
 
 	adminCh     chan adminJob
 	adminDone   chan struct{}
