@@ -272,7 +272,8 @@ func (r *Reactor) fetchStep(q *request) {
 		return
 	}
 	fs := &q.fetch
-	if fs.final || r.stopping || fs.bytes >= int(fs.req.MinBytes) || !r.now.Before(fs.deadline) {
+	if fs.final || r.stopping || q.c.closing || fs.bytes >= int(fs.req.MinBytes) ||
+		!r.now.Before(fs.deadline) || fetchFailed(fs) {
 		r.sendFetch(q)
 		return
 	}
@@ -280,7 +281,20 @@ func (r *Reactor) fetchStep(q *request) {
 	r.parkFetch(q)
 }
 
-// parkFetch registers q with every partition it reads.
+// fetchFailed reports whether a part has an error: the fetch is answered at
+// once (as Kafka does), since waiting would not change the answer.
+func fetchFailed(fs *fetchState) bool {
+	for i := range fs.parts {
+		if fs.parts[i].code != proto.None {
+			return true
+		}
+	}
+	return false
+}
+
+// parkFetch registers q with every partition it reads, to be woken when
+// the partition grows past the log end this read saw (not the requested
+// offset: bytes between the two were just read and were not enough).
 func (r *Reactor) parkFetch(q *request) {
 	fs := &q.fetch
 	fs.gen = (fs.gen + 1) & 0xffffff
@@ -293,14 +307,14 @@ func (r *Reactor) parkFetch(q *request) {
 			continue
 		}
 		_, p := r.fetchReq(q, i)
-		info := fp.info
+		info, seen := fp.info, max(p.Offset, fp.hw)
 		// The owner gets everything by value: the origin may answer, and
 		// reuse, q before the owner reads this message.
 		if int(fp.owner) == r.id {
-			r.watchLocal(q, r, info, p.Partition, p.Offset, fs.gen)
+			r.watchLocal(q, r, info, p.Partition, seen, fs.gen)
 		} else {
 			r.srv.reactors[fp.owner].mb.post(message{kind: msgWatch, origin: r, req: q, gen: fs.gen,
-				topic: info, idx: int32(p.Partition), base: p.Offset})
+				topic: info, idx: int32(p.Partition), base: seen})
 		}
 	}
 }
@@ -316,24 +330,27 @@ func (r *Reactor) watchPartition(m *message) {
 }
 
 // watchLocal runs on the partition's owner: q (never read here: it belongs
-// to origin) is woken on the next append to the partition, or at once if
-// the partition already grew past offset.
-func (r *Reactor) watchLocal(q *request, origin *Reactor, topic *topicInfo, id uint32, offset uint64, gen uint32) {
+// to origin) is woken on the next append to the partition, or soon if the
+// partition already grew past seen, the log end the fetch read up to.
+func (r *Reactor) watchLocal(q *request, origin *Reactor, topic *topicInfo, id uint32, seen uint64, gen uint32) {
 	var part *partition
 	if ps := r.parts[topic.name]; int(id) < len(ps) {
 		part = ps[id]
 	}
 	w := waiter{origin: origin, req: q, gen: gen}
-	if part == nil || part.topic != topic || part.log.LogEnd() > offset {
+	if part == nil || part.topic != topic || part.log.LogEnd() > seen {
 		r.notify(w)
 		return
 	}
 	part.waiters = append(part.waiters, w)
 }
 
+// notify wakes w's fetch: a local one after the current step (runWakes,
+// in the loop turn: a wake never re-enters the fetch path it came from), a
+// remote one through its origin's mailbox.
 func (r *Reactor) notify(w waiter) {
 	if w.origin == r {
-		r.wakeFetch(w.req, w.gen)
+		r.wakes = append(r.wakes, w)
 		return
 	}
 	w.origin.mb.post(message{kind: msgWakeFetch, req: w.req, gen: w.gen})
@@ -352,6 +369,21 @@ func (r *Reactor) wakeWaiters(p *partition) {
 	clear(ws)
 	if p.waiters == nil {
 		p.waiters = ws[:0]
+	}
+}
+
+// runWakes re-gathers the local fetches woken since the last call. A
+// fetch woken again meanwhile (its partition grew while it read) is run in
+// the next round; each round needs new data, so the loop ends.
+func (r *Reactor) runWakes() {
+	for len(r.wakes) > 0 {
+		ws := r.wakes
+		r.wakes = r.wakesSpare[:0]
+		for _, w := range ws {
+			r.wakeFetch(w.req, w.gen)
+		}
+		clear(ws)
+		r.wakesSpare = ws[:0]
 	}
 }
 

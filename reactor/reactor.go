@@ -37,6 +37,9 @@ type Reactor struct {
 	dirty    []*partition // partitions with appends not yet fsync'd
 	needSync []*partition // flush=sync partitions with acks waiting on fsync
 	parked   parkedFetches
+	// wakes are local parked fetches to re-gather this turn (runWakes);
+	// wakesSpare is the other half of the double buffer.
+	wakes, wakesSpare []waiter
 
 	now        time.Time
 	nextFlush  time.Time
@@ -141,6 +144,7 @@ func (r *Reactor) loop() {
 		r.now = time.Now()
 		r.ring.ForEachCQE(r.onCQE)
 		r.mb.drain(r.onMessage)
+		r.runWakes()
 		r.runTimers()
 		r.groupCommit()
 		r.flushSends()
@@ -157,6 +161,9 @@ func (r *Reactor) nextTimeout() time.Duration {
 	}
 	if d, ok := r.parked.nextDeadline(); ok && d.Before(next) {
 		next = d
+	}
+	if len(r.wakes) > 0 {
+		return time.Microsecond
 	}
 	wait := next.Sub(time.Now())
 	if r.stopping {
