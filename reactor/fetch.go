@@ -170,14 +170,15 @@ func (r *Reactor) onColdRead(o *ioOp, res int32) {
 	fs := &q.fetch
 	fp := &fs.parts[o.idx]
 	fp.coldView.Release()
-	if n := wholeBatches(fp.cold[:max(res, 0)]); n > 0 {
+	_, p := r.fetchReq(q, int(o.idx))
+	if n := batchesFrom(fp.cold[:max(res, 0)], p.Offset); n > 0 {
 		fp.cold = fp.cold[:n]
 		fp.size = n
 		fs.bytes += n
 	} else {
 		r.pool.put(fp.cold)
 		fp.cold = nil
-		t, p := r.fetchReq(q, int(o.idx))
+		t, _ := r.fetchReq(q, int(o.idx))
 		if part, code, _, _, limit := r.partRange(t, p, fs.req.MaxBytes); limit > 0 {
 			r.readViews(q, int(o.idx), part, p.Offset, limit)
 		} else {
@@ -187,17 +188,35 @@ func (r *Reactor) onColdRead(o *ioOp, res int32) {
 	r.fetchStep(q)
 }
 
-// wholeBatches is the length of the whole, valid batches at the start of b.
-func wholeBatches(b []byte) int {
-	n := 0
-	for len(b) > 0 {
-		h, rest, err := proto.ValidateBatch(b)
+// batchesFrom keeps what a cold read got that a fetch of off may return:
+// the whole, valid batches from the one containing off on, moved to the
+// start of b. It returns their length, 0 when the read did not get the
+// batch containing off (the range began at an index entry, which may be
+// wrong or too far back: then the part is read with Log.Read, which checks
+// the index).
+func batchesFrom(b []byte, off uint64) int {
+	from, n := -1, 0
+	for rest := b; len(rest) > 0; {
+		h, next, err := proto.ValidateBatch(rest)
 		if err != nil {
 			break
 		}
-		n += h.Size()
-		b = rest
+		switch {
+		case from < 0 && h.NextOffset() <= off: // wholly below off: skip
+		case from < 0 && h.BaseOffset > off: // starts past off
+			return 0
+		case from < 0:
+			from = len(b) - len(rest)
+			n = h.Size()
+		default:
+			n += h.Size()
+		}
+		rest = next
 	}
+	if from < 0 {
+		return 0
+	}
+	copy(b, b[from:from+n])
 	return n
 }
 
@@ -236,10 +255,10 @@ func (r *Reactor) readRemote(part *partition, off uint64, limit int) ([]storage.
 func (r *Reactor) onRemoteColdRead(o *ioOp, res int32) {
 	o.coldView.Release()
 	reply := message{kind: msgFetchDone, origin: r, req: o.req, idx: o.idx, end: o.hw, start: o.logStart}
-	if n := wholeBatches(o.coldBuf[:max(res, 0)]); n > 0 {
+	t, p := r.fetchReq(o.req, int(o.idx))
+	if n := batchesFrom(o.coldBuf[:max(res, 0)], p.Offset); n > 0 {
 		reply.data = o.coldBuf[:n]
 	} else {
-		t, p := r.fetchReq(o.req, int(o.idx))
 		part, code, hw, start, limit := r.partRange(t, p, o.req.fetch.req.MaxBytes)
 		reply.code, reply.end, reply.start = code, hw, start
 		if limit > 0 {

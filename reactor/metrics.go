@@ -18,6 +18,7 @@ type serverMetrics struct {
 	bytesSent   *metrics.Counter
 	coldReads   *metrics.Counter
 	fetchWakes  *metrics.Counter
+	idxFaults   *metrics.Counter
 }
 
 func newServerMetrics() serverMetrics {
@@ -27,6 +28,7 @@ func newServerMetrics() serverMetrics {
 		bytesSent:   metrics.GetOrCreateCounter("ringmq_bytes_sent_total"),
 		coldReads:   metrics.GetOrCreateCounter("ringmq_fetch_cold_read_bytes_total"),
 		fetchWakes:  metrics.GetOrCreateCounter("ringmq_fetch_wakeups_total"),
+		idxFaults:   metrics.GetOrCreateCounter("ringmq_index_faults_total"),
 	}
 	for k := proto.APIHello; k <= proto.APIListGroups; k++ {
 		m.api[k] = stats.API(strings.ToLower(k.String()))
@@ -43,6 +45,10 @@ func (m *serverMetrics) bytesOut(n int) {
 	m.bytesSent.Add(n)
 }
 func (m *serverMetrics) coldRead(n int) { m.coldReads.Add(n) }
+
+// indexFault counts reads that found a wrong offset index entry and
+// scanned the segment instead (storage.StoreOptions.OnIndexFault).
+func (m *serverMetrics) indexFault() { m.idxFaults.Inc() }
 
 // fetchWake counts parked fetches woken to read again (not deadlines).
 func (m *serverMetrics) fetchWake() { m.fetchWakes.Inc() }

@@ -267,7 +267,8 @@ func (s *Server) stopReactors() {
 }
 
 func (s *Server) storeOptions() storage.StoreOptions {
-	return storage.StoreOptions{ArchiveDir: s.cfg.Storage.ArchiveDir}
+	return storage.StoreOptions{ArchiveDir: s.cfg.Storage.ArchiveDir, Logger: s.log,
+		OnIndexFault: s.metrics.indexFault}
 }
 
 // logConfig is the storage configuration of a partition of a topic with
