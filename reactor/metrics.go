@@ -19,6 +19,7 @@ type serverMetrics struct {
 	coldReads   *metrics.Counter
 	fetchWakes  *metrics.Counter
 	idxFaults   *metrics.Counter
+	timeouts    *metrics.Counter
 }
 
 func newServerMetrics() serverMetrics {
@@ -29,6 +30,7 @@ func newServerMetrics() serverMetrics {
 		coldReads:   metrics.GetOrCreateCounter("ringmq_fetch_cold_read_bytes_total"),
 		fetchWakes:  metrics.GetOrCreateCounter("ringmq_fetch_wakeups_total"),
 		idxFaults:   metrics.GetOrCreateCounter("ringmq_index_faults_total"),
+		timeouts:    metrics.GetOrCreateCounter("ringmq_connections_timed_out_total"),
 	}
 	for k := proto.APIHello; k <= proto.APIListGroups; k++ {
 		m.api[k] = stats.API(strings.ToLower(k.String()))
@@ -49,6 +51,9 @@ func (m *serverMetrics) coldRead(n int) { m.coldReads.Add(n) }
 // indexFault counts reads that found a wrong offset index entry and
 // scanned the segment instead (storage.StoreOptions.OnIndexFault).
 func (m *serverMetrics) indexFault() { m.idxFaults.Inc() }
+
+// timedOut counts connections closed by frame_timeout or idle_timeout.
+func (m *serverMetrics) timedOut() { m.timeouts.Inc() }
 
 // fetchWake counts parked fetches woken to read again (not deadlines).
 func (m *serverMetrics) fetchWake() { m.fetchWakes.Inc() }

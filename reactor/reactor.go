@@ -41,9 +41,16 @@ type Reactor struct {
 	// wakesSpare is the other half of the double buffer.
 	wakes, wakesSpare []waiter
 
+	// Memory held by this reactor's connections and its share of
+	// max_buffered_bytes; connections paused for that share.
+	held      int64
+	memBudget int64
+	memPaused []*conn
+
 	now        time.Time
 	nextFlush  time.Time
 	nextRetain time.Time
+	nextSweep  time.Time
 	stopping   bool
 	stopped    chan struct{}
 	started    chan error
@@ -98,6 +105,8 @@ func (r *Reactor) setup() error {
 	r.now = time.Now()
 	r.nextFlush = r.now.Add(r.srv.cfg.Storage.FlushInterval)
 	r.nextRetain = r.now.Add(r.srv.cfg.Storage.RetentionCheckInterval)
+	r.nextSweep = r.now.Add(r.sweepInterval())
+	r.memBudget = r.srv.cfg.Server.MaxBufferedBytes / int64(len(r.srv.reactors))
 	return nil
 }
 
@@ -158,6 +167,9 @@ func (r *Reactor) nextTimeout() time.Duration {
 	next := r.nextFlush
 	if r.nextRetain.Before(next) {
 		next = r.nextRetain
+	}
+	if r.nextSweep.Before(next) {
+		next = r.nextSweep
 	}
 	if d, ok := r.parked.nextDeadline(); ok && d.Before(next) {
 		next = d
@@ -234,6 +246,10 @@ func (r *Reactor) runTimers() {
 	if !r.now.Before(r.nextRetain) {
 		r.enforceRetention()
 		r.nextRetain = r.now.Add(r.srv.cfg.Storage.RetentionCheckInterval)
+	}
+	if !r.now.Before(r.nextSweep) {
+		r.sweepConns()
+		r.nextSweep = r.now.Add(r.sweepInterval())
 	}
 	r.parked.expire(r.now, r.fetchDeadline)
 }

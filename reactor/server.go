@@ -32,7 +32,9 @@ type Server struct {
 	connCount atomic.Int64
 	// parkedFetches counts fetches waiting for data on every reactor.
 	parkedFetches atomic.Int64
-	metrics       serverMetrics
+	// buffered is the memory every connection holds (see budget.go).
+	buffered atomic.Int64
+	metrics  serverMetrics
 
 	adminCh     chan adminJob
 	adminDone   chan struct{}
