@@ -17,8 +17,9 @@ import "time"
 // times per timeout: a partial frame older than frame_timeout (a stalled
 // or slow sender) and a connection that neither sent a byte nor let a send
 // progress for idle_timeout (idle, or a client not reading its responses)
-// are closed. A connection waiting for a parked fetch or an ack, or paused
-// by the server, is not idle.
+// are closed, paused or not (a paused partial frame holds memory the pause
+// may be waiting for). A connection waiting for a parked fetch or an ack,
+// or paused by the server, is not idle.
 
 // hold adds n (negative: releases) to what c holds and to the reactor's
 // and the server's totals. A release may resume connections paused for
@@ -110,7 +111,9 @@ func (r *Reactor) sweepConns() {
 		if c.fd < 0 || c.closing || c.handoff >= 0 {
 			continue
 		}
-		stalled := len(c.in) > 0 && !c.recvPaused && r.now.Sub(c.frameStart) > s.FrameTimeout
+		// A paused connection's partial frame times out too: it holds
+		// memory the pause may be waiting for.
+		stalled := len(c.in) > 0 && r.now.Sub(c.frameStart) > s.FrameTimeout
 		idle := r.now.Sub(c.active) > s.IdleTimeout &&
 			(len(c.out) > 0 || (c.requests == 0 && !c.recvPaused))
 		if stalled || idle {
