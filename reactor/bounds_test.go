@@ -14,36 +14,6 @@ import (
 	"github.com/ringmq/ringmq/proto"
 )
 
-// fillPartition produces batches of about batchBytes until the partition
-// holds at least total bytes.
-func fillPartition(t *testing.T, c *client.Conn, topic string, p uint32, batchBytes, total int) {
-	t.Helper()
-	var b proto.BatchBuilder
-	for sent := 0; sent < total; {
-		b.Reset(nil)
-		for b.Size() < batchBytes {
-			b.Append(1, nil, make([]byte, 4000), nil)
-		}
-		batch := b.Finish()
-		resp, err := c.Produce(ringtest.Ctx(t), &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{
-			Name: []byte(topic), Partitions: []proto.ProducePartition{{Partition: p, Records: batch}}}}})
-		if err != nil || resp.Topics[0].Partitions[0].Error != proto.None {
-			t.Fatalf("produce: %v %+v", err, resp)
-		}
-		sent += len(batch)
-	}
-}
-
-func recordsBytes(resp *proto.FetchResponse) int {
-	n := 0
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			n += len(p.Records)
-		}
-	}
-	return n
-}
-
 // A partition listed many times in one fetch is refused: read once per
 // listing, 300 listings of 16 MiB made a 4.8 GiB answer and the server
 // panicked building its frame header.
@@ -51,7 +21,7 @@ func TestFetchRefusesRepeatedPartitions(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
 	c := ringtest.Dial(t, srv.Addr(), client.Options{MaxResponseBytes: 1 << 30})
 	ringtest.CreateTopic(t, c, "dup", 2)
-	fillPartition(t, c, "dup", 0, 1<<20, 16<<20)
+	ringtest.FillPartition(t, c, "dup", 0, 1<<20, 16<<20)
 	var parts []proto.FetchPartition
 	for i := 0; i < 300; i++ {
 		parts = append(parts, proto.FetchPartition{Partition: 0, PartitionMaxBytes: 16 << 20})
@@ -86,7 +56,7 @@ func TestFetchTotalAndWaitAreCapped(t *testing.T) {
 	ringtest.CreateTopic(t, c, "cap", 4)
 	var parts []proto.FetchPartition
 	for p := uint32(0); p < 4; p++ {
-		fillPartition(t, c, "cap", p, 64<<10, 2<<20)
+		ringtest.FillPartition(t, c, "cap", p, 64<<10, 2<<20)
 		parts = append(parts, proto.FetchPartition{Partition: p, PartitionMaxBytes: 1 << 30})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -98,7 +68,7 @@ func TestFetchTotalAndWaitAreCapped(t *testing.T) {
 		t.Fatalf("fetch: %v", err)
 	}
 	took := time.Since(start)
-	if n := recordsBytes(resp); n == 0 || n > 1<<20 {
+	if n := ringtest.RecordsBytes(resp); n == 0 || n > 1<<20 {
 		t.Fatalf("fetch of 4 × 2 MiB with max_bytes 4 GiB: %d bytes of records, want 1 MiB at most", n)
 	}
 	if len(resp.Topics[0].Partitions[0].Records) == 0 {
@@ -110,8 +80,8 @@ func TestFetchTotalAndWaitAreCapped(t *testing.T) {
 	// The first batch is returned even when larger than max_bytes.
 	resp, err = c.Fetch(ringtest.Ctx(t), &proto.FetchRequest{MaxBytes: 1000,
 		Topics: []proto.FetchTopic{{Name: []byte("cap"), Partitions: parts}}})
-	if err != nil || len(resp.Topics[0].Partitions[0].Records) == 0 || recordsBytes(resp) > 128<<10 {
-		t.Fatalf("fetch with max_bytes below one batch: %v, %d bytes", err, recordsBytes(resp))
+	if err != nil || len(resp.Topics[0].Partitions[0].Records) == 0 || ringtest.RecordsBytes(resp) > 128<<10 {
+		t.Fatalf("fetch with max_bytes below one batch: %v, %d bytes", err, ringtest.RecordsBytes(resp))
 	}
 }
 
@@ -124,7 +94,7 @@ func TestColdReadsAreChunked(t *testing.T) {
 	srv := startServer(t, cfg)
 	c := ringtest.Dial(t, srv.Addr(), client.Options{MaxResponseBytes: 1 << 30})
 	ringtest.CreateTopic(t, c, "chunk", 1)
-	fillPartition(t, c, "chunk", 0, 64<<10, 32<<20)
+	ringtest.FillPartition(t, c, "chunk", 0, 64<<10, 32<<20)
 	if _, resident := dropFromPageCache(t, filepath.Join(dataDir, "topics", "chunk", "0")); resident > 0 {
 		t.Skipf("%d pages still in page cache after FADV_DONTNEED (tmpfs?): cannot make data cold here", resident)
 	}
@@ -135,7 +105,7 @@ func TestColdReadsAreChunked(t *testing.T) {
 		t.Fatal(err)
 	}
 	read := metricValue(t, "ringmq_fetch_cold_read_bytes_total") - before
-	if n := recordsBytes(resp); n == 0 || n > 256<<10 || read > 256<<10 {
+	if n := ringtest.RecordsBytes(resp); n == 0 || n > 256<<10 || read > 256<<10 {
 		t.Fatalf("cold fetch: %d bytes answered, %v read; want at most 256 KiB each", n, read)
 	}
 }
