@@ -72,8 +72,8 @@ func TestDefaultTOMLDocumentsEveryKey(t *testing.T) {
 
 func TestKeysAreUnique(t *testing.T) {
 	keys := Keys()
-	if len(keys) != 34 {
-		t.Errorf("len(Keys()) = %d, want 34 (a setting was added or lost)", len(keys))
+	if len(keys) != 35 {
+		t.Errorf("len(Keys()) = %d, want 35 (a setting was added or lost)", len(keys))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {

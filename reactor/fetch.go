@@ -25,6 +25,7 @@ type fetchState struct {
 	bytes    int
 	gen      uint32 // bumped on every park and unpark; stale wake-ups are ignored
 	parked   bool
+	parkedAt time.Time
 	final    bool
 	deadline time.Time
 	out      [][]byte
@@ -437,7 +438,7 @@ func fetchFailed(fs *fetchState) bool {
 func (r *Reactor) parkFetch(q *request) {
 	fs := &q.fetch
 	fs.gen = (fs.gen + 1) & 0xffffff
-	fs.parked = true
+	fs.parked, fs.parkedAt = true, r.now
 	r.parked.add(q)
 	r.srv.parkedFetches.Add(1)
 	for i := range fs.parts {
@@ -550,6 +551,7 @@ func (r *Reactor) unpark(q *request) {
 	fs.gen = (fs.gen + 1) & 0xffffff
 	r.parked.remove(q)
 	r.srv.parkedFetches.Add(-1)
+	q.waited += r.now.Sub(fs.parkedAt)
 }
 
 // sendFetch queues the response: header bytes interleaved with the
@@ -580,6 +582,7 @@ func (r *Reactor) sendFetch(q *request) {
 			ph := proto.FetchPartitionHeader{Partition: t.Partitions[fp.pi].Partition, Error: fp.code,
 				HighWatermark: fp.hw, LogStart: fp.logStart, RecordsLen: uint32(fp.size)}
 			hdr = proto.AppendFetchPartitionHeader(hdr, &ph)
+			r.srv.metrics.requestError(proto.APIFetch, fp.code)
 			if fp.size == 0 {
 				continue
 			}
