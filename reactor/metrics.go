@@ -31,6 +31,9 @@ func (m *serverMetrics) acceptError()   { stats.AcceptError() }
 func (m *serverMetrics) backpressure()  { stats.BackpressurePause() }
 func (m *serverMetrics) bytesOut(n int) { stats.BytesSent(n) }
 func (m *serverMetrics) coldRead(n int) { stats.ColdReadBytes(n) }
+func (m *serverMetrics) fetchWake()     { stats.FetchWakeup() }
+func (m *serverMetrics) indexFault()    { stats.IndexFault() }
+func (m *serverMetrics) timedOut()      { stats.ConnTimedOut() }
 
 // requestDone records the time the server worked on a request: d, less
 // waited, the time it spent parked in a long poll (observed apart).

@@ -37,10 +37,20 @@ type Reactor struct {
 	dirty    []*partition // partitions with appends not yet fsync'd
 	needSync []*partition // flush=sync partitions with acks waiting on fsync
 	parked   parkedFetches
+	// wakes are local parked fetches to re-gather this turn (runWakes);
+	// wakesSpare is the other half of the double buffer.
+	wakes, wakesSpare []waiter
+
+	// Memory held by this reactor's connections and its share of
+	// max_buffered_bytes; connections paused for that share.
+	held      int64
+	memBudget int64
+	memPaused []*conn
 
 	now        time.Time
 	nextFlush  time.Time
 	nextRetain time.Time
+	nextSweep  time.Time
 	// Shutdown runs in two phases (see Server.Shutdown). stopping: no new
 	// connection or request is taken, in-flight requests are answered and
 	// idle connections closed; quiet is closed once none of this reactor's
@@ -105,6 +115,8 @@ func (r *Reactor) setup() error {
 	r.now = time.Now()
 	r.nextFlush = r.now.Add(r.srv.cfg.Storage.FlushInterval)
 	r.nextRetain = r.now.Add(r.srv.cfg.Storage.RetentionCheckInterval)
+	r.nextSweep = r.now.Add(r.sweepInterval())
+	r.memBudget = r.srv.cfg.Server.MaxBufferedBytes / int64(len(r.srv.reactors))
 	return nil
 }
 
@@ -143,6 +155,7 @@ func (r *Reactor) loop() {
 		r.now = time.Now()
 		r.ring.ForEachCQE(r.onCQE)
 		r.mb.drain(r.onMessage)
+		r.runWakes()
 		r.runTimers()
 		r.groupCommit()
 		r.flushSends()
@@ -160,8 +173,14 @@ func (r *Reactor) nextTimeout() time.Duration {
 	if r.nextRetain.Before(next) {
 		next = r.nextRetain
 	}
+	if r.nextSweep.Before(next) {
+		next = r.nextSweep
+	}
 	if d, ok := r.parked.nextDeadline(); ok && d.Before(next) {
 		next = d
+	}
+	if len(r.wakes) > 0 {
+		return time.Microsecond
 	}
 	wait := next.Sub(time.Now())
 	if r.stopping {
@@ -215,6 +234,10 @@ func (r *Reactor) runTimers() {
 	if !r.now.Before(r.nextRetain) {
 		r.enforceRetention()
 		r.nextRetain = r.now.Add(r.srv.cfg.Storage.RetentionCheckInterval)
+	}
+	if !r.now.Before(r.nextSweep) {
+		r.sweepConns()
+		r.nextSweep = r.now.Add(r.sweepInterval())
 	}
 	r.parked.expire(r.now, r.fetchDeadline)
 }

@@ -64,10 +64,8 @@ func (r *Reactor) startRequest(c *conn, frame []byte) {
 	q.pending, q.autoTried, q.waited = 0, false, 0
 	c.requests++
 	c.unanswered += len(frame)
-	if int64(c.unanswered) > r.srv.cfg.Server.ConnMaxUnansweredBytes && !c.recvPaused {
-		c.recvPaused = true
-		r.srv.metrics.backpressure()
-	}
+	r.hold(c, int64(cap(q.frame)))
+	r.checkBudget(c)
 	r.dispatch(q)
 }
 
@@ -145,13 +143,10 @@ func (r *Reactor) sentResponse(q *request) {
 	c.requests--
 	c.unanswered -= len(q.frame)
 	r.releaseFetch(q)
+	r.hold(c, -int64(cap(q.frame)))
 	r.pool.put(q.frame)
 	q.frame, q.body, q.c = nil, nil, nil
 	r.reqFree = append(r.reqFree, q)
-	if c.recvPaused && int64(c.unanswered) <= r.srv.cfg.Server.ConnMaxUnansweredBytes/2 {
-		c.recvPaused = false
-		r.armRecv(c)
-	}
 	r.maybeFinishConn(c)
 }
 

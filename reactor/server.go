@@ -37,6 +37,10 @@ type Server struct {
 	// the condition is logged once, not by every reactor on every retry.
 	acceptFailing atomic.Bool
 	refuseFrame   []byte // see refuse
+	// parkedFetches counts fetches waiting for data on every reactor.
+	parkedFetches atomic.Int64
+	// buffered is the memory every connection holds (see budget.go).
+	buffered atomic.Int64
 
 	adminCh     chan adminJob
 	adminDone   chan struct{}
@@ -291,7 +295,8 @@ func (s *Server) stopReactors() {
 }
 
 func (s *Server) storeOptions() storage.StoreOptions {
-	return storage.StoreOptions{ArchiveDir: s.cfg.Storage.ArchiveDir, Logger: s.log}
+	return storage.StoreOptions{ArchiveDir: s.cfg.Storage.ArchiveDir, Logger: s.log,
+		OnIndexFault: s.metrics.indexFault}
 }
 
 // logConfig is the storage configuration of a partition of a topic with

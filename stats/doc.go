@@ -22,9 +22,12 @@
 //	ringmq_connections_rejected_total             counter (max_connections reached)
 //	ringmq_accept_errors_total                    counter: accepts failed for lack of descriptors or memory
 //	ringmq_bad_frames_total                       counter: connections closed for a bad frame
-//	ringmq_backpressure_pauses_total              counter
+//	ringmq_backpressure_pauses_total              counter: connections paused for memory
 //	ringmq_bytes_sent_total                       counter: response bytes
 //	ringmq_fetch_cold_read_bytes_total            counter: fetch bytes read through the ring
+//	ringmq_fetch_wakeups_total                    counter: parked fetches woken by new data
+//	ringmq_index_faults_total                     counter: reads that found a wrong index entry
+//	ringmq_connections_timed_out_total            counter: closed by frame_timeout or idle_timeout
 //	ringmq_partitions                             gauge: partition handles alive
 //	ringmq_segments{state}                        gauge: active, sealed, flushed, archived
 //	ringmq_produce_messages_total{topic}          counter

@@ -31,6 +31,9 @@ var (
 	backpressured = set.NewCounter("ringmq_backpressure_pauses_total")
 	bytesSent     = set.NewCounter("ringmq_bytes_sent_total")
 	coldReadBytes = set.NewCounter("ringmq_fetch_cold_read_bytes_total")
+	fetchWakeups  = set.NewCounter("ringmq_fetch_wakeups_total")
+	indexFaults   = set.NewCounter("ringmq_index_faults_total")
+	connsTimedOut = set.NewCounter("ringmq_connections_timed_out_total")
 
 	partitionsAlive atomic.Int64
 
@@ -63,8 +66,8 @@ func AcceptError() { acceptErrors.Inc() }
 // BadFrame counts a connection closed for a malformed or oversized frame.
 func BadFrame() { badFrames.Inc() }
 
-// BackpressurePause counts a connection whose reading paused because it
-// had conn_max_unanswered_bytes unanswered.
+// BackpressurePause counts a connection whose reading paused because it,
+// or its reactor, held more memory than its budget.
 func BackpressurePause() { backpressured.Inc() }
 
 // BytesSent counts response bytes handed to the kernel.
@@ -73,6 +76,17 @@ func BytesSent(n int) { bytesSent.Add(n) }
 // ColdReadBytes counts bytes a fetch read through the ring because they
 // were not in page cache.
 func ColdReadBytes(n int) { coldReadBytes.Add(n) }
+
+// FetchWakeup counts a parked fetch woken by data past what it read.
+func FetchWakeup() { fetchWakeups.Inc() }
+
+// IndexFault counts a read that found a wrong offset index entry and
+// scanned the segment instead.
+func IndexFault() { indexFaults.Inc() }
+
+// ConnTimedOut counts a connection closed by frame_timeout or
+// idle_timeout.
+func ConnTimedOut() { connsTimedOut.Inc() }
 
 // ConnOpened counts an accepted connection that the server keeps.
 func ConnOpened() {

@@ -22,6 +22,10 @@ type StoreOptions struct {
 	ArchiveDir string
 	// Logger receives warnings (nil: slog.Default()).
 	Logger *slog.Logger
+	// OnIndexFault, when set, is called (on the log's goroutine) each time
+	// a read finds an offset index entry that does not lead to the batch
+	// it looks for and falls back to scanning the segment.
+	OnIndexFault func()
 }
 
 // Store is a data directory: it holds the lock that keeps a second server
