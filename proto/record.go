@@ -129,20 +129,23 @@ func (b *BatchBuilder) Finish() []byte {
 
 // FinishBatch fills in the header of batch (whose records section, possibly
 // compressed, already follows the BatchHeaderSize header bytes) and its CRC.
+// base_offset is 0 and partition_leader_epoch NoLeaderEpoch, as a producer
+// sends them; the broker sets both.
 func FinishBatch(batch []byte, attrs uint16, count uint32, firstTS, maxTS, producer int64, epoch int16, seq int32) []byte {
-	le := binary.LittleEndian
-	le.PutUint64(batch[offBaseOffset:], 0)
-	le.PutUint32(batch[offBatchLength:], uint32(len(batch)-batchLengthOverhead))
+	be := binary.BigEndian
+	be.PutUint64(batch[offBaseOffset:], 0)
+	be.PutUint32(batch[offBatchLength:], uint32(len(batch)-batchLengthOverhead))
+	SetLeaderEpoch(batch, NoLeaderEpoch)
 	batch[offMagic] = BatchMagic
-	le.PutUint16(batch[offAttributes:], attrs)
-	le.PutUint32(batch[offLastOffsetDelta:], count-1)
-	le.PutUint64(batch[offFirstTimestamp:], uint64(firstTS))
-	le.PutUint64(batch[offMaxTimestamp:], uint64(maxTS))
-	le.PutUint64(batch[offProducerID:], uint64(producer))
-	le.PutUint16(batch[offProducerEpoch:], uint16(epoch))
-	le.PutUint32(batch[offBaseSequence:], uint32(seq))
-	le.PutUint32(batch[offRecordCount:], count)
-	le.PutUint32(batch[offCRC:], CRC32C(batch[offAttributes:]))
+	be.PutUint16(batch[offAttributes:], attrs)
+	be.PutUint32(batch[offLastOffsetDelta:], count-1)
+	be.PutUint64(batch[offFirstTimestamp:], uint64(firstTS))
+	be.PutUint64(batch[offMaxTimestamp:], uint64(maxTS))
+	be.PutUint64(batch[offProducerID:], uint64(producer))
+	be.PutUint16(batch[offProducerEpoch:], uint16(epoch))
+	be.PutUint32(batch[offBaseSequence:], uint32(seq))
+	be.PutUint32(batch[offRecordCount:], count)
+	be.PutUint32(batch[offCRC:], CRC32C(batch[offAttributes:]))
 	return batch
 }
 

@@ -40,7 +40,7 @@ func poisonBatches(t *testing.T) map[string][]byte {
 	out["key length past the record"] = refinish(lying, 0, 2)
 	trailing := append(good(), 0, 0, 0)
 	out["bytes after the last record"] = refinish(trailing, 0, 2)
-	for _, codec := range []proto.Codec{1, 2, 3} {
+	for _, codec := range []proto.Codec{1, 2, 3, 4} {
 		garbage := append(good()[:proto.BatchHeaderSize], []byte("this is not a compressed stream at all")...)
 		out["garbage compressed as "+codec.String()] = refinish(garbage, uint16(codec), 2)
 	}
