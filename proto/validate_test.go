@@ -115,3 +115,42 @@ func TestSnappyForms(t *testing.T) {
 		}
 	}
 }
+
+// FuzzValidateRecords: whatever ValidateRecords accepts, every consumer
+// reads: the record iterator yields exactly record_count records, without
+// error. Inputs are records sections (uncompressed and under every codec)
+// with a record count taken from the input.
+func FuzzValidateRecords(f *testing.F) {
+	good := goldenBatch()
+	f.Add(uint8(4), good[BatchHeaderSize:])
+	f.Add(uint8(1), rawRecord(0, 0, nil, nil, 1, []byte{2, 'h', 1}, 0))
+	f.Fuzz(func(t *testing.T, count uint8, section []byte) {
+		if count == 0 {
+			return
+		}
+		batches := [][]byte{craftBatch(0, uint32(count), section)}
+		for _, codec := range allCodecs[1:] {
+			batches = append(batches, CompressBatch(nil, batches[0], codec))
+		}
+		for _, batch := range batches {
+			err := ValidateRecords(batch)
+			if err != nil {
+				if !errors.Is(err, ErrInvalidRecords) {
+					t.Fatalf("unclassified error %v", err)
+				}
+				continue
+			}
+			it, _, err := NewBatchIter(nil, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for ; it.Next(); n++ {
+				_ = it.Record().Headers(nil)
+			}
+			if it.Err() != nil || n != int(count) {
+				t.Fatalf("accepted batch reads %d of %d records: %v", n, count, it.Err())
+			}
+		}
+	})
+}
