@@ -5,20 +5,23 @@ import (
 	"fmt"
 )
 
-// Record layout inside a batch's records section (varints are zig-zag
-// signed, as encoding/binary.AppendVarint writes them):
+// Record layout inside a batch's records section, Kafka's Record of
+// RecordBatch v2 (and unchanged from batch version 1); varints are zig-zag
+// signed, as encoding/binary.AppendVarint writes them:
 //
 //	varint length          bytes of the record after this field
 //	u8     attributes      unused, 0
-//	varint timestamp_delta record timestamp minus the batch first_timestamp
+//	varint timestamp_delta record timestamp minus the batch base_timestamp
 //	varint offset_delta    record offset minus the batch base_offset
 //	varint key_length      -1 for a null key
 //	       key
 //	varint value_length    -1 for a null value
 //	       value
 //	varint header_count
-//	       headers         header_count × (varint key_length, key, varint value_length, value)
+//	       headers         header_count × (varint key_length (never -1), key,
+//	                                      varint value_length, value)
 //
+// Producers write offset deltas 0, 1, 2… (ValidateRecords requires it).
 // Never change this layout; a new layout needs a new BatchMagic.
 
 // Header is one record header.
