@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 )
@@ -46,107 +47,130 @@ var validateScratch = sync.Pool{New: func() any { return new([]byte) }}
 const maxPooledScratch = 8 << 20
 
 // validateSection walks count records of section (see record.go for their
-// layout) without decoding them into anything.
+// layout) without decoding them into anything. It runs for every produced
+// record, so its varints are read inline: a one-byte varint costs a
+// compare, longer ones a call to uvarintSlow.
 func validateSection(s []byte, count uint32) error {
-	w := varintWalker{b: s}
+	i := 0
 	for r := uint32(0); r < count; r++ {
-		w.b = s
-		n := w.varint()
-		if w.bad || n < 1 || n > int64(len(s)-w.i) {
-			return invalidRecord(r, "length", n, !w.bad)
+		var u uint64
+		if i < len(s) && s[i] < 0x80 {
+			u, i = uint64(s[i]), i+1
+		} else if u, i = uvarintSlow(s, i); i < 0 {
+			return invalidRecord(r, "length", 0, false)
 		}
-		w.b = s[:w.i+int(n)]
-		w.i++ // attributes
-		if err := validateRecord(&w, r); err != nil {
+		n := zigzag(u)
+		if n < 2 || n > int64(len(s)-i) { // attributes and at least one field
+			return invalidRecord(r, "length", n, true)
+		}
+		end := i + int(n)
+		if err := validateRecord(s[i+1:end], r); err != nil { // i: attributes
 			return err
 		}
+		i = end
 	}
-	if w.i != len(s) {
-		return fmt.Errorf("%w: %d bytes after record %d of %d", ErrInvalidRecords, len(s)-w.i, count-1, count)
+	if i != len(s) {
+		return fmt.Errorf("%w: %d bytes after record %d of %d", ErrInvalidRecords, len(s)-i, count-1, count)
 	}
 	return nil
 }
 
-// validateRecord checks record r, which is w.b, from w.i (the byte after
-// its attributes) on, leaving w.i at its end. It runs once per produced
-// record: the common case is inlined varint reads and compares.
-func validateRecord(w *varintWalker, r uint32) error {
-	w.varint() // timestamp delta
-	if v := w.varint(); w.bad || v != int64(r) {
-		return invalidRecord(r, "offset delta", v, !w.bad)
+// validateRecord checks the fields of record r after its attributes, b.
+func validateRecord(b []byte, r uint32) error {
+	var u uint64
+	j := 0
+	if j < len(b) && b[j] < 0x80 { // timestamp delta
+		j++
+	} else if _, j = uvarintSlow(b, j); j < 0 {
+		return invalidRecord(r, "timestamp delta", 0, false)
 	}
-	if v := w.skipBytes(); w.bad {
-		return invalidRecord(r, "key length", v, w.short)
+	if j < len(b) && b[j] < 0x80 {
+		u, j = uint64(b[j]), j+1
+	} else if u, j = uvarintSlow(b, j); j < 0 {
+		return invalidRecord(r, "offset delta", 0, false)
 	}
-	if v := w.skipBytes(); w.bad {
-		return invalidRecord(r, "value length", v, w.short)
+	if v := zigzag(u); v != int64(r) {
+		return invalidRecord(r, "offset delta", v, true)
 	}
-	headers := w.varint()
-	if w.bad || headers < 0 || headers > int64(len(w.b)-w.i) {
-		return invalidRecord(r, "header count", headers, !w.bad)
+	if j = skipVarBytes(b, j, -1); j < 0 {
+		return invalidRecord(r, "key", int64(j), j == badLength)
+	}
+	if j = skipVarBytes(b, j, -1); j < 0 {
+		return invalidRecord(r, "value", int64(j), j == badLength)
+	}
+	if j < len(b) && b[j] < 0x80 {
+		u, j = uint64(b[j]), j+1
+	} else if u, j = uvarintSlow(b, j); j < 0 {
+		return invalidRecord(r, "header count", 0, false)
+	}
+	headers := zigzag(u)
+	if headers < 0 || headers > int64(len(b)-j) {
+		return invalidRecord(r, "header count", headers, true)
 	}
 	for range headers {
-		if v := w.skipBytes(); w.bad || v < 0 {
-			return invalidRecord(r, "header key length", v, w.short || v < 0)
+		if j = skipVarBytes(b, j, 0); j < 0 {
+			return invalidRecord(r, "header key", int64(j), j == badLength)
 		}
-		if v := w.skipBytes(); w.bad {
-			return invalidRecord(r, "header value length", v, w.short)
+		if j = skipVarBytes(b, j, -1); j < 0 {
+			return invalidRecord(r, "header value", int64(j), j == badLength)
 		}
 	}
-	if w.i != len(w.b) {
-		return fmt.Errorf("%w: record %d: %d bytes after its headers", ErrInvalidRecords, r, len(w.b)-w.i)
+	if j != len(b) {
+		return fmt.Errorf("%w: record %d: %d bytes after its headers", ErrInvalidRecords, r, len(b)-j)
 	}
 	return nil
+}
+
+// Negative results of skipVarBytes.
+const (
+	badVarint = -1 // the length varint runs past the record
+	badLength = -2 // the length is out of range
+)
+
+// skipVarBytes skips the varint length at b[j:] (at least minLen; -1 is
+// null) and the bytes it counts, returning the position after them, or
+// badVarint or badLength.
+func skipVarBytes(b []byte, j int, minLen int64) int {
+	var u uint64
+	if j < len(b) && b[j] < 0x80 {
+		u, j = uint64(b[j]), j+1
+	} else if u, j = uvarintSlow(b, j); j < 0 {
+		return badVarint
+	}
+	n := zigzag(u)
+	if n < minLen || n > int64(len(b)-j) {
+		return badLength
+	}
+	return j + int(max(n, 0))
 }
 
 func invalidRecord(r uint32, field string, v int64, decoded bool) error {
-	if !decoded {
+	switch {
+	case !decoded:
 		return fmt.Errorf("%w: record %d: %s runs past the record", ErrInvalidRecords, r, field)
+	case v == badLength:
+		return fmt.Errorf("%w: record %d: %s length out of range", ErrInvalidRecords, r, field)
 	}
 	return fmt.Errorf("%w: record %d: %s %d out of range", ErrInvalidRecords, r, field, v)
 }
 
-// varintWalker reads zig-zag varints from b at i, never past len(b); after
-// a read that does not fit, bad is set and every read returns 0.
-type varintWalker struct {
-	b     []byte
-	i     int
-	bad   bool
-	short bool // the last skipBytes decoded its length, which was out of range
-}
+func zigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
-// varint reads one varint, accepting exactly what encoding/binary.Varint
-// (the record decoder) accepts: at most 10 bytes, no overflow. It calls
-// nothing, so the walk costs a few nanoseconds a field.
-func (w *varintWalker) varint() int64 {
-	var u uint64
-	for shift := uint(0); w.i < len(w.b); shift += 7 {
-		c := w.b[w.i]
-		w.i++
-		if shift == 63 && c > 1 {
-			break // overflows 64 bits
-		}
-		u |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return int64(u>>1) ^ -int64(u&1)
-		}
+// uvarintSlow reads the unsigned varint at b[j:], which is not a one-byte
+// one, as encoding/binary.Uvarint does (at most 10 bytes, no overflow: what
+// the record decoder accepts) and returns it with the position after it,
+// or j = -1 when it does not fit. Two-byte varints (lengths up to 8 KiB)
+// take a short path.
+func uvarintSlow(b []byte, j int) (uint64, int) {
+	if j < 0 || j >= len(b) {
+		return 0, -1
 	}
-	w.bad = true
-	return 0
-}
-
-// skipBytes reads a varint length (-1: null) and skips that many bytes;
-// a length outside [-1, bytes left] sets bad and short.
-func (w *varintWalker) skipBytes() int64 {
-	n := w.varint()
-	if w.bad {
-		w.short = false
-		return n
+	if j+1 < len(b) && b[j+1] < 0x80 {
+		return uint64(b[j]&0x7f) | uint64(b[j+1])<<7, j + 2
 	}
-	if n < -1 || n > int64(len(w.b)-w.i) {
-		w.bad, w.short = true, true
-		return n
+	u, n := binary.Uvarint(b[j:])
+	if n <= 0 {
+		return 0, -1
 	}
-	w.i += int(max(n, 0))
-	return n
+	return u, j + n
 }
