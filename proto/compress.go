@@ -25,8 +25,8 @@ import (
 //	snappy  2     xerial framing, as Kafka's Java client writes it:
 //	              "\x82SNAPPY\x00" | i32 version 1 | i32 compatible 1 |
 //	              chunks of (i32 length | snappy block of up to 32 KiB input);
-//	              a single raw snappy block (librdkafka, ringmq version 1)
-//	              is read too
+//	              a single raw snappy block (what some other clients and
+//	              ringmq version 1 wrote) is read too
 //	lz4     3     one LZ4 frame (frame format, 64 KiB blocks, no content checksum)
 //	zstd    4     one zstd frame (RFC 8878, no content checksum)
 //
@@ -46,8 +46,8 @@ const lz4BlockSize = lz4.Block64Kb
 
 // CompressBatch appends to dst a copy of batch — one whole, uncompressed,
 // finished batch — whose records section is compressed with codec, with
-// the codec bits set and the CRC recomputed; base_offset and every other
-// header field are kept. With CodecNone it appends batch unchanged. It
+// the codec bits set and the CRC recomputed; base_offset,
+// partition_leader_epoch and every other header field are kept. With CodecNone it appends batch unchanged. It
 // returns the extended dst. It panics if batch is not a whole uncompressed
 // batch or codec is unknown: the caller built the batch.
 func CompressBatch(dst []byte, batch []byte, codec Codec) []byte {
@@ -70,6 +70,7 @@ func CompressBatch(dst []byte, batch []byte, codec Codec) []byte {
 	out := FinishBatch(dst[start:], attrs, h.RecordCount, h.FirstTimestamp, h.MaxTimestamp,
 		h.ProducerID, h.ProducerEpoch, h.BaseSequence)
 	SetBaseOffset(out, h.BaseOffset)
+	SetLeaderEpoch(out, h.LeaderEpoch)
 	return dst
 }
 

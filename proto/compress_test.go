@@ -234,3 +234,17 @@ func FuzzDecompressRecords(f *testing.F) {
 		}
 	})
 }
+
+// TestCompressBatchKeepsBrokerFields: compressing a stored batch keeps the
+// base offset and leader epoch the broker stamped.
+func TestCompressBatchKeepsBrokerFields(t *testing.T) {
+	batch := compressibleBatch(rand.New(rand.NewPCG(11, 12)), 10)
+	SetBaseOffset(batch, 77)
+	SetLeaderEpoch(batch, 5)
+	for _, codec := range allCodecs {
+		h, _, err := ValidateBatch(CompressBatch(nil, batch, codec))
+		if err != nil || h.BaseOffset != 77 || h.LeaderEpoch != 5 || h.Codec() != codec {
+			t.Fatalf("%v: %+v %v", codec, h, err)
+		}
+	}
+}
