@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -91,8 +92,18 @@ func convertV1(dir string, refs []segRef, d convertDriver) error {
 // refs; none when there is none.
 func planConversion(dir string, refs []segRef) (*conversion, error) {
 	c := &conversion{}
+	ckpt, have, _ := readCheckpoint(dir) // unreadable: no recovery point, as recovery treats it
 	for i, r := range refs {
-		src, err := v1Batches(r, i == len(refs)-1, c)
+		// Data below the recovery point was fsync'd: a bad batch there is
+		// corruption, never a torn tail.
+		flushed := int64(0)
+		switch {
+		case have && r.base < ckpt.SegmentBase:
+			flushed = math.MaxInt64
+		case have && r.base == ckpt.SegmentBase:
+			flushed = ckpt.SegmentPos
+		}
+		src, err := v1Batches(r, i == len(refs)-1, flushed, c)
 		if err != nil || src == nil {
 			if err != nil {
 				return c, err
@@ -118,9 +129,10 @@ func planConversion(dir string, refs []segRef) (*conversion, error) {
 // v1Batches maps segment r and returns its version-1 batches, or nil when
 // it does not start with one (a version-2 or empty segment). The batches
 // must run to the end of the file or to zeros (an unused or untrimmed
-// tail); in the last segment, anything else ends the data (a torn tail,
-// which recovery would cut the same way), elsewhere it is corruption.
-func v1Batches(r segRef, last bool, c *conversion) ([]byte, error) {
+// tail); in the last segment, anything else at or past position flushed
+// ends the data (a torn tail, which recovery would cut the same way);
+// elsewhere it is corruption.
+func v1Batches(r segRef, last bool, flushed int64, c *conversion) ([]byte, error) {
 	path := segmentPath(r.dir, r.base, logExt)
 	fd, err := openFile(path, unix.O_RDONLY)
 	if err != nil {
@@ -150,7 +162,7 @@ func v1Batches(r segRef, last bool, c *conversion) ([]byte, error) {
 			err = fmt.Errorf("%w: base offset %d, want %d", proto.ErrCorrupt, h.BaseOffset, next)
 		}
 		if err != nil {
-			if last || isZero(m[pos:]) {
+			if (last && int64(pos) >= flushed) || isZero(m[pos:]) {
 				break
 			}
 			return nil, fmt.Errorf("%w: %s: version-1 batch at position %d: %w", ErrCorrupt, path, pos, err)

@@ -192,3 +192,63 @@ func convertV1DataDirIn(t *testing.T, dir string, crashAt int) int {
 	}
 	return ops
 }
+
+// TestConvertRefusesCorruptFlushedData: a bad version-1 batch in data the
+// checkpoint says was flushed (a sealed segment, or the last one below its
+// recovery point) fails the open with ErrCorrupt and changes no file; it is
+// never cut off as a torn tail.
+func TestConvertRefusesCorruptFlushedData(t *testing.T) {
+	for _, seg := range []string{"00000000000000000000.log", "00000000000000000046.log"} {
+		t.Run(seg, func(t *testing.T) {
+			dir, _ := ringtest.CopyV1Data(t, "..")
+			pdir := filepath.Join(dir, "topics", "v1", "0")
+			path := filepath.Join(pdir, seg)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[200] ^= 0x10 // inside the first batches' records: a CRC mismatch
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := dirContents(t, pdir)
+			st := openTestStore(t, dir, StoreOptions{})
+			defer st.Close()
+			if _, err := st.OpenExistingLog("v1", 0, v1Config()); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("open with a corrupt flushed batch: %v, want ErrCorrupt", err)
+			}
+			if after := dirContents(t, pdir); !equalContents(before, after) {
+				t.Fatal("a refused conversion changed the partition's files")
+			}
+		})
+	}
+}
+
+func dirContents(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = string(b)
+	}
+	return out
+}
+
+func equalContents(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
