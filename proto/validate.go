@@ -48,26 +48,26 @@ const maxPooledScratch = 8 << 20
 
 // validateSection walks count records of section (see record.go for their
 // layout) without decoding them into anything. It runs for every produced
-// record, so its varints are read inline: a one-byte varint costs a
-// compare, longer ones a call to uvarintSlow.
+// record, so its varints are read inline (uv2) when they take one or two
+// bytes, which every length below 8 KiB does, and through a call to
+// uvarintSlow otherwise.
 func validateSection(s []byte, count uint32) error {
 	i := 0
 	for r := uint32(0); r < count; r++ {
-		var u uint64
-		if i < len(s) && s[i] < 0x80 {
-			u, i = uint64(s[i]), i+1
-		} else if u, i = uvarintSlow(s, i); i < 0 {
-			return invalidRecord(r, "length", 0, false)
+		u, k := uv2(s, i)
+		if k < 0 {
+			if u, k = uvarintSlow(s, i); k < 0 {
+				return invalidRecord(r, "length", 0, false)
+			}
 		}
 		n := zigzag(u)
-		if n < 2 || n > int64(len(s)-i) { // attributes and at least one field
+		if n < 2 || n > int64(len(s)-k) { // attributes and at least one field
 			return invalidRecord(r, "length", n, true)
 		}
-		end := i + int(n)
-		if err := validateRecord(s[i+1:end], r); err != nil { // i: attributes
+		i = k + int(n)
+		if err := validateRecord(s[:i], k+1, r); err != nil { // k: attributes
 			return err
 		}
-		i = end
 	}
 	if i != len(s) {
 		return fmt.Errorf("%w: %d bytes after record %d of %d", ErrInvalidRecords, len(s)-i, count-1, count)
@@ -75,35 +75,56 @@ func validateSection(s []byte, count uint32) error {
 	return nil
 }
 
-// validateRecord checks the fields of record r after its attributes, b.
-func validateRecord(b []byte, r uint32) error {
-	var u uint64
-	j := 0
-	if j < len(b) && b[j] < 0x80 { // timestamp delta
-		j++
-	} else if _, j = uvarintSlow(b, j); j < 0 {
-		return invalidRecord(r, "timestamp delta", 0, false)
+// validateRecord checks the fields of record r, which ends at len(b), from
+// position j (after its attributes) on.
+func validateRecord(b []byte, j int, r uint32) error {
+	_, k := uv2(b, j) // timestamp delta
+	if k < 0 {
+		if _, k = uvarintSlow(b, j); k < 0 {
+			return invalidRecord(r, "timestamp delta", 0, false)
+		}
 	}
-	if j < len(b) && b[j] < 0x80 {
-		u, j = uint64(b[j]), j+1
-	} else if u, j = uvarintSlow(b, j); j < 0 {
-		return invalidRecord(r, "offset delta", 0, false)
+	u, j := uv2(b, k)
+	if j < 0 {
+		if u, j = uvarintSlow(b, k); j < 0 {
+			return invalidRecord(r, "offset delta", 0, false)
+		}
 	}
 	if v := zigzag(u); v != int64(r) {
 		return invalidRecord(r, "offset delta", v, true)
 	}
-	if j = skipVarBytes(b, j, -1); j < 0 {
-		return invalidRecord(r, "key", int64(j), j == badLength)
+	for _, field := range [...]string{"key", "value"} {
+		u, k = uv2(b, j)
+		if k < 0 {
+			if u, k = uvarintSlow(b, j); k < 0 {
+				return invalidRecord(r, field, 0, false)
+			}
+		}
+		n := zigzag(u)
+		if n < -1 || n > int64(len(b)-k) {
+			return invalidRecord(r, field, badLength, true)
+		}
+		j = k + int(max(n, 0))
 	}
-	if j = skipVarBytes(b, j, -1); j < 0 {
-		return invalidRecord(r, "value", int64(j), j == badLength)
+	u, k = uv2(b, j)
+	if k < 0 {
+		if u, k = uvarintSlow(b, j); k < 0 {
+			return invalidRecord(r, "header count", 0, false)
+		}
 	}
-	if j < len(b) && b[j] < 0x80 {
-		u, j = uint64(b[j]), j+1
-	} else if u, j = uvarintSlow(b, j); j < 0 {
-		return invalidRecord(r, "header count", 0, false)
+	j = k
+	if headers := zigzag(u); headers != 0 {
+		return validateHeaders(b, j, r, headers)
 	}
-	headers := zigzag(u)
+	if j != len(b) {
+		return fmt.Errorf("%w: record %d: %d bytes after its headers", ErrInvalidRecords, r, len(b)-j)
+	}
+	return nil
+}
+
+// validateHeaders checks the headers of record r from position j on: keys
+// not null, lengths inside the record, nothing after them.
+func validateHeaders(b []byte, j int, r uint32, headers int64) error {
 	if headers < 0 || headers > int64(len(b)-j) {
 		return invalidRecord(r, "header count", headers, true)
 	}
@@ -131,17 +152,33 @@ const (
 // null) and the bytes it counts, returning the position after them, or
 // badVarint or badLength.
 func skipVarBytes(b []byte, j int, minLen int64) int {
-	var u uint64
-	if j < len(b) && b[j] < 0x80 {
-		u, j = uint64(b[j]), j+1
-	} else if u, j = uvarintSlow(b, j); j < 0 {
-		return badVarint
+	u, k := uv2(b, j)
+	if k < 0 {
+		if u, k = uvarintSlow(b, j); k < 0 {
+			return badVarint
+		}
 	}
 	n := zigzag(u)
-	if n < minLen || n > int64(len(b)-j) {
+	if n < minLen || n > int64(len(b)-k) {
 		return badLength
 	}
-	return j + int(max(n, 0))
+	return k + int(max(n, 0))
+}
+
+// uv2 reads the unsigned varint at b[j:] when it takes one or two bytes,
+// and returns it with the position after it; otherwise it returns j = -1
+// and the caller calls uvarintSlow. It is small enough to inline.
+func uv2(b []byte, j int) (uint64, int) {
+	if j < len(b) {
+		c := b[j]
+		if c < 0x80 {
+			return uint64(c), j + 1
+		}
+		if j+1 < len(b) && b[j+1] < 0x80 {
+			return uint64(c&0x7f) | uint64(b[j+1])<<7, j + 2
+		}
+	}
+	return 0, -1
 }
 
 func invalidRecord(r uint32, field string, v int64, decoded bool) error {
@@ -156,17 +193,12 @@ func invalidRecord(r uint32, field string, v int64, decoded bool) error {
 
 func zigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
-// uvarintSlow reads the unsigned varint at b[j:], which is not a one-byte
-// one, as encoding/binary.Uvarint does (at most 10 bytes, no overflow: what
-// the record decoder accepts) and returns it with the position after it,
-// or j = -1 when it does not fit. Two-byte varints (lengths up to 8 KiB)
-// take a short path.
+// uvarintSlow reads the unsigned varint at b[j:] as encoding/binary.Uvarint
+// does (at most 10 bytes, no overflow: what the record decoder accepts) and
+// returns it with the position after it, or j = -1 when it does not fit.
 func uvarintSlow(b []byte, j int) (uint64, int) {
 	if j < 0 || j >= len(b) {
 		return 0, -1
-	}
-	if j+1 < len(b) && b[j+1] < 0x80 {
-		return uint64(b[j]&0x7f) | uint64(b[j+1])<<7, j + 2
 	}
 	u, n := binary.Uvarint(b[j:])
 	if n <= 0 {
