@@ -23,6 +23,7 @@ type ServerConfig struct {
 	MaxFrameBytes          int           `toml:"max_frame_bytes"`
 	ConnMaxUnansweredBytes int64         `toml:"conn_max_unanswered_bytes"`
 	ShutdownTimeout        time.Duration `toml:"shutdown_timeout"`
+	Pprof                  bool          `toml:"pprof"` // /debug/pprof/ on the metrics listener
 }
 
 // ReactorConfig is the [reactor] table: the io_uring reactors.

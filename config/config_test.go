@@ -72,8 +72,8 @@ func TestDefaultTOMLDocumentsEveryKey(t *testing.T) {
 
 func TestKeysAreUnique(t *testing.T) {
 	keys := Keys()
-	if len(keys) != 28 {
-		t.Errorf("len(Keys()) = %d, want 28 (a setting was added or lost)", len(keys))
+	if len(keys) != 29 {
+		t.Errorf("len(Keys()) = %d, want 29 (a setting was added or lost)", len(keys))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {

@@ -21,6 +21,7 @@ type fetchState struct {
 	bytes    int
 	gen      uint32 // bumped on every park and unpark; stale wake-ups are ignored
 	parked   bool
+	parkedAt time.Time
 	final    bool
 	deadline time.Time
 	out      [][]byte
@@ -284,7 +285,7 @@ func (r *Reactor) fetchStep(q *request) {
 func (r *Reactor) parkFetch(q *request) {
 	fs := &q.fetch
 	fs.gen = (fs.gen + 1) & 0xffffff
-	fs.parked = true
+	fs.parked, fs.parkedAt = true, r.now
 	r.parked.add(q)
 	for i := range fs.parts {
 		fp := &fs.parts[i]
@@ -376,6 +377,7 @@ func (r *Reactor) unpark(q *request) {
 	fs.parked = false
 	fs.gen = (fs.gen + 1) & 0xffffff
 	r.parked.remove(q)
+	q.waited += r.now.Sub(fs.parkedAt)
 }
 
 // sendFetch queues the response: header bytes interleaved with the
@@ -405,6 +407,7 @@ func (r *Reactor) sendFetch(q *request) {
 			ph := proto.FetchPartitionHeader{Partition: t.Partitions[fp.pi].Partition, Error: fp.code,
 				HighWatermark: fp.hw, LogStart: fp.logStart, RecordsLen: uint32(fp.size)}
 			hdr = proto.AppendFetchPartitionHeader(hdr, &ph)
+			r.srv.metrics.requestError(proto.APIFetch, fp.code)
 			if fp.size == 0 {
 				continue
 			}

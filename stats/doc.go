@@ -13,12 +13,18 @@
 //
 // Series (labels in braces):
 //
-//	ringmq_request_duration_seconds{api}          histogram, per request type
-//	ringmq_request_errors_total{api}              requests answered with an error
+//	ringmq_request_duration_seconds{api}          histogram: server time per request, less any long-poll wait
+//	ringmq_request_errors_total{api,code}         error codes returned (the response's own, or a partition's or topic's in it)
+//	ringmq_fetch_wait_seconds                     histogram: long-poll wait of fetches that parked
 //	ringmq_fsync_duration_seconds                 histogram of fdatasync latency
 //	ringmq_connections_open                       gauge
 //	ringmq_connections_accepted_total             counter
 //	ringmq_connections_rejected_total             counter (max_connections reached)
+//	ringmq_accept_errors_total                    counter: accepts failed for lack of descriptors or memory
+//	ringmq_bad_frames_total                       counter: connections closed for a bad frame
+//	ringmq_backpressure_pauses_total              counter
+//	ringmq_bytes_sent_total                       counter: response bytes
+//	ringmq_fetch_cold_read_bytes_total            counter: fetch bytes read through the ring
 //	ringmq_partitions                             gauge: partition handles alive
 //	ringmq_segments{state}                        gauge: active, sealed, flushed, archived
 //	ringmq_produce_messages_total{topic}          counter
@@ -30,8 +36,10 @@
 //	ringmq_group_committed_offset{group,topic,partition}  gauge
 //	ringmq_group_lag{group,topic,partition}       gauge: log end - committed, at scrape time
 //
-// Histograms are VictoriaMetrics histograms: their buckets carry a vmrange
-// label (log-spaced, 18 per decade) instead of le.
+// WritePrometheus (and GET /metrics) writes them in the Prometheus text
+// format with a # HELP text (table help in expose.go) and a # TYPE per
+// family. Histograms have Prometheus le buckets (LatencyBuckets, 50 µs to
+// 10 s) with _sum and _count, so histogram_quantile reads them.
 //
 // Concurrency: every function and method is safe for concurrent use. The
 // package-level metric set is its only state.

@@ -49,6 +49,9 @@ func TestServe(t *testing.T) {
 		t.Fatalf("GET /metrics: %d %q", code, hdr.Get("Content-Type"))
 	}
 	wantSample(t, body, `ringmq_produce_messages_total{topic="scraped"}`, "2")
+	if !strings.Contains(body, "# HELP ringmq_produce_messages_total Records appended, per topic.\n# TYPE ringmq_produce_messages_total counter\n") {
+		t.Error("GET /metrics lacks # HELP and # TYPE of ringmq_produce_messages_total")
+	}
 	for _, series := range []string{"ringmq_connections_open", `ringmq_segments{state="active"}`, "go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := sample(body, series); !ok {
 			t.Errorf("GET /metrics lacks %s", series)
@@ -78,6 +81,24 @@ func TestServe(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", s.Addr()); err == nil {
 		t.Fatal("the metrics port still accepts connections after Close")
+	}
+}
+
+// The profiler is served only when asked for (server.pprof).
+func TestPprofIsOptIn(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		s, err := Serve("127.0.0.1:0", nil, WithPprof(on))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		if code, _, _ := get(t, "GET", "http://"+s.Addr()+"/debug/pprof/"); code != want {
+			t.Errorf("pprof %v: GET /debug/pprof/ = %d, want %d", on, code, want)
+		}
+		s.Close()
 	}
 }
 

@@ -31,6 +31,8 @@ type Log struct {
 	fence   uint64     // appends with seq ≥ fence never become visible
 	closed  bool
 	pend    pendingRing
+	// reconfigured: Reconfigure changed cfg after the segments were made.
+	reconfigured bool
 
 	flushing  bool
 	flushFds  []int
