@@ -22,6 +22,13 @@ var (
 	// Retriable: once the write completes a retry is answered with the
 	// original offsets (or, if the write failed, appended).
 	ErrDuplicateInFlight = errors.New("replica: duplicate of a batch still being written; retry")
+	// ErrUnknownProducer: the partition has no state for the producer (new,
+	// or forgotten: expired, or truncated away) and the batch does not
+	// start its epoch at sequence 0. A client retries it after an earlier
+	// batch still unanswered; with none, its state here is lost and it
+	// starts over with a new epoch (Kafka's KIP-360). Wire:
+	// UNKNOWN_PRODUCER_ID, not retriable as such.
+	ErrUnknownProducer = errors.New("replica: unknown producer and the batch does not start at sequence 0")
 	// ErrBadProducerBatch: an idempotent batch with a negative epoch or base
 	// sequence, or a record count < 1. Wire: INVALID_REQUEST.
 	ErrBadProducerBatch = errors.New("replica: invalid producer fields in batch")
@@ -175,8 +182,8 @@ func (s *ProducerState) Len() int { return len(s.producers) }
 // Check decides what to do with an incoming batch b: append it (a zero
 // Duplicate and nil), answer it with the offsets of the original it
 // repeats (Duplicate.Found) without writing it, or refuse it with
-// ErrOutOfOrderSequence, ErrProducerFenced, ErrDuplicateInFlight or
-// ErrBadProducerBatch. It changes nothing; a batch it allows is
+// ErrOutOfOrderSequence, ErrProducerFenced, ErrDuplicateInFlight,
+// ErrUnknownProducer or ErrBadProducerBatch. It changes nothing; a batch it allows is
 // remembered once the append is planned (Replica.AppendPlanned) and
 // becomes part of the state when it is visible. A batch that is not
 // idempotent is always allowed. It does not allocate.
@@ -185,8 +192,10 @@ func (s *ProducerState) Len() int { return len(s.producers) }
 // appended: the same epoch must continue its sequence (wrapping after
 // math.MaxInt32), a newer epoch must start at sequence 0, an older one is
 // fenced. A producer the state does not know (new, expired, or whose
-// batches a truncation removed) may start at any sequence, as in Kafka
-// since KIP-360.
+// batches a truncation removed) must start at sequence 0 too: Kafka takes
+// any sequence there, but then a new producer whose first batch was
+// refused (a fence, too few in-sync replicas) could have its pipelined
+// second batch appended before it, a gap no retry can fill.
 func (s *ProducerState) Check(b ProducerBatch) (Duplicate, error) {
 	if b.ProducerID < 0 {
 		return Duplicate{}, nil
@@ -197,6 +206,9 @@ func (s *ProducerState) Check(b ProducerBatch) (Duplicate, error) {
 	}
 	e := s.producers[b.ProducerID]
 	if e == nil {
+		if b.BaseSeq != 0 {
+			return Duplicate{}, fmt.Errorf("%w: producer %d epoch %d sequence %d", ErrUnknownProducer, b.ProducerID, b.Epoch, b.BaseSeq)
+		}
 		return Duplicate{}, nil
 	}
 	epoch, last := e.tail()
@@ -325,7 +337,8 @@ func (s *ProducerState) apply(id int64, epoch int16, m batchMeta) {
 // max timestamp is idle or more before now, and returns how many it
 // forgot. Like Kafka it measures idleness with the batches' own timestamps,
 // so a state rebuilt from the log expires the same producers. A later
-// batch of a forgotten producer is taken at any sequence (Check).
+// batch of a forgotten producer is ErrUnknownProducer unless it starts at
+// sequence 0 (Check).
 func (s *ProducerState) Expire(now time.Time, idle time.Duration) int {
 	nowMs, idleMs := now.UnixMilli(), idle.Milliseconds()
 	n := 0

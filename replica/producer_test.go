@@ -90,8 +90,9 @@ func TestProducerDuplicateAnsweredWithOriginalOffsets(t *testing.T) {
 	}
 	d.expectRefused(pb(7, 0, 3, 3, 100), ErrOutOfOrderSequence)  // forgotten (sixth newest)
 	d.expectRefused(pb(7, 0, 18, 2, 100), ErrOutOfOrderSequence) // same start, other range
-	b8 := d.write(pb(8, 0, 18, 3, 100))                          // another producer: new, at any sequence
-	d.expectDup(pb(8, 0, 18, 3, 100), b8, b8+2)
+	d.expectRefused(pb(8, 0, 18, 3, 100), ErrUnknownProducer)    // a new producer starts at 0
+	b8 := d.write(pb(8, 0, 0, 3, 100))
+	d.expectDup(pb(8, 0, 0, 3, 100), b8, b8+2)
 	d.write(pb(7, 0, 21, 1, 100))                           // the next in sequence is new
 	d.expectOffsets(Offsets{HighWatermark: 29, LogEnd: 29}) // 4 + 21 + 3 + 1, each written once
 }
@@ -153,7 +154,8 @@ func TestProducerSequenceWraps(t *testing.T) {
 		t.Fatalf("last sequence of 1 record at MaxInt32: %d", got)
 	}
 	d := newDriver(t, intervalConfig(), Offsets{})
-	d.write(pb(1, 0, math.MaxInt32-4, 3, 0)) // a producer the state does not know starts anywhere
+	d.write(pb(1, 0, 0, math.MaxInt32-4, 0)) // sequences 0 .. MaxInt32-5
+	d.write(pb(1, 0, math.MaxInt32-4, 3, 0))
 	b1 := d.write(pb(1, 0, math.MaxInt32-1, 2, 0))
 	d.expectTail(1, 0, math.MaxInt32)
 	d.expectRefused(pb(1, 0, 1, 1, 0), ErrOutOfOrderSequence)
@@ -163,7 +165,7 @@ func TestProducerSequenceWraps(t *testing.T) {
 	d.expectDup(pb(1, 0, 0, 3, 0), b2, b2+2)
 	// A batch that itself wraps.
 	d2 := newDriver(t, intervalConfig(), Offsets{})
-	d2.write(pb(2, 0, math.MaxInt32-9, 8, 0))
+	d2.write(pb(2, 0, 0, math.MaxInt32-1, 0))       // sequences 0 .. MaxInt32-2
 	bw := d2.write(pb(2, 0, math.MaxInt32-1, 4, 0)) // sequences MaxInt32-1 .. 1
 	d2.expectTail(2, 0, 1)
 	d2.expectDup(pb(2, 0, math.MaxInt32-1, 4, 0), bw, bw+3)
@@ -213,8 +215,9 @@ func TestProducerExpiry(t *testing.T) {
 	if n := d.r.ExpireProducers(t0.Add(2 * time.Minute)); n != 2 {
 		t.Fatalf("%d producers expired two minutes on, want 2 (producer 3 once written)", n)
 	}
-	d.write(pb(1, 0, 42, 1, ms)) // forgotten: any sequence
-	d.expectTail(1, 0, 42)
+	d.expectRefused(pb(1, 0, 1, 1, ms), ErrUnknownProducer) // forgotten: starts over
+	d.write(pb(1, 1, 0, 1, ms))
+	d.expectTail(1, 1, 0)
 	// The default is Kafka's day.
 	r, err := New(intervalConfig(), Offsets{})
 	must(t, err)
