@@ -152,6 +152,7 @@ func (r *Replica) fence(at uint64, cause error) {
 			r.release(v.token, v.level, v.base, v.last, r.fenceErr)
 		}
 	}
+	r.failDupWaits(r.fenceErr)
 	r.wakeAll(WakeFenced)
 }
 

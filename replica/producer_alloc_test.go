@@ -6,8 +6,9 @@ import (
 )
 
 // The steady-state idempotent produce path does not allocate: the check
-// of a new batch and of a retry of a remembered one, planning, completion
-// out of order (the batches join their producers' state) and Ready.
+// of a new batch and of a retry of a remembered one (answered with
+// AckDuplicate), planning, completion out of order (the batches join their
+// producers' state) and Ready.
 func TestProducerSteadyStateDoesNotAllocate(t *testing.T) {
 	r, err := New(intervalConfig(), Offsets{})
 	if err != nil {
@@ -41,6 +42,8 @@ func TestProducerSteadyStateDoesNotAllocate(t *testing.T) {
 			if err != nil || !dup.Found {
 				t.Fatalf("retry: %+v %v", dup, err)
 			}
+			tok++
+			r.AckDuplicate(tok, AckLeader, dup)
 			dups++
 		}
 		now = now.Add(time.Millisecond)

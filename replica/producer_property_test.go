@@ -218,7 +218,9 @@ func (s *retrySim) send(c *simClient) {
 		c.answers = append(c.answers, answer{b: next, gen: c.gen, err: err})
 	case dup.Found:
 		s.stats.dups++
-		c.answers = append(c.answers, answer{b: next, gen: c.gen, base: dup.Base, last: dup.Last})
+		s.tok++
+		s.tokens[s.tok] = &planned{c: c, b: next, gen: c.gen}
+		s.r.AckDuplicate(s.tok, AckLeader, dup)
 	default:
 		s.plan(&planned{c: c, b: next, gen: c.gen, pb: pbat})
 	}

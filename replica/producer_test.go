@@ -374,3 +374,52 @@ func TestProducerRecoveryFromSnapshotAndLogTail(t *testing.T) {
 		t.Fatalf("replay of a batch straddling the state's end: %v", err)
 	}
 }
+
+// A duplicate's answer comes through Ready: at once for acks=1, and for
+// acks=all only when the HW passes the original (never more than the
+// original's own answer says); a fence or a reset fails the wait.
+func TestProducerDuplicateAckWaitsForHW(t *testing.T) {
+	d := newDriver(t, syncConfig(), Offsets{})
+	b := pb(1, 0, 0, 2, 0)
+	must(t, d.r.CheckAppend(AckAll))
+	d.r.AppendPlanned(Append{Base: 0, Last: 1, Bytes: 20, Level: AckAll, Token: 100, Producer: b})
+	must(t, d.r.AppendCompleted(0))
+	d.turn() // plans the flush
+	dup, err := d.r.CheckProducer(b)
+	if err != nil || dup != (Duplicate{Found: true, Base: 0, Last: 1}) {
+		t.Fatalf("retry before the flush: %+v %v", dup, err)
+	}
+	d.r.AckDuplicate(101, AckAll, dup)
+	d.r.AckDuplicate(102, AckLeader, dup)
+	d.turn()
+	d.expectAcks("0:acks=1:ok") // the acks=1 retry; the acks=all ones wait
+	d.flushDone()
+	d.turn()
+	d.expectAcks("0:acks=all:ok 0:acks=all:ok")
+	d.r.AckDuplicate(103, AckAll, dup) // below the HW now: at once
+	d.turn()
+	d.expectAcks("0:acks=all:ok")
+
+	// Fenced while waiting.
+	must(t, d.r.CheckAppend(AckAll))
+	b2 := pb(1, 0, 2, 1, 0)
+	d.r.AppendPlanned(Append{Base: 2, Last: 2, Bytes: 10, Level: AckLeader, Token: 200, Producer: b2})
+	must(t, d.r.AppendCompleted(2))
+	d.turn()
+	d.expectAcks("2:acks=1:ok")
+	dup2, _ := d.r.CheckProducer(b2)
+	d.r.AckDuplicate(201, AckAll, dup2)
+	d.r.FlushFailed(errors.New("EIO"))
+	d.inFlight = false
+	d.turn()
+	d.expectAcks("2:acks=all:err")
+	// Reset while waiting.
+	must(t, d.r.Reset(Offsets{LogEnd: 3, Flushed: 2}))
+	dup3, _ := d.r.CheckProducer(b2)
+	d.r.AckDuplicate(202, AckAll, dup3)
+	must(t, d.r.Reset(Offsets{LogEnd: 3, Flushed: 2}))
+	d.turn()
+	if len(d.acks) != 1 || !errors.Is(d.acks[0].Err, ErrReset) || d.acks[0].Token != 202 {
+		t.Fatalf("acks after a reset: %+v, want token 202 with ErrReset", d.acks)
+	}
+}

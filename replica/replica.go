@@ -145,8 +145,10 @@ type Replica struct {
 
 	followers []progress
 
-	// prod is the idempotent-producer state (producer.go).
-	prod ProducerState
+	// prod is the idempotent-producer state (producer.go); dupWaits the
+	// acks=all Acks of duplicates waiting for the HW (producer_dup.go).
+	prod     ProducerState
+	dupWaits []dupWait
 
 	waiters []waiter
 
@@ -264,6 +266,7 @@ func (r *Replica) Reset(o Offsets) error {
 		}
 		r.aboveHW.pop()
 	}
+	r.failDupWaits(ErrReset)
 	r.wakeAll(WakeReset)
 	if err := r.prod.TruncateTo(o.LogEnd); err != nil {
 		panic("BUG: replica: producer batches in flight with no append in flight: " + err.Error())
