@@ -29,6 +29,10 @@ var (
 	// starts over with a new epoch (Kafka's KIP-360). Wire:
 	// UNKNOWN_PRODUCER_ID, not retriable as such.
 	ErrUnknownProducer = errors.New("replica: unknown producer and the batch does not start at sequence 0")
+	// ErrTooManyProducers: a new producer while the partition already
+	// remembers Config.MaxProducers; retriable once some expire. Wire: a
+	// retriable code (the partition is busy), not a fatal one.
+	ErrTooManyProducers = errors.New("replica: too many producers on the partition")
 	// ErrBadProducerBatch: an idempotent batch with a negative epoch or base
 	// sequence, or a record count < 1. Wire: INVALID_REQUEST.
 	ErrBadProducerBatch = errors.New("replica: invalid producer fields in batch")
@@ -52,6 +56,10 @@ const ProducerBatches = 5
 // DefaultProducerIdleExpiry is Config.ProducerIdleExpiry when 0 (Kafka's
 // producer.id.expiration.ms).
 const DefaultProducerIdleExpiry = 24 * time.Hour
+
+// DefaultMaxProducers is Config.MaxProducers when 0: about 2 MB of
+// producer state per partition at most.
+const DefaultMaxProducers = 10_000
 
 // ProducerBatch is the producer header of one record batch: its producer
 // id, epoch and base sequence, its record count and its max timestamp (as
@@ -170,11 +178,19 @@ type ProducerState struct {
 	pending fifo[pendingBatch]
 	// end: the state covers every batch below it and none at or after.
 	end uint64
+	// limit: Check refuses a new producer while this many are remembered
+	// (0: no limit).
+	limit int
 }
 
 // End is the offset the state covers up to: every batch below it was
 // applied, none at or after it.
 func (s *ProducerState) End() uint64 { return s.end }
+
+// SetMaxProducers makes Check refuse a new producer while n are
+// remembered (0: no limit). Restore, Replay and a follower's appends are
+// not limited: the log is the truth.
+func (s *ProducerState) SetMaxProducers(n int) { s.limit = n }
 
 // Len is the number of producers remembered.
 func (s *ProducerState) Len() int { return len(s.producers) }
@@ -183,7 +199,7 @@ func (s *ProducerState) Len() int { return len(s.producers) }
 // Duplicate and nil), answer it with the offsets of the original it
 // repeats (Duplicate.Found) without writing it, or refuse it with
 // ErrOutOfOrderSequence, ErrProducerFenced, ErrDuplicateInFlight,
-// ErrUnknownProducer or ErrBadProducerBatch. It changes nothing; a batch it allows is
+// ErrUnknownProducer, ErrTooManyProducers or ErrBadProducerBatch. It changes nothing; a batch it allows is
 // remembered once the append is planned (Replica.AppendPlanned) and
 // becomes part of the state when it is visible. A batch that is not
 // idempotent is always allowed. It does not allocate.
@@ -206,8 +222,11 @@ func (s *ProducerState) Check(b ProducerBatch) (Duplicate, error) {
 	}
 	e := s.producers[b.ProducerID]
 	if e == nil {
-		if b.BaseSeq != 0 {
+		switch {
+		case b.BaseSeq != 0:
 			return Duplicate{}, fmt.Errorf("%w: producer %d epoch %d sequence %d", ErrUnknownProducer, b.ProducerID, b.Epoch, b.BaseSeq)
+		case s.limit > 0 && len(s.producers) >= s.limit:
+			return Duplicate{}, fmt.Errorf("%w: %d remembered", ErrTooManyProducers, len(s.producers))
 		}
 		return Duplicate{}, nil
 	}

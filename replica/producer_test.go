@@ -423,3 +423,25 @@ func TestProducerDuplicateAckWaitsForHW(t *testing.T) {
 		t.Fatalf("acks after a reset: %+v, want token 202 with ErrReset", d.acks)
 	}
 }
+
+// A new producer past MaxProducers is refused until one expires; known
+// producers go on.
+func TestProducerLimit(t *testing.T) {
+	cfg := intervalConfig()
+	cfg.MaxProducers, cfg.ProducerIdleExpiry = 2, time.Minute
+	d := newDriver(t, cfg, Offsets{})
+	ms := t0.UnixMilli()
+	d.write(pb(1, 0, 0, 1, ms))
+	base, _, err := d.offer(pb(2, 0, 0, 1, ms+1000)) // in flight counts
+	must(t, err)
+	d.expectRefused(pb(3, 0, 0, 1, ms), ErrTooManyProducers)
+	d.write(pb(1, 0, 1, 1, ms))
+	must(t, d.r.AppendCompleted(base))
+	if n := d.r.ExpireProducers(t0.Add(time.Minute)); n != 1 {
+		t.Fatalf("%d expired, want producer 1", n)
+	}
+	d.write(pb(3, 0, 0, 1, ms))
+	if _, err := New(Config{FlushInterval: time.Second, MaxProducers: -1}, Offsets{}); !errors.Is(err, ErrBadConfig) {
+		t.Fatalf("negative max producers: %v, want ErrBadConfig", err)
+	}
+}

@@ -83,6 +83,9 @@ type Config struct {
 	// ProducerIdleExpiry is how long a producer with no new batch is
 	// remembered (ExpireProducers); 0 means DefaultProducerIdleExpiry.
 	ProducerIdleExpiry time.Duration
+	// MaxProducers bounds the producers the partition remembers: a new one
+	// past it is refused (ErrTooManyProducers). 0 means DefaultMaxProducers.
+	MaxProducers int
 }
 
 // Offsets are the partition's positions, each an offset (the next one to
@@ -175,6 +178,9 @@ func New(cfg Config, o Offsets) (*Replica, error) {
 	if cfg.ProducerIdleExpiry == 0 {
 		cfg.ProducerIdleExpiry = DefaultProducerIdleExpiry
 	}
+	if cfg.MaxProducers == 0 {
+		cfg.MaxProducers = DefaultMaxProducers
+	}
 	switch {
 	case cfg.MinInsync < 0:
 		return nil, fmt.Errorf("%w: min_insync_replicas %d", ErrBadConfig, cfg.MinInsync)
@@ -184,8 +190,11 @@ func New(cfg Config, o Offsets) (*Replica, error) {
 		return nil, fmt.Errorf("%w: checkpoint interval %v", ErrBadConfig, cfg.CheckpointInterval)
 	case cfg.ProducerIdleExpiry < 0:
 		return nil, fmt.Errorf("%w: producer idle expiry %v", ErrBadConfig, cfg.ProducerIdleExpiry)
+	case cfg.MaxProducers < 0:
+		return nil, fmt.Errorf("%w: max producers %d", ErrBadConfig, cfg.MaxProducers)
 	}
 	r := &Replica{cfg: cfg, fenceAt: math.MaxUint64}
+	r.prod.SetMaxProducers(cfg.MaxProducers)
 	if err := r.setOffsets(o); err != nil {
 		return nil, err
 	}
