@@ -199,10 +199,11 @@ func (s *ProducerState) Len() int { return len(s.producers) }
 // Duplicate and nil), answer it with the offsets of the original it
 // repeats (Duplicate.Found) without writing it, or refuse it with
 // ErrOutOfOrderSequence, ErrProducerFenced, ErrDuplicateInFlight,
-// ErrUnknownProducer, ErrTooManyProducers or ErrBadProducerBatch. It changes nothing; a batch it allows is
-// remembered once the append is planned (Replica.AppendPlanned) and
-// becomes part of the state when it is visible. A batch that is not
-// idempotent is always allowed. It does not allocate.
+// ErrUnknownProducer, ErrTooManyProducers or ErrBadProducerBatch. It
+// changes nothing; a batch it allows is remembered once the append is
+// planned (Replica.AppendPlanned) and becomes part of the state when it
+// is visible. A batch that is not idempotent is always allowed. The
+// answers that allow a batch do not allocate (refusals format an error).
 //
 // The batch is checked against the producer's newest batch, in flight or
 // appended: the same epoch must continue its sequence (wrapping after
@@ -301,7 +302,10 @@ func (s *ProducerState) visible(base, last uint64) {
 }
 
 // dropped forgets the planned append at base: it will never be visible
-// (a failed write, or one after it).
+// (a failed write, or one after it). Every later planned batch is dropped
+// too, so while some of a producer's are still in flight its in-flight
+// tail may name a dropped one; the replica is fenced until they are all
+// out (CheckProducer refuses), and then the tail is its visible newest.
 func (s *ProducerState) dropped(base uint64) {
 	if s.pending.len() == 0 || s.pending.front().base != base {
 		return
