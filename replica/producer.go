@@ -420,8 +420,9 @@ func (r *Replica) CheckProducer(b ProducerBatch) (Duplicate, error) {
 }
 
 // Producers returns the replica's producer state: Restore and Replay it
-// at recovery before the first append, Snapshot it beside each recovery
-// checkpoint, Replay on a follower is done through AppendPlanned.
+// at recovery, before the first append; Snapshot it beside each recovery
+// checkpoint. A follower needs no Replay of what it replicates: the
+// header it passes in Append.Producer takes the same path (unchecked).
 func (r *Replica) Producers() *ProducerState { return &r.prod }
 
 // ExpireProducers forgets producers idle for Config.ProducerIdleExpiry
