@@ -17,7 +17,8 @@ import (
 // fence, then a reset), epochs are bumped, and the broker restarts from a
 // producer snapshot plus the log after it. The model is the log itself:
 // every record of every producer must be present exactly once and in
-// order, and every answer must name the offsets its batch really has.
+// order, every answer must name the offsets its batch really has, and a
+// follower handed the same batches must hold the leader's state.
 // Replay a failure with
 //
 //	go test ./replica -run TestProducerRetriesMatchModel -args -seed=N
@@ -106,6 +107,7 @@ type retrySim struct {
 	step    int
 	cfg     Config
 	r       *Replica
+	fol     *Replica // a follower handed every batch the leader's log gets
 	clients []*simClient
 	planned []*planned // in offset order
 	tokens  map[Token]*planned
@@ -126,6 +128,9 @@ func newRetrySim(t *testing.T, seed uint64) *retrySim {
 		t.Fatal(err)
 	}
 	s.r = r
+	if s.fol, err = New(s.cfg, Offsets{}); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 3; i++ {
 		c := &simClient{id: int64(100 + i)}
 		if s.rng.IntN(2) == 0 {
@@ -283,6 +288,13 @@ func (s *retrySim) sweep() {
 		}
 		s.byBase[p.base] = len(s.log)
 		s.log = append(s.log, e)
+		// The follower replicates it: the header goes in unchecked.
+		s.fol.AppendPlanned(Append{Base: p.base, Last: p.last, Bytes: 10, Level: AckNone, Producer: p.pb})
+		if err := s.fol.AppendCompleted(p.base); err != nil {
+			s.fatalf("follower: %v", err)
+		}
+		s.fol.Ready()
+		s.fol.Advance()
 	}
 }
 
@@ -412,8 +424,12 @@ func (s *retrySim) restart() {
 			s.fatalf("replay: %v", err)
 		}
 	}
-	if got, want := r.Producers().Snapshot(), s.r.Producers().Snapshot(); !reflect.DeepEqual(got, want) {
+	want := s.r.Producers().Snapshot()
+	if got := r.Producers().Snapshot(); !reflect.DeepEqual(got, want) {
 		s.fatalf("state rebuilt from the snapshot and the log\n%+v\ndiffers from the live state\n%+v", got, want)
+	}
+	if got := s.fol.Producers().Snapshot(); !reflect.DeepEqual(got, want) {
+		s.fatalf("follower's state\n%+v\ndiffers from the leader's\n%+v", got, want)
 	}
 	s.r = r
 	for _, c := range s.clients {
@@ -458,5 +474,8 @@ func (s *retrySim) drain() {
 		if c.logged != c.records {
 			s.fatalf("producer %d: %d records created, %d in the log", c.id, c.records, c.logged)
 		}
+	}
+	if got, want := s.fol.Producers().Snapshot(), s.r.Producers().Snapshot(); !reflect.DeepEqual(got, want) {
+		s.fatalf("at the end, the follower's state\n%+v\ndiffers from the leader's\n%+v", got, want)
 	}
 }
