@@ -386,7 +386,7 @@ func TestResetSpec(t *testing.T) {
 		{"earliest", 10, false},
 		{"latest", 100, false},
 		{"50", 50, false},
-		{"5", 10, false},   // clamped to the log start
+		{"5", 10, false},    // clamped to the log start
 		{"500", 100, false}, // clamped to the log end
 		{"@1700000000000", 42, false},
 		{"@2026-01-02T03:04:05Z", 42, false},
