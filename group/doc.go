@@ -62,7 +62,8 @@
 //     refused with ErrFenced, so a commit can never go backwards through a
 //     stale member.
 //   - A commit without a member id (manual assignment) is allowed only
-//     while the group has no members.
+//     while the group has no members; the driver checks that its
+//     partition exists (the coordinator knows only the topics it is fed).
 //   - Delete and ResetOffsets are refused while the group has members
 //     (ErrGroupActive); ResetOffsets takes offsets the driver resolved
 //     (ResetSpec.Resolve over each partition's bounds) and with dryRun
