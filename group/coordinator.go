@@ -86,6 +86,12 @@ type JoinRequest struct {
 	Addr           string
 	Topics         []string
 	SessionTimeout time.Duration
+	// MemberID is the new member's id, unique for good: the client's (a
+	// UUID, as in KIP-848) or one the driver draws at random. Empty: the
+	// coordinator names it client-id#epoch, which is unique only while the
+	// group exists (a group deleted and created again reuses epochs, so
+	// a zombie of the old group could match a new member).
+	MemberID string
 }
 
 // HeartbeatRequest keeps a member alive and reports the partitions it
@@ -128,10 +134,17 @@ func (c *Coordinator) Join(now time.Duration, req JoinRequest) (Assignment, erro
 	if err := c.admit(g, req.Type); err != nil {
 		return Assignment{}, err
 	}
+	if _, dup := g.members[req.MemberID]; dup {
+		return Assignment{}, fmt.Errorf("%w: group %q already has a member %q", ErrInvalidRequest, g.name, req.MemberID)
+	}
 	g.stepEpoch = 0
 	e := g.step()
+	id := req.MemberID
+	if id == "" {
+		id = memberID(req.ClientID, e)
+	}
 	m := &member{
-		id: memberID(req.ClientID, e), clientID: req.ClientID, addr: req.Addr,
+		id: id, clientID: req.ClientID, addr: req.Addr,
 		topics: sortedUnique(req.Topics), session: req.SessionTimeout, lastSeen: now,
 		epoch: e, owned: map[TopicPartition]uint32{}, target: map[TopicPartition]struct{}{},
 	}
@@ -148,7 +161,8 @@ func memberID(clientID string, epoch uint32) string {
 	if clientID == "" {
 		clientID = "member"
 	}
-	return clientID + "-" + strconv.FormatUint(uint64(epoch), 10)
+	// '#' is not allowed in a client-chosen id, so the two never collide.
+	return clientID + "#" + strconv.FormatUint(uint64(epoch), 10)
 }
 
 func (c *Coordinator) validateJoin(req JoinRequest) error {
@@ -165,6 +179,9 @@ func (c *Coordinator) validateJoin(req JoinRequest) error {
 		if !proto.ValidName([]byte(t)) {
 			return fmt.Errorf("%w: %q", ErrInvalidTopic, t)
 		}
+	}
+	if req.MemberID != "" && !validName(req.MemberID) || len(req.MemberID) > MaxMemberIDLen {
+		return fmt.Errorf("%w: member id %q (want up to %d of [A-Za-z0-9._-])", ErrInvalidRequest, req.MemberID, MaxMemberIDLen)
 	}
 	if len(req.ClientID) > MaxClientIDLen || len(req.Addr) > MaxAddrLen {
 		return fmt.Errorf("%w: client id or address longer than %d bytes", ErrInvalidRequest, MaxClientIDLen)

@@ -458,3 +458,37 @@ func TestReadyAdvance(t *testing.T) {
 		t.Fatal("records left after Advance")
 	}
 }
+
+// TestMemberIDs: client-chosen member ids are checked and unique; they
+// keep a zombie of a deleted group out of the group created again under
+// the same name (whose epochs start over).
+func TestMemberIDs(t *testing.T) {
+	c := New(testCfg)
+	c.SetTopic("t", 1)
+	join := func(id string) (Assignment, error) {
+		return c.Join(0, JoinRequest{Group: "g", Type: TypeFailover, ClientID: "app", Topics: []string{"t"},
+			SessionTimeout: time.Second, MemberID: id})
+	}
+	old, err := join("3f1c9a2e-0001")
+	wantErr(t, "join with an id", err, nil)
+	_, err = join("3f1c9a2e-0001")
+	wantErr(t, "same id again", err, ErrInvalidRequest)
+	_, err = join("bad id")
+	wantErr(t, "invalid id", err, ErrInvalidRequest)
+	gen, err := join("")
+	wantErr(t, "generated id", err, nil)
+	if gen.Member != "app#2" {
+		t.Fatalf("generated id %q", gen.Member)
+	}
+	// Both time out (the first becomes a zombie); the group is deleted and
+	// created again, and the epochs start over.
+	c.Tick(2 * time.Second)
+	wantErr(t, "delete", c.Delete("g"), nil)
+	fresh, err := join("7d2b44c0-0002")
+	wantErr(t, "join the new group", err, nil)
+	if fresh.MemberEpoch > old.MemberEpoch {
+		t.Fatalf("epochs did not start over (%d, %d): the test shows nothing", fresh.MemberEpoch, old.MemberEpoch)
+	}
+	err = c.Commit("g", old.Member, old.MemberEpoch, "t", 0, 1, "")
+	wantErr(t, "zombie of the deleted group", err, ErrUnknownMember)
+}

@@ -61,6 +61,10 @@
 //     from before it got p back, or a removed member (ErrUnknownMember) is
 //     refused with ErrFenced, so a commit can never go backwards through a
 //     stale member.
+//   - Member ids are unique for good: JoinRequest.MemberID is the
+//     client's (a UUID) or one the driver draws at random. Without one the
+//     coordinator generates client-id#epoch, unique only while the group
+//     exists: a group deleted and created again starts its epochs over.
 //   - A commit without a member id (manual assignment) is allowed only
 //     while the group has no members; the driver checks that its
 //     partition exists (the coordinator knows only the topics it is fed).

@@ -72,9 +72,12 @@ func (h *harness) records() []Record {
 }
 
 // restart replaces the coordinator with one restored from the log.
-func (h *harness) restart() {
+func (h *harness) restart() { h.restartFrom(h.records()) }
+
+// restartFrom is restart with the log already parsed.
+func (h *harness) restartFrom(recs []Record) {
 	h.t.Helper()
-	c, err := Restore(testCfg, h.c.topics, h.records(), h.now)
+	c, err := Restore(testCfg, h.c.topics, recs, h.now)
 	if err != nil {
 		h.t.Fatalf("restore: %v", err)
 	}

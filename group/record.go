@@ -191,7 +191,7 @@ func ParseRecord(src []byte) (Record, []byte, error) {
 			r.Epoch = rd.uint32("epoch")
 		}
 	case KindMember:
-		r.Member.ID = rd.string(MaxClientIDLen+11, "member id")
+		r.Member.ID = rd.string(MaxMemberIDLen, "member id")
 		if !r.Tombstone {
 			rd.member(&r.Member)
 		}

@@ -29,10 +29,10 @@ func goldenLog() []Record {
 			Owned:  []OwnedPartition{{TopicPartition{"orders", 0}, 3}, {TopicPartition{"orders", 2}, 7}},
 			Target: []TopicPartition{{"orders", 0}, {"refunds", 0}},
 		}},
-		{Kind: KindMember, Group: "audit", Member: MemberRecord{ID: "member-1", SessionTimeout: 10 * time.Second, Epoch: 1, Topics: []string{"audit.log"}}},
+		{Kind: KindMember, Group: "audit", Member: MemberRecord{ID: "member#1", SessionTimeout: 10 * time.Second, Epoch: 1, Topics: []string{"audit.log"}}},
 		{Kind: KindCommit, Group: "orders-app", TopicPartition: TopicPartition{"orders", 2}, Commit: Commit{Offset: 33622, Metadata: "host=a"}},
 		{Kind: KindCommit, Group: "audit", TopicPartition: TopicPartition{"audit.log", 0}, Commit: Commit{Offset: 1 << 40}},
-		{Kind: KindMember, Tombstone: true, Group: "orders-app", Member: MemberRecord{ID: "svc-b-5"}},
+		{Kind: KindMember, Tombstone: true, Group: "orders-app", Member: MemberRecord{ID: "svc-b#5"}},
 		{Kind: KindCommit, Tombstone: true, Group: "audit", TopicPartition: TopicPartition{"audit.log", 0}},
 		{Kind: KindGroup, Tombstone: true, Group: "old"},
 	}

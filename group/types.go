@@ -119,6 +119,9 @@ const (
 	MaxClientIDLen = 255
 	MaxAddrLen     = 255
 	MaxMetadataLen = 4096
+	// MaxMemberIDLen bounds a member id: a client-chosen one, or a
+	// generated client-id#epoch.
+	MaxMemberIDLen = MaxClientIDLen + 11
 )
 
 func (c Config) withDefaults() Config {
