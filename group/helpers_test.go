@@ -29,6 +29,15 @@ type harness struct {
 	c   *Coordinator
 	now time.Duration
 	log []byte
+	// tenure is, per partition, its current owner's ownership in epochs.
+	tenure map[commitKey]tenure
+}
+
+// tenure: member owned the partition from epoch since, and could commit
+// it up to epoch last.
+type tenure struct {
+	member      string
+	since, last uint32
 }
 
 func newHarness(t testing.TB, topics map[string]uint32) *harness {
@@ -46,6 +55,7 @@ func (h *harness) persist() {
 	if err := h.c.check(); err != nil {
 		h.t.Fatalf("BUG: invariants at %v: %v", h.now, err)
 	}
+	h.checkTenures()
 	if !h.c.HasReady() {
 		return
 	}
@@ -161,5 +171,33 @@ func wantErr(t testing.TB, what string, err, want error) {
 	t.Helper()
 	if want == nil && err != nil || want != nil && !errors.Is(err, want) {
 		t.Fatalf("%s: %v, want %v", what, err, want)
+	}
+}
+
+// checkTenures: no partition is owned by two members in overlapping
+// epochs. A new owner's tenure starts after the epochs in which the
+// previous one could commit.
+func (h *harness) checkTenures() {
+	h.t.Helper()
+	if h.tenure == nil {
+		h.tenure = map[commitKey]tenure{}
+	}
+	for name, g := range h.c.groups {
+		for id, m := range g.members {
+			for tp, since := range m.owned {
+				k := commitKey{name, tp}
+				prev, ok := h.tenure[k]
+				if ok && prev.member != id && since <= prev.last {
+					h.t.Fatalf("at %v %s/%s: %s owns it from epoch %d, %s could commit it up to epoch %d",
+						h.now, name, tp, id, since, prev.member, prev.last)
+				}
+				if ok && prev.member == id && prev.since == since {
+					prev.last = max(prev.last, m.epoch)
+					h.tenure[k] = prev
+					continue
+				}
+				h.tenure[k] = tenure{member: id, since: since, last: m.epoch}
+			}
+		}
 	}
 }

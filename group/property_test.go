@@ -14,8 +14,9 @@ import (
 // TestProperty drives the coordinator with seeded random joins, leaves,
 // heartbeats, crashes, pauses (zombie members), commits, topic growth and
 // restarts from the records, and checks after every step:
-//   - no partition is held by two members at once, and every member may
-//     commit what it holds;
+//   - no partition is held by two members at once, every member may
+//     commit what it holds, and successive owners of a partition have
+//     disjoint epoch ranges;
 //   - a commit never goes backwards (a zombie's stale commit is refused);
 //   - after a quiet period every partition of a subscribed topic is owned
 //     by a live member and every group is stable;

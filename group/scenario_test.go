@@ -9,8 +9,10 @@ import (
 // TestThreeMembersOneDies is the end-to-end scenario as a unit
 // test: three failover members of a 12-partition topic get 4 partitions
 // each; after one dies (stops heartbeating), the other two own all 12
-// within the session timeout plus one heartbeat interval; and at no
-// moment do two live members hold the same partition.
+// within the session timeout plus one heartbeat interval; at no moment
+// do two live members hold the same partition, and no two owners of a
+// partition have overlapping epochs (the harness checks that after every
+// input).
 func TestThreeMembersOneDies(t *testing.T) {
 	h := newHarness(t, map[string]uint32{"t": 12})
 	var cls []*consumer
