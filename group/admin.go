@@ -244,3 +244,31 @@ func (c *Coordinator) ResetOffsets(name, topic string, to map[uint32]uint64, dry
 	}
 	return plan, nil
 }
+
+// Counters count since the coordinator was created or restored (they are
+// not persisted; Prometheus counters reset with the process anyway).
+type Counters struct {
+	Rebalances uint64 // inputs that changed some group's target assignment
+	Commits    uint64 // accepted commits
+	Fenced     uint64 // refused CanCommit/CanFetch/Commit checks
+	Expired    uint64 // members removed for a timed-out session
+}
+
+// Stats are the coordinator's numbers for metrics. Their cardinality is
+// bounded: per state, not per group. Lag per group and partition is the
+// driver's (it knows the log ends), exported for a bounded set of groups.
+type Stats struct {
+	Groups  [3]int // by State: empty, reconciling, stable
+	Members int
+	Counters
+}
+
+// Stats walks the groups (O(groups + members)): call it at scrape time.
+func (c *Coordinator) Stats() Stats {
+	st := Stats{Counters: c.counters}
+	for _, g := range c.groups {
+		st.Groups[g.state()]++
+		st.Members += len(g.members)
+	}
+	return st
+}

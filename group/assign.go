@@ -17,12 +17,17 @@ func (c *Coordinator) rebalance(g *group) {
 	default:
 		targets = c.assignFailover(g, ids)
 	}
+	changed := false
 	for _, id := range ids {
 		m := g.members[id]
 		if !maps.Equal(m.target, targets[id]) {
 			m.target = targets[id]
 			c.markMember(g, id)
+			changed = true
 		}
+	}
+	if changed {
+		c.counters.Rebalances++
 	}
 	c.grantFree(g)
 }

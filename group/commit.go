@@ -14,6 +14,14 @@ import (
 // assignment, Kafka's simple consumer): allowed only while the group has
 // no members.
 func (c *Coordinator) CanCommit(group, memberID string, epoch uint32, topic string, partition uint32) error {
+	err := c.canCommit(group, memberID, epoch, topic, partition)
+	if err != nil {
+		c.counters.Fenced++
+	}
+	return err
+}
+
+func (c *Coordinator) canCommit(group, memberID string, epoch uint32, topic string, partition uint32) error {
 	if !validName(group) {
 		return fmt.Errorf("%w: %q", ErrInvalidGroupName, group)
 	}
@@ -73,6 +81,7 @@ func (c *Coordinator) Commit(group, memberID string, epoch uint32, topic string,
 	tp := TopicPartition{topic, partition}
 	g.commits[tp] = Commit{Offset: offset, Metadata: metadata}
 	c.markCommit(g, tp)
+	c.counters.Commits++
 	return nil
 }
 

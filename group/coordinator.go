@@ -26,6 +26,7 @@ type Coordinator struct {
 
 	records   []Record
 	handedOut bool
+	counters  Counters
 }
 
 type memberKey struct{ group, member string }
@@ -302,6 +303,7 @@ func (c *Coordinator) Tick(now time.Duration) {
 		removed := false
 		for _, id := range slices.Sorted(maps.Keys(g.members)) {
 			if m := g.members[id]; now-m.lastSeen > m.session {
+				c.counters.Expired++
 				c.remove(g, m)
 				removed = true
 			}

@@ -492,3 +492,22 @@ func TestMemberIDs(t *testing.T) {
 	err = c.Commit("g", old.Member, old.MemberEpoch, "t", 0, 1, "")
 	wantErr(t, "zombie of the deleted group", err, ErrUnknownMember)
 }
+
+func TestStats(t *testing.T) {
+	h := newHarness(t, map[string]uint32{"t": 4})
+	a := h.mustJoin("g", TypeFailover, "a", "t")
+	h.mustJoin("g", TypeFailover, "b", "t") // a must release two: reconciling
+	wantErr(t, "commit", h.c.Commit("g", a.id, a.epoch, "t", 0, 1, ""), nil)
+	wantErr(t, "fenced", h.c.Commit("g", "nobody", 1, "t", 0, 1, ""), ErrUnknownMember)
+	wantErr(t, "commit", h.c.Commit("idle", "", 0, "t", 0, 1, ""), nil)
+	st := h.c.Stats()
+	want := Stats{Groups: [3]int{StateEmpty: 1, StateReconciling: 1}, Members: 2,
+		Counters: Counters{Rebalances: 2, Commits: 2, Fenced: 1}}
+	if st != want {
+		t.Fatalf("stats %+v, want %+v", st, want)
+	}
+	h.tick(11 * time.Second)
+	if st := h.c.Stats(); st.Expired != 2 || st.Members != 0 || st.Groups[StateEmpty] != 2 {
+		t.Fatalf("after expiry %+v", st)
+	}
+}

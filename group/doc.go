@@ -20,6 +20,7 @@
 //	SetTopic / DeleteTopic            topic metadata (partition counts)
 //	CanCommit / CanFetch / Commit     fencing of a member's commit or fetch; commits
 //	Describe / Groups / Delete / ResetOffsets   administration
+//	Stats                             numbers for metrics (per state, never per group)
 //
 // now is the driver's monotonic time (any fixed origin). NextDeadline says
 // when Tick is next due.
