@@ -180,6 +180,15 @@ func ParseRecord(src []byte) (Record, []byte, error) {
 	default:
 		rd.fail("flags %#x", payload[2])
 	}
+	rd.record(&r)
+	if err := rd.done(); err != nil {
+		return Record{}, src, err
+	}
+	return r, src[frameHeaderSize+int(n):], nil
+}
+
+// record reads the key and, unless r is a tombstone, the value of r.Kind.
+func (rd *reader) record(r *Record) {
 	r.Group = rd.name("group")
 	switch r.Kind {
 	case KindGroup:
@@ -204,10 +213,6 @@ func ParseRecord(src []byte) (Record, []byte, error) {
 	default:
 		rd.fail("kind %d", r.Kind)
 	}
-	if err := rd.done(); err != nil {
-		return Record{}, src, err
-	}
-	return r, src[frameHeaderSize+int(n):], nil
 }
 
 func (rd *reader) member(m *MemberRecord) {
