@@ -290,11 +290,13 @@ func (s *propSim) check() {
 }
 
 // quiet lets the running clients heartbeat, without other changes, for a
-// session timeout and two heartbeats: zombies time out, and then every
-// partition of every subscribed topic is owned by a running member and
-// every group is stable.
+// session timeout and four heartbeats: zombies time out (one step late at
+// most), the rebalance that follows may make an owner revoke (told at its
+// next heartbeat, released at the one after) and the new owner learns of
+// it at its next; then every partition of every subscribed topic is owned
+// by a running member and every group is stable.
 func (s *propSim) quiet() {
-	end := s.h.now + 10*time.Second + 2*time.Second + 100*time.Millisecond
+	end := s.h.now + 10*time.Second + 4*time.Second + 400*time.Millisecond
 	for s.h.now < end {
 		s.h.now += 100 * time.Millisecond
 		s.h.c.Tick(s.h.now)
