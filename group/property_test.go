@@ -194,10 +194,42 @@ func (s *propSim) pause() {
 
 func (s *propSim) commit() {
 	cl := s.pick(false)
-	if cl == nil || len(cl.holds) == 0 {
+	if cl == nil {
 		return
 	}
-	s.commitOne(cl, cl.holds[s.rng.IntN(len(cl.holds))])
+	if s.rng.IntN(5) == 0 {
+		s.commitStray(cl)
+		return
+	}
+	if len(cl.holds) > 0 {
+		s.commitOne(cl, cl.holds[s.rng.IntN(len(cl.holds))])
+	}
+}
+
+// commitStray: a buggy client commits any partition of its topics, held
+// or not. Only the partition's owner may succeed.
+func (s *propSim) commitStray(cl *propClient) {
+	topic := cl.topics[s.rng.IntN(len(cl.topics))]
+	n := s.h.c.topics[topic]
+	tp := TopicPartition{topic, s.rng.Uint32N(n)}
+	off := 1 + uint64(s.rng.IntN(100))
+	err := s.h.c.Commit(cl.group, cl.id, cl.epoch, tp.Topic, tp.Partition, off, "")
+	s.h.persist()
+	s.stats.commits++
+	if err != nil {
+		if !errors.Is(err, ErrFenced) && !errors.Is(err, ErrUnknownMember) {
+			s.t.Fatalf("commit by %s of %s: %v", cl.id, tp, err)
+		}
+		s.stats.fenced++
+		return
+	}
+	if owner := s.h.c.groups[cl.group].owner[tp]; owner != cl.id {
+		s.t.Fatalf("at %v %s committed %s/%s, owned by %q", s.h.now, cl.id, cl.group, tp, owner)
+	}
+	s.committed[commitKey{cl.group, tp}] = off // the owner's own choice
+	if _, ok := cl.pos[tp]; ok {
+		cl.pos[tp] = off
+	}
 }
 
 // commitOne commits a little past the client's position. An accepted
