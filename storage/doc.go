@@ -54,7 +54,11 @@
 // Index entries are derived data: written (at PrepareAppend) into the
 // mmap'd file, visible to lookups when their append becomes visible,
 // fsync'd with a segment when it is sealed, and rebuilt from the log
-// whenever they do not check out.
+// whenever they do not check out. Index files are allocated (fallocate)
+// when created, so a write through the mapping never lands on a hole: on
+// a full disk that would be SIGBUS, not ENOSPC. Where the blocks cannot be
+// had (a log opened on a full disk), entries past the allocated prefix are
+// dropped and the index is only sparser.
 //
 // # Segment life cycle
 //
@@ -82,7 +86,12 @@
 //	driver writes Buf at Pos ─▶ Appended(op) | Failed(op, err)
 //	   appends become visible in prepare order: LogEnd advances over the
 //	   contiguous completed prefix; a failure fences the log (ErrFenced):
-//	   later appends never become visible, new ones are refused, reads go on
+//	   later appends never become visible, new ones are refused, reads go on;
+//	   so does a roll that cannot create the next segment (a full disk)
+//	StartResume(done) ─▶ worker cuts what failed appends left past the
+//	   visible end, drops segments rolled for them, reserves room ─▶
+//	   FinishResume(result) lifts the fence (resume.go); retried by the
+//	   owner until the disk has room again
 //	PrepareFlush() ─▶ FlushOp{Fds, UpTo} ─▶ driver fdatasyncs each fd ─▶
 //	   Flushed(op) | FlushFailed(op, err); FlushedOffset becomes UpTo
 //	WriteCheckpoint() persists the last flush as the recovery point
@@ -121,6 +130,11 @@
 //	     skips this: the checkpoint's position is the log end.
 //	  3. The verified part is fsync'd and a new checkpoint written, so a
 //	     second crash does not verify it again.
+//
+// On a full disk a log still opens: a checkpoint that cannot be written is
+// left to the next flush tick, and when resumeProbeBytes of the active
+// segment cannot be allocated the log opens fenced (reads served, appends
+// refused with ErrFenced) until a resume finds room.
 //
 // Only the tail past the recovery point is verified (Stats.
 // RecoveryScannedBytes), so recovery time is bounded by the unflushed

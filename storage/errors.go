@@ -15,7 +15,8 @@ var (
 	// ErrBatchTooLarge rejects an append larger than the segment size.
 	ErrBatchTooLarge = errors.New("storage: append larger than a segment")
 	// ErrFenced is returned by every append after a write or flush failed.
-	// Reads of the completed prefix still work; reopen the log to recover.
+	// Reads of the completed prefix still work; StartResume (or ResumeNow)
+	// lifts the fence once the cause is gone.
 	ErrFenced = errors.New("storage: partition fenced after an I/O failure")
 	// ErrOffsetOutOfRange is a read or seek below the log start or past
 	// the log end.

@@ -26,12 +26,16 @@ const (
 
 // index is one mmap'd sparse index file. Entries [0, n) are visible to
 // lookups; entries [n, planned) are written for appends still in flight.
+// Entries [0, avail) lie on blocks the file system has allocated
+// (fallocate), so writing them through the mapping cannot fault: a write
+// to a hole on a full disk raises SIGBUS instead of returning ENOSPC.
 type index struct {
 	fd      int
 	m       []byte // MAP_SHARED, read-write; len is the file size
 	esize   int
 	n       int
 	planned int
+	avail   int
 }
 
 func (x *index) capacity() int { return len(x.m) / x.esize }
@@ -42,10 +46,11 @@ func (x *index) close() {
 	x.m, x.fd = nil, -1
 }
 
-// put writes the next planned entry. A full index drops it: the index stays
-// correct, only sparser (capacity is sized so this does not happen).
+// put writes the next planned entry. A full index, or one the disk had no
+// room to reserve, drops it: the index stays correct, only sparser
+// (capacity is sized so that the first does not happen).
 func (x *index) put(a uint64, b uint32) bool {
-	if x.planned >= x.capacity() {
+	if x.planned >= x.avail {
 		return false
 	}
 	e := x.m[x.planned*x.esize:]
@@ -169,7 +174,21 @@ func openIndex(path string, esize int, minEntries int64) (index, error) {
 		x.close()
 		return x, fmt.Errorf("open index %s: %w", path, err)
 	}
+	x.reserve(0)
 	return x, nil
+}
+
+// reserve allocates blocks for the entries from entry from on and sets
+// avail. When the disk is full it keeps what is already allocated: the
+// entries before the file's first hole.
+func (x *index) reserve(from int) error {
+	x.avail = x.capacity()
+	start := int64(from * x.esize)
+	err := allocate(x.fd, start, int64(len(x.m))-start)
+	if err != nil {
+		x.avail = min(x.avail, int(allocatedPrefix(x.fd, int64(len(x.m)))/int64(x.esize)))
+	}
+	return err
 }
 
 // reshape keeps the first keep entries, zeroes everything after them (as
@@ -186,5 +205,6 @@ func (x *index) reshape(keep int, entries int64) error {
 		return err
 	}
 	x.m, x.n, x.planned = m, keep, keep
+	x.reserve(keep)
 	return nil
 }

@@ -32,6 +32,9 @@ type Log struct {
 	closed  bool
 	pend    pendingRing
 
+	resuming  bool   // a resume job is in flight (resume.go)
+	resumeGen uint64 // numbers resume jobs, so a stale result is ignored
+
 	flushing  bool
 	flushFds  []int
 	flushSegs []flushTarget

@@ -140,7 +140,12 @@ func (ld *loader) finish() error {
 		return err
 	}
 	l.rp = l.checkpointAt()
-	return l.WriteCheckpoint()
+	if err := l.WriteCheckpoint(); err != nil {
+		// A full disk: the old checkpoint still holds (the log only grew
+		// past it); the next flush tick writes this one.
+		l.logger.Warn("storage: writing the recovery checkpoint failed", "dir", l.dir, "err", err)
+	}
+	return nil
 }
 
 // sealLoaded trims a loaded, non-last segment to its data and indexes,
@@ -201,6 +206,10 @@ func (ld *loader) activate(s *segment) error {
 		return fmt.Errorf("storage: %s: %w", s.path(timeIndexExt), err)
 	}
 	s.state, s.trimmed, s.flushedSize = SegmentActive, false, 0
+	if err := allocate(s.file.fd, s.size, min(resumeProbeBytes, capacity-s.size)); err != nil {
+		// Serve reads; refuse appends until the space is back.
+		l.fenceAt(l.pend.tail, fmt.Errorf("%w: no room for appends in %s: %w", ErrFenced, s.path(logExt), err))
+	}
 	return nil
 }
 

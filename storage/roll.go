@@ -36,6 +36,11 @@ func createSegmentFiles(paths [3]string, capacity, entries int64, zeroFill bool,
 		fd, err := createSized(paths[i], sizes[i], zeroFill && i == 0, cancel)
 		if err == nil {
 			f.fds[i] = fd
+			if i != 0 { // indexes are written through their mapping
+				err = allocate(fd, 0, sizes[i])
+			}
+		}
+		if err == nil {
 			f.maps[i], err = mapFile(fd, sizes[i], i != 0)
 		}
 		if err != nil {
@@ -55,8 +60,8 @@ func newSegment(dir string, base uint64, f *segmentFiles) *segment {
 		base: base, dir: dir, state: SegmentActive,
 		file:     newLogFile(f.fds[0], f.maps[0]),
 		fileSize: f.capacity,
-		idx:      index{fd: f.fds[1], m: f.maps[1], esize: offsetEntrySize},
-		tidx:     index{fd: f.fds[2], m: f.maps[2], esize: timeEntrySize},
+		idx:      index{fd: f.fds[1], m: f.maps[1], esize: offsetEntrySize, avail: int(f.entries)},
+		tidx:     index{fd: f.fds[2], m: f.maps[2], esize: timeEntrySize, avail: int(f.entries)},
 		next:     base, maxTs: math.MinInt64, planMaxTs: math.MinInt64,
 	}
 }
