@@ -164,7 +164,7 @@ func runServe(args []string, env serveEnv) error {
 	}
 	metricsAddr := "off"
 	if cfg.Server.MetricsListen != "" {
-		m, err := stats.Serve(cfg.Server.MetricsListen, srv.Healthy)
+		m, err := stats.Serve(cfg.Server.MetricsListen, srv.Healthy, srv.Ready)
 		if err != nil {
 			return withShutdown(err, srv, cfg.Server.ShutdownTimeout)
 		}

@@ -39,13 +39,14 @@ func TestMain(m *testing.M) {
 
 // server is one ringmq process.
 type server struct {
-	cmd    *exec.Cmd
-	addr   string
+	cmd     *exec.Cmd
+	addr    string
+	metrics string // metrics HTTP address, "off" when disabled
 	exited chan error
 	logs   *strings.Builder
 }
 
-var listenRE = regexp.MustCompile(`msg=serving listen=(\S+)`)
+var listenRE = regexp.MustCompile(`msg=serving listen=(\S+) metrics=(\S+)`)
 
 // writeConfig writes a config file for a test server on dataDir.
 func writeConfig(t testing.TB, dataDir string) string {
@@ -83,21 +84,22 @@ func startServer(t testing.TB, configPath string) *server {
 		t.Fatal(err)
 	}
 	s := &server{cmd: cmd, exited: make(chan error, 1), logs: &strings.Builder{}}
-	addrCh := make(chan string, 1)
+	addrCh := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
 			s.logs.WriteString(line + "\n")
 			if m := listenRE.FindStringSubmatch(line); m != nil {
-				addrCh <- m[1]
+				addrCh <- m[1:]
 			}
 		}
 		io.Copy(io.Discard, stderr)
 		s.exited <- cmd.Wait()
 	}()
 	select {
-	case s.addr = <-addrCh:
+	case a := <-addrCh:
+		s.addr, s.metrics = a[0], a[1]
 	case err := <-s.exited:
 		t.Fatalf("server exited before serving: %v\n%s", err, s.logs.String())
 	case <-time.After(60 * time.Second):

@@ -25,6 +25,7 @@ const (
 	msgStop                           // shut down
 	msgRedispatch                     // topics were auto-created: dispatch req again
 	msgListen                         // partitions are open: start accepting
+	msgResumed                        // a fenced partition's resume job finished
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -47,6 +48,8 @@ type message struct {
 	views  []storage.View
 	topic  *topicInfo
 	done   chan error
+	part   *partition
+	resume storage.ResumeResult
 }
 
 func (r *Reactor) onMessage(m *message) {
@@ -83,6 +86,8 @@ func (r *Reactor) onMessage(m *message) {
 		r.dispatch(m.req)
 	case msgListen:
 		r.armAccept()
+	case msgResumed:
+		r.onResumed(m.part, m.resume)
 	}
 }
 

@@ -40,6 +40,12 @@ type partition struct {
 	// waiters are parked fetches (here or on other reactors) to wake on
 	// the next append.
 	waiters []waiter
+
+	// Fenced logs retry resuming (fence.go).
+	fenced      bool // listed in the owner's r.fenced
+	resuming    bool // a resume job is in flight
+	resumeAt    time.Time
+	resumeDelay time.Duration
 }
 
 // partShared is what other goroutines may read of a partition: published
@@ -48,6 +54,7 @@ type partShared struct {
 	logStart atomic.Uint64
 	logEnd   atomic.Uint64
 	bytes    atomic.Int64
+	fenceErr atomic.Pointer[string] // why appends are refused; nil when not fenced
 }
 
 type pendingAck struct {
@@ -181,6 +188,7 @@ func (r *Reactor) onFsyncDone(o *ioOp, res int32) {
 		p.log.FlushFailed(p.flush, err)
 		r.srv.log.Error("fdatasync failed; partition fenced", "topic", p.topic.name, "partition", p.id, "err", err)
 		r.failAcks(p, proto.StorageError)
+		r.noteFence(p)
 		return
 	}
 	p.log.Flushed(p.flush)
@@ -249,6 +257,7 @@ func (r *Reactor) openTopic(ti *topicInfo) error {
 		p := &partition{topic: ti, id: id, log: lg, shared: &ti.shared[id], sync: ti.cfg.Flush == config.FlushSync,
 			pstats: stats.ForPartition(ti.name, int32(id))}
 		ps[id] = p
+		r.noteFence(p) // opened on a full disk
 		r.publishEnds(p)
 		st := lg.Stats()
 		r.publishStats(p, st, false)
@@ -270,6 +279,7 @@ func (r *Reactor) dropTopic(ti *topicInfo) error {
 		if p == nil {
 			continue
 		}
+		r.unfence(p)
 		p.deleted = true
 		r.publishStats(p, storage.Stats{}, true)
 		r.failAcks(p, proto.UnknownTopic)
@@ -300,6 +310,7 @@ func (r *Reactor) closePartitions() {
 			if p == nil {
 				continue
 			}
+			r.unfence(p)
 			r.publishStats(p, storage.Stats{}, true)
 			if err := p.log.Close(); err != nil {
 				r.srv.log.Error("close partition", "topic", p.topic.name, "partition", p.id, "err", err)

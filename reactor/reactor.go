@@ -35,6 +35,7 @@ type Reactor struct {
 	ops      opTable
 	parts    map[string][]*partition
 	dirty    []*partition // partitions with appends not yet fsync'd
+	fenced   []*partition // fenced partitions retrying to resume (fence.go)
 	needSync []*partition // flush=sync partitions with acks waiting on fsync
 	parked   parkedFetches
 
@@ -158,6 +159,9 @@ func (r *Reactor) nextTimeout() time.Duration {
 	if d, ok := r.parked.nextDeadline(); ok && d.Before(next) {
 		next = d
 	}
+	if d := r.nextResume(); !d.IsZero() && d.Before(next) {
+		next = d
+	}
 	wait := next.Sub(time.Now())
 	if r.stopping {
 		wait = min(wait, 10*time.Millisecond)
@@ -229,6 +233,7 @@ func (r *Reactor) runTimers() {
 		r.nextRetain = r.now.Add(r.srv.cfg.Storage.RetentionCheckInterval)
 	}
 	r.parked.expire(r.now, r.fetchDeadline)
+	r.retryFenced()
 }
 
 // beginStop stops accepting; in-flight requests finish, then the loop ends.

@@ -1,5 +1,6 @@
 // Package stats defines every metric the ringmq server exports and serves
-// them over HTTP: /metrics in the Prometheus text format and /healthz.
+// them over HTTP: /metrics in the Prometheus text format, /healthz
+// (liveness) and /readyz (readiness).
 //
 // The metrics live in one process-wide set (registered with
 // github.com/VictoriaMetrics/metrics, so metrics.WritePrometheus includes
@@ -20,6 +21,7 @@
 //	ringmq_connections_accepted_total             counter
 //	ringmq_connections_rejected_total             counter (max_connections reached)
 //	ringmq_partitions                             gauge: partition handles alive
+//	ringmq_partitions_fenced                      gauge: partitions refusing appends after an I/O failure
 //	ringmq_segments{state}                        gauge: active, sealed, flushed, archived
 //	ringmq_produce_messages_total{topic}          counter
 //	ringmq_produce_bytes_total{topic}             counter

@@ -12,9 +12,9 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 )
 
-// HTTPServer serves /metrics and /healthz on its own goroutine. It never
-// touches reactor state: /metrics reads the atomic series of this package,
-// and /healthz calls the health function it was given.
+// HTTPServer serves /metrics, /healthz and /readyz on its own goroutine. It
+// never touches reactor state: /metrics reads the atomic series of this
+// package, and /healthz and /readyz call the functions it was given.
 type HTTPServer struct {
 	srv       *http.Server
 	ln        net.Listener
@@ -27,15 +27,17 @@ type HTTPServer struct {
 //
 //	GET /metrics  every registered metric, Prometheus text format, plus the
 //	              go_* and process_* metrics of this process
-//	GET /healthz  200 "ok" when health returns nil (or is nil), else 503 and
-//	              the error's text
+//	GET /healthz  liveness: 200 "ok" when health returns nil (or is nil),
+//	              else 503 and the error's text
+//	GET /readyz   readiness: the same with ready (the server takes writes
+//	              on every partition: none fenced, none left unopened)
 //	GET /debug/pprof/...  the Go profiler (net/http/pprof), e.g.
 //	              /debug/pprof/profile?seconds=10 for a CPU profile
 //
 // and 404 elsewhere. The metrics address is meant to stay on a trusted
 // interface (127.0.0.1 by default): the profiler is on it too. The listener is bound when Serve returns, so a busy
 // port is its error.
-func Serve(addr string, health func() error) (*HTTPServer, error) {
+func Serve(addr string, health, ready func() error) (*HTTPServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener: %w", err)
@@ -44,6 +46,9 @@ func Serve(addr string, health func() error) (*HTTPServer, error) {
 	mux.HandleFunc("GET /metrics", serveMetrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		serveHealth(w, health)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		serveHealth(w, ready)
 	})
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

@@ -29,9 +29,14 @@ func get(t *testing.T, method, url string) (int, string, http.Header) {
 }
 
 func TestServe(t *testing.T) {
-	var healthErr atomic.Pointer[error]
+	var healthErr, readyErr atomic.Pointer[error]
 	s, err := Serve("127.0.0.1:0", func() error {
 		if p := healthErr.Load(); p != nil {
+			return *p
+		}
+		return nil
+	}, func() error {
+		if p := readyErr.Load(); p != nil {
 			return *p
 		}
 		return nil
@@ -49,7 +54,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("GET /metrics: %d %q", code, hdr.Get("Content-Type"))
 	}
 	wantSample(t, body, `ringmq_produce_messages_total{topic="scraped"}`, "2")
-	for _, series := range []string{"ringmq_connections_open", `ringmq_segments{state="active"}`, "go_goroutines", "process_resident_memory_bytes"} {
+	for _, series := range []string{"ringmq_connections_open", "ringmq_partitions_fenced", `ringmq_segments{state="active"}`, "go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := sample(body, series); !ok {
 			t.Errorf("GET /metrics lacks %s", series)
 		}
@@ -57,6 +62,17 @@ func TestServe(t *testing.T) {
 
 	if code, body, _ := get(t, "GET", base+"/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("GET /healthz (healthy) = %d %q, want 200 \"ok\\n\"", code, body)
+	}
+	if code, body, _ := get(t, "GET", base+"/readyz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("GET /readyz (ready) = %d %q, want 200 \"ok\\n\"", code, body)
+	}
+	fenced := errors.New("1 partition(s) fenced, refusing writes; first t/0: no space left on device")
+	readyErr.Store(&fenced)
+	if code, body, _ := get(t, "GET", base+"/readyz"); code != http.StatusServiceUnavailable || body != fenced.Error()+"\n" {
+		t.Errorf("GET /readyz (fenced) = %d %q, want 503 with the reason", code, body)
+	}
+	if code, body, _ := get(t, "GET", base+"/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("GET /healthz (alive, not ready) = %d %q, want 200 \"ok\\n\"", code, body)
 	}
 	stalled := errors.New("reactor 1: no loop turn for 5s")
 	healthErr.Store(&stalled)
@@ -82,7 +98,7 @@ func TestServe(t *testing.T) {
 }
 
 func TestServeNilHealth(t *testing.T) {
-	s, err := Serve("127.0.0.1:0", nil)
+	s, err := Serve("127.0.0.1:0", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +114,7 @@ func TestServeBusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if s, err := Serve(ln.Addr().String(), nil); err == nil {
+	if s, err := Serve(ln.Addr().String(), nil, nil); err == nil {
 		s.Close()
 		t.Fatal("Serve on a busy port succeeded")
 	} else if !strings.HasPrefix(err.Error(), "metrics listener: ") {

@@ -19,7 +19,8 @@ var (
 	connsAccepted = set.NewCounter("ringmq_connections_accepted_total")
 	connsRejected = set.NewCounter("ringmq_connections_rejected_total")
 
-	partitionsAlive atomic.Int64
+	partitionsAlive  atomic.Int64
+	partitionsFenced atomic.Int64
 
 	segmentCounts [numSegmentStates]atomic.Int64
 )
@@ -28,6 +29,7 @@ func init() {
 	metrics.RegisterSet(set)
 	set.NewGauge("ringmq_connections_open", func() float64 { return float64(connsOpen.Load()) })
 	set.NewGauge("ringmq_partitions", func() float64 { return float64(partitionsAlive.Load()) })
+	set.NewGauge("ringmq_partitions_fenced", func() float64 { return float64(partitionsFenced.Load()) })
 	for s := range SegmentState(numSegmentStates) {
 		set.NewGauge(`ringmq_segments{state="`+s.String()+`"}`, func() float64 {
 			return float64(segmentCounts[s].Load())
@@ -37,6 +39,10 @@ func init() {
 
 // ObserveFsync records the latency of one fdatasync (or fsync).
 func ObserveFsync(d time.Duration) { fsyncDuration.Update(d.Seconds()) }
+
+// PartitionFenced counts partitions that refuse appends after an I/O
+// failure (delta 1) or resumed or went away (delta -1).
+func PartitionFenced(delta int64) { partitionsFenced.Add(delta) }
 
 // ConnOpened counts an accepted connection that the server keeps.
 func ConnOpened() {
