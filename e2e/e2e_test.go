@@ -42,8 +42,8 @@ type server struct {
 	cmd     *exec.Cmd
 	addr    string
 	metrics string // metrics HTTP address, "off" when disabled
-	exited chan error
-	logs   *strings.Builder
+	exited  chan error
+	logs    *strings.Builder
 }
 
 var listenRE = regexp.MustCompile(`msg=serving listen=(\S+) metrics=(\S+)`)
