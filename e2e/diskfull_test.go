@@ -113,20 +113,7 @@ flush_interval = "100ms"
 		}
 	}
 	filler := filepath.Join(mnt, "filler")
-	ringtest.FillDisk(t, filler, 2<<20)
-
-	fenced := map[uint32]bool{}
-	for i := 0; len(fenced) < partitions; i++ {
-		if i > 10000 {
-			t.Fatalf("produce never failed on a full disk")
-		}
-		part := uint32(i % partitions)
-		if code := p.produce(part); code == proto.StorageError || code == proto.PartitionFenced {
-			fenced[part] = true
-		} else if code != proto.None {
-			t.Fatalf("produce on a full disk: %v", code)
-		}
-	}
+	fillUntilFenced(t, p, filler, partitions)
 	if code, body := httpGet(t, "http://"+srv.metrics+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "fenced") {
 		t.Errorf("/readyz with fenced partitions: %d %q", code, body)
 	}
@@ -138,6 +125,72 @@ flush_interval = "100ms"
 	}
 	t.Logf("acknowledged before the disk filled: %d + %d records", len(p.acked[0]), len(p.acked[1]))
 
+	freeAndResume(t, p, filler, partitions)
+	if code, body := httpGet(t, "http://"+srv.metrics+"/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz after resume: %d %q", code, body)
+	}
+	if n := fencedGauge(t, srv.metrics); n != "0" {
+		t.Errorf("ringmq_partitions_fenced = %s after resume", n)
+	}
+	select {
+	case err := <-srv.exited:
+		t.Fatalf("server exited: %v\n%s", err, srv.logs.String())
+	default:
+	}
+	checkAcked(t, c, p, partitions)
+
+	// Fill the disk again, kill the server and start it on the full disk:
+	// it starts, serves every acknowledged record, refuses writes, and
+	// resumes once space is freed.
+	fillUntilFenced(t, p, filler, partitions)
+	srv.kill()
+	<-srv.exited
+	srv = startServer(t, cfgPath)
+	c = ringtest.Dial(t, srv.addr, client.Options{})
+	p.c = c
+	checkAcked(t, c, p, partitions)
+	for part := uint32(0); part < partitions; part++ {
+		// Whatever the restart freed (preallocated files) fills up first.
+		for i := 0; ; i++ {
+			code := p.produce(part)
+			if code == proto.PartitionFenced || code == proto.StorageError {
+				break
+			}
+			if code != proto.None || i > 1000 {
+				t.Fatalf("produce after a start on a full disk: %v after %d batches, want PARTITION_FENCED", code, i)
+			}
+		}
+	}
+	if code, body := httpGet(t, "http://"+srv.metrics+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz after a start on a full disk: %d %q", code, body)
+	}
+	freeAndResume(t, p, filler, partitions)
+	checkAcked(t, c, p, partitions)
+}
+
+// fillUntilFenced fills the disk, leaving 2 MiB, and produces to every
+// partition until each has failed.
+func fillUntilFenced(t *testing.T, p *diskFullProducer, filler string, partitions uint32) {
+	t.Helper()
+	ringtest.FillDisk(t, filler, 2<<20)
+	fenced := map[uint32]bool{}
+	for i := 0; uint32(len(fenced)) < partitions; i++ {
+		if i > 10000 {
+			t.Fatalf("produce never failed on a full disk")
+		}
+		part := uint32(i) % partitions
+		if code := p.produce(part); code == proto.StorageError || code == proto.PartitionFenced {
+			fenced[part] = true
+		} else if code != proto.None {
+			t.Fatalf("produce on a full disk: %v", code)
+		}
+	}
+}
+
+// freeAndResume removes the filler and produces until every partition
+// takes writes again, then 20 batches more to each.
+func freeAndResume(t *testing.T, p *diskFullProducer, filler string, partitions uint32) {
+	t.Helper()
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
@@ -155,19 +208,14 @@ flush_interval = "100ms"
 			}
 		}
 	}
-	if code, body := httpGet(t, "http://"+srv.metrics+"/readyz"); code != http.StatusOK {
-		t.Errorf("/readyz after resume: %d %q", code, body)
-	}
-	if n := fencedGauge(t, srv.metrics); n != "0" {
-		t.Errorf("ringmq_partitions_fenced = %s after resume", n)
-	}
-	select {
-	case err := <-srv.exited:
-		t.Fatalf("server exited: %v\n%s", err, srv.logs.String())
-	default:
-	}
+}
+
+// checkAcked reads every partition back: each acknowledged record must be
+// there, in order.
+func checkAcked(t *testing.T, c *client.Conn, p *diskFullProducer, partitions uint32) {
+	t.Helper()
 	for part := uint32(0); part < partitions; part++ {
-		vals := ringtest.ReadPartition(t, c, topic, part)
+		vals := ringtest.ReadPartition(t, c, p.topic, part)
 		i := 0
 		for _, v := range vals {
 			if i < len(p.acked[part]) && binary.LittleEndian.Uint32(v) == p.acked[part][i] {

@@ -26,6 +26,7 @@ const (
 	msgRedispatch                     // topics were auto-created: dispatch req again
 	msgListen                         // partitions are open: start accepting
 	msgResumed                        // a fenced partition's resume job finished
+	msgCreate                         // create the partitions of a new topic (undone on failure)
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -77,7 +78,9 @@ func (r *Reactor) onMessage(m *message) {
 	case msgReply:
 		r.respondRaw(m.req, m.frame)
 	case msgOpen:
-		m.done <- r.openTopic(m.topic)
+		m.done <- r.openTopic(m.topic, false)
+	case msgCreate:
+		m.done <- r.openTopic(m.topic, true)
 	case msgDrop:
 		m.done <- r.dropTopic(m.topic)
 	case msgStop:

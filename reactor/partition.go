@@ -46,6 +46,7 @@ type partition struct {
 	resuming    bool // a resume job is in flight
 	resumeAt    time.Time
 	resumeDelay time.Duration
+	corruptSeen int // corrupt ranges published (corruption.go)
 }
 
 // partShared is what other goroutines may read of a partition: published
@@ -55,6 +56,7 @@ type partShared struct {
 	logEnd   atomic.Uint64
 	bytes    atomic.Int64
 	fenceErr atomic.Pointer[string] // why appends are refused; nil when not fenced
+	corrupt  atomic.Pointer[string] // the damage the log knows of; nil when none
 }
 
 type pendingAck struct {
@@ -234,12 +236,16 @@ func (r *Reactor) enforceRetention() {
 			}
 			r.publishEnds(p)
 			r.publishStats(p, p.log.Stats(), false)
+			r.noteCorruption(p)
 		}
 	}
 }
 
-// openTopic opens (creating if needed) the partitions of ti this reactor owns.
-func (r *Reactor) openTopic(ti *topicInfo) error {
+// openTopic opens (creating if needed) the partitions of ti this reactor
+// owns. When one fails, those it opened are closed again and, when
+// creating a new topic, deleted with their metrics: a failed create leaves
+// nothing behind (the admin goroutine drops the other reactors' part).
+func (r *Reactor) openTopic(ti *topicInfo, creating bool) error {
 	ps := make([]*partition, ti.partitions)
 	for id := uint32(0); id < ti.partitions; id++ {
 		if int(ti.shards[id]) != r.id {
@@ -247,17 +253,14 @@ func (r *Reactor) openTopic(ti *topicInfo) error {
 		}
 		lg, err := r.srv.store.OpenLog(ti.name, id, r.srv.logConfig(ti.cfg))
 		if err != nil {
-			for _, p := range ps {
-				if p != nil {
-					p.log.Close()
-				}
-			}
+			r.undoOpen(ps, creating)
 			return err
 		}
 		p := &partition{topic: ti, id: id, log: lg, shared: &ti.shared[id], sync: ti.cfg.Flush == config.FlushSync,
 			pstats: stats.ForPartition(ti.name, int32(id))}
 		ps[id] = p
 		r.noteFence(p) // opened on a full disk
+		r.noteCorruption(p)
 		r.publishEnds(p)
 		st := lg.Stats()
 		r.publishStats(p, st, false)
@@ -270,6 +273,23 @@ func (r *Reactor) openTopic(ti *topicInfo) error {
 	return nil
 }
 
+// undoOpen closes (creating: deletes) the partitions openTopic opened.
+func (r *Reactor) undoOpen(ps []*partition, creating bool) {
+	for _, p := range ps {
+		if p == nil {
+			continue
+		}
+		r.unfence(p)
+		r.forgetCorruption(p)
+		r.publishStats(p, storage.Stats{}, true)
+		if !creating {
+			p.log.Close()
+		} else if err := r.srv.store.DeleteLog(p.log); err != nil {
+			r.srv.log.Error("undo a failed topic create", "topic", p.topic.name, "partition", p.id, "err", err)
+		}
+	}
+}
+
 // dropTopic closes and deletes the partitions of ti this reactor owns.
 func (r *Reactor) dropTopic(ti *topicInfo) error {
 	ps := r.parts[ti.name]
@@ -280,6 +300,7 @@ func (r *Reactor) dropTopic(ti *topicInfo) error {
 			continue
 		}
 		r.unfence(p)
+		r.forgetCorruption(p)
 		p.deleted = true
 		r.publishStats(p, storage.Stats{}, true)
 		r.failAcks(p, proto.UnknownTopic)
@@ -311,6 +332,7 @@ func (r *Reactor) closePartitions() {
 				continue
 			}
 			r.unfence(p)
+			r.forgetCorruption(p)
 			r.publishStats(p, storage.Stats{}, true)
 			if err := p.log.Close(); err != nil {
 				r.srv.log.Error("close partition", "topic", p.topic.name, "partition", p.id, "err", err)

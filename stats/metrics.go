@@ -19,8 +19,10 @@ var (
 	connsAccepted = set.NewCounter("ringmq_connections_accepted_total")
 	connsRejected = set.NewCounter("ringmq_connections_rejected_total")
 
-	partitionsAlive  atomic.Int64
-	partitionsFenced atomic.Int64
+	partitionsAlive   atomic.Int64
+	partitionsFenced  atomic.Int64
+	partitionsCorrupt atomic.Int64
+	corruptRanges     atomic.Int64
 
 	segmentCounts [numSegmentStates]atomic.Int64
 )
@@ -30,6 +32,8 @@ func init() {
 	set.NewGauge("ringmq_connections_open", func() float64 { return float64(connsOpen.Load()) })
 	set.NewGauge("ringmq_partitions", func() float64 { return float64(partitionsAlive.Load()) })
 	set.NewGauge("ringmq_partitions_fenced", func() float64 { return float64(partitionsFenced.Load()) })
+	set.NewGauge("ringmq_partitions_corrupt", func() float64 { return float64(partitionsCorrupt.Load()) })
+	set.NewGauge("ringmq_corrupt_ranges", func() float64 { return float64(corruptRanges.Load()) })
 	for s := range SegmentState(numSegmentStates) {
 		set.NewGauge(`ringmq_segments{state="`+s.String()+`"}`, func() float64 {
 			return float64(segmentCounts[s].Load())
@@ -43,6 +47,14 @@ func ObserveFsync(d time.Duration) { fsyncDuration.Update(d.Seconds()) }
 // PartitionFenced counts partitions that refuse appends after an I/O
 // failure (delta 1) or resumed or went away (delta -1).
 func PartitionFenced(delta int64) { partitionsFenced.Add(delta) }
+
+// PartitionsCorrupt counts partitions with known damaged data (delta 1),
+// or one going away (delta -1).
+func PartitionsCorrupt(delta int64) { partitionsCorrupt.Add(delta) }
+
+// CorruptRanges counts damaged ranges found in partition logs (recovery
+// or reads), less those of partitions that went away.
+func CorruptRanges(delta int64) { corruptRanges.Add(delta) }
 
 // ConnOpened counts an accepted connection that the server keeps.
 func ConnOpened() {

@@ -139,6 +139,7 @@ func (l *Log) PrepareAppend(batches []byte) (AppendOp, error) {
 		p += int64(h.Size())
 	}
 	s.reserved = pos + n
+	l.extendIndexes(s)
 	seq := l.pend.push(pendingOp{seg: s, pos: pos, mark: s.mark(pos+n, sum.next)})
 	l.next = sum.next
 	return AppendOp{Fd: s.file.fd, Pos: pos, Buf: batches, Base: sum.base, Last: sum.next - 1, seq: seq}, nil

@@ -6,8 +6,10 @@ import "errors"
 // with errors.Is) and add the file, position or offset concerned.
 var (
 	// ErrCorrupt marks data that is present but wrong where it must be
-	// right: before the recovery point, in an index that cannot be rebuilt,
-	// or in a checkpoint. A partition that reports it is not served.
+	// right. From OpenLog it means the partition must not be served (a
+	// checkpoint or segment layout that contradicts itself); from Read it
+	// means the offset lies in a damaged range (Log.Corruptions) while the
+	// rest of the log is served.
 	ErrCorrupt = errors.New("storage: corrupt partition data")
 	// ErrBadBatch rejects an append whose bytes are not whole valid record
 	// batches (header, length, CRC). The log is unchanged.

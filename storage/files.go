@@ -163,6 +163,17 @@ func fillHoles(fd int, off, end int64) error {
 	return nil
 }
 
+// dataEnd is where a file's first hole starts (its size when it has
+// none): the bytes that can be read through a mapping without the file
+// system allocating anything.
+func dataEnd(fd int, size int64) int64 {
+	hole, err := unix.Seek(fd, 0, unix.SEEK_HOLE)
+	if err != nil {
+		return size
+	}
+	return min(hole, size)
+}
+
 // allocatedPrefix is how many leading bytes of a file of size bytes lie on
 // allocated blocks, rounded down to whole pages (what a mapping faults in).
 func allocatedPrefix(fd int, size int64) int64 {
@@ -170,8 +181,11 @@ func allocatedPrefix(fd int, size int64) int64 {
 	if err != nil {
 		return 0
 	}
+	if hole >= size {
+		return size
+	}
 	page := int64(os.Getpagesize())
-	return min(hole, size) / page * page
+	return hole / page * page
 }
 
 // mapFile maps size bytes of fd shared; nil for size 0.

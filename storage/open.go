@@ -102,8 +102,9 @@ func openSegment(r segRef) (*segment, error) {
 		return nil, fmt.Errorf("storage: %s: %w", s.path(logExt), err)
 	}
 	s.file, s.fileSize = newLogFile(fd, m), size
-	if s.idx, err = openIndex(s.path(indexExt), offsetEntrySize, 0); err == nil {
-		s.tidx, err = openIndex(s.path(timeIndexExt), timeEntrySize, 0)
+	s.readable = dataEnd(fd, size)
+	if err = openIndex(&s.idx, s.path(indexExt), offsetEntrySize, 0); err == nil {
+		err = openIndex(&s.tidx, s.path(timeIndexExt), timeEntrySize, 0)
 	}
 	if err != nil {
 		s.close()
@@ -123,7 +124,7 @@ func (ld *loader) finish() error {
 		}
 	}
 	if last.dir != l.dir {
-		f, err := createSegmentFiles(segmentPaths(l.dir, ld.expect), l.cfg.SegmentBytes, l.cfg.indexEntries(l.cfg.SegmentBytes), false, nil)
+		f, err := createMappedSegment(segmentPaths(l.dir, ld.expect), l.cfg.SegmentBytes, l.cfg.indexEntries(l.cfg.SegmentBytes))
 		if err != nil {
 			return fmt.Errorf("storage: %w", err)
 		}
@@ -219,10 +220,8 @@ func (ld *loader) syncRecovered() error {
 	l := ld.l
 	for i, s := range l.segs {
 		if i >= ld.rpIdx || ld.rpIdx >= len(l.segs) {
-			for _, fd := range []int{s.file.fd, s.idx.fd, s.tidx.fd} {
-				if err := unix.Fdatasync(fd); err != nil {
-					return fmt.Errorf("storage: sync %s: %w", s.path(logExt), err)
-				}
+			if err := errors.Join(unix.Fdatasync(s.file.fd), s.idx.sync(), s.tidx.sync()); err != nil {
+				return fmt.Errorf("storage: sync %s: %w", s.path(logExt), err)
 			}
 		}
 		s.flushedSize = s.size

@@ -15,8 +15,8 @@ import (
 // writes again (StartResume). The worker cuts whatever failed appends left
 // past the visible end (so stale bytes can never line up as batches
 // later), removes segments rolled for appends that never became visible,
-// and reserves room for the next appends: the active segment's indexes
-// and resumeProbeBytes of its .log. Only when all of that succeeded does
+// and reserves room for the next appends: resumeProbeBytes of the active
+// segment's .log (its indexes get their next chunk as appends need it). Only when all of that succeeded does
 // the owner rewind the planned state to the visible end and lift the fence
 // (FinishResume). Nothing visible is touched, and nothing in flight is lost
 // that was acknowledged: appends past the fence never were.
@@ -33,7 +33,6 @@ const resumeProbeBytes = 64 << 10
 type ResumeResult struct {
 	gen      uint64
 	base     uint64 // segment the log resumes in
-	indexed  bool   // its indexes are fully reserved
 	err      error
 	finished bool
 }
@@ -49,8 +48,6 @@ type resumeJob struct {
 	fd       int   // the resuming segment's .log
 	size     int64 // its visible bytes
 	capacity int64
-	idxFds   [2]int
-	idxSizes [2]int64
 	drop     []string // files of segments past the visible end
 }
 
@@ -78,8 +75,7 @@ func (l *Log) planResume() *resumeJob {
 	s := l.segs[k]
 	l.resumeGen++
 	j := &resumeJob{res: ResumeResult{gen: l.resumeGen, base: s.base}, fd: s.file.fd, size: s.size,
-		capacity: s.fileSize, idxFds: [2]int{s.idx.fd, s.tidx.fd},
-		idxSizes: [2]int64{int64(len(s.idx.m)), int64(len(s.tidx.m))}}
+		capacity: s.fileSize}
 	if s.trimmed {
 		j.capacity = s.size // sealed: the next append rolls
 	}
@@ -110,12 +106,6 @@ func (j *resumeJob) run() ResumeResult {
 		if err := allocate(j.fd, j.size, min(resumeProbeBytes, j.capacity-j.size)); err != nil {
 			res.err = fmt.Errorf("storage: resume: reserve room for appends: %w", err)
 			return res
-		}
-	}
-	res.indexed = true
-	for i, fd := range j.idxFds {
-		if err := allocate(fd, 0, j.idxSizes[i]); err != nil {
-			res.indexed = false // appends go on; the index stays sparser
 		}
 	}
 	return res
@@ -171,7 +161,7 @@ func (l *Log) FinishResume(res ResumeResult) error {
 	if l.segs[k].base != res.base {
 		panic("BUG: storage: resuming log's visible end moved while fenced")
 	}
-	l.rewind(k, res.indexed)
+	l.rewind(k)
 	l.logger.Info("storage: partition resumed", "topic", l.topic, "partition", l.partition, "log_end", l.end)
 	return nil
 }
@@ -192,7 +182,7 @@ func (l *Log) ResumeNow() error {
 // rewind drops everything planned past the visible end: segments rolled
 // after it (their files are gone), the planned index entries and the
 // pending appends, and makes segment k the active one again.
-func (l *Log) rewind(k int, indexed bool) {
+func (l *Log) rewind(k int) {
 	for _, s := range l.segs[k+1:] {
 		s.close()
 		l.dirGen++
@@ -203,9 +193,6 @@ func (l *Log) rewind(k int, indexed bool) {
 	for _, x := range []*index{&s.idx, &s.tidx} {
 		clear(x.m[x.n*x.esize : x.planned*x.esize])
 		x.planned = x.n
-		if indexed {
-			x.avail = x.capacity()
-		}
 	}
 	if !s.trimmed {
 		s.state = SegmentActive

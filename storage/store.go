@@ -225,6 +225,14 @@ func (s *Store) DeletePartition(topic string, partition uint32) error {
 	return nil
 }
 
+// RemoveTopicDir removes a topic's directory if it is empty (after its
+// partitions were deleted, e.g. when creating it failed).
+func (s *Store) RemoveTopicDir(topic string) {
+	if validatePartition(topic, 0) == nil {
+		os.Remove(filepath.Join(s.dir, topicsDir, topic))
+	}
+}
+
 // Partitions lists the partitions on disk, sorted.
 func (s *Store) Partitions() ([]Partition, error) {
 	topics, err := os.ReadDir(filepath.Join(s.dir, topicsDir))
