@@ -114,7 +114,7 @@ data_dir = %q
 		t.Fatalf("SIGTERM: %v\n%s", err, srv.logs.String())
 	}
 	start = time.Now()
-	srv = startServer(t, cfgPath)
+	srv = startServerWithin(t, cfgPath, 20*time.Minute)
 	restarted := time.Since(start)
 	fds, maps, rss = settledUsage(t, srv.cmd.Process.Pid)
 	t.Logf("restart (clean) serving after %v: %d descriptors, %d mappings, RSS %d MiB",
@@ -122,7 +122,7 @@ data_dir = %q
 	srv.kill()
 	<-srv.exited
 	start = time.Now()
-	srv = startServer(t, cfgPath)
+	srv = startServerWithin(t, cfgPath, 20*time.Minute)
 	restarted = time.Since(start)
 	fds, maps, rss = settledUsage(t, srv.cmd.Process.Pid)
 	t.Logf("restart after SIGKILL serving after %v: %d descriptors, %d mappings, RSS %d MiB",
