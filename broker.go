@@ -7,6 +7,7 @@ import (
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/reactor"
+	"github.com/ringmq/ringmq/status"
 )
 
 // broker is what serve drives: the part of reactor.Server's API it uses.
@@ -26,6 +27,8 @@ type broker interface {
 	// Failed is closed when the server stops serving on its own (a
 	// reactor died); serve then shuts it down and exits non-zero.
 	Failed() <-chan struct{}
+	// Status is the document behind the status page (/status.json).
+	Status() status.Snapshot
 }
 
 // newBroker opens storage and binds the listeners for cfg. It first makes

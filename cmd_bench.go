@@ -13,11 +13,12 @@ import (
 
 	"github.com/ringmq/ringmq/bench"
 	"github.com/ringmq/ringmq/proto"
+	"golang.org/x/sys/unix"
 )
 
 const benchUsage = "ringmq bench produce|consume|e2e|tcp [--driver raw|client] [--server HOST:PORT] [--topic T] [--partitions N] " +
 	"[--producers N] [--consumers N] [--inflight N] [--msg-size B] [--messages N | --duration D] " +
-	"[--batch-bytes B] [--linger D] [--acks 0|1|all] [--compression none|lz4|zstd|snappy] [--rate R] [--json] [--cpuprofile FILE]"
+	"[--batch-bytes B] [--linger D] [--acks 0|1|all] [--compression none|lz4|zstd|snappy] [--rate R] [--json] [--report FILE.html] [--cpuprofile FILE]"
 
 func cmdBench(args []string) error {
 	cfg, opts, err := parseBenchFlags(args)
@@ -31,6 +32,14 @@ func cmdBench(args []string) error {
 		}
 		defer stopProfile()
 	}
+	var report *os.File
+	if opts.report != "" {
+		// Created before the run, so that a bad path does not cost a run.
+		if report, err = os.Create(opts.report); err != nil {
+			return fmt.Errorf("bench: --report: %w", err)
+		}
+		defer report.Close()
+	}
 	ctx, stop := signalContext()
 	defer stop()
 	rep, err := bench.Run(ctx, cfg)
@@ -38,6 +47,14 @@ func cmdBench(args []string) error {
 		if perr := printReport(rep, opts.json); perr != nil && err == nil {
 			err = perr
 		}
+		if report != nil {
+			if werr := writeHTMLReport(report, rep); werr != nil && err == nil {
+				err = werr
+			}
+		}
+	} else if report != nil {
+		report.Close()
+		os.Remove(opts.report)
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil // interrupted: the report covers the run so far
@@ -59,9 +76,29 @@ func printReport(rep *bench.Report, asJSON bool) error {
 	return enc.Encode(rep)
 }
 
+// writeHTMLReport writes rep to f as the --report page and closes f.
+func writeHTMLReport(f *os.File, rep *bench.Report) error {
+	err := rep.WriteHTML(f, time.Now())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("bench: --report: %w", err)
+	}
+	return nil
+}
+
+// isTerminal reports whether f is a terminal (the progress bar is drawn
+// only there; elsewhere progress is one plain line a second).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
 // benchOutput are the flags about output rather than load.
 type benchOutput struct {
 	json       bool
+	report     string
 	cpuProfile string
 }
 
@@ -100,6 +137,7 @@ func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 	rate := fs.Float64("rate", 0, "cap on messages per second, all producers together (0: none)")
 	var out benchOutput
 	fs.BoolVar(&out.json, "json", false, "print the report as one JSON object")
+	fs.StringVar(&out.report, "report", "", "also write the report as one self-contained HTML page with charts to `FILE.html`")
 	fs.StringVar(&out.cpuProfile, "cpuprofile", "", "write the bench process's CPU profile to `FILE` (go tool pprof)")
 	driver := fs.String("driver", string(bench.DriverRaw), "raw: pre-built batches over one connection per producer (the broker's numbers); client: client.Producer and client.Consumer, as applications use them")
 	pos, err := fs.parse(args, 1, 1)
@@ -110,7 +148,7 @@ func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Server: *server, Topic: *topic, Partitions: *partitions,
 		Producers: *producers, Consumers: *consumers, InFlight: *inflight, MsgSize: *msgSize,
 		Messages: *messages, Duration: *duration, BatchBytes: *batchBytes, Linger: *linger,
-		Rate: *rate, Progress: os.Stderr, ProgressInterval: time.Second,
+		Rate: *rate, Progress: os.Stderr, ProgressInterval: time.Second, ProgressBar: isTerminal(os.Stderr),
 	}
 	if err := checkBenchFlags(&cfg, *acks, *compression); err != nil {
 		return cfg, out, err

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 
 const (
 	defaultServer = "127.0.0.1:9400"
+	serverEnv     = "RINGMQ_SERVER" // default for --server
 	dialTimeout   = 10 * time.Second
 	adminTimeout  = 30 * time.Second
 )
@@ -36,24 +38,68 @@ var errUsage = errors.New("usage shown")
 // printing them, and prints its usage to stdout on -h.
 type flagSet struct {
 	*flag.FlagSet
-	usage string // "ringmq produce TOPIC [flags]"
+	usage   string            // "ringmq produce TOPIC [flags]"
+	short   map[string]string // long name → its one-letter alias
+	aliasOf map[string]string // one-letter alias → long name
 }
 
 func newFlagSet(name, usage string) *flagSet {
-	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), usage: usage}
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), usage: usage,
+		short: map[string]string{}, aliasOf: map[string]string{}}
 	fs.SetOutput(io.Discard)
 	return fs
 }
 
-// serverFlag adds --server to fs.
+// alias makes -letter another name of the flag --long.
+func (fs *flagSet) alias(letter, long string) {
+	f := fs.Lookup(long)
+	if f == nil {
+		panic("BUG: alias of undefined flag " + long)
+	}
+	fs.Var(f.Value, letter, "short for --"+long)
+	fs.short[long], fs.aliasOf[letter] = letter, long
+}
+
+// serverFlag adds --server (-s) to fs; its default is $RINGMQ_SERVER when
+// set.
 func (fs *flagSet) serverFlag() *string {
-	return fs.String("server", defaultServer, "server address `HOST:PORT`")
+	def := defaultServer
+	if env := strings.TrimSpace(os.Getenv(serverEnv)); env != "" {
+		def = env
+	}
+	s := fs.String("server", def, "server address `HOST:PORT`, or a comma-separated list; $"+serverEnv+" sets the default")
+	fs.alias("s", "server")
+	return s
+}
+
+// listFlagsArg, as the only argument of a command, makes its parse return
+// a flagNames error listing the command's flags (shell completion).
+const listFlagsArg = "__list-flags"
+
+// flagNames is the list of a command's flags, "--long" and "-s" spellings.
+type flagNames []string
+
+func (flagNames) Error() string { return "flag list" }
+
+func (fs *flagSet) names() flagNames {
+	var out flagNames
+	fs.VisitAll(func(f *flag.Flag) {
+		if len(f.Name) == 1 {
+			out = append(out, "-"+f.Name)
+		} else {
+			out = append(out, "--"+f.Name)
+		}
+	})
+	return out
 }
 
 // parse parses args, allowing flags before, between and after positional
 // arguments (a lone "--" ends the flags), and checks that between min and
 // max positional arguments were given (max < 0: no limit).
 func (fs *flagSet) parse(args []string, min, max int) ([]string, error) {
+	if len(args) == 1 && args[0] == listFlagsArg {
+		return nil, fs.names()
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -61,7 +107,7 @@ func (fs *flagSet) parse(args []string, min, max int) ([]string, error) {
 				fs.printUsage(os.Stdout)
 				return nil, errUsage
 			}
-			return nil, fmt.Errorf("%s: %w (ringmq %s -h lists the flags)", fs.Name(), err, fs.Name())
+			return nil, fmt.Errorf("%s: %w%s (ringmq %s -h lists the flags)", fs.Name(), err, fs.suggest(err), fs.Name())
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -83,11 +129,51 @@ func (fs *flagSet) parse(args []string, min, max int) ([]string, error) {
 	return pos, nil
 }
 
+// printUsage prints the usage line and every flag, a short alias beside
+// its long name ("-s, --server HOST:PORT").
 func (fs *flagSet) printUsage(w io.Writer) {
 	fmt.Fprintf(w, "usage: %s\n\nflags:\n", fs.usage)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	fs.VisitAll(func(f *flag.Flag) {
+		if fs.aliasOf[f.Name] != "" {
+			return
+		}
+		name := "    --" + f.Name
+		if len(f.Name) == 1 {
+			name = "-" + f.Name
+		}
+		if l := fs.short[f.Name]; l != "" {
+			name = "-" + l + ", --" + f.Name
+		}
+		arg, usage := flag.UnquoteUsage(f)
+		if arg != "" {
+			name += " " + arg
+		}
+		fmt.Fprintf(w, "  %s\n    \t%s", name, usage)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "-1" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// suggest returns "; did you mean --x?" when err is an unknown flag close
+// to one fs defines.
+func (fs *flagSet) suggest(err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok {
+		return ""
+	}
+	name = strings.TrimLeft(name, "-")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if len(f.Name) > 1 {
+			names = append(names, f.Name)
+		}
+	})
+	if m := closest(name, names); m != "" {
+		return "; did you mean --" + m + "?"
+	}
+	return ""
 }
 
 // quietUsage maps errUsage to success: a command that showed its usage
@@ -106,14 +192,30 @@ func signalContext() (context.Context, context.CancelFunc) {
 
 // dialServer connects to addr, turning the common failures into one
 // readable line.
+// addr may be a comma-separated list: the first that answers serves.
 func dialServer(ctx context.Context, addr, clientID string) (*client.Conn, error) {
-	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	c, err := client.Dial(dctx, addr, client.Options{ClientID: clientID})
-	if err != nil {
-		return nil, connectErr(addr, err)
+	var firstErr error
+	for _, a := range strings.Split(addr, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		c, err := client.Dial(dctx, a, client.Options{ClientID: clientID})
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		if firstErr == nil {
+			firstErr = connectErr(a, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	return c, nil
+	if firstErr == nil {
+		return nil, fmt.Errorf("no server address in %q", addr)
+	}
+	return nil, firstErr
 }
 
 // isConnectErr reports whether err is a failure to reach the server (as
@@ -126,6 +228,8 @@ func isConnectErr(err error) bool {
 // connectErr describes a failure to reach the server at addr.
 func connectErr(addr string, err error) error {
 	switch {
+	case errors.Is(err, client.ErrNotRingmq):
+		return &cliError{msg: notRingmqMsg(err), cause: err}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("cannot connect to %s: connection refused (is ringmq serve running there?)", addr)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -162,6 +266,8 @@ func describeErr(what string, err error) error {
 			msg = m
 		}
 		msg += " (" + code.String() + ")"
+	case errors.Is(err, client.ErrNotRingmq):
+		return &cliError{msg: notRingmqMsg(err), cause: err}
 	case isConnectErr(err):
 		msg = "cannot connect to the server"
 	case errors.Is(err, client.ErrConnectionLost):
@@ -174,6 +280,18 @@ func describeErr(what string, err error) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return &cliError{msg: what + ": " + msg, cause: err}
+}
+
+// notRingmqMsg is the client's ErrNotRingmq explanation without the
+// wrapping around it: "HOST:PORT is not a ringmq server: it answered like
+// an HTTP server (...)".
+func notRingmqMsg(err error) string {
+	s := err.Error()
+	i := strings.LastIndex(s, "client: ")
+	if i < 0 {
+		return s
+	}
+	return s[i+len("client: "):]
 }
 
 // serverMessage extracts the server's explanation that client.CreateTopic
@@ -194,4 +312,27 @@ func serverMessage(err error) string {
 // commandTimeout bounds a short admin round trip.
 func commandTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, adminTimeout)
+}
+
+// reachability prints one line on stderr when the server stops answering
+// connection attempts, and one when it answers again, so that a producer
+// or consumer retrying in the background is never silent. It is a
+// client.Options.OnDial hook.
+type reachability struct {
+	mu   sync.Mutex
+	w    io.Writer
+	down bool
+}
+
+func (r *reachability) onDial(addr string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err != nil && !r.down:
+		r.down = true
+		fmt.Fprintf(r.w, "ringmq: %s; retrying\n", connectErr(addr, err))
+	case err == nil && r.down:
+		r.down = false
+		fmt.Fprintf(r.w, "ringmq: connected to %s again\n", addr)
+	}
 }

@@ -41,7 +41,7 @@ func TestFlagsAfterArguments(t *testing.T) {
 }
 
 func TestParseConsumeAndProduceFlags(t *testing.T) {
-	o, err := parseConsumeFlags([]string{"t", "--from", "@1700000000000", "-n", "5", "--group", "g", "--format", "json"})
+	o, err := parseConsumeFlags([]string{"t", "--from", "@1700000000000", "-n", "5", "--group", "g", "--format", "json"}, time.Now())
 	if err != nil || o.topic != "t" || o.limit != 5 || o.group != "g" || !o.json ||
 		o.from != client.StartAtTime(time.UnixMilli(1700000000000)) || o.partition != -1 {
 		t.Fatalf("parseConsumeFlags: %+v, %v", o, err)
@@ -50,7 +50,7 @@ func TestParseConsumeAndProduceFlags(t *testing.T) {
 		{"t", "--from", "soon"}, {"t", "--from", "@-1"}, {"t", "-n", "-1"}, {"t", "--group", "a/b"},
 		{"t", "--format", "xml"}, {"t", "u"}, {},
 	} {
-		if _, err := parseConsumeFlags(bad); err == nil {
+		if _, err := parseConsumeFlags(bad, time.Now()); err == nil {
 			t.Errorf("parseConsumeFlags(%q) accepted", bad)
 		}
 	}
@@ -110,9 +110,9 @@ func TestAppendJSONString(t *testing.T) {
 
 func TestAppendJSONRecord(t *testing.T) {
 	r := client.Record{Topic: "t", Partition: 2, Offset: 9, Timestamp: time.UnixMilli(1700000000123),
-		Value: []byte("v\n"), Headers: []client.Header{{Key: "h", Value: []byte("x")}}}
-	want := `{"topic":"t","partition":2,"offset":9,"timestamp":1700000000123,"key":null,"value":"v\n","headers":{"h":"x"}}`
-	if got := string(appendJSONRecord(nil, &r)); got != want {
+		Value: []byte("v\n"), Headers: []client.Header{{Key: "h", Value: []byte("x")}, {Key: "h", Value: nil}}}
+	want := `{"topic":"t","partition":2,"offset":9,"timestamp":1700000000123,"key":null,"value":"v\n","headers":[{"key":"h","value":"x"},{"key":"h","value":null}]}`
+	if got := string(appendJSONRecord(nil, &r, encText)); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/ringmq/ringmq/proto"
 )
 
-const consumeUsage = "ringmq consume TOPIC [--from earliest|latest|OFFSET|@UNIX_MS] [-n N] [--group G] [--partition P] [--format text|json] [--server HOST:PORT]"
+const consumeUsage = "ringmq consume TOPIC [-o earliest|latest|OFFSET|@UNIX_MS|RFC3339|-DURATION] [-n N] [-e] [-g GROUP] [-p P] [-f text|json|FORMAT] [--encoding text|base64|hex] [--print-key ...] [-s HOST:PORT]"
 
 // consumeOptions are the parsed flags of ringmq consume.
 type consumeOptions struct {
@@ -25,13 +25,16 @@ type consumeOptions struct {
 	topic     string
 	from      client.Start
 	limit     int64 // 0: no limit
+	exitAtEnd bool
 	group     string
 	partition int64 // -1: every partition
 	json      bool
+	enc       encoding
+	format    recordFormat // when not json
 }
 
 func cmdConsume(args []string) error {
-	opts, err := parseConsumeFlags(args)
+	opts, err := parseConsumeFlags(args, time.Now())
 	if err != nil {
 		return quietUsage(err)
 	}
@@ -48,8 +51,9 @@ func cmdConsume(args []string) error {
 		}
 		parts = []uint32{uint32(opts.partition)}
 	}
+	reach := &reachability{w: os.Stderr}
 	c, err := client.NewConsumer(opts.server, client.ConsumerOptions{ClientID: "ringmq-consume",
-		Group: opts.group, Start: opts.from, MaxWait: fetchMaxWait})
+		Group: opts.group, Start: opts.from, MaxWait: fetchMaxWait, OnDial: reach.onDial})
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
@@ -60,28 +64,76 @@ func cmdConsume(args []string) error {
 		return describeErr(fmt.Sprintf("consume %q", opts.topic), err)
 	}
 	pr := &printer{c: c, opts: opts, out: bufio.NewWriterSize(os.Stdout, consumeOutputBufBytes)}
+	if opts.exitAtEnd {
+		if pr.ends, err = logEnds(actx, opts.server, opts.topic); err != nil {
+			return err
+		}
+	}
 	return pr.run(ctx)
 }
 
-func parseConsumeFlags(args []string) (consumeOptions, error) {
+// logEnds returns the log end of every partition of topic, as now.
+func logEnds(ctx context.Context, server, topic string) ([]uint64, error) {
+	c, err := dialServer(ctx, server, "ringmq-cli")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	resp, err := c.Metadata(ctx, &proto.MetadataRequest{Topics: []string{topic}})
+	if err == nil && (len(resp.Topics) != 1 || resp.Topics[0].Error != proto.None) {
+		err = proto.UnknownTopic
+	}
+	if err != nil {
+		return nil, describeErr(fmt.Sprintf("topic %q", topic), err)
+	}
+	ends := make([]uint64, len(resp.Topics[0].Partitions))
+	for _, p := range resp.Topics[0].Partitions {
+		if int(p.Partition) < len(ends) {
+			ends[p.Partition] = p.LogEnd
+		}
+	}
+	return ends, nil
+}
+
+func parseConsumeFlags(args []string, now time.Time) (consumeOptions, error) {
 	fs := newFlagSet("consume", consumeUsage)
 	server := fs.serverFlag()
-	from := fs.String("from", "latest", "where to start without a committed offset: earliest, latest, an `OFFSET`, or @UNIX_MS (first record at or after that time)")
+	from := fs.String("from", "latest", "`WHERE` to start without a committed offset: earliest, latest, an offset, @UNIX_MS, an RFC 3339 time (2026-11-30T12:00:00Z) or a time ago (-15m, -2h): the first record at or after it")
+	fs.alias("o", "from")
 	limit := fs.Int64("n", 0, "exit after `N` records (default: run until interrupted)")
+	fs.Var(fs.Lookup("n").Value, "max-messages", "same as -n (Kafka console consumer)")
+	fromBeginning := fs.Bool("from-beginning", false, "same as --from earliest (Kafka console consumer)")
+	exitAtEnd := fs.Bool("exit-at-end", false, "exit once every partition is read up to its end as of the start")
+	fs.alias("e", "exit-at-end")
 	group := fs.String("group", "", "consumer `group`: resume from its committed offsets and commit as records are printed")
+	fs.alias("g", "group")
 	partition := fs.Int64("partition", -1, "read only partition `P` (default: all)")
-	format := fs.String("format", "text", "output: text (one value per line) or json (one object per record)")
+	fs.alias("p", "partition")
+	format := fs.String("format", "text", "`FORMAT`: text (one value a line), json (one object a record), or a format string such as '%p %o %k=%v\\n' (verbs %t %p %o %T %k %v %h %K %V %H; %v{hex}, %v{base64}, %T{rfc3339})")
+	fs.alias("f", "format")
+	enc := fs.String("encoding", "text", "write keys, values and header values as `ENC`: text, base64 or hex (json with base64 or hex round-trips any bytes)")
+	var cf consoleFlags
+	fs.BoolVar(&cf.key, "print-key", false, "text output: print the key before the value (Kafka console consumer style)")
+	fs.BoolVar(&cf.ts, "print-timestamp", false, "text output: print CreateTime:MS first")
+	fs.BoolVar(&cf.part, "print-partition", false, "text output: print Partition:P")
+	fs.BoolVar(&cf.off, "print-offset", false, "text output: print Offset:O")
+	fs.BoolVar(&cf.hdrs, "print-headers", false, "text output: print the headers as k=v,k2=v2")
+	fs.StringVar(&cf.sep, "key-separator", "\t", "text output: `SEP`arator between the printed fields (escapes \\t \\n)")
 	pos, err := fs.parse(args, 1, 1)
 	if err != nil {
 		return consumeOptions{}, err
 	}
-	o := consumeOptions{server: *server, topic: pos[0], limit: *limit, group: *group, partition: *partition}
-	if o.from, err = parseStart(*from); err != nil {
+	o := consumeOptions{server: *server, topic: pos[0], limit: *limit, exitAtEnd: *exitAtEnd, group: *group, partition: *partition}
+	if *fromBeginning {
+		*from = "earliest"
+	}
+	if o.from, err = parseStart(*from, now); err != nil {
+		return o, fmt.Errorf("consume: %w", err)
+	}
+	if o.enc, err = parseEncoding(*enc); err != nil {
 		return o, fmt.Errorf("consume: %w", err)
 	}
 	switch {
-	case *format != "text" && *format != "json":
-		return o, fmt.Errorf("consume: --format must be text or json, not %q", *format)
 	case o.limit < 0:
 		return o, fmt.Errorf("consume: -n must not be negative")
 	case o.partition < -1 || o.partition > 1<<31:
@@ -89,26 +141,76 @@ func parseConsumeFlags(args []string) (consumeOptions, error) {
 	case o.group != "" && !proto.ValidName([]byte(o.group)):
 		return o, fmt.Errorf("consume: invalid group name %q (1-%d of [A-Za-z0-9._-])", o.group, proto.MaxNameLen)
 	}
-	o.json = *format == "json"
+	if err := o.setFormat(*format, cf); err != nil {
+		return o, fmt.Errorf("consume: %w", err)
+	}
 	return o, nil
 }
 
-func parseStart(s string) (client.Start, error) {
+// consoleFlags are the Kafka console consumer's print.* options.
+type consoleFlags struct {
+	key, ts, part, off, hdrs bool
+	sep                      string
+}
+
+func (cf consoleFlags) any() bool { return cf.key || cf.ts || cf.part || cf.off || cf.hdrs }
+
+// setFormat chooses the output from --format and the --print-* flags.
+func (o *consumeOptions) setFormat(format string, cf consoleFlags) error {
+	tmpl := format
 	switch {
-	case s == "earliest":
+	case format == "json" && cf.any():
+		return fmt.Errorf("--print-* options apply to text output, not --format json")
+	case format == "json":
+		o.json = true
+		return nil
+	case format == "text" && cf.any():
+		tmpl = consoleFormat(cf.sep, cf.ts, cf.part, cf.off, cf.hdrs, cf.key)
+	case format == "text":
+		tmpl = `%v\n`
+	case cf.any():
+		return fmt.Errorf("--print-* options apply to --format text, not a format string")
+	case !strings.Contains(format, "%"):
+		return fmt.Errorf("--format must be text, json or a format string with %%-verbs, not %q", format)
+	}
+	var err error
+	o.format, err = parseFormat(tmpl, o.enc)
+	return err
+}
+
+// parseStart parses --from; times ago count from now.
+func parseStart(s string, now time.Time) (client.Start, error) {
+	switch s {
+	case "earliest", "oldest", "start":
 		return client.StartEarliest(), nil
-	case s == "latest":
+	case "latest", "newest", "end":
 		return client.StartLatest(), nil
-	case strings.HasPrefix(s, "@"):
-		ms, err := strconv.ParseInt(s[1:], 10, 64)
-		if err != nil || ms < 0 {
+	}
+	if ms, ok := strings.CutPrefix(s, "@"); ok {
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if err != nil || n < 0 {
 			return client.Start{}, fmt.Errorf("--from %q: want @UNIX_MS, milliseconds since 1970", s)
 		}
-		return client.StartAtTime(time.UnixMilli(ms)), nil
+		return client.StartAtTime(time.UnixMilli(n)), nil
+	}
+	if ago, ok := strings.CutPrefix(s, "-"); ok {
+		d, err := time.ParseDuration(ago)
+		if err != nil || d <= 0 {
+			return client.Start{}, fmt.Errorf("--from %q: want a time ago such as -15m, -2h or -90s", s)
+		}
+		return client.StartAtTime(now.Add(-d)), nil
+	}
+	if strings.ContainsAny(s, "T:") || strings.Count(s, "-") == 2 {
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return client.StartAtTime(t), nil
+			}
+		}
+		return client.Start{}, fmt.Errorf("--from %q: want an RFC 3339 time such as 2026-11-30T12:00:00Z (or a date, 2026-11-30, UTC)", s)
 	}
 	off, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return client.Start{}, fmt.Errorf("--from %q: want earliest, latest, an offset or @UNIX_MS", s)
+		return client.Start{}, fmt.Errorf("--from %q: want earliest, latest, an offset, @UNIX_MS, an RFC 3339 time or a time ago (-15m)", s)
 	}
 	return client.StartAt(off), nil
 }
@@ -126,6 +228,7 @@ const (
 type printer struct {
 	c          *client.Consumer
 	opts       consumeOptions
+	ends       []uint64 // --exit-at-end: each partition's end as of the start
 	printed    int64
 	out        *bufio.Writer
 	line       []byte // output scratch
@@ -154,6 +257,9 @@ func (pr *printer) run(ctx context.Context) error {
 
 func (pr *printer) loop(ctx context.Context) error {
 	for pr.opts.limit == 0 || pr.printed < pr.opts.limit {
+		if pr.atEnd() {
+			return nil
+		}
 		recs, err := pr.c.Poll(ctx)
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
@@ -173,6 +279,20 @@ func (pr *printer) loop(ctx context.Context) error {
 	return nil
 }
 
+// atEnd reports, with --exit-at-end, whether every assigned partition is
+// read up to its end as of the start.
+func (pr *printer) atEnd() bool {
+	if !pr.opts.exitAtEnd {
+		return false
+	}
+	for _, a := range pr.c.Assignment() {
+		if int(a.Partition) < len(pr.ends) && a.Offset < pr.ends[a.Partition] {
+			return false
+		}
+	}
+	return true
+}
+
 // print writes records up to the limit; when the limit cuts recs short,
 // it moves each partition back to its first record not printed, so a
 // commit covers exactly what was printed.
@@ -184,11 +304,11 @@ func (pr *printer) print(recs []client.Record) error {
 		r := &recs[i]
 		pr.line = pr.line[:0]
 		if pr.opts.json {
-			pr.line = appendJSONRecord(pr.line, r)
+			pr.line = appendJSONRecord(pr.line, r, pr.opts.enc)
+			pr.line = append(pr.line, '\n')
 		} else {
-			pr.line = append(pr.line, r.Value...)
+			pr.line = pr.opts.format.appendRecord(pr.line, r)
 		}
-		pr.line = append(pr.line, '\n')
 		if _, err := pr.out.Write(pr.line); err != nil {
 			return fmt.Errorf("consume: write stdout: %w", err)
 		}

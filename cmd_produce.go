@@ -7,9 +7,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,18 +20,22 @@ import (
 )
 
 const (
-	produceUsage   = "ringmq produce TOPIC [--acks 0|1|all] [--key-separator S] [--partition P] [--server HOST:PORT]"
+	produceUsage   = "ringmq produce TOPIC [-a 0|1|all] [-k KEY | -K SEP] [-H name=value ...] [-p P] [--print-offsets] [--timeout 30s] [-s HOST:PORT]"
 	maxLineBytes   = 8 << 20 // longest stdin line accepted as one record
 	readBufferSize = 256 << 10
 )
 
 // produceOptions are the parsed flags of ringmq produce.
 type produceOptions struct {
-	server    string
-	topic     string
-	acks      int8
-	keySep    string
-	partition int64 // -1: by key, or sticky round robin without one
+	server       string
+	topic        string
+	acks         int8
+	keySep       string
+	key          []byte // nil: none (or from keySep)
+	headers      []client.Header
+	partition    int64 // -1: by key, or sticky round robin without one
+	printOffsets bool
+	timeout      time.Duration
 }
 
 func cmdProduce(args []string) error {
@@ -47,8 +53,9 @@ func cmdProduce(args []string) error {
 	if opts.partition >= int64(partitions) {
 		return fmt.Errorf("produce: topic %q has %d partitions; --partition %d does not exist", opts.topic, partitions, opts.partition)
 	}
+	reach := &reachability{w: os.Stderr}
 	popts := client.ProducerOptions{ClientID: "ringmq-produce", Acks: clientAcks(opts.acks),
-		DeliveryTimeout: produceDeliveryTimeout}
+		DeliveryTimeout: opts.timeout, RequestTimeout: min(opts.timeout, produceRequestTimeout), OnDial: reach.onDial}
 	if opts.partition >= 0 {
 		popts.Partitioner = client.ManualPartitioner{}
 	}
@@ -56,11 +63,19 @@ func cmdProduce(args []string) error {
 	if err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
-	var st produceStats
+	st := produceStats{timeout: opts.timeout}
+	if opts.printOffsets {
+		st.offsets = &offsetPrinter{w: bufio.NewWriter(os.Stdout), pending: map[int]client.Result{}}
+	}
 	sendErr := sendLines(ctx, p, opts, os.Stdin, &st)
 	closeErr := p.Close(ctx) // every accepted line has its result after this
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.offsets != nil {
+		if err := st.offsets.w.Flush(); err != nil && sendErr == nil {
+			sendErr = fmt.Errorf("produce: write stdout: %w", err)
+		}
+	}
 	switch {
 	case sendErr != nil:
 		return sendErr
@@ -72,24 +87,65 @@ func cmdProduce(args []string) error {
 	return nil
 }
 
+// produceRequestTimeout bounds one produce request (the producer retries
+// within --timeout).
+const produceRequestTimeout = 30 * time.Second
+
 func parseProduceFlags(args []string) (produceOptions, error) {
 	fs := newFlagSet("produce", produceUsage)
 	server := fs.serverFlag()
 	acks := fs.String("acks", "1", "acknowledgement: 0 (none), 1 (leader append) or all")
-	keySep := fs.String("key-separator", "", "split each line at the first `S`: key before, value after (default: no key)")
+	fs.alias("a", "acks")
+	keySep := fs.String("key-separator", "", "split each line at the first `SEP`: key before, value after (default: no key)")
+	fs.alias("K", "key-separator")
+	key := fs.String("key", "", "the `KEY` of every record")
+	fs.alias("k", "key")
+	headers := &headerFlags{}
+	fs.Var(headers, "header", "add the header `name=value` to every record; repeatable, a name may repeat")
+	fs.alias("H", "header")
 	partition := fs.Int64("partition", -1, "send every record to partition `P` (default: by key hash, or sticky round robin)")
+	fs.alias("p", "partition")
+	printOffsets := fs.Bool("print-offsets", false, "print \"partition P offset O\" for each record, in input order, once acknowledged")
+	timeout := fs.Duration("timeout", produceDeliveryTimeout, "fail records not acknowledged within this `DURATION` (the producer retries until then)")
 	pos, err := fs.parse(args, 1, 1)
 	if err != nil {
 		return produceOptions{}, err
 	}
-	o := produceOptions{server: *server, topic: pos[0], keySep: *keySep, partition: *partition}
+	o := produceOptions{server: *server, topic: pos[0], keySep: *keySep, partition: *partition,
+		headers: headers.list, printOffsets: *printOffsets, timeout: *timeout}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "key" || f.Name == "k" {
+			o.key = []byte(*key)
+		}
+	})
 	if o.acks, err = parseAcks(*acks); err != nil {
 		return o, fmt.Errorf("produce: %w", err)
 	}
-	if o.partition < -1 || o.partition > 1<<31 {
+	switch {
+	case o.partition < -1 || o.partition > 1<<31:
 		return o, fmt.Errorf("produce: --partition %d is out of range", o.partition)
+	case o.key != nil && o.keySep != "":
+		return o, fmt.Errorf("produce: --key and --key-separator exclude each other")
+	case o.printOffsets && o.acks == proto.AcksNone:
+		return o, fmt.Errorf("produce: --print-offsets needs acknowledgements (--acks 1 or all)")
+	case o.timeout <= 0:
+		return o, fmt.Errorf("produce: --timeout must be positive")
 	}
 	return o, nil
+}
+
+// headerFlags collects repeated -H name=value flags, in order.
+type headerFlags struct{ list []client.Header }
+
+func (h *headerFlags) String() string { return "" }
+
+func (h *headerFlags) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want name=value, got %q", s)
+	}
+	h.list = append(h.list, client.Header{Key: k, Value: []byte(v)})
+	return nil
 }
 
 // parseAcks maps 0, 1 and all to proto's acks values.
@@ -168,18 +224,19 @@ func readLine(r *bufio.Reader, long *[]byte) ([]byte, bool, error) {
 	return line, true, nil
 }
 
-// produceDeliveryTimeout fails a line the server has not taken for this
-// long (the producer retries until then).
+// produceDeliveryTimeout is --timeout's default.
 const produceDeliveryTimeout = 30 * time.Second
 
 // produceStats counts the outcome of a produce run. Results arrive on the
 // producer's delivery goroutine; lines is the reading goroutine's.
 type produceStats struct {
-	lines int
+	lines   int
+	timeout time.Duration
 
 	mu            sync.Mutex
 	acked, failed int
 	firstErr      error
+	offsets       *offsetPrinter // --print-offsets
 }
 
 func (st *produceStats) result(r client.Result) {
@@ -191,7 +248,44 @@ func (st *produceStats) result(r client.Result) {
 	}
 	st.failed++
 	if st.firstErr == nil {
-		st.firstErr = describeErr(fmt.Sprintf("partition %d", r.Partition), r.Err)
+		st.firstErr = st.describe(r)
+	}
+}
+
+// describe names why record r failed, in one line.
+func (st *produceStats) describe(r client.Result) error {
+	what := fmt.Sprintf("partition %d", r.Partition)
+	if errors.Is(r.Err, client.ErrDeliveryTimeout) {
+		what = fmt.Sprintf("partition %d: no acknowledgement within --timeout %v", r.Partition, st.timeout)
+	}
+	err := describeErr(what, r.Err)
+	return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+}
+
+// offsetPrinter prints each record's partition and offset in input
+// order, though results arrive per partition: pending holds those that
+// arrived ahead of an earlier line. It is used under produceStats.mu.
+type offsetPrinter struct {
+	w       *bufio.Writer
+	next    int // the line whose result prints next (0-based)
+	pending map[int]client.Result
+}
+
+func (op *offsetPrinter) add(line int, r client.Result) {
+	op.pending[line] = r
+	for {
+		r, ok := op.pending[op.next]
+		if !ok {
+			op.w.Flush() // typed lines show their offsets at once; an error shows at the end
+			return
+		}
+		delete(op.pending, op.next)
+		op.next++
+		if r.Err != nil {
+			fmt.Fprintf(op.w, "partition %d failed\n", r.Partition)
+			continue
+		}
+		fmt.Fprintf(op.w, "partition %d offset %d\n", r.Partition, r.Offset)
 	}
 }
 
@@ -201,7 +295,7 @@ func (st *produceStats) result(r client.Result) {
 func sendLines(ctx context.Context, p *client.Producer, opts produceOptions, in io.Reader, st *produceStats) error {
 	r := bufio.NewReaderSize(in, readBufferSize)
 	var long []byte
-	rec := client.Record{Topic: opts.topic}
+	rec := client.Record{Topic: opts.topic, Headers: opts.headers}
 	if opts.partition >= 0 {
 		rec.Partition = uint32(opts.partition)
 	}
@@ -212,13 +306,22 @@ func sendLines(ctx context.Context, p *client.Producer, opts produceOptions, in 
 		if err != nil || !ok {
 			return err
 		}
-		rec.Key, rec.Value = nil, line
+		rec.Key, rec.Value = opts.key, line
 		if len(sep) > 0 {
 			if k, v, found := bytes.Cut(line, sep); found {
 				rec.Key, rec.Value = k, v
 			}
 		}
-		if err := p.Send(ctx, rec, done); err != nil { // Send copies key and value
+		if st.offsets != nil {
+			idx := n - 1
+			done = func(r client.Result) {
+				st.result(r)
+				st.mu.Lock()
+				st.offsets.add(idx, r)
+				st.mu.Unlock()
+			}
+		}
+		if err := p.Send(ctx, rec, done); err != nil { // Send copies key, value and headers
 			return describeErr(fmt.Sprintf("produce: line %d", n), err)
 		}
 		st.lines++

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/stats"
+	"github.com/ringmq/ringmq/status"
 )
 
 const defaultConfigPath = "config.toml"
@@ -49,6 +50,11 @@ func parseServeFlags(args []string, configDefault string, stdout io.Writer) (ser
 	dataDir := fs.String("data-dir", "", "overrides storage.data_dir")
 	listen := fs.String("listen", "", "overrides server.listen (host:port)")
 	metricsListen := fs.String("metrics-listen", "", `overrides server.metrics_listen (host:port, "" for none)`)
+	if len(args) == 1 && args[0] == listFlagsArg {
+		var names flagNames
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, "--"+f.Name) })
+		return o, names
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, "usage: ringmq serve [flags]")
@@ -121,6 +127,9 @@ type serveEnv struct {
 	stdout    io.Writer        // -h output
 	stderr    io.Writer        // the log
 	ready     func(b broker, metricsAddr string)
+	// setDefaultLogger makes the configured logger the process default
+	// (nil in tests, which share one process).
+	setDefaultLogger func(*slog.Logger)
 }
 
 // cmdServe is `ringmq serve`.
@@ -129,10 +138,13 @@ func cmdServe(args []string) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	return runServe(args, serveEnv{
-		newBroker: newBroker,
-		signals:   sigs,
-		stdout:    os.Stdout,
-		stderr:    os.Stderr,
+		// Every log line of the process goes through the configured
+		// logger, the standard log package's included (libraries).
+		setDefaultLogger: slog.SetDefault,
+		newBroker:        newBroker,
+		signals:          sigs,
+		stdout:           os.Stdout,
+		stderr:           os.Stderr,
 	})
 }
 
@@ -152,6 +164,9 @@ func runServe(args []string, env serveEnv) error {
 		return err
 	}
 	logger := newLogger(cfg.Log, env.stderr)
+	if env.setDefaultLogger != nil {
+		env.setDefaultLogger(logger)
+	}
 	if usedDefaults {
 		logger.Info("no configuration file; using the built-in defaults", "path", opts.configPath)
 	}
@@ -164,7 +179,11 @@ func runServe(args []string, env serveEnv) error {
 	}
 	metricsAddr := "off"
 	if cfg.Server.MetricsListen != "" {
-		m, err := stats.Serve(cfg.Server.MetricsListen, srv.Healthy, srv.Ready)
+		m, err := stats.Serve(cfg.Server.MetricsListen, srv.Healthy,
+			stats.WithReady(srv.Ready),
+			stats.WithPprof(cfg.Server.Pprof), stats.WithLogger(logger),
+			stats.WithHandler("GET /{$}", status.PageHandler()),
+			stats.WithHandler("GET /status.json", status.JSONHandler(srv.Status)))
 		if err != nil {
 			return withShutdown(err, srv, cfg.Server.ShutdownTimeout)
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/status"
 )
 
 // Flag, then file, then built-in default.
@@ -151,6 +152,8 @@ func (f *fakeBroker) Start() error {
 }
 
 func (f *fakeBroker) Addr() string { return "127.0.0.1:9400" }
+
+func (f *fakeBroker) Status() status.Snapshot { return status.Snapshot{} }
 
 func (f *fakeBroker) Healthy() error {
 	f.mu.Lock()

@@ -13,25 +13,45 @@ import (
 	"text/tabwriter"
 
 	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/config"
 )
 
-const topicUsage = "ringmq topic create|list|describe|delete ... (ringmq topic SUBCOMMAND -h for its flags)"
+const topicUsage = "ringmq topic create|list|describe|alter|add-partitions|delete ... (ringmq topic SUBCOMMAND -h for its flags)"
+
+// topicSubcommands in the order help and completion list them.
+var topicSubcommands = []struct {
+	name string
+	run  func([]string) error
+}{
+	{"create", topicCreate}, {"list", topicList}, {"describe", topicDescribe},
+	{"alter", topicAlter}, {"add-partitions", topicAddPartitions}, {"delete", topicDelete},
+}
+
+func topicSubcommandNames() []string {
+	names := make([]string, len(topicSubcommands))
+	for i, s := range topicSubcommands {
+		names[i] = s.name
+	}
+	return names
+}
 
 func cmdTopic(args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("topic: missing subcommand; usage: %s", topicUsage)
 	}
-	sub := map[string]func([]string) error{
-		"create": topicCreate, "list": topicList, "describe": topicDescribe, "delete": topicDelete,
-	}[args[0]]
-	switch {
-	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Println("usage:", topicUsage)
 		return nil
-	case sub == nil:
-		return fmt.Errorf("topic: unknown subcommand %q; usage: %s", args[0], topicUsage)
 	}
-	return quietUsage(sub(args[1:]))
+	for _, sub := range topicSubcommands {
+		if sub.name == args[0] {
+			return quietUsage(sub.run(args[1:]))
+		}
+	}
+	if m := closest(args[0], topicSubcommandNames()); m != "" {
+		return fmt.Errorf("topic: unknown subcommand %q; did you mean %q? usage: %s", args[0], m, topicUsage)
+	}
+	return fmt.Errorf("topic: unknown subcommand %q; usage: %s", args[0], topicUsage)
 }
 
 // configFlags collects repeated --config key=value flags (the last value
@@ -70,11 +90,13 @@ func withAdmin(server string, fn func(ctx context.Context, a *client.Admin) erro
 }
 
 func topicCreate(args []string) error {
-	fs := newFlagSet("topic create", "ringmq topic create NAME [--partitions N] [--config key=value ...] [--server HOST:PORT]")
+	fs := newFlagSet("topic create", "ringmq topic create NAME [-p N] [-c key=value ...] [--server HOST:PORT]")
 	server := fs.serverFlag()
 	partitions := fs.Uint("partitions", 1, "number of partitions")
+	fs.alias("p", "partitions")
 	configs := configFlags{}
-	fs.Var(configs, "config", "topic configuration override `key=value` (retention_ms, retention_bytes, segment_bytes, flush); repeatable")
+	fs.Var(configs, "config", "topic configuration override `key=value` ("+topicKeysHelp+"); repeatable")
+	fs.alias("c", "config")
 	pos, err := fs.parse(args, 1, 1)
 	if err != nil {
 		return err
@@ -91,6 +113,72 @@ func topicCreate(args []string) error {
 			return describeErr(fmt.Sprintf("topic create %q", name), err)
 		}
 		fmt.Printf("created topic %q with %d partitions\n", name, *partitions)
+		return nil
+	})
+}
+
+// topicKeysHelp lists the topic configuration keys for flag help.
+const topicKeysHelp = "retention_ms, retention_bytes, segment_bytes, flush; or Kafka's retention.ms, retention.bytes, segment.bytes"
+
+func topicAlter(args []string) error {
+	fs := newFlagSet("topic alter", "ringmq topic alter NAME -c key=value [-c key= ...] [--server HOST:PORT]")
+	server := fs.serverFlag()
+	configs := configFlags{}
+	fs.Var(configs, "config", "set `key=value` ("+topicKeysHelp+"); key= (empty) restores the server default; repeatable")
+	fs.alias("c", "config")
+	pos, err := fs.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if len(configs) == 0 {
+		return fmt.Errorf("topic alter: nothing to change; give --config key=value")
+	}
+	name := pos[0]
+	return withAdmin(*server, func(ctx context.Context, a *client.Admin) error {
+		if err := a.AlterTopic(ctx, name, configs); err != nil {
+			return describeErr(fmt.Sprintf("topic alter %q", name), err)
+		}
+		t, err := a.DescribeTopic(ctx, name)
+		if err != nil {
+			return describeErr(fmt.Sprintf("topic describe %q", name), err)
+		}
+		fmt.Printf("altered topic %q:", name)
+		for _, k := range slices.Sorted(maps.Keys(configs)) {
+			canon, _ := config.TopicKey(k)
+			fmt.Printf(" %s=%s", canon, t.Configs[canon])
+		}
+		fmt.Println()
+		return nil
+	})
+}
+
+func topicAddPartitions(args []string) error {
+	fs := newFlagSet("topic add-partitions", "ringmq topic add-partitions NAME -n N [--server HOST:PORT]")
+	server := fs.serverFlag()
+	count := fs.Uint("count", 0, "number of partitions to add (`N`)")
+	fs.alias("n", "count")
+	pos, err := fs.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *count == 0 || *count > math.MaxUint32 {
+		return fmt.Errorf("topic add-partitions: --count must be from 1 to %d", uint32(math.MaxUint32))
+	}
+	name := pos[0]
+	return withAdmin(*server, func(ctx context.Context, a *client.Admin) error {
+		t, err := a.DescribeTopic(ctx, name)
+		if err != nil {
+			return describeErr(fmt.Sprintf("topic add-partitions %q", name), err)
+		}
+		was := uint64(len(t.Partitions))
+		total := was + uint64(*count)
+		if total > math.MaxUint32 {
+			return fmt.Errorf("topic add-partitions %q: %d + %d partitions do not fit in 32 bits", name, was, *count)
+		}
+		if err := a.AddPartitions(ctx, name, uint32(total)); err != nil {
+			return describeErr(fmt.Sprintf("topic add-partitions %q", name), err)
+		}
+		fmt.Printf("topic %q: %d partitions (was %d)\n", name, total, was)
 		return nil
 	})
 }

@@ -75,9 +75,11 @@ type Config struct {
 	Rate       float64 // messages per second, all producers together; 0: no cap
 
 	// Progress receives a line every ProgressInterval (default 1s); nil:
-	// none.
+	// none. With ProgressBar (Progress is a terminal) it gets one line
+	// redrawn four times a second instead: a bar, rates and an ETA.
 	Progress         io.Writer
 	ProgressInterval time.Duration
+	ProgressBar      bool
 }
 
 func (c Config) withDefaults() Config {

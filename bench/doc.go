@@ -3,7 +3,12 @@
 // never server internals) and reports throughput and latency.
 //
 // API: fill a Config and call Run, which returns a Report (Report.WriteText
-// for people, encoding/json for tools). Modes:
+// for people, encoding/json for tools, Report.WriteHTML for a page with
+// SVG charts of throughput over the run and the latency percentile curve).
+// While it runs, a progress goroutine samples the totals every 250 ms (the
+// report's timeline) and shows them on Config.Progress: a redrawn bar when
+// Config.ProgressBar (a terminal), else a plain line every
+// ProgressInterval. Modes:
 //
 //	produce  P producers send as fast as they are acked (or at Rate);
 //	         latency is send to ack, per record.

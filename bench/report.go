@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -45,6 +46,38 @@ type Report struct {
 	Acks        string  `json:"acks"`
 	Compression string  `json:"compression"`
 	Rate        float64 `json:"rate"`
+
+	// For the HTML report (WriteHTML), not in the JSON: the totals sampled
+	// four times a second, and the latency percentile curve.
+	Timeline    []Sample          `json:"-"`
+	Percentiles []PercentilePoint `json:"-"`
+}
+
+// PercentilePoint is one point of the latency percentile curve.
+type PercentilePoint struct {
+	Percentile float64 `json:"percentile"` // 0 to 100
+	Ms         float64 `json:"ms"`
+}
+
+// curveDecades and curveSteps shape the percentile curve: points evenly
+// spaced on a log scale of 1/(1-q), from 0% to 99.999%, then the max.
+const (
+	curveDecades = 5
+	curveSteps   = 10 // per decade
+)
+
+// percentileCurve samples h (microseconds) for the latency chart; nil when
+// h is empty.
+func percentileCurve(h *hdrhistogram.Histogram) []PercentilePoint {
+	if h.TotalCount() == 0 {
+		return nil
+	}
+	var out []PercentilePoint
+	for i := 0; i <= curveDecades*curveSteps; i++ {
+		p := 100 * (1 - math.Pow(10, -float64(i)/curveSteps))
+		out = append(out, PercentilePoint{Percentile: p, Ms: float64(h.ValueAtQuantile(p)) / 1000})
+	}
+	return append(out, PercentilePoint{Percentile: 100, Ms: float64(h.Max()) / 1000})
 }
 
 // Latency is a latency distribution in milliseconds; all zero when

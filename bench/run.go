@@ -69,10 +69,16 @@ func newConsumeDriver(ctx context.Context, cfg *Config, parts []proto.PartitionI
 	return startConsumers(ctx, cfg, parts, from, end, m)
 }
 
-// withProgress prints m's progress until the returned stop is called.
-func withProgress(cfg *Config, m *meter, label string) (stop func()) {
+// withProgress samples and shows m's progress until the returned stop is
+// called; total is the messages the run will move (0: unknown).
+func withProgress(cfg *Config, m *meter, label string, total int64) (stop func()) {
 	stopCh, done := make(chan struct{}), make(chan struct{})
-	go m.progress(cfg.Progress, label, cfg.ProgressInterval, stopCh, done)
+	o := progressOpts{out: cfg.Progress, bar: cfg.ProgressBar, label: label,
+		interval: cfg.ProgressInterval, total: total, duration: cfg.Duration}
+	if cfg.Duration > 0 {
+		o.total = 0
+	}
+	go m.progress(o, stopCh, done)
 	return func() {
 		close(stopCh)
 		<-done
@@ -86,7 +92,7 @@ func runProduce(ctx context.Context, cfg *Config, parts []proto.PartitionInfo) (
 		return nil, err
 	}
 	defer ps.close()
-	stop := withProgress(cfg, m, string(cfg.Mode))
+	stop := withProgress(cfg, m, string(cfg.Mode), cfg.Messages)
 	start := time.Now()
 	err = ps.run(ctx, start)
 	elapsed := time.Since(start)
@@ -98,8 +104,11 @@ func runProduce(ctx context.Context, cfg *Config, parts []proto.PartitionInfo) (
 // errs (the producers' meter).
 func finish(cfg *Config, m, errs *meter, elapsed time.Duration, latencyOf string) *Report {
 	msgs, bytes, _ := m.totals()
-	r := newReport(cfg, msgs, bytes, elapsed, m.histogram())
+	h := m.histogram()
+	r := newReport(cfg, msgs, bytes, elapsed, h)
 	_, _, r.Errors = errs.totals()
+	r.Timeline = m.samples
+	r.Percentiles = percentileCurve(h)
 	r.LatencyOf = latencyOf
 	return r
 }
@@ -134,7 +143,7 @@ func runConsume(ctx context.Context, cfg *Config, admin *client.Conn, parts []pr
 		return nil, err
 	}
 	defer cs.close()
-	stop := withProgress(cfg, m, string(cfg.Mode))
+	stop := withProgress(cfg, m, string(cfg.Mode), available(from, end))
 	start := time.Now()
 	var deadline time.Time
 	if cfg.Duration > 0 {
@@ -198,7 +207,7 @@ func runE2E(ctx context.Context, cfg *Config, admin *client.Conn, parts []proto.
 	defer ps.close()
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stop := withProgress(cfg, cm, string(cfg.Mode))
+	stop := withProgress(cfg, cm, string(cfg.Mode), cfg.Messages)
 	defer stop()
 	consumed := make(chan error, 1)
 	start := time.Now()

@@ -86,7 +86,7 @@ func runTCP(ctx context.Context, cfg *Config) (*Report, error) {
 	}
 	size := tcpWriteSize(cfg)
 	m := &meter{}
-	stop := withProgress(cfg, m, string(cfg.Mode))
+	stop := withProgress(cfg, m, string(cfg.Mode), cfg.Messages)
 	start := time.Now()
 	writes, err := writeAll(ctx, cfg, conns, newBudget(cfg, start), m, size)
 	closeAll(conns)

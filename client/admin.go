@@ -88,6 +88,36 @@ func (a *Admin) CreateTopic(ctx context.Context, name string, partitions uint32,
 	return err
 }
 
+// AlterTopic changes a topic's configuration: each entry sets its key
+// (the names CreateTopic takes, or Kafka's dotted spelling), and an empty
+// value removes the override so the server's default applies again. Keys
+// not named keep their values.
+func (a *Admin) AlterTopic(ctx context.Context, name string, configs map[string]string) error {
+	c, err := a.conn(ctx)
+	if err != nil {
+		return err
+	}
+	req := &proto.AlterTopicRequest{Name: name}
+	for _, k := range slices.Sorted(maps.Keys(configs)) {
+		req.Configs = append(req.Configs, proto.Config{Key: k, Value: configs[k]})
+	}
+	_, err = c.AlterTopic(ctx, req)
+	return err
+}
+
+// AddPartitions grows a topic to total partitions; existing partitions
+// keep their data. It fails with proto.InvalidPartitions unless total is
+// above the current count. Producers that partition by key send a key to
+// a different partition from then on.
+func (a *Admin) AddPartitions(ctx context.Context, name string, total uint32) error {
+	c, err := a.conn(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.AddPartitions(ctx, &proto.AddPartitionsRequest{Name: name, Partitions: total})
+	return err
+}
+
 // DeleteTopic deletes a topic and its data.
 func (a *Admin) DeleteTopic(ctx context.Context, name string) error {
 	c, err := a.conn(ctx)

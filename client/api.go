@@ -102,3 +102,22 @@ func (c *Conn) OffsetFetch(ctx context.Context, req *proto.OffsetFetchRequest) (
 func (c *Conn) ListGroups(ctx context.Context, req *proto.ListGroupsRequest) (*proto.ListGroupsResponse, error) {
 	return roundTrip[proto.ListGroupsResponse](ctx, c, req)
 }
+
+// AlterTopic changes a topic's configuration overrides. A refusal is
+// returned as an error carrying the server's message.
+func (c *Conn) AlterTopic(ctx context.Context, req *proto.AlterTopicRequest) (*proto.AlterTopicResponse, error) {
+	resp, err := roundTrip[proto.AlterTopicResponse](ctx, c, req)
+	if err != nil {
+		return nil, err
+	}
+	return resp, codeErr(proto.APIAlterTopic, req.Name, resp.Error, resp.Message)
+}
+
+// AddPartitions grows a topic to req.Partitions partitions in all.
+func (c *Conn) AddPartitions(ctx context.Context, req *proto.AddPartitionsRequest) (*proto.AddPartitionsResponse, error) {
+	resp, err := roundTrip[proto.AddPartitionsResponse](ctx, c, req)
+	if err != nil {
+		return nil, err
+	}
+	return resp, codeErr(proto.APIAddPartitions, req.Name, resp.Error, resp.Message)
+}

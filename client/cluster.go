@@ -129,6 +129,9 @@ func (cl *cluster) dial(ctx context.Context, shard int) (*Conn, error) {
 		dctx, cancel := context.WithTimeout(ctx, cl.dialTimeout)
 		c, err := Dial(dctx, cl.addrs[idx], opts)
 		cancel()
+		if opts.OnDial != nil && ctx.Err() == nil {
+			opts.OnDial(cl.addrs[idx], err)
+		}
 		if err == nil {
 			cl.mu.Lock()
 			cl.next = idx

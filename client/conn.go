@@ -18,6 +18,9 @@ var (
 	ErrClosed         = errors.New("client: connection closed")
 	ErrConnectionLost = errors.New("client: connection lost")
 	ErrProtocol       = errors.New("client: protocol violation")
+	// ErrNotRingmq: the address answered, but not in ringmq's protocol
+	// (an HTTP or TLS server, or anything else).
+	ErrNotRingmq = errors.New("not a ringmq server")
 )
 
 // Defaults for Options fields left zero.
@@ -48,6 +51,11 @@ type Options struct {
 	// MaxResponseBytes is the largest response frame body accepted; a
 	// larger one fails the connection.
 	MaxResponseBytes int
+	// OnDial, when set, is told the outcome of every connection attempt a
+	// Producer, Consumer or Admin makes (err nil: connected), so that an
+	// application can say that the server is unreachable while the client
+	// retries. It runs on the dialing goroutine and must not block.
+	OnDial func(addr string, err error)
 }
 
 func (o Options) withDefaults() Options {
@@ -109,6 +117,9 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	c := newConn(nc, addr, opts.withDefaults())
 	if err := c.sayHello(ctx); err != nil {
 		c.Close()
+		if errors.Is(err, ErrNotRingmq) {
+			return nil, err // already names the address
+		}
 		return nil, fmt.Errorf("client: hello to %s: %w", addr, err)
 	}
 	return c, nil
@@ -274,7 +285,7 @@ func (c *Conn) enqueue(req proto.Request, cl *call) (id uint32, err error) {
 func (c *Conn) newID() uint32 {
 	for {
 		c.nextID++
-		if _, busy := c.pending[c.nextID]; !busy {
+		if _, busy := c.pending[c.nextID]; !busy && c.nextID != proto.ConnErrorID {
 			return c.nextID
 		}
 	}
@@ -359,7 +370,13 @@ func (c *Conn) writeLoop() {
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	br := bufio.NewReaderSize(c.nc, readBufferSize)
-	for {
+	for first := true; ; first = false {
+		if first {
+			if err := c.sniff(br); err != nil {
+				c.fail(err)
+				return
+			}
+		}
 		frame, err := c.readFrame(br)
 		if err != nil {
 			c.fail(err)
@@ -371,6 +388,11 @@ func (c *Conn) readLoop() {
 			return
 		}
 		if err := c.dispatch(h, body); err != nil {
+			if first && h.CorrelationID != proto.ConnErrorID {
+				// A connection error (TOO_MANY_CONNECTIONS) is ringmq
+				// speaking; anything else unexpected first is not.
+				err = c.notRingmq(frame, "bytes that are not a ringmq response")
+			}
 			c.fail(err)
 			return
 		}
@@ -403,6 +425,8 @@ func (c *Conn) dispatch(h proto.ResponseHeader, body []byte) error {
 	delete(c.pending, h.CorrelationID)
 	c.mu.Unlock()
 	switch {
+	case h.CorrelationID == proto.ConnErrorID && h.Error != proto.None:
+		return fmt.Errorf("client: %s closed the connection: %w", c.addr, h.Error)
 	case !ok:
 		return fmt.Errorf("%w: response to correlation id %d, which is not in flight", ErrProtocol, h.CorrelationID)
 	case cl != nil:

@@ -60,6 +60,8 @@ type ConsumerOptions struct {
 	RequestTimeout    time.Duration // 30 s, on top of MaxWait for fetches
 	RetryBackoff      time.Duration // 100 ms after a failed fetch
 	DialTimeout       time.Duration // DefaultDialTimeout
+	// OnDial is told the outcome of every connection attempt (see Options).
+	OnDial func(addr string, err error)
 }
 
 func (o ConsumerOptions) withDefaults() ConsumerOptions {
@@ -144,10 +146,11 @@ type partState struct {
 // comma-separated list tried in order) with nothing assigned.
 func NewConsumer(addr string, opts ConsumerOptions) (*Consumer, error) {
 	opts = opts.withDefaults()
-	if opts.Group != "" && len(opts.Group) > 0xffff {
-		return nil, fmt.Errorf("client: group name of %d bytes: %w", len(opts.Group), proto.InvalidGroupName)
+	if opts.Group != "" && !proto.ValidName([]byte(opts.Group)) {
+		return nil, fmt.Errorf("client: group name %.40q: use 1-%d characters of [a-zA-Z0-9._-]: %w",
+			opts.Group, proto.MaxNameLen, proto.InvalidGroupName)
 	}
-	cl, err := newCluster(addr, Options{ClientID: opts.ClientID}, opts.DialTimeout)
+	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial}, opts.DialTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,8 @@ type ProducerOptions struct {
 	RetryBackoff    time.Duration // 50 ms, doubling per attempt up to MaxRetryBackoff
 	MaxRetryBackoff time.Duration // 1 s
 	DialTimeout     time.Duration // DefaultDialTimeout
+	// OnDial is told the outcome of every connection attempt (see Options).
+	OnDial func(addr string, err error)
 }
 
 func (o ProducerOptions) withDefaults() ProducerOptions {
@@ -139,7 +141,7 @@ func NewProducer(addr string, opts ProducerOptions) (*Producer, error) {
 	if opts.Compression > proto.CodecSnappy {
 		return nil, fmt.Errorf("client: unknown compression codec %d", opts.Compression)
 	}
-	cl, err := newCluster(addr, Options{ClientID: opts.ClientID}, opts.DialTimeout)
+	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial}, opts.DialTimeout)
 	if err != nil {
 		return nil, err
 	}

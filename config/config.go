@@ -23,6 +23,15 @@ type ServerConfig struct {
 	MaxFrameBytes          int           `toml:"max_frame_bytes"`
 	ConnMaxUnansweredBytes int64         `toml:"conn_max_unanswered_bytes"`
 	ShutdownTimeout        time.Duration `toml:"shutdown_timeout"`
+	Pprof                  bool          `toml:"pprof"` // /debug/pprof/ on the metrics listener
+
+	// Bounds on what one client can make the server hold.
+	MaxBufferedBytes   int64         `toml:"max_buffered_bytes"` // all connections, split across reactors
+	FetchMaxBytes      int64         `toml:"fetch_max_bytes"`
+	FetchMaxWait       time.Duration `toml:"fetch_max_wait"`
+	FetchColdReadBytes int64         `toml:"fetch_cold_read_bytes"`
+	FrameTimeout       time.Duration `toml:"frame_timeout"`
+	IdleTimeout        time.Duration `toml:"idle_timeout"`
 }
 
 // ReactorConfig is the [reactor] table: the io_uring reactors.
@@ -80,6 +89,12 @@ func Default() Config {
 			MaxFrameBytes:          16 * mib,
 			ConnMaxUnansweredBytes: 64 * mib,
 			ShutdownTimeout:        10 * time.Second,
+			MaxBufferedBytes:       1 << 30,
+			FetchMaxBytes:          64 * mib,
+			FetchMaxWait:           30 * time.Second,
+			FetchColdReadBytes:     4 * mib,
+			FrameTimeout:           30 * time.Second,
+			IdleTimeout:            10 * time.Minute,
 		},
 		Reactor: ReactorConfig{
 			RingEntries:    4096,

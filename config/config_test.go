@@ -72,8 +72,8 @@ func TestDefaultTOMLDocumentsEveryKey(t *testing.T) {
 
 func TestKeysAreUnique(t *testing.T) {
 	keys := Keys()
-	if len(keys) != 28 {
-		t.Errorf("len(Keys()) = %d, want 28 (a setting was added or lost)", len(keys))
+	if len(keys) != 35 {
+		t.Errorf("len(Keys()) = %d, want 35 (a setting was added or lost)", len(keys))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {
@@ -181,6 +181,13 @@ func TestParseErrors(t *testing.T) {
 		{"[server]\nconn_max_unanswered_bytes = 1024", `server.conn_max_unanswered_bytes = 1024: must be at least server.max_frame_bytes (16777216)`, ErrInvalid},
 		{"[server]\nshutdown_timeout = \"0s\"", `server.shutdown_timeout = "0s": must be more than 0`, ErrInvalid},
 		{"[server]\nshutdown_timeout = \"-1s\"", `server.shutdown_timeout = "-1s": must be more than 0`, ErrInvalid},
+		{"[server]\nmax_buffered_bytes = 1048576", `server.max_buffered_bytes = 1048576: must be at least server.conn_max_unanswered_bytes (67108864)`, ErrInvalid},
+		{"[server]\nfetch_max_bytes = 100", `server.fetch_max_bytes = 100: must be from 4096 to 1073741824`, ErrInvalid},
+		{"[server]\nfetch_max_bytes = 2147483648", `server.fetch_max_bytes = 2147483648: must be from 4096 to 1073741824`, ErrInvalid},
+		{"[server]\nfetch_max_wait = \"0s\"", `server.fetch_max_wait = "0s": must be more than 0`, ErrInvalid},
+		{"[server]\nfetch_cold_read_bytes = 134217728", `server.fetch_cold_read_bytes = 134217728: must be from 4096 to server.fetch_max_bytes (67108864)`, ErrInvalid},
+		{"[server]\nframe_timeout = \"0s\"", `server.frame_timeout = "0s": must be more than 0`, ErrInvalid},
+		{"[server]\nidle_timeout = \"-1s\"", `server.idle_timeout = "-1s": must be more than 0`, ErrInvalid},
 		// [reactor].
 		{"[reactor]\ncores = -1", `reactor.cores = -1: must be from 0 (one reactor per CPU) to 1024`, ErrInvalid},
 		{"[reactor]\ncores = 1025", `reactor.cores = 1025: must be from 0 (one reactor per CPU) to 1024`, ErrInvalid},

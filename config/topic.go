@@ -27,9 +27,11 @@ const (
 )
 
 // ParseTopicOverrides builds a TopicConfig from key/value strings (integers
-// in decimal, flush as in the TOML file). An unknown key, a malformed number
-// or a value out of range is a *KeyError naming it; keys are checked in
-// sorted order, so the error is deterministic.
+// in decimal, flush as in the TOML file). Keys may also be spelled as
+// Kafka does (retention.ms; see TopicKey). An unknown key, a key given in
+// both spellings, a malformed number or a value out of range is a
+// *KeyError naming it; keys are checked in sorted order, so the error is
+// deterministic.
 func ParseTopicOverrides(kv map[string]string) (TopicConfig, error) {
 	var t TopicConfig
 	keys := make([]string, 0, len(kv))
@@ -37,8 +39,17 @@ func ParseTopicOverrides(kv map[string]string) (TopicConfig, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	seen := make(map[string]string, len(keys))
 	for _, k := range keys {
-		if err := t.set(k, kv[k]); err != nil {
+		canon, ok := TopicKey(k)
+		if !ok {
+			return TopicConfig{}, &KeyError{Key: k, Err: ErrUnknownKey}
+		}
+		if other, dup := seen[canon]; dup {
+			return TopicConfig{}, invalid(canon, kv[k], fmt.Sprintf("given twice (as %s and %s)", other, k))
+		}
+		seen[canon] = k
+		if err := t.set(canon, kv[k]); err != nil {
 			return TopicConfig{}, err
 		}
 	}
@@ -167,4 +178,21 @@ func ParseTopicConfig(src []byte) (TopicConfig, []byte, error) {
 		return TopicConfig{}, src, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return t, src[topicConfigV1Size:], nil
+}
+
+// TopicKey returns the canonical name of a topic override key given in
+// either spelling: ours (retention_ms) or Kafka's (retention.ms), and false
+// for an unknown key.
+func TopicKey(k string) (string, bool) {
+	switch k {
+	case keyRetentionMs, "retention.ms":
+		return keyRetentionMs, true
+	case keyRetentionBytes, "retention.bytes":
+		return keyRetentionBytes, true
+	case keySegmentBytes, "segment.bytes":
+		return keySegmentBytes, true
+	case keyFlush:
+		return keyFlush, true
+	}
+	return k, false
 }

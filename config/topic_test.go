@@ -28,7 +28,7 @@ func TestParseTopicOverrides(t *testing.T) {
 			want: TopicConfig{RetentionMs: -1, RetentionBytes: 1 << 30, SegmentBytes: 1 << 20, Flush: FlushSync}},
 		{kv: map[string]string{"flush": "interval"}, want: TopicConfig{Flush: FlushInterval}},
 		{kv: map[string]string{"retention": "1"}, err: `unknown key "retention"`, is: ErrUnknownKey},
-		{kv: map[string]string{"flush": "sync", "segment.bytes": "1"}, err: `unknown key "segment.bytes"`, is: ErrUnknownKey},
+		{kv: map[string]string{"flush": "sync", "segment.ms": "1"}, err: `unknown key "segment.ms"`, is: ErrUnknownKey},
 		{kv: map[string]string{"retention_ms": "7d"}, err: `retention_ms = "7d": want a decimal integer`, is: ErrInvalid},
 		{kv: map[string]string{"retention_ms": ""}, err: `retention_ms = "": want a decimal integer`, is: ErrInvalid},
 		{kv: map[string]string{"retention_ms": "0"}, err: `retention_ms = 0: must be -1 (forever) or more than 0`, is: ErrInvalid},
@@ -218,4 +218,30 @@ func FuzzParseTopicConfig(f *testing.F) {
 			t.Fatalf("re-encoding %+v = %x, read from %x", tc, enc, src[:used])
 		}
 	})
+}
+
+// TestTopicKafkaSpelling: Kafka's dotted names of the topic keys are
+// accepted as the same settings; giving both spellings of one key is an
+// error, as is an unknown key in either spelling.
+func TestTopicKafkaSpelling(t *testing.T) {
+	got, err := ParseTopicOverrides(map[string]string{"retention.ms": "60000", "retention.bytes": "1048576", "segment.bytes": "2097152"})
+	want := TopicConfig{RetentionMs: 60000, RetentionBytes: 1 << 20, SegmentBytes: 2 << 20}
+	if err != nil || got != want {
+		t.Fatalf("dotted keys: %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := ParseTopicOverrides(map[string]string{"retention.ms": "1", "retention_ms": "2"}); err == nil ||
+		!strings.Contains(err.Error(), "retention_ms") {
+		t.Fatalf("both spellings: %v", err)
+	}
+	if _, err := ParseTopicOverrides(map[string]string{"retention.hours": "1"}); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("unknown dotted key: %v", err)
+	}
+	for in, want := range map[string]string{"segment.bytes": "segment_bytes", "flush": "flush", "retention_ms": "retention_ms"} {
+		if k, ok := TopicKey(in); !ok || k != want {
+			t.Errorf("TopicKey(%q) = %q, %v; want %q", in, k, ok, want)
+		}
+	}
+	if _, ok := TopicKey("nope"); ok {
+		t.Error("TopicKey(nope) accepted")
+	}
 }

@@ -21,6 +21,10 @@ const (
 	minRecvBufferSize    = 1024
 	maxRecvBufferSize    = 16 << 20
 	maxDefaultPartitions = 100000
+	// A fetch response stays far below the 4 GiB a frame length can say,
+	// one oversized first batch and the partition headers included.
+	minFetchBytes = 4096
+	maxFetchBytes = 1 << 30
 )
 
 // checker keeps the first failed check (a sticky error).
@@ -59,6 +63,17 @@ func (s ServerConfig) validate(ck *checker) {
 		fmt.Sprintf("must be at least server.max_frame_bytes (%d)", s.MaxFrameBytes))
 	ck.check(s.ShutdownTimeout > 0, "server.shutdown_timeout", s.ShutdownTimeout,
 		"must be more than 0")
+	ck.check(s.MaxBufferedBytes >= s.ConnMaxUnansweredBytes, "server.max_buffered_bytes",
+		s.MaxBufferedBytes, fmt.Sprintf("must be at least server.conn_max_unanswered_bytes (%d)",
+			s.ConnMaxUnansweredBytes))
+	ck.check(between(s.FetchMaxBytes, minFetchBytes, maxFetchBytes), "server.fetch_max_bytes",
+		s.FetchMaxBytes, fromTo(minFetchBytes, maxFetchBytes))
+	ck.check(s.FetchMaxWait > 0, "server.fetch_max_wait", s.FetchMaxWait, "must be more than 0")
+	ck.check(between(s.FetchColdReadBytes, minFetchBytes, s.FetchMaxBytes),
+		"server.fetch_cold_read_bytes", s.FetchColdReadBytes,
+		fmt.Sprintf("must be from %d to server.fetch_max_bytes (%d)", minFetchBytes, s.FetchMaxBytes))
+	ck.check(s.FrameTimeout > 0, "server.frame_timeout", s.FrameTimeout, "must be more than 0")
+	ck.check(s.IdleTimeout > 0, "server.idle_timeout", s.IdleTimeout, "must be more than 0")
 }
 
 func (r ReactorConfig) validate(ck *checker) {

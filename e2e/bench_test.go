@@ -3,6 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ringmq/ringmq/client"
@@ -88,5 +91,37 @@ func TestBenchProduceAndE2E(t *testing.T) {
 	r := runBench(t, "tcp", 20000, 100, "--messages", "20000", "--msg-size", "100")
 	if r.MBPerSec <= 0 {
 		t.Fatalf("tcp baseline: %+v", r)
+	}
+}
+
+// --report writes one self-contained HTML page; progress on a stderr that
+// is not a terminal stays plain lines (no bar, no carriage returns).
+func TestBenchHTMLReport(t *testing.T) {
+	srv := startServer(t, writeConfig(t, t.TempDir()))
+	path := filepath.Join(t.TempDir(), "run.html")
+	res := runCLI(t, "", "bench", "produce", "--server="+srv.addr, "--topic", "br-html", "--duration", "1500ms",
+		"--msg-size", "100", "--report", path)
+	if res.code != 0 {
+		t.Fatalf("bench --report: exit %d\n%s", res.code, res.stderr)
+	}
+	if strings.Contains(res.stderr, "\r") || !strings.Contains(res.stderr, "bench produce:") {
+		t.Errorf("progress on a non-terminal stderr = %q", res.stderr)
+	}
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<!DOCTYPE html>", `<svg id="throughput"`, `<svg id="latency"`, "<polyline",
+		`<script type="application/json" id="summary">`, `"mode": "produce"`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the report lacks %s", want)
+		}
+	}
+	if head, _, _ := strings.Cut(string(page), "<style>"); testing.Verbose() {
+		t.Logf("first lines of the report:\n%s", head)
+	}
+	if res := runCLI(t, "", "bench", "produce", "--server="+srv.addr, "--report", "/nonexistent-dir/run.html"); res.code == 0 ||
+		!strings.Contains(res.stderr, "--report") {
+		t.Errorf("a report path that cannot be created: exit %d, %q", res.code, res.stderr)
 	}
 }

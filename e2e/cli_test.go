@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -28,9 +29,16 @@ type cliResult struct {
 // status.
 func runCLI(t testing.TB, stdin string, args ...string) cliResult {
 	t.Helper()
+	return runCLIEnv(t, nil, stdin, args...)
+}
+
+// runCLIEnv is runCLI with env added to the environment.
+func runCLIEnv(t testing.TB, env []string, stdin string, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -93,13 +101,18 @@ func splitLines(s string) []string {
 }
 
 type jsonRecord struct {
-	Topic     string            `json:"topic"`
-	Partition uint32            `json:"partition"`
-	Offset    uint64            `json:"offset"`
-	Timestamp int64             `json:"timestamp"`
-	Key       *string           `json:"key"`
-	Value     string            `json:"value"`
-	Headers   map[string]string `json:"headers"`
+	Topic     string       `json:"topic"`
+	Partition uint32       `json:"partition"`
+	Offset    uint64       `json:"offset"`
+	Timestamp int64        `json:"timestamp"`
+	Key       *string      `json:"key"`
+	Value     string       `json:"value"`
+	Headers   []jsonHeader `json:"headers"`
+}
+
+type jsonHeader struct {
+	Key   string  `json:"key"`
+	Value *string `json:"value"`
 }
 
 func TestCLIProduceConsumeGroups(t *testing.T) {

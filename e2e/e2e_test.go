@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,9 +42,28 @@ func TestMain(m *testing.M) {
 type server struct {
 	cmd     *exec.Cmd
 	addr    string
-	metrics string // metrics HTTP address, "off" when disabled
+	metrics string // metrics listener address, or "off"
 	exited  chan error
-	logs    *strings.Builder
+	logs    *syncBuilder
+}
+
+// syncBuilder is a strings.Builder that a test may read while the server's
+// log is still being written to it.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) WriteString(str string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(str)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 var listenRE = regexp.MustCompile(`msg=serving listen=(\S+) metrics=(\S+)`)
@@ -90,23 +110,23 @@ func startServerWithin(t testing.TB, configPath string, timeout time.Duration) *
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, exited: make(chan error, 1), logs: &strings.Builder{}}
-	addrCh := make(chan []string, 1)
+	s := &server{cmd: cmd, exited: make(chan error, 1), logs: &syncBuilder{}}
+	addrCh := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
 			s.logs.WriteString(line + "\n")
 			if m := listenRE.FindStringSubmatch(line); m != nil {
-				addrCh <- m[1:]
+				addrCh <- [2]string{m[1], m[2]}
 			}
 		}
 		io.Copy(io.Discard, stderr)
 		s.exited <- cmd.Wait()
 	}()
 	select {
-	case a := <-addrCh:
-		s.addr, s.metrics = a[0], a[1]
+	case addrs := <-addrCh:
+		s.addr, s.metrics = addrs[0], addrs[1]
 	case err := <-s.exited:
 		t.Fatalf("server exited before serving: %v\n%s", err, s.logs.String())
 	case <-time.After(timeout):

@@ -23,6 +23,9 @@
 // version, a body that does not decode, a server shutting down); its body is
 // then empty. Errors about the named topics, partitions or groups travel in
 // the body. A Produce request with acks 0 gets no response at all.
+// Correlation id 0 (ConnErrorID) is never used by a request: a response
+// with it is a connection error the server sends unasked (today
+// TOO_MANY_CONNECTIONS) just before it closes the connection.
 //
 // # Bodies
 //

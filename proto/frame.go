@@ -24,8 +24,10 @@ const (
 	APIOffsetCommit  APIKey = 9
 	APIOffsetFetch   APIKey = 10
 	APIListGroups    APIKey = 11
+	APIAlterTopic    APIKey = 12
+	APIAddPartitions APIKey = 13
 
-	maxAPIKey = APIListGroups
+	maxAPIKey = APIAddPartitions
 )
 
 var apiNames = [...]string{
@@ -40,6 +42,8 @@ var apiNames = [...]string{
 	APIOffsetCommit:  "OffsetCommit",
 	APIOffsetFetch:   "OffsetFetch",
 	APIListGroups:    "ListGroups",
+	APIAlterTopic:    "AlterTopic",
+	APIAddPartitions: "AddPartitions",
 }
 
 // String is the API's name, e.g. "Produce".
@@ -104,6 +108,12 @@ type ResponseHeader struct {
 	CorrelationID uint32
 	Error         ErrorCode
 }
+
+// ConnErrorID is the correlation id of a connection error: a response
+// frame with an empty body that the server sends unasked before closing the
+// connection (TOO_MANY_CONNECTIONS). Clients never use it for a request.
+// Never change it.
+const ConnErrorID uint32 = 0
 
 // FrameLength reports the total size of the frame that starts at b, length
 // field included, once b holds the 4-byte length field (ok is false

@@ -69,6 +69,10 @@ func FuzzMetadataRequest(f *testing.F)       { fuzzMessage(f, "MetadataRequest")
 func FuzzMetadataResponse(f *testing.F)      { fuzzMessage(f, "MetadataResponse") }
 func FuzzCreateTopicRequest(f *testing.F)    { fuzzMessage(f, "CreateTopicRequest") }
 func FuzzCreateTopicResponse(f *testing.F)   { fuzzMessage(f, "CreateTopicResponse") }
+func FuzzAlterTopicRequest(f *testing.F)     { fuzzMessage(f, "AlterTopicRequest") }
+func FuzzAlterTopicResponse(f *testing.F)    { fuzzMessage(f, "AlterTopicResponse") }
+func FuzzAddPartitionsRequest(f *testing.F)  { fuzzMessage(f, "AddPartitionsRequest") }
+func FuzzAddPartitionsResponse(f *testing.F) { fuzzMessage(f, "AddPartitionsResponse") }
 func FuzzDeleteTopicRequest(f *testing.F)    { fuzzMessage(f, "DeleteTopicRequest") }
 func FuzzDeleteTopicResponse(f *testing.F)   { fuzzMessage(f, "DeleteTopicResponse") }
 func FuzzDescribeTopicRequest(f *testing.F)  { fuzzMessage(f, "DescribeTopicRequest") }

@@ -34,7 +34,8 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"DeleteTopicRequest": APIDeleteTopic, "DescribeTopicRequest": APIDescribeTopic,
 		"ProduceRequest": APIProduce, "FetchRequest": APIFetch, "ListOffsetsRequest": APIListOffsets,
 		"OffsetCommitRequest": APIOffsetCommit, "OffsetFetchRequest": APIOffsetFetch,
-		"ListGroupsRequest": APIListGroups,
+		"ListGroupsRequest": APIListGroups, "AlterTopicRequest": APIAlterTopic,
+		"AddPartitionsRequest": APIAddPartitions,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {

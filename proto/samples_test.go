@@ -22,7 +22,8 @@ func sampleBatch(n int) []byte {
 }
 
 func msgTypes() []msgType {
-	return append(adminMsgTypes(), dataMsgTypes()...)
+	all := append(adminMsgTypes(), dataMsgTypes()...)
+	return append(all, alterMsgTypes()...) // last: the seed files of the others keep their numbers
 }
 
 func adminMsgTypes() []msgType {
@@ -137,6 +138,26 @@ func dataMsgTypes() []msgType {
 		{"OffsetFetchResponse", func() Message { return new(OffsetFetchResponse) }, []Message{
 			&OffsetFetchResponse{Topics: []OffsetFetchTopicResponse{{Name: []byte("orders"), Partitions: []OffsetFetchPartitionResponse{
 				{0, 100, []byte("host-a"), 1_700_000_000_000, None}, {2, NoOffset, []byte{}, 0, None}}}}},
+		}},
+	}
+}
+
+func alterMsgTypes() []msgType {
+	return []msgType{
+		{"AlterTopicRequest", func() Message { return new(AlterTopicRequest) }, []Message{
+			&AlterTopicRequest{Name: "orders", Configs: []Config{{ConfigRetentionMs, "3600000"}, {ConfigFlush, ""}}},
+			&AlterTopicRequest{Name: "t"},
+		}},
+		{"AlterTopicResponse", func() Message { return new(AlterTopicResponse) }, []Message{
+			&AlterTopicResponse{},
+			&AlterTopicResponse{Error: InvalidConfig, Message: "segment_bytes: out of range"},
+		}},
+		{"AddPartitionsRequest", func() Message { return new(AddPartitionsRequest) }, []Message{
+			&AddPartitionsRequest{Name: "orders", Partitions: 6},
+		}},
+		{"AddPartitionsResponse", func() Message { return new(AddPartitionsResponse) }, []Message{
+			&AddPartitionsResponse{},
+			&AddPartitionsResponse{Error: InvalidPartitions, Message: "topic has 6 partitions already"},
 		}},
 	}
 }

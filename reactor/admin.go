@@ -39,6 +39,7 @@ func (s *Server) postAdmin(j adminJob) {
 	default:
 		// The admin queue is full: answer at once rather than block a reactor.
 		frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: j.req.hdr.CorrelationID, Error: proto.RequestTimedOut}, nil)
+		s.metrics.responseErrors(j.req.hdr.API, proto.RequestTimedOut, nil)
 		j.origin.respondRaw(j.req, frame)
 	}
 }
@@ -53,6 +54,7 @@ func (s *Server) adminLoop() {
 		}
 		code, resp := s.runAdmin(j)
 		frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: j.req.hdr.CorrelationID, Error: code}, resp)
+		s.metrics.responseErrors(j.api, code, resp)
 		j.origin.mb.post(message{kind: msgReply, req: j.req, frame: frame})
 	}
 }
@@ -90,6 +92,8 @@ func (s *Server) runAdmin(j adminJob) (proto.ErrorCode, proto.Message) {
 			return proto.InvalidRequest, nil
 		}
 		return s.listGroups(&req)
+	case proto.APIAlterTopic, proto.APIAddPartitions:
+		return s.runAlter(j)
 	}
 	return proto.UnsupportedAPI, nil
 }
@@ -123,7 +127,9 @@ func (s *Server) createTopic(req *proto.CreateTopicRequest) *proto.CreateTopicRe
 		s.broadcast(msgDrop, ti) // the reactors that succeeded delete theirs
 		s.meta.DeleteTopic(req.Name)
 		s.metrics.dropTopic(req.Name)
-		s.store.RemoveTopicDir(req.Name)
+		if err := s.store.RemoveTopicDir(req.Name); err != nil {
+			s.log.Error("remove the directory of a failed topic create", "topic", req.Name, "err", err)
+		}
 		return fail(proto.StorageError, "create partitions: %v", err)
 	}
 	s.topics.Store(s.topics.Load().with(ti))
@@ -182,7 +188,7 @@ func (s *Server) newTopicInfo(name string, partitions uint32, overrides config.T
 		cfg:        overrides.Resolve(s.cfg.Storage.TopicDefaults()),
 		overrides:  overrides,
 		shards:     assignShards(name, partitions, len(s.reactors)),
-		shared:     make([]partShared, partitions),
+		shared:     newShared(partitions, nil),
 		stats:      stats.ForTopic(name),
 	}
 }
@@ -207,12 +213,12 @@ func decodeTopic(name string, b []byte, reactors int) (*topicInfo, error) {
 		return nil, err
 	}
 	return &topicInfo{name: name, partitions: partitions, overrides: overrides,
-		shards: assignShards(name, partitions, reactors), shared: make([]partShared, partitions),
+		shards: assignShards(name, partitions, reactors), shared: newShared(partitions, nil),
 		stats: stats.ForTopic(name)}, nil
 }
 
 func (s *Server) offsetCommit(req *proto.OffsetCommitRequest) (proto.ErrorCode, proto.Message) {
-	if len(req.Group) == 0 {
+	if !proto.ValidName(req.Group) {
 		return proto.InvalidGroupName, nil
 	}
 	group := string(req.Group)
@@ -225,6 +231,11 @@ func (s *Server) offsetCommit(req *proto.OffsetCommitRequest) (proto.ErrorCode, 
 		info := tt.lookup(t.Name)
 		for _, p := range t.Partitions {
 			_, code := partOwner(info, p.Partition)
+			if code == proto.None && p.Offset > info.shared[p.Partition].logEnd.Load() {
+				// Kafka semantics: the committed offset is the next one to
+				// read, so the log end itself is the highest valid commit.
+				code = proto.OffsetOutOfRange
+			}
 			if code == proto.None {
 				c := metalog.OffsetCommit{Offset: p.Offset, Metadata: string(p.Metadata), CommitTimeMs: now}
 				if err := s.meta.CommitOffset(group, info.name, p.Partition, c); err != nil {
@@ -240,6 +251,9 @@ func (s *Server) offsetCommit(req *proto.OffsetCommitRequest) (proto.ErrorCode, 
 }
 
 func (s *Server) offsetFetch(req *proto.OffsetFetchRequest) (proto.ErrorCode, proto.Message) {
+	if !proto.ValidName(req.Group) {
+		return proto.InvalidGroupName, nil
+	}
 	group := string(req.Group)
 	resp := &proto.OffsetFetchResponse{}
 	if len(req.Topics) == 0 {
@@ -271,6 +285,9 @@ func (s *Server) offsetFetch(req *proto.OffsetFetchRequest) (proto.ErrorCode, pr
 }
 
 func (s *Server) listGroups(req *proto.ListGroupsRequest) (proto.ErrorCode, proto.Message) {
+	if req.Group != "" && !proto.ValidName([]byte(req.Group)) {
+		return proto.InvalidGroupName, nil
+	}
 	tt := s.topics.Load()
 	resp := &proto.ListGroupsResponse{}
 	for _, g := range s.meta.ListGroups() {

@@ -1,6 +1,8 @@
 package reactor
 
 import (
+	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/ringmq/ringmq/client"
 	"github.com/ringmq/ringmq/internal/ringtest"
+	"github.com/ringmq/ringmq/proto"
 	"golang.org/x/sys/unix"
 )
 
@@ -78,5 +81,50 @@ func TestColdReadsGoThroughTheRing(t *testing.T) {
 	checkExactlyOnce(t, readAll(t, c, "cold", 1), 1, 20_000)
 	if after := metricValue(t, "ringmq_fetch_cold_read_bytes_total"); after <= before {
 		t.Fatalf("cold read bytes %v → %v: evicted data was not read through the ring", before, after)
+	}
+}
+
+// A cold read starts at an index entry, which may be before the batch
+// holding the offset (sparse), or wrong; only batches from the one holding
+// the offset are kept, and a read that does not hold it keeps nothing (the
+// part is then read with Log.Read, which checks the index).
+func TestColdReadKeepsBatchesFromTheOffset(t *testing.T) {
+	var all []byte
+	var starts []int
+	for base := uint64(0); base < 12; base += 3 { // batches 0-2, 3-5, 6-8, 9-11
+		var b proto.BatchBuilder
+		b.Reset(nil)
+		for i := 0; i < 3; i++ {
+			b.Append(1, nil, []byte{byte(base)}, nil)
+		}
+		batch := b.Finish()
+		binary.LittleEndian.PutUint64(batch, base) // base_offset is outside the CRC
+		starts = append(starts, len(all))
+		all = append(all, batch...)
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to int // the range read
+		off      uint64
+		wantBase int64 // base offset of the first batch kept, -1: none
+		wantLen  int
+	}{
+		{"at the batch", starts[1], len(all), 4, 3, len(all) - starts[1]},
+		{"earlier batches skipped", 0, len(all), 7, 6, len(all) - starts[2]},
+		{"cut inside a later batch", 0, starts[3] + 5, 4, 3, starts[3] - starts[1]},
+		{"ends before the offset", 0, starts[2], 7, -1, 0},
+		{"starts past the offset", starts[2], len(all), 4, -1, 0},
+		{"starts mid batch", starts[1] + 9, len(all), 4, -1, 0},
+	} {
+		b := bytes.Clone(all[tc.from:tc.to])
+		n := batchesFrom(b, tc.off)
+		if n != tc.wantLen {
+			t.Fatalf("%s: kept %d bytes, want %d", tc.name, n, tc.wantLen)
+		}
+		if n > 0 {
+			if h, err := proto.ParseBatchHeader(b); err != nil || int64(h.BaseOffset) != tc.wantBase {
+				t.Fatalf("%s: first batch kept %d (%v), want %d", tc.name, h.BaseOffset, err, tc.wantBase)
+			}
+		}
 	}
 }

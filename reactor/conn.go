@@ -1,6 +1,8 @@
 package reactor
 
 import (
+	"time"
+
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/ring"
 	"golang.org/x/sys/unix"
@@ -33,10 +35,26 @@ type conn struct {
 	handoff     int  // target shard of a pending hand-off, -1 if none
 
 	// requests counts requests received and not yet finished; unanswered
-	// is their frame bytes (backpressure).
+	// is their frame bytes.
 	requests   int
 	unanswered int
 	inFlight   int // send/recv ops the kernel still holds
+
+	// held is the memory the connection holds (its requests' frames until
+	// answered, the partial frame's buffer, its fetches' cold read
+	// buffers), counted against conn_max_unanswered_bytes and, summed in
+	// Reactor.held, against the reactor's share of max_buffered_bytes.
+	held   int64
+	inHeld int64 // cap(in), as counted in held
+	// memPaused: paused because the reactor's budget was spent (listed in
+	// Reactor.memPaused until resumed).
+	memPaused bool
+
+	// Deadlines: active is when bytes last arrived or a send progressed
+	// (idle_timeout); frameStart when the partial frame in began
+	// (frame_timeout).
+	active     time.Time
+	frameStart time.Time
 }
 
 // outFrame is one response frame: parts are sent back to back; buf is
@@ -55,6 +73,7 @@ func (c *conn) reset() {
 	c.sending, c.recvArmed, c.recvPaused, c.closing, c.closeQueued = false, false, false, false, false
 	c.handoff = -1
 	c.requests, c.unanswered, c.inFlight = 0, 0, 0
+	c.held, c.inHeld, c.memPaused = 0, 0, false
 }
 
 // newConn registers fd in a free slot. Connections are counted once, when
@@ -72,6 +91,7 @@ func (r *Reactor) newConn(fd int) *conn {
 	c.reset()
 	c.fd = fd
 	c.gen = (c.gen + 1) & 0xffffff
+	c.active = r.now
 	return c
 }
 
@@ -107,7 +127,9 @@ func (r *Reactor) onRecv(c *conn, res int32, flags uint32) {
 		case res > 0 && c.handoff >= 0:
 			c.in = append(c.in, r.bufs.Buf(id)[:res]...)
 		case res > 0 && !c.closing:
+			c.active = r.now
 			r.onData(c, r.bufs.Buf(id)[:res])
+			r.holdIn(c)
 		}
 		r.bufs.Recycle(id)
 	}
@@ -135,6 +157,7 @@ func (r *Reactor) onData(c *conn, data []byte) {
 			}
 			if need == 0 || len(data) < need {
 				c.in = append(c.in, data...)
+				c.frameStart = r.now
 				return
 			}
 			r.startRequest(c, data[:need])
@@ -157,8 +180,23 @@ func (r *Reactor) onData(c *conn, data []byte) {
 		if len(c.in) == need {
 			r.startRequest(c, c.in)
 			c.in = c.in[:0]
+			if cap(c.in) > maxKeptInBytes {
+				c.in = nil // a big frame's buffer is not kept for the next one
+			}
 		}
 	}
+}
+
+// maxKeptInBytes is the largest partial-frame buffer a connection keeps
+// between frames.
+const maxKeptInBytes = 64 << 10
+
+// holdIn counts the partial frame buffer's current size in c.held.
+func (r *Reactor) holdIn(c *conn) {
+	n := int64(cap(c.in))
+	r.hold(c, n-c.inHeld)
+	c.inHeld = n
+	r.checkBudget(c)
 }
 
 // frameNeed returns the whole size of the frame starting at b, 0 if its
@@ -246,6 +284,7 @@ func (r *Reactor) onSend(c *conn, res int32) {
 		r.closeConn(c)
 		return
 	}
+	c.active = r.now
 	n := int(res) + c.sentHead
 	done := 0
 	for done < len(c.out) && n >= c.out[done].size {
@@ -297,6 +336,8 @@ func (r *Reactor) closeConn(c *conn) {
 		r.frameSent(&c.out[i])
 	}
 	c.out = c.out[:0]
+	c.in = nil
+	r.holdIn(c)
 	r.maybeFinishConn(c)
 }
 
@@ -315,6 +356,8 @@ func (r *Reactor) maybeFinishConn(c *conn) {
 // detachConn removes c from this reactor without closing its socket (shard
 // hand-off): the fd now belongs to another reactor.
 func (r *Reactor) detachConn(c *conn) {
+	r.hold(c, -c.held)
+	c.inHeld = 0
 	c.fd = -1
 	c.gen = (c.gen + 1) & 0xffffff
 	r.freeConns = append(r.freeConns, c.slot)

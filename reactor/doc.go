@@ -40,7 +40,16 @@
 // the mmap'd segment slices themselves (sendmsg with iovecs, no copy);
 // slices read by another reactor are released back to it after the send.
 // Below min_bytes a fetch parks on each partition it reads until an
-// append wakes it or max_wait passes.
+// append past what it read wakes it or max_wait passes.
+//
+// # Bounds
+//
+// What a client can make the server hold is bounded (budget.go): fetch
+// responses by fetch_max_bytes over all partitions, cold reads by
+// fetch_cold_read_bytes, waits by fetch_max_wait; the memory of each
+// connection and of each reactor's connections by budgets past which a
+// connection is no longer read from; partial frames by frame_timeout and
+// connections by idle_timeout.
 //
 // Metadata changes (create/delete topic) and consumer offsets run on the
 // admin goroutine, which writes the metadata store and asks each reactor

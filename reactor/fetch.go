@@ -1,6 +1,9 @@
 package reactor
 
 import (
+	"hash/maphash"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringmq/ringmq/proto"
@@ -16,14 +19,23 @@ import (
 
 type fetchState struct {
 	req      proto.FetchRequest
+	maxBytes int // records bytes of the whole response: req.MaxBytes capped by fetch_max_bytes
 	parts    []fetchPart
 	views    []storage.View // read here; released here
 	bytes    int
 	gen      uint32 // bumped on every park and unpark; stale wake-ups are ignored
 	parked   bool
+	parkedAt time.Time
 	final    bool
 	deadline time.Time
 	out      [][]byte
+	keys     []partKey // scratch for the duplicate check
+
+	// Memory for cold reads: coldHeld bytes are counted against the
+	// connection's and the reactor's budgets (by the origin); the owners
+	// reading the parts take their buffers' sizes from coldLeft.
+	coldHeld int64
+	coldLeft atomic.Int64
 }
 
 type fetchPart struct {
@@ -54,9 +66,62 @@ func (r *Reactor) handleFetch(q *request, body []byte) {
 			fs.parts = append(fs.parts, fetchPart{ti: int32(ti), pi: int32(pi), owner: -1})
 		}
 	}
+	if fs.hasDuplicates() {
+		r.respondError(q, proto.InvalidRequest)
+		return
+	}
+	cfg := &r.srv.cfg.Server
+	fs.maxBytes = int(min(int64(fs.req.MaxBytes), cfg.FetchMaxBytes))
 	fs.final = fs.req.MaxWaitMs == 0 || fs.req.MinBytes == 0
-	fs.deadline = r.now.Add(time.Duration(fs.req.MaxWaitMs) * time.Millisecond)
+	fs.deadline = r.now.Add(min(time.Duration(fs.req.MaxWaitMs)*time.Millisecond, cfg.FetchMaxWait))
 	r.gatherFetch(q)
+}
+
+// partKey identifies a partition of a fetch for the duplicate check.
+type partKey struct {
+	hash uint64 // of the topic name
+	part uint32
+	ti   int32
+}
+
+var topicSeed = maphash.MakeSeed()
+
+// hasDuplicates reports whether a partition is listed twice (under one
+// topic or under a topic listed twice): that request is refused with
+// INVALID_REQUEST rather than read twice into one response. It sorts
+// (name hash, partition) keys in a reused slice, so it does not allocate
+// once warm.
+func (fs *fetchState) hasDuplicates() bool {
+	keys := fs.keys[:0]
+	for _, fp := range fs.parts {
+		t := &fs.req.Topics[fp.ti]
+		keys = append(keys, partKey{hash: maphash.Bytes(topicSeed, t.Name), part: t.Partitions[fp.pi].Partition, ti: fp.ti})
+	}
+	fs.keys = keys
+	slices.SortFunc(keys, func(a, b partKey) int {
+		if a.hash != b.hash {
+			return cmpU64(a.hash, b.hash)
+		}
+		return cmpU64(uint64(a.part), uint64(b.part))
+	})
+	for i := 1; i < len(keys); i++ {
+		a, b := keys[i-1], keys[i]
+		if a.hash == b.hash && a.part == b.part &&
+			string(fs.req.Topics[a.ti].Name) == string(fs.req.Topics[b.ti].Name) {
+			return true
+		}
+	}
+	return false
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func (r *Reactor) fetchReq(q *request, idx int) (*proto.FetchTopic, *proto.FetchPartition) {
@@ -69,6 +134,10 @@ func (r *Reactor) gatherFetch(q *request) {
 	fs := &q.fetch
 	fs.bytes = 0
 	fs.views = fs.views[:0]
+	grant := min(int64(fs.maxBytes), r.room(q.c))
+	r.hold(q.c, grant)
+	fs.coldHeld = grant
+	fs.coldLeft.Store(grant)
 	tt := r.srv.topics.Load()
 	q.pending = 1
 	for i := range fs.parts {
@@ -95,7 +164,7 @@ func (r *Reactor) gatherFetch(q *request) {
 // returns the partition, its log end and start, an error code for an
 // unknown partition or an offset outside the log, and how many bytes to
 // read (0: nothing yet, the offset is the log end).
-func (r *Reactor) partRange(t *proto.FetchTopic, p *proto.FetchPartition, maxBytes uint32) (
+func (r *Reactor) partRange(t *proto.FetchTopic, p *proto.FetchPartition, maxBytes int) (
 	part *partition, code proto.ErrorCode, hw, start uint64, limit int) {
 	part = r.partition(t.Name, p.Partition)
 	if part == nil {
@@ -108,7 +177,7 @@ func (r *Reactor) partRange(t *proto.FetchTopic, p *proto.FetchPartition, maxByt
 	case p.Offset == hw:
 		return part, proto.None, hw, start, 0
 	}
-	return part, proto.None, hw, start, int(min(p.PartitionMaxBytes, maxBytes))
+	return part, proto.None, hw, start, min(int(p.PartitionMaxBytes), maxBytes)
 }
 
 // readLocal reads a part this reactor owns for its own fetch: cold data
@@ -116,17 +185,52 @@ func (r *Reactor) partRange(t *proto.FetchTopic, p *proto.FetchPartition, maxByt
 func (r *Reactor) readLocal(q *request, idx int) {
 	fs := &q.fetch
 	t, p := r.fetchReq(q, idx)
-	part, code, hw, start, limit := r.partRange(t, p, fs.req.MaxBytes)
+	part, code, hw, start, limit := r.partRange(t, p, fs.maxBytes)
 	fp := &fs.parts[idx]
 	fp.code, fp.hw, fp.logStart = code, hw, start
 	if limit > 0 {
-		if v, ok := part.log.ColdView(p.Offset, limit); ok {
+		switch v, cold := r.coldView(fs, part, p.Offset, limit); {
+		case cold && v.Len() > 0:
 			r.readCold(q, idx, v)
-		} else {
+		case !cold:
 			r.readViews(q, idx, part, p.Offset, limit)
 		}
 	}
 	r.fetchStep(q)
+}
+
+// coldView asks whether the part's data is out of page cache and, if so,
+// takes the buffer for its ring read from the fetch's cold budget: at most
+// fetch_cold_read_bytes. cold with an empty view means the budget is
+// spent: the part returns nothing this time (reading it from the mmap
+// would fault inside the reactor).
+func (r *Reactor) coldView(fs *fetchState, part *partition, off uint64, limit int) (storage.View, bool) {
+	want := min(int64(limit), r.srv.cfg.Server.FetchColdReadBytes)
+	v, cold := part.log.ColdView(off, int(want))
+	if !cold {
+		return v, false
+	}
+	take := fs.takeCold(int64(v.Len()))
+	if take < int64(v.Len()) {
+		v.Release()
+		if take > 0 {
+			fs.coldLeft.Add(take)
+		}
+		return storage.View{}, true
+	}
+	return v, true
+}
+
+// takeCold takes up to n bytes of the fetch's cold budget (called by the
+// owners of its parts, on any reactor) and returns how many it got.
+func (fs *fetchState) takeCold(n int64) int64 {
+	for {
+		left := fs.coldLeft.Load()
+		take := min(n, left)
+		if take <= 0 || fs.coldLeft.CompareAndSwap(left, left-take) {
+			return max(take, 0)
+		}
+	}
 }
 
 // readViews appends the views of [off, off+limit) to the fetch's views.
@@ -170,15 +274,16 @@ func (r *Reactor) onColdRead(o *ioOp, res int32) {
 	fs := &q.fetch
 	fp := &fs.parts[o.idx]
 	fp.coldView.Release()
-	if n := wholeBatches(fp.cold[:max(res, 0)]); n > 0 {
+	_, p := r.fetchReq(q, int(o.idx))
+	if n := batchesFrom(fp.cold[:max(res, 0)], p.Offset); n > 0 {
 		fp.cold = fp.cold[:n]
 		fp.size = n
 		fs.bytes += n
 	} else {
 		r.pool.put(fp.cold)
 		fp.cold = nil
-		t, p := r.fetchReq(q, int(o.idx))
-		if part, code, _, _, limit := r.partRange(t, p, fs.req.MaxBytes); limit > 0 {
+		t, _ := r.fetchReq(q, int(o.idx))
+		if part, code, _, _, limit := r.partRange(t, p, fs.maxBytes); limit > 0 {
 			r.readViews(q, int(o.idx), part, p.Offset, limit)
 		} else {
 			fp.code = code
@@ -187,17 +292,35 @@ func (r *Reactor) onColdRead(o *ioOp, res int32) {
 	r.fetchStep(q)
 }
 
-// wholeBatches is the length of the whole, valid batches at the start of b.
-func wholeBatches(b []byte) int {
-	n := 0
-	for len(b) > 0 {
-		h, rest, err := proto.ValidateBatch(b)
+// batchesFrom keeps what a cold read got that a fetch of off may return:
+// the whole, valid batches from the one containing off on, moved to the
+// start of b. It returns their length, 0 when the read did not get the
+// batch containing off (the range began at an index entry, which may be
+// wrong or too far back: then the part is read with Log.Read, which checks
+// the index).
+func batchesFrom(b []byte, off uint64) int {
+	from, n := -1, 0
+	for rest := b; len(rest) > 0; {
+		h, next, err := proto.ValidateBatch(rest)
 		if err != nil {
 			break
 		}
-		n += h.Size()
-		b = rest
+		switch {
+		case from < 0 && h.NextOffset() <= off: // wholly below off: skip
+		case from < 0 && h.BaseOffset > off: // starts past off
+			return 0
+		case from < 0:
+			from = len(b) - len(rest)
+			n = h.Size()
+		default:
+			n += h.Size()
+		}
+		rest = next
 	}
+	if from < 0 {
+		return 0
+	}
+	copy(b, b[from:from+n])
 	return n
 }
 
@@ -208,10 +331,14 @@ func wholeBatches(b []byte) int {
 func (r *Reactor) fetchRemotePart(m *message) {
 	q, origin, idx := m.req, m.origin, m.idx
 	t, p := r.fetchReq(q, int(idx))
-	part, code, hw, start, limit := r.partRange(t, p, q.fetch.req.MaxBytes)
+	part, code, hw, start, limit := r.partRange(t, p, q.fetch.maxBytes)
 	reply := message{kind: msgFetchDone, origin: r, req: q, idx: idx, code: code, end: hw, start: start}
 	if limit > 0 {
-		if v, ok := part.log.ColdView(p.Offset, limit); ok {
+		if v, cold := r.coldView(&q.fetch, part, p.Offset, limit); cold {
+			if v.Len() == 0 { // no budget left: nothing this time
+				origin.mb.post(reply)
+				return
+			}
 			slot, o := r.ops.alloc()
 			*o = ioOp{req: q, origin: origin, idx: idx, coldView: v, coldBuf: make([]byte, v.Len()),
 				hw: hw, logStart: start}
@@ -236,11 +363,11 @@ func (r *Reactor) readRemote(part *partition, off uint64, limit int) ([]storage.
 func (r *Reactor) onRemoteColdRead(o *ioOp, res int32) {
 	o.coldView.Release()
 	reply := message{kind: msgFetchDone, origin: r, req: o.req, idx: o.idx, end: o.hw, start: o.logStart}
-	if n := wholeBatches(o.coldBuf[:max(res, 0)]); n > 0 {
+	t, p := r.fetchReq(o.req, int(o.idx))
+	if n := batchesFrom(o.coldBuf[:max(res, 0)], p.Offset); n > 0 {
 		reply.data = o.coldBuf[:n]
 	} else {
-		t, p := r.fetchReq(o.req, int(o.idx))
-		part, code, hw, start, limit := r.partRange(t, p, o.req.fetch.req.MaxBytes)
+		part, code, hw, start, limit := r.partRange(t, p, o.req.fetch.maxBytes)
 		reply.code, reply.end, reply.start = code, hw, start
 		if limit > 0 {
 			reply.views, reply.code = r.readRemote(part, p.Offset, limit)
@@ -272,7 +399,9 @@ func (r *Reactor) fetchStep(q *request) {
 		return
 	}
 	fs := &q.fetch
-	if fs.final || r.stopping || fs.bytes >= int(fs.req.MinBytes) || !r.now.Before(fs.deadline) {
+	r.settleCold(q)
+	if fs.final || r.stopping || q.c.closing || fs.bytes >= int(fs.req.MinBytes) ||
+		!r.now.Before(fs.deadline) || fetchFailed(fs) {
 		r.sendFetch(q)
 		return
 	}
@@ -280,26 +409,52 @@ func (r *Reactor) fetchStep(q *request) {
 	r.parkFetch(q)
 }
 
-// parkFetch registers q with every partition it reads.
+// settleCold counts against the budgets the cold read buffers the fetch
+// got, instead of the grant it started with.
+func (r *Reactor) settleCold(q *request) {
+	fs := &q.fetch
+	var held int64
+	for i := range fs.parts {
+		held += int64(cap(fs.parts[i].cold))
+	}
+	r.hold(q.c, held-fs.coldHeld)
+	fs.coldHeld = held
+}
+
+// fetchFailed reports whether a part has an error: the fetch is answered at
+// once (as Kafka does), since waiting would not change the answer.
+func fetchFailed(fs *fetchState) bool {
+	for i := range fs.parts {
+		if fs.parts[i].code != proto.None {
+			return true
+		}
+	}
+	return false
+}
+
+// parkFetch registers q with every partition it reads, to be woken when
+// the partition grows past the log end this read saw (not the requested
+// offset: bytes between the two were just read and were not enough).
 func (r *Reactor) parkFetch(q *request) {
 	fs := &q.fetch
 	fs.gen = (fs.gen + 1) & 0xffffff
-	fs.parked = true
+	fs.parked, fs.parkedAt = true, r.now
 	r.parked.add(q)
+	r.srv.parkedFetches.Add(1)
 	for i := range fs.parts {
 		fp := &fs.parts[i]
 		if fp.owner < 0 {
 			continue
 		}
 		_, p := r.fetchReq(q, i)
-		info := fp.info
+		info, seen := fp.info, max(p.Offset, fp.hw)
 		// The owner gets everything by value: the origin may answer, and
 		// reuse, q before the owner reads this message.
 		if int(fp.owner) == r.id {
-			r.watchLocal(q, r, info, p.Partition, p.Offset, fs.gen)
+			r.watchLocal(q, r, info, p.Partition, seen, fs.gen)
 		} else {
 			r.srv.reactors[fp.owner].mb.post(message{kind: msgWatch, origin: r, req: q, gen: fs.gen,
-				topic: info, idx: int32(p.Partition), base: p.Offset})
+				topic: info, idx: int32(p.Partition), base: seen})
 		}
 	}
 }
@@ -315,24 +470,27 @@ func (r *Reactor) watchPartition(m *message) {
 }
 
 // watchLocal runs on the partition's owner: q (never read here: it belongs
-// to origin) is woken on the next append to the partition, or at once if
-// the partition already grew past offset.
-func (r *Reactor) watchLocal(q *request, origin *Reactor, topic *topicInfo, id uint32, offset uint64, gen uint32) {
+// to origin) is woken on the next append to the partition, or soon if the
+// partition already grew past seen, the log end the fetch read up to.
+func (r *Reactor) watchLocal(q *request, origin *Reactor, topic *topicInfo, id uint32, seen uint64, gen uint32) {
 	var part *partition
 	if ps := r.parts[topic.name]; int(id) < len(ps) {
 		part = ps[id]
 	}
 	w := waiter{origin: origin, req: q, gen: gen}
-	if part == nil || part.topic != topic || part.log.LogEnd() > offset {
+	if part == nil || part.topic != topic || part.log.LogEnd() > seen {
 		r.notify(w)
 		return
 	}
 	part.waiters = append(part.waiters, w)
 }
 
+// notify wakes w's fetch: a local one after the current step (runWakes,
+// in the loop turn: a wake never re-enters the fetch path it came from), a
+// remote one through its origin's mailbox.
 func (r *Reactor) notify(w waiter) {
 	if w.origin == r {
-		r.wakeFetch(w.req, w.gen)
+		r.wakes = append(r.wakes, w)
 		return
 	}
 	w.origin.mb.post(message{kind: msgWakeFetch, req: w.req, gen: w.gen})
@@ -354,12 +512,28 @@ func (r *Reactor) wakeWaiters(p *partition) {
 	}
 }
 
+// runWakes re-gathers the local fetches woken since the last call. A
+// fetch woken again meanwhile (its partition grew while it read) is run in
+// the next round; each round needs new data, so the loop ends.
+func (r *Reactor) runWakes() {
+	for len(r.wakes) > 0 {
+		ws := r.wakes
+		r.wakes = r.wakesSpare[:0]
+		for _, w := range ws {
+			r.wakeFetch(w.req, w.gen)
+		}
+		clear(ws)
+		r.wakesSpare = ws[:0]
+	}
+}
+
 // wakeFetch runs on the origin: re-gather a parked fetch.
 func (r *Reactor) wakeFetch(q *request, gen uint32) {
 	fs := &q.fetch
 	if !fs.parked || fs.gen != gen {
 		return
 	}
+	r.srv.metrics.fetchWake()
 	r.unpark(q)
 	r.gatherFetch(q)
 }
@@ -376,12 +550,15 @@ func (r *Reactor) unpark(q *request) {
 	fs.parked = false
 	fs.gen = (fs.gen + 1) & 0xffffff
 	r.parked.remove(q)
+	r.srv.parkedFetches.Add(-1)
+	q.waited += r.now.Sub(fs.parkedAt)
 }
 
 // sendFetch queues the response: header bytes interleaved with the
 // records slices.
 func (r *Reactor) sendFetch(q *request) {
 	fs := &q.fetch
+	fs.trim()
 	var size proto.FetchResponseSize
 	pi := 0
 	for ti := range fs.req.Topics {
@@ -405,17 +582,22 @@ func (r *Reactor) sendFetch(q *request) {
 			ph := proto.FetchPartitionHeader{Partition: t.Partitions[fp.pi].Partition, Error: fp.code,
 				HighWatermark: fp.hw, LogStart: fp.logStart, RecordsLen: uint32(fp.size)}
 			hdr = proto.AppendFetchPartitionHeader(hdr, &ph)
+			r.srv.metrics.requestError(proto.APIFetch, fp.code)
 			if fp.size == 0 {
 				continue
 			}
-			countFetched(fs, fp)
 			out = append(out, hdr[mark:])
 			mark = len(hdr)
-			if fp.cold != nil {
-				out = append(out, fp.cold)
-			}
-			out = appendViews(out, fs.views[fp.v0:fp.v0+fp.vn])
-			out = appendViews(out, fp.remote)
+			n := len(out)
+			left := fp.size
+			fs.eachSlice(fp, func(b []byte) {
+				if left > 0 {
+					b = b[:min(len(b), left)]
+					left -= len(b)
+					out = append(out, b)
+				}
+			})
+			countFetched(fp, out[n:])
 		}
 	}
 	if mark < len(hdr) {
@@ -425,15 +607,66 @@ func (r *Reactor) sendFetch(q *request) {
 	r.respondFrame(q, outFrame{parts: out, buf: hdr})
 }
 
-// countFetched adds a partition's fetched records and bytes to its topic's
-// counters (records of whole batches, as sent).
-func countFetched(fs *fetchState, fp *fetchPart) {
-	n := recordsIn(fp.cold)
+// eachSlice calls fn with each slice of records a part read, in order:
+// a cold read's buffer, views read here, views read by the owner.
+func (fs *fetchState) eachSlice(fp *fetchPart, fn func([]byte)) {
+	if len(fp.cold) > 0 {
+		fn(fp.cold)
+	}
 	for i := fp.v0; i < fp.v0+fp.vn; i++ {
-		n += recordsIn(fs.views[i].Bytes())
+		fn(fs.views[i].Bytes())
 	}
 	for i := range fp.remote {
-		n += recordsIn(fp.remote[i].Bytes())
+		fn(fp.remote[i].Bytes())
+	}
+}
+
+// trim applies the response's records budget (maxBytes) to the parts in
+// request order, cutting at batch boundaries; the first batch of the first
+// part with data is kept even when larger (as Kafka does), so a consumer
+// always makes progress.
+func (fs *fetchState) trim() {
+	budget, first := fs.maxBytes, true
+	fs.bytes = 0
+	for i := range fs.parts {
+		fp := &fs.parts[i]
+		if fp.size == 0 {
+			continue
+		}
+		if fp.size > budget {
+			fp.size = fs.cutPart(fp, budget, first)
+		}
+		budget -= fp.size
+		fs.bytes += fp.size
+		first = first && fp.size == 0
+	}
+}
+
+// cutPart returns the length of the whole batches of fp that fit in budget
+// (at least one when takeOne).
+func (fs *fetchState) cutPart(fp *fetchPart, budget int, takeOne bool) int {
+	used, full := 0, false
+	fs.eachSlice(fp, func(b []byte) {
+		for !full && len(b) >= proto.BatchHeaderSize {
+			h, err := proto.ParseBatchHeader(b)
+			n := h.Size()
+			if err != nil || n > len(b) || (used+n > budget && !(takeOne && used == 0)) {
+				full = true
+				return
+			}
+			used += n
+			b = b[n:]
+		}
+	})
+	return used
+}
+
+// countFetched adds a partition's fetched records and bytes to its topic's
+// counters (records of whole batches, as sent in sent).
+func countFetched(fp *fetchPart, sent [][]byte) {
+	n := 0
+	for _, b := range sent {
+		n += recordsIn(b)
 	}
 	fp.info.stats.Fetched(n, fp.size)
 }
@@ -452,13 +685,6 @@ func recordsIn(b []byte) int {
 	return n
 }
 
-func appendViews(out [][]byte, vs []storage.View) [][]byte {
-	for i := range vs {
-		out = append(out, vs[i].Bytes())
-	}
-	return out
-}
-
 // releaseFetch gives back every view q holds (local ones here, remote ones
 // to their owner).
 func (r *Reactor) releaseFetch(q *request) {
@@ -470,6 +696,8 @@ func (r *Reactor) releaseFetch(q *request) {
 	clear(fs.views)
 	fs.views = fs.views[:0]
 
+	r.hold(q.c, -fs.coldHeld)
+	fs.coldHeld = 0
 	for i := range fs.parts {
 		fp := &fs.parts[i]
 		if fp.cold != nil {

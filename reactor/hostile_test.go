@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -97,16 +98,27 @@ func hostileFrame(rng *rand.Rand, maxFrame int) []byte {
 	}
 }
 
+// TestHostileInput sends malformed frames from many connections, then
+// runs the clients of hostileResources (repeated partitions, huge max_bytes
+// and max_wait, unread responses, stalled and slow frames, lying batches)
+// all at once; afterwards the server still answers, every connection,
+// goroutine, descriptor and buffered byte is released, and the process's
+// anonymous memory stayed under hostileRSSBudget throughout. Replay with
+// RINGMQ_HOSTILE_SEED.
 func TestHostileInput(t *testing.T) {
 	dataDir := t.TempDir()
-	srv := startServer(t, testConfig(t, dataDir))
+	srv := startServer(t, hostileConfig(t, dataDir))
 	c := ringtest.Dial(t, srv.Addr(), client.Options{})
 	ringtest.CreateTopic(t, c, "h", 2)
 	c.Close()
 	waitFor(t, "setup connection to close", 10*time.Second, func() bool { return srv.connCount.Load() == 0 })
 	baseG, baseFd := runtime.NumGoroutine(), openFds(t, dataDir)
+	mem := watchMemory(srv)
 
 	seed := time.Now().UnixNano()
+	if s, err := strconv.ParseInt(os.Getenv("RINGMQ_HOSTILE_SEED"), 10, 64); err == nil {
+		seed = s
+	}
 	t.Logf("seed %d", seed)
 	const conns, frames = 500, 10_000 // 20 frames a connection: most connections die at their first framing error
 	var wg sync.WaitGroup
@@ -137,6 +149,7 @@ func TestHostileInput(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	hostileResources(t, srv, dataDir, rand.New(rand.NewPCG(uint64(seed), 0)))
 
 	c2 := ringtest.Dial(t, srv.Addr(), client.Options{})
 	off := produceOne(t, c2, "h", 1, []byte("still-alive"))
@@ -146,6 +159,15 @@ func TestHostileInput(t *testing.T) {
 	}
 	c2.Close()
 	waitFor(t, "connections to close", 20*time.Second, func() bool { return srv.connCount.Load() == 0 })
+	mem.stop()
+	t.Logf("peaks: anonymous RSS %d MiB (budget %d MiB), Go heap %d MiB, buffered %d MiB (max_buffered_bytes %d MiB)",
+		mem.rssAnon>>20, rssBudget()>>20, mem.heap>>20, mem.buffered>>20, hostileServerBudget>>20)
+	if mem.rssAnon > rssBudget() {
+		t.Errorf("anonymous RSS peaked at %d MiB, over the %d MiB budget", mem.rssAnon>>20, rssBudget()>>20)
+	}
+	if b := srv.buffered.Load(); b != 0 {
+		t.Errorf("%d bytes still counted as buffered with every connection closed", b)
+	}
 	waitFor(t, "goroutines and fds back to baseline", 20*time.Second, func() bool {
 		return runtime.NumGoroutine() <= baseG && openFds(t, dataDir) <= baseFd
 	})

@@ -32,7 +32,7 @@ func (r *Reactor) handleMetadata(q *request, body []byte) {
 			mt.Error = proto.UnknownTopic
 		} else {
 			for p := uint32(0); p < info.partitions; p++ {
-				sh := &info.shared[p]
+				sh := info.shared[p]
 				mt.Partitions = append(mt.Partitions, proto.PartitionInfo{Partition: p, Shard: info.shards[p],
 					LogStart: sh.logStart.Load(), LogEnd: sh.logEnd.Load()})
 			}
@@ -55,7 +55,7 @@ func (r *Reactor) handleDescribe(q *request, body []byte) {
 	}
 	resp := proto.DescribeTopicResponse{}
 	for p := uint32(0); p < info.partitions; p++ {
-		sh := &info.shared[p]
+		sh := info.shared[p]
 		resp.Partitions = append(resp.Partitions, proto.DescribePartition{Partition: p, Shard: info.shards[p],
 			LogStart: sh.logStart.Load(), LogEnd: sh.logEnd.Load(), Bytes: uint64(max(sh.bytes.Load(), 0)),
 			Status: partitionStatus(sh)})
@@ -142,7 +142,8 @@ func (r *Reactor) listOffsetDone(q *request, ti, pi int, code proto.ErrorCode, o
 
 func (r *Reactor) listOffsetStep(q *request) {
 	q.pending--
-	if q.pending == 0 {
-		r.respond(q, proto.None, &q.listResp)
+	if q.pending > 0 {
+		return
 	}
+	r.respond(q, proto.None, &q.listResp)
 }

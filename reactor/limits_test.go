@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,7 +89,8 @@ func TestBackpressureStopsReadingAndRecovers(t *testing.T) {
 	}
 }
 
-// Connections past max_connections are closed at once; the others work.
+// Connections past max_connections are told TOO_MANY_CONNECTIONS and
+// closed at once; the others work.
 func TestMaxConnections(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
 	cfg.Server.MaxConnections = 4
@@ -98,7 +100,10 @@ func TestMaxConnections(t *testing.T) {
 	for i := 0; i < 7; i++ {
 		c, err := client.Dial(ringtest.Ctx(t), srv.Addr(), client.Options{})
 		if err != nil {
-			refused++ // closed by the server before Hello was answered
+			if !errors.Is(err, proto.TooManyConnections) || !strings.Contains(err.Error(), "too many connections") {
+				t.Fatalf("connection %d past max_connections: %v, want TOO_MANY_CONNECTIONS", i, err)
+			}
+			refused++
 			continue
 		}
 		ok++

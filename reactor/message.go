@@ -22,11 +22,13 @@ const (
 	msgReply                          // send this encoded response for q
 	msgOpen                           // open the partitions of a new topic
 	msgDrop                           // close and delete a topic's partitions
-	msgStop                           // shut down
+	msgStop                           // shutdown, first phase: stop taking requests
+	msgExit                           // shutdown, second phase: end the loop once idle
 	msgRedispatch                     // topics were auto-created: dispatch req again
 	msgListen                         // partitions are open: start accepting
 	msgResumed                        // a fenced partition's resume job finished
 	msgCreate                         // create the partitions of a new topic (undone on failure)
+	msgUpdateTopic                    // a topic was altered or grew: apply update
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -48,6 +50,7 @@ type message struct {
 	frame  []byte
 	views  []storage.View
 	topic  *topicInfo
+	update *topicUpdate
 	done   chan error
 	part   *partition
 	resume storage.ResumeResult
@@ -85,12 +88,16 @@ func (r *Reactor) onMessage(m *message) {
 		m.done <- r.dropTopic(m.topic)
 	case msgStop:
 		r.beginStop()
+	case msgExit:
+		r.beginExit()
 	case msgRedispatch:
 		r.dispatch(m.req)
 	case msgListen:
 		r.armAccept()
 	case msgResumed:
 		r.onResumed(m.part, m.resume)
+	case msgUpdateTopic:
+		m.done <- r.updateTopic(m.update)
 	}
 }
 

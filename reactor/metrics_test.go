@@ -9,28 +9,47 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/ringmq/ringmq/client"
 	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/stats"
 )
 
 // metricValue scrapes the Prometheus text and returns the value of the
 // series whose line starts with name (labels included).
 func metricValue(t *testing.T, series string) float64 {
 	t.Helper()
+	v, ok := lookupMetric(t, series)
+	if !ok {
+		t.Fatalf("series %s not exported", series)
+	}
+	return v
+}
+
+// metricOrZero is metricValue with a missing series read as 0 (a labelled
+// counter appears with its first increment).
+func metricOrZero(t *testing.T, series string) float64 {
+	t.Helper()
+	v, _ := lookupMetric(t, series)
+	return v
+}
+
+func lookupMetric(t *testing.T, series string) (float64, bool) {
+	t.Helper()
 	var buf bytes.Buffer
-	metrics.WritePrometheus(&buf, false)
+	if err := stats.WritePrometheus(&buf); err != nil {
+		t.Fatal(err)
+	}
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
 	m := re.FindSubmatch(buf.Bytes())
 	if m == nil {
-		t.Fatalf("series %s not exported", series)
+		return 0, false
 	}
 	v, err := strconv.ParseFloat(string(m[1]), 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v
+	return v, true
 }
 
 func TestMetricsFollowTheData(t *testing.T) {

@@ -1,6 +1,8 @@
 package reactor
 
 import (
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -256,18 +258,7 @@ func (r *Reactor) openTopic(ti *topicInfo, creating bool) error {
 			r.undoOpen(ps, creating)
 			return err
 		}
-		p := &partition{topic: ti, id: id, log: lg, shared: &ti.shared[id], sync: ti.cfg.Flush == config.FlushSync,
-			pstats: stats.ForPartition(ti.name, int32(id))}
-		ps[id] = p
-		r.noteFence(p) // opened on a full disk
-		r.noteCorruption(p)
-		r.publishEnds(p)
-		st := lg.Stats()
-		r.publishStats(p, st, false)
-		if st.RecoveryScannedBytes > 0 || st.RecoveryTruncated {
-			r.srv.log.Info("partition recovered", "topic", ti.name, "partition", id,
-				"scanned_bytes", st.RecoveryScannedBytes, "truncated", st.RecoveryTruncated, "log_end", st.End)
-		}
+		ps[id] = r.installPartition(ti, id, lg)
 	}
 	r.parts[ti.name] = ps
 	return nil
@@ -288,6 +279,22 @@ func (r *Reactor) undoOpen(ps []*partition, creating bool) {
 			r.srv.log.Error("undo a failed topic create", "topic", p.topic.name, "partition", p.id, "err", err)
 		}
 	}
+}
+
+// installPartition makes the open log lg partition id of ti, served here.
+func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) *partition {
+	p := &partition{topic: ti, id: id, log: lg, shared: ti.shared[id], sync: ti.cfg.Flush == config.FlushSync,
+		pstats: stats.ForPartition(ti.name, int32(id))}
+	r.noteFence(p) // opened on a full disk
+	r.noteCorruption(p)
+	r.publishEnds(p)
+	st := lg.Stats()
+	r.publishStats(p, st, false)
+	if st.RecoveryScannedBytes > 0 || st.RecoveryTruncated {
+		r.srv.log.Info("partition recovered", "topic", ti.name, "partition", id,
+			"scanned_bytes", st.RecoveryScannedBytes, "truncated", st.RecoveryTruncated, "log_end", st.End)
+	}
+	return p
 }
 
 // dropTopic closes and deletes the partitions of ti this reactor owns.
@@ -339,4 +346,40 @@ func (r *Reactor) closePartitions() {
 			}
 		}
 	}
+}
+
+// updateTopic applies an altered or grown topic (see topicUpdate): its
+// partitions here now belong to u.ti and take its configuration, and the
+// new partitions this reactor owns are installed from the logs the admin
+// goroutine opened. No I/O.
+func (r *Reactor) updateTopic(u *topicUpdate) error {
+	ti := u.ti
+	ps := r.parts[ti.name]
+	if n := int(ti.partitions); len(ps) < n {
+		ps = append(ps, make([]*partition, n-len(ps))...)
+	}
+	lc := r.srv.logConfig(ti.cfg)
+	var errs []error
+	for id, p := range ps {
+		if p == nil {
+			if id < len(u.logs) && u.logs[id] != nil && int(ti.shards[id]) == r.id {
+				ps[id] = r.installPartition(ti, uint32(id), u.logs[id])
+			}
+			continue
+		}
+		p.topic = ti
+		if err := p.log.Reconfigure(lc); err != nil {
+			errs = append(errs, fmt.Errorf("partition %d: %w", id, err))
+		}
+		if wasSync := p.sync; wasSync != (ti.cfg.Flush == config.FlushSync) {
+			p.sync = !wasSync
+			if wasSync && len(p.acks) > 0 {
+				// Acks waiting for an fsync now wait only for visibility.
+				r.releaseAcks(p, p.log.LogEnd())
+				r.markDirty(p)
+			}
+		}
+	}
+	r.parts[ti.name] = ps
+	return errors.Join(errs...)
 }

@@ -8,13 +8,17 @@ import "math/bits"
 // mailbox before they are freed here.
 type bufPool struct {
 	classes [maxClass + 1][][]byte
+	kept    int // bytes of the free buffers
 }
 
 const (
 	minClass = 9  // 512 B
 	maxClass = 27 // 128 MiB
-	// keepPerClass bounds how many free buffers each class keeps.
+	// keepPerClass bounds how many free buffers each class keeps, and
+	// keepBytes the bytes of all of them: a burst of large responses
+	// leaves at most keepBytes behind per reactor.
 	keepPerClass = 256
+	keepBytes    = 32 << 20
 )
 
 func sizeClass(n int) int {
@@ -35,16 +39,20 @@ func (p *bufPool) get(n int) []byte {
 		b := free[k-1]
 		free[k-1] = nil
 		p.classes[c] = free[:k-1]
+		p.kept -= cap(b)
 		return b[:n]
 	}
 	return make([]byte, n, 1<<c)
 }
 
-// put returns b to its class; buffers of odd capacity are dropped.
+// put returns b to its class; buffers of odd capacity, and buffers past
+// the pool's bounds, are dropped (left to the garbage collector).
 func (p *bufPool) put(b []byte) {
 	c := bits.Len(uint(cap(b))) - 1
-	if c < minClass || c > maxClass || cap(b) != 1<<c || len(p.classes[c]) >= keepPerClass {
+	if c < minClass || c > maxClass || cap(b) != 1<<c || len(p.classes[c]) >= keepPerClass ||
+		p.kept+cap(b) > keepBytes {
 		return
 	}
 	p.classes[c] = append(p.classes[c], b[:0])
+	p.kept += cap(b)
 }

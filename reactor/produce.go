@@ -36,6 +36,9 @@ func (r *Reactor) handleProduce(q *request, body []byte) {
 		for pi := range t.Partitions {
 			p := &t.Partitions[pi]
 			owner, code := partOwner(info, p.Partition)
+			if code == proto.None && len(p.Records) == 0 {
+				code = proto.InvalidRequest // nothing to append: a client bug, not a disk error
+			}
 			rt.Partitions[pi] = proto.ProducePartitionResponse{Partition: p.Partition, Error: code}
 			if code != proto.None {
 				continue
@@ -98,6 +101,8 @@ func (r *Reactor) produceStep(q *request) {
 		return
 	}
 	if q.produce.Acks == proto.AcksNone {
+		// No response carries the errors: count them here.
+		r.srv.metrics.responseErrors(proto.APIProduce, proto.None, &q.produceResp)
 		r.finishNoResponse(q)
 		return
 	}

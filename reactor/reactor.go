@@ -21,8 +21,8 @@ type Reactor struct {
 	wake *ring.Waker
 	mb   *mailbox
 
-	listenFd  int
-	accepting bool
+	listenFd int
+	accept   acceptState
 
 	conns     []*conn
 	freeConns []uint32
@@ -38,13 +38,32 @@ type Reactor struct {
 	fenced   []*partition // fenced partitions retrying to resume (fence.go)
 	needSync []*partition // flush=sync partitions with acks waiting on fsync
 	parked   parkedFetches
+	// wakes are local parked fetches to re-gather this turn (runWakes);
+	// wakesSpare is the other half of the double buffer.
+	wakes, wakesSpare []waiter
+
+	// Memory held by this reactor's connections and its share of
+	// max_buffered_bytes; connections paused for that share.
+	held      int64
+	memBudget int64
+	memPaused []*conn
 
 	now        time.Time
 	nextFlush  time.Time
 	nextRetain time.Time
-	stopping   bool
-	stopped    chan struct{}
-	started    chan error
+	nextSweep  time.Time
+	// Shutdown runs in two phases (see Server.Shutdown). stopping: no new
+	// connection or request is taken, in-flight requests are answered and
+	// idle connections closed; quiet is closed once none of this reactor's
+	// requests is left. exiting: every reactor is quiet, so no other
+	// reactor will forward work here again; the loop ends once its own
+	// I/O has completed.
+	stopping bool
+	quiesced bool
+	exiting  bool
+	quiet    chan struct{}
+	stopped  chan struct{}
+	started  chan error
 }
 
 func newReactor(srv *Server, id int) *Reactor {
@@ -53,6 +72,7 @@ func newReactor(srv *Server, id int) *Reactor {
 		srv:      srv,
 		listenFd: -1,
 		parts:    make(map[string][]*partition),
+		quiet:    make(chan struct{}),
 		stopped:  make(chan struct{}),
 		started:  make(chan error, 1),
 	}
@@ -96,6 +116,8 @@ func (r *Reactor) setup() error {
 	r.now = time.Now()
 	r.nextFlush = r.now.Add(r.srv.cfg.Storage.FlushInterval)
 	r.nextRetain = r.now.Add(r.srv.cfg.Storage.RetentionCheckInterval)
+	r.nextSweep = r.now.Add(r.sweepInterval())
+	r.memBudget = r.srv.cfg.Server.MaxBufferedBytes / int64(len(r.srv.reactors))
 	return nil
 }
 
@@ -120,14 +142,6 @@ func pinToCPU(id int) {
 	}
 }
 
-func (r *Reactor) armAccept() {
-	if r.listenFd < 0 || r.accepting || r.stopping {
-		return
-	}
-	r.accepting = true
-	r.ring.PrepareAccept(r.listenFd, true, makeUD(udAccept, 0, 0))
-}
-
 // loop: submit what is prepared, wait for a completion or the next timer,
 // handle every ready completion and mailbox message, then issue the turn's
 // group commit and sends.
@@ -142,10 +156,14 @@ func (r *Reactor) loop() {
 		r.now = time.Now()
 		r.ring.ForEachCQE(r.onCQE)
 		r.mb.drain(r.onMessage)
+		r.runWakes()
 		r.runTimers()
 		r.groupCommit()
 		r.flushSends()
-		if r.stopping && r.idle() {
+		if r.stopping {
+			r.quiesce()
+		}
+		if r.exiting && r.idle() {
 			return
 		}
 	}
@@ -156,11 +174,17 @@ func (r *Reactor) nextTimeout() time.Duration {
 	if r.nextRetain.Before(next) {
 		next = r.nextRetain
 	}
+	if r.nextSweep.Before(next) {
+		next = r.nextSweep
+	}
 	if d, ok := r.parked.nextDeadline(); ok && d.Before(next) {
 		next = d
 	}
 	if d := r.nextResume(); !d.IsZero() && d.Before(next) {
 		next = d
+	}
+	if len(r.wakes) > 0 {
+		return time.Microsecond
 	}
 	wait := next.Sub(time.Now())
 	if r.stopping {
@@ -174,6 +198,10 @@ func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
 	switch kind {
 	case udAccept:
 		r.onAccept(res, flags)
+	case udAcceptRetry:
+		r.onAcceptRetry()
+	case udRefused:
+		r.onRefused(int(idx))
 	case udRecv:
 		if c := r.connFor(gen, idx); c != nil {
 			r.onRecv(c, res, flags)
@@ -190,27 +218,6 @@ func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
 		r.wake.Ack()
 		r.ring.PrepareWakerRead(r.wake, makeUD(udWake, 0, 0))
 	}
-}
-
-func (r *Reactor) onAccept(res int32, flags uint32) {
-	if !ring.HasMore(flags) {
-		r.accepting = false
-		defer r.armAccept()
-	}
-	if res < 0 {
-		return
-	}
-	fd := int(res)
-	if r.srv.connCount.Load() >= int64(r.srv.cfg.Server.MaxConnections) || r.stopping {
-		r.srv.metrics.connRejected()
-		unix.Close(fd)
-		return
-	}
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	r.srv.connCount.Add(1)
-	r.srv.metrics.connOpened()
-	c := r.newConn(fd)
-	r.armRecv(c)
 }
 
 // adopt takes over a connection handed off by another reactor.
@@ -232,11 +239,18 @@ func (r *Reactor) runTimers() {
 		r.enforceRetention()
 		r.nextRetain = r.now.Add(r.srv.cfg.Storage.RetentionCheckInterval)
 	}
+	if !r.now.Before(r.nextSweep) {
+		r.sweepConns()
+		r.nextSweep = r.now.Add(r.sweepInterval())
+	}
 	r.parked.expire(r.now, r.fetchDeadline)
 	r.retryFenced()
 }
 
-// beginStop stops accepting; in-flight requests finish, then the loop ends.
+// beginStop is the first phase of a shutdown: stop accepting, stop taking
+// requests (startRequest drops frames from now on), answer parked fetches
+// with what they have. Connections close as their last answer leaves
+// (quiesce).
 func (r *Reactor) beginStop() {
 	if r.stopping {
 		return
@@ -248,10 +262,41 @@ func (r *Reactor) beginStop() {
 	r.parked.expireAll(r.fetchDeadline)
 }
 
+// beginExit is the second phase: every reactor is quiet, so nothing will
+// be forwarded here any more; the loop ends once idle.
+func (r *Reactor) beginExit() {
+	r.beginStop()
+	r.exiting = true
+}
+
+// quiesce closes every connection that has nothing left to answer or send,
+// and closes r.quiet once no request of this reactor is in flight. It runs
+// at the end of every loop turn while stopping.
+func (r *Reactor) quiesce() {
+	busy := len(r.pendingHandoffs) > 0 || r.parked.len() > 0
+	for _, c := range r.conns {
+		if c.fd < 0 || c.handoff >= 0 {
+			continue
+		}
+		if c.requests > 0 {
+			busy = true
+			continue
+		}
+		if !c.closing && len(c.out) == 0 && !c.sending {
+			r.closeConn(c)
+		}
+	}
+	if !busy && !r.quiesced {
+		r.quiesced = true
+		close(r.quiet)
+	}
+}
+
 // idle reports whether nothing is left in flight: every request answered
-// and every write and fsync completed.
+// and sent, and every write, fsync and read completed.
 func (r *Reactor) idle() bool {
-	if r.ops.inUse > 0 || len(r.needSync) > 0 || r.parked.len() > 0 {
+	if r.ops.inUse > 0 || len(r.needSync) > 0 || r.parked.len() > 0 || len(r.pendingHandoffs) > 0 ||
+		r.accept.refusing > 0 {
 		return false
 	}
 	for _, c := range r.conns {

@@ -17,6 +17,9 @@ type request struct {
 	frame []byte
 	body  []byte // frame past the request header
 	start time.Time
+	// waited is the time a fetch spent parked in a long poll; it is
+	// observed apart from the request's own latency.
+	waited time.Duration
 
 	// pending counts partition operations (local I/O or forwarded parts)
 	// still outstanding; the response is built when it reaches zero.
@@ -42,7 +45,12 @@ func (r *Reactor) getRequest() *request {
 }
 
 // startRequest copies one whole frame into a pooled buffer and dispatches it.
+// Once the server is stopping, frames are dropped unread: the connection
+// closes when what it sent before has been answered.
 func (r *Reactor) startRequest(c *conn, frame []byte) {
+	if r.stopping {
+		return
+	}
 	hdr, _, err := proto.ParseRequestHeader(frame)
 	if err != nil {
 		r.protocolError(c)
@@ -53,18 +61,20 @@ func (r *Reactor) startRequest(c *conn, frame []byte) {
 	q.frame = r.pool.get(len(frame))
 	copy(q.frame, frame)
 	q.body = q.frame[proto.RequestHeaderSize:len(frame):len(frame)]
-	q.pending, q.autoTried = 0, false
+	q.pending, q.autoTried, q.waited = 0, false, 0
 	c.requests++
 	c.unanswered += len(frame)
-	if int64(c.unanswered) > r.srv.cfg.Server.ConnMaxUnansweredBytes && !c.recvPaused {
-		c.recvPaused = true
-		r.srv.metrics.backpressure()
-	}
+	r.hold(c, int64(cap(q.frame)))
+	r.checkBudget(c)
 	r.dispatch(q)
 }
 
 func (r *Reactor) dispatch(q *request) {
 	body := q.body
+	if _, known := q.hdr.API.MaxVersion(); !known {
+		r.respondError(q, proto.UnsupportedAPI)
+		return
+	}
 	if !q.hdr.API.Supports(q.hdr.Version) {
 		r.respondError(q, proto.UnsupportedVersion)
 		return
@@ -83,7 +93,7 @@ func (r *Reactor) dispatch(q *request) {
 	case proto.APIListOffsets:
 		r.handleListOffsets(q, body)
 	case proto.APICreateTopic, proto.APIDeleteTopic, proto.APIOffsetCommit,
-		proto.APIOffsetFetch, proto.APIListGroups:
+		proto.APIOffsetFetch, proto.APIListGroups, proto.APIAlterTopic, proto.APIAddPartitions:
 		r.srv.postAdmin(adminJob{origin: r, req: q, api: q.hdr.API, body: body})
 	default:
 		r.respondError(q, proto.UnsupportedAPI)
@@ -94,6 +104,7 @@ func (r *Reactor) dispatch(q *request) {
 func (r *Reactor) respond(q *request, code proto.ErrorCode, resp proto.Message) {
 	buf := r.pool.get(256)[:0]
 	buf = proto.AppendResponse(buf, proto.ResponseHeader{CorrelationID: q.hdr.CorrelationID, Error: code}, resp)
+	r.srv.metrics.responseErrors(q.hdr.API, code, resp)
 	r.respondFrame(q, outFrame{parts: [][]byte{buf}, buf: buf})
 }
 
@@ -110,7 +121,7 @@ func (r *Reactor) respondRaw(q *request, frame []byte) {
 // respondFrame queues f on q's connection, or drops it if the connection is
 // gone; either way q finishes once f is sent or dropped.
 func (r *Reactor) respondFrame(q *request, f outFrame) {
-	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start))
+	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start), q.waited)
 	f.req = q
 	c := q.c
 	if c.closing || c.fd < 0 {
@@ -122,7 +133,7 @@ func (r *Reactor) respondFrame(q *request, f outFrame) {
 
 // finishNoResponse ends a request that gets no answer (acks=0 produce).
 func (r *Reactor) finishNoResponse(q *request) {
-	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start))
+	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start), q.waited)
 	r.sentResponse(q)
 }
 
@@ -132,13 +143,10 @@ func (r *Reactor) sentResponse(q *request) {
 	c.requests--
 	c.unanswered -= len(q.frame)
 	r.releaseFetch(q)
+	r.hold(c, -int64(cap(q.frame)))
 	r.pool.put(q.frame)
 	q.frame, q.body, q.c = nil, nil, nil
 	r.reqFree = append(r.reqFree, q)
-	if c.recvPaused && int64(c.unanswered) <= r.srv.cfg.Server.ConnMaxUnansweredBytes/2 {
-		c.recvPaused = false
-		r.armRecv(c)
-	}
 	r.maybeFinishConn(c)
 }
 
@@ -196,7 +204,7 @@ func (r *Reactor) handOff(q *request, target int, resp *proto.HelloResponse) {
 	}
 	frame := proto.AppendResponse(nil, proto.ResponseHeader{CorrelationID: q.hdr.CorrelationID}, resp)
 	c.handoff = target
-	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start))
+	r.srv.metrics.requestDone(q.hdr.API, r.now.Sub(q.start), q.waited)
 	r.sentResponse(q)
 	r.pendingHandoffs = append(r.pendingHandoffs, handoff{c: c, target: target, hello: frame})
 	r.tryHandoffs()

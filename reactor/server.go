@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/stats"
@@ -30,7 +31,16 @@ type Server struct {
 	addr     netip.AddrPort
 
 	connCount atomic.Int64
+	startedAt atomic.Int64 // Unix milliseconds, for the status page
 	metrics   serverMetrics
+	// acceptFailing is set while accepts fail for lack of descriptors, so
+	// the condition is logged once, not by every reactor on every retry.
+	acceptFailing atomic.Bool
+	refuseFrame   []byte // see refuse
+	// parkedFetches counts fetches waiting for data on every reactor.
+	parkedFetches atomic.Int64
+	// buffered is the memory every connection holds (see budget.go).
+	buffered atomic.Int64
 
 	adminCh     chan adminJob
 	adminDone   chan struct{}
@@ -48,14 +58,14 @@ type Server struct {
 // binds the listeners. Nothing is served until Start.
 func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, adminCh: make(chan adminJob, 1024), adminDone: make(chan struct{}), metrics: newServerMetrics(),
-		failedCh: make(chan struct{})}
+		failedCh: make(chan struct{}), refuseFrame: refuseFrame()}
 	s.topics.Store(&topicTable{byName: map[string]*topicInfo{}})
 	st, err := storage.OpenStore(cfg.Storage.DataDir, s.storeOptions())
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
-	meta, err := metalog.Open(filepath.Join(cfg.Storage.DataDir, "meta"), metalog.Options{SyncEveryWrite: true})
+	meta, err := metalog.Open(filepath.Join(cfg.Storage.DataDir, "meta"), metalog.Options{SyncEveryWrite: true, Logger: log})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("open metadata store: %w", err)
@@ -159,6 +169,7 @@ func (s *Server) Start() error {
 		return first
 	}
 	s.started = true
+	s.startedAt.Store(time.Now().UnixMilli())
 	for _, name := range s.topics.Load().sortedNames() {
 		ti := s.topics.Load().byName[name]
 		if err := s.broadcast(msgOpen, ti); err != nil {
@@ -229,6 +240,13 @@ func (s *Server) Healthy() error {
 // Shutdown stops accepting, lets in-flight requests finish, flushes every
 // partition, and writes the clean-shutdown marker. If ctx ends first the
 // marker is not written, so the next start recovers.
+//
+// It runs in two phases. First every reactor stops accepting and reading
+// requests, answers what it has in flight (parked fetches with what they
+// have) and closes its connections; a request of one reactor may still
+// need another (forwarded parts, views to release), so no reactor leaves
+// its loop in this phase. Once every reactor is quiet, no request is left
+// anywhere, and each is told to end its loop when its own I/O completes.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
@@ -244,9 +262,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		for _, r := range s.reactors {
 			select {
+			case <-r.quiet:
 			case <-r.stopped:
 			case <-ctx.Done():
-				err = fmt.Errorf("shutdown: %w", ctx.Err())
+				err = fmt.Errorf("reactor %d still answering requests: %w", r.id, ctx.Err())
+				return
+			}
+		}
+		for _, r := range s.reactors {
+			r.mb.post(message{kind: msgExit})
+		}
+		for _, r := range s.reactors {
+			select {
+			case <-r.stopped:
+			case <-ctx.Done():
+				err = fmt.Errorf("reactor %d still completing I/O: %w", r.id, ctx.Err())
 				return
 			}
 		}
@@ -259,7 +289,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) stopReactors() {
 	for _, r := range s.reactors {
-		r.mb.post(message{kind: msgStop})
+		r.mb.post(message{kind: msgExit})
 	}
 	for _, r := range s.reactors {
 		<-r.stopped
@@ -267,7 +297,8 @@ func (s *Server) stopReactors() {
 }
 
 func (s *Server) storeOptions() storage.StoreOptions {
-	return storage.StoreOptions{ArchiveDir: s.cfg.Storage.ArchiveDir}
+	return storage.StoreOptions{ArchiveDir: s.cfg.Storage.ArchiveDir, Logger: s.log,
+		OnIndexFault: s.metrics.indexFault}
 }
 
 // logConfig is the storage configuration of a partition of a topic with

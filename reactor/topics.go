@@ -19,9 +19,21 @@ type topicInfo struct {
 	overrides  config.TopicConfig // as given at creation
 	// shards[p] is the reactor that owns partition p.
 	shards []uint16
-	// shared[p] is partition p's published state (log start/end, size).
-	shared []partShared
+	// shared[p] is partition p's published state (log start/end, size);
+	// the topicInfo that replaces this one after an AlterTopic or
+	// AddPartitions keeps the same pointers.
+	shared []*partShared
 	stats  *stats.Topic
+}
+
+// newShared returns n partitions' published state: keep's, then fresh.
+func newShared(n uint32, keep []*partShared) []*partShared {
+	s := make([]*partShared, n)
+	copy(s, keep)
+	for i := len(keep); i < len(s); i++ {
+		s[i] = new(partShared)
+	}
+	return s
 }
 
 type topicTable struct {

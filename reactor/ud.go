@@ -20,6 +20,8 @@ const (
 	udTimeout
 	udCancel
 	udClose
+	udAcceptRetry // accept paused after EMFILE/ENFILE: time to re-arm
+	udRefused     // connection error sent to a refused connection; idx: its fd
 )
 
 func makeUD(kind udKind, gen uint32, idx uint32) uint64 {

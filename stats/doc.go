@@ -14,12 +14,21 @@
 //
 // Series (labels in braces):
 //
-//	ringmq_request_duration_seconds{api}          histogram, per request type
-//	ringmq_request_errors_total{api}              requests answered with an error
+//	ringmq_request_duration_seconds{api}          histogram: server time per request, less any long-poll wait
+//	ringmq_request_errors_total{api,code}         error codes returned (the response's own, or a partition's or topic's in it)
+//	ringmq_fetch_wait_seconds                     histogram: long-poll wait of fetches that parked
 //	ringmq_fsync_duration_seconds                 histogram of fdatasync latency
 //	ringmq_connections_open                       gauge
 //	ringmq_connections_accepted_total             counter
 //	ringmq_connections_rejected_total             counter (max_connections reached)
+//	ringmq_accept_errors_total                    counter: accepts failed for lack of descriptors or memory
+//	ringmq_bad_frames_total                       counter: connections closed for a bad frame
+//	ringmq_backpressure_pauses_total              counter: connections paused for memory
+//	ringmq_bytes_sent_total                       counter: response bytes
+//	ringmq_fetch_cold_read_bytes_total            counter: fetch bytes read through the ring
+//	ringmq_fetch_wakeups_total                    counter: parked fetches woken by new data
+//	ringmq_index_faults_total                     counter: reads that found a wrong index entry
+//	ringmq_connections_timed_out_total            counter: closed by frame_timeout or idle_timeout
 //	ringmq_partitions                             gauge: partition handles alive
 //	ringmq_partitions_fenced                      gauge: partitions refusing appends after an I/O failure
 //	ringmq_partitions_corrupt                     gauge: partitions with damaged data (served around it)
@@ -34,8 +43,10 @@
 //	ringmq_group_committed_offset{group,topic,partition}  gauge
 //	ringmq_group_lag{group,topic,partition}       gauge: log end - committed, at scrape time
 //
-// Histograms are VictoriaMetrics histograms: their buckets carry a vmrange
-// label (log-spaced, 18 per decade) instead of le.
+// WritePrometheus (and GET /metrics) writes them in the Prometheus text
+// format with a # HELP text (table help in expose.go) and a # TYPE per
+// family. Histograms have Prometheus le buckets (LatencyBuckets, 50 µs to
+// 10 s) with _sum and _count, so histogram_quantile reads them.
 //
 // Concurrency: every function and method is safe for concurrent use. The
 // package-level metric set is its only state.

@@ -35,12 +35,12 @@ func TestServe(t *testing.T) {
 			return *p
 		}
 		return nil
-	}, func() error {
+	}, WithReady(func() error {
 		if p := readyErr.Load(); p != nil {
 			return *p
 		}
 		return nil
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +54,9 @@ func TestServe(t *testing.T) {
 		t.Fatalf("GET /metrics: %d %q", code, hdr.Get("Content-Type"))
 	}
 	wantSample(t, body, `ringmq_produce_messages_total{topic="scraped"}`, "2")
+	if !strings.Contains(body, "# HELP ringmq_produce_messages_total Records appended, per topic.\n# TYPE ringmq_produce_messages_total counter\n") {
+		t.Error("GET /metrics lacks # HELP and # TYPE of ringmq_produce_messages_total")
+	}
 	for _, series := range []string{"ringmq_connections_open", "ringmq_partitions_fenced", `ringmq_segments{state="active"}`, "go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := sample(body, series); !ok {
 			t.Errorf("GET /metrics lacks %s", series)
@@ -64,7 +67,7 @@ func TestServe(t *testing.T) {
 		t.Errorf("GET /healthz (healthy) = %d %q, want 200 \"ok\\n\"", code, body)
 	}
 	if code, body, _ := get(t, "GET", base+"/readyz"); code != http.StatusOK || body != "ok\n" {
-		t.Errorf("GET /readyz (ready) = %d %q, want 200 \"ok\\n\"", code, body)
+		t.Errorf("GET /readyz (ready) = %d %q, want 200", code, body)
 	}
 	fenced := errors.New("1 partition(s) fenced, refusing writes; first t/0: no space left on device")
 	readyErr.Store(&fenced)
@@ -72,7 +75,7 @@ func TestServe(t *testing.T) {
 		t.Errorf("GET /readyz (fenced) = %d %q, want 503 with the reason", code, body)
 	}
 	if code, body, _ := get(t, "GET", base+"/healthz"); code != http.StatusOK || body != "ok\n" {
-		t.Errorf("GET /healthz (alive, not ready) = %d %q, want 200 \"ok\\n\"", code, body)
+		t.Errorf("GET /healthz (alive, not ready) = %d %q, want 200", code, body)
 	}
 	stalled := errors.New("reactor 1: no loop turn for 5s")
 	healthErr.Store(&stalled)
@@ -97,8 +100,26 @@ func TestServe(t *testing.T) {
 	}
 }
 
+// The profiler is served only when asked for (server.pprof).
+func TestPprofIsOptIn(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		s, err := Serve("127.0.0.1:0", nil, WithPprof(on))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		if code, _, _ := get(t, "GET", "http://"+s.Addr()+"/debug/pprof/"); code != want {
+			t.Errorf("pprof %v: GET /debug/pprof/ = %d, want %d", on, code, want)
+		}
+		s.Close()
+	}
+}
+
 func TestServeNilHealth(t *testing.T) {
-	s, err := Serve("127.0.0.1:0", nil, nil)
+	s, err := Serve("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +135,7 @@ func TestServeBusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if s, err := Serve(ln.Addr().String(), nil, nil); err == nil {
+	if s, err := Serve(ln.Addr().String(), nil); err == nil {
 		s.Close()
 		t.Fatal("Serve on a busy port succeeded")
 	} else if !strings.HasPrefix(err.Error(), "metrics listener: ") {

@@ -11,13 +11,29 @@ import (
 // package's global list, so metrics.WritePrometheus writes it.
 var set = metrics.NewSet()
 
+// LatencyBuckets are the upper bounds, in seconds, of every latency
+// histogram's le buckets: 50 µs to 10 s, 1-2.5-5 per decade.
+var LatencyBuckets = []float64{
+	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+}
+
 // Server-wide series, created when the package loads.
 var (
-	fsyncDuration = set.NewHistogram("ringmq_fsync_duration_seconds")
+	fsyncDuration = set.NewPrometheusHistogramExt("ringmq_fsync_duration_seconds", LatencyBuckets)
+	fetchWait     = set.NewPrometheusHistogramExt("ringmq_fetch_wait_seconds", LatencyBuckets)
 
 	connsOpen     atomic.Int64
 	connsAccepted = set.NewCounter("ringmq_connections_accepted_total")
 	connsRejected = set.NewCounter("ringmq_connections_rejected_total")
+	acceptErrors  = set.NewCounter("ringmq_accept_errors_total")
+	badFrames     = set.NewCounter("ringmq_bad_frames_total")
+	backpressured = set.NewCounter("ringmq_backpressure_pauses_total")
+	bytesSent     = set.NewCounter("ringmq_bytes_sent_total")
+	coldReadBytes = set.NewCounter("ringmq_fetch_cold_read_bytes_total")
+	fetchWakeups  = set.NewCounter("ringmq_fetch_wakeups_total")
+	indexFaults   = set.NewCounter("ringmq_index_faults_total")
+	connsTimedOut = set.NewCounter("ringmq_connections_timed_out_total")
 
 	partitionsAlive   atomic.Int64
 	partitionsFenced  atomic.Int64
@@ -29,6 +45,7 @@ var (
 
 func init() {
 	metrics.RegisterSet(set)
+	metrics.ExposeMetadata(true)
 	set.NewGauge("ringmq_connections_open", func() float64 { return float64(connsOpen.Load()) })
 	set.NewGauge("ringmq_partitions", func() float64 { return float64(partitionsAlive.Load()) })
 	set.NewGauge("ringmq_partitions_fenced", func() float64 { return float64(partitionsFenced.Load()) })
@@ -55,6 +72,39 @@ func PartitionsCorrupt(delta int64) { partitionsCorrupt.Add(delta) }
 // CorruptRanges counts damaged ranges found in partition logs (recovery
 // or reads), less those of partitions that went away.
 func CorruptRanges(delta int64) { corruptRanges.Add(delta) }
+
+// ObserveFetchWait records how long one fetch was parked waiting for data
+// (long poll); a fetch that never parked is not observed.
+func ObserveFetchWait(d time.Duration) { fetchWait.Update(d.Seconds()) }
+
+// AcceptError counts an accept that failed for lack of descriptors or
+// memory (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+func AcceptError() { acceptErrors.Inc() }
+
+// BadFrame counts a connection closed for a malformed or oversized frame.
+func BadFrame() { badFrames.Inc() }
+
+// BackpressurePause counts a connection whose reading paused because it,
+// or its reactor, held more memory than its budget.
+func BackpressurePause() { backpressured.Inc() }
+
+// BytesSent counts response bytes handed to the kernel.
+func BytesSent(n int) { bytesSent.Add(n) }
+
+// ColdReadBytes counts bytes a fetch read through the ring because they
+// were not in page cache.
+func ColdReadBytes(n int) { coldReadBytes.Add(n) }
+
+// FetchWakeup counts a parked fetch woken by data past what it read.
+func FetchWakeup() { fetchWakeups.Inc() }
+
+// IndexFault counts a read that found a wrong offset index entry and
+// scanned the segment instead.
+func IndexFault() { indexFaults.Inc() }
+
+// ConnTimedOut counts a connection closed by frame_timeout or
+// idle_timeout.
+func ConnTimedOut() { connsTimedOut.Inc() }
 
 // ConnOpened counts an accepted connection that the server keeps.
 func ConnOpened() {
@@ -116,13 +166,48 @@ func (s SegmentState) check() SegmentState {
 
 // APIStats are the series of one request type. Get it once from API.
 type APIStats struct {
-	duration *metrics.Histogram
-	errors   *metrics.Counter
+	name     string
+	duration *metrics.PrometheusHistogram
+	// errors[code] is created on the code's first use (see Failed); the
+	// last slot counts every code past the table.
+	errors [maxErrorCodes]atomic.Pointer[metrics.Counter]
 }
 
-// Observe records the time one request took, from its frame being read to
-// its response being queued.
+// maxErrorCodes bounds the error codes counted one by one; the wire table
+// (proto/errors.go) is far smaller.
+const maxErrorCodes = 64
+
+// Observe records the time the server worked on one request, from its
+// frame being read to its response being queued, less any long-poll wait.
 func (a *APIStats) Observe(d time.Duration) { a.duration.Update(d.Seconds()) }
 
-// Failed counts a request answered with an error code.
-func (a *APIStats) Failed() { a.errors.Inc() }
+// Failed counts one error code (code > 0) in a response: the response's
+// own code or a partition's or topic's code inside it. codeName labels the
+// series ("UNKNOWN_TOPIC"). The first use of a code registers its series
+// (one lock and allocation); later uses are one atomic add.
+func (a *APIStats) Failed(code uint16, codeName string) {
+	if code == 0 {
+		return
+	}
+	slot := min(int(code), maxErrorCodes-1)
+	c := a.errors[slot].Load()
+	if c == nil {
+		if slot == maxErrorCodes-1 {
+			codeName = "OTHER"
+		}
+		c = a.errorCounter(slot, codeName)
+	}
+	c.Inc()
+}
+
+func (a *APIStats) errorCounter(slot int, codeName string) *metrics.Counter {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if c := a.errors[slot].Load(); c != nil {
+		return c
+	}
+	c := set.NewCounter(`ringmq_request_errors_total{api="` + escapeLabel(a.name) +
+		`",code="` + escapeLabel(codeName) + `"}`)
+	a.errors[slot].Store(c)
+	return c
+}

@@ -1,6 +1,8 @@
 package stats
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,8 +65,8 @@ func API(name string) *APIStats {
 	}
 	labels := `{api="` + escapeLabel(name) + `"}`
 	a := &APIStats{
-		duration: set.NewHistogram("ringmq_request_duration_seconds" + labels),
-		errors:   set.NewCounter("ringmq_request_errors_total" + labels),
+		name:     name,
+		duration: set.NewPrometheusHistogramExt("ringmq_request_duration_seconds"+labels, LatencyBuckets),
 	}
 	registry.apis[name] = a
 	return a
@@ -232,4 +234,45 @@ func escapeLabel(v string) string {
 		return v
 	}
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
+}
+
+// TopicTotals are a topic's counters since the server started.
+type TopicTotals struct {
+	ProducedMessages, ProducedBytes uint64
+	FetchedMessages, FetchedBytes   uint64
+}
+
+// Totals reads the topic's counters.
+func (t *Topic) Totals() TopicTotals {
+	return TopicTotals{
+		ProducedMessages: t.produceMsgs.Get(), ProducedBytes: t.produceBytes.Get(),
+		FetchedMessages: t.fetchMsgs.Get(), FetchedBytes: t.fetchBytes.Get(),
+	}
+}
+
+// GroupPosition is a consumer group's position in one partition.
+type GroupPosition struct {
+	Group     string
+	Topic     string
+	Partition int32
+	Committed int64 // -1 before the first commit
+	LogEnd    int64
+	Lag       int64
+}
+
+// Groups lists every group's position, sorted by group, topic and
+// partition. It locks the registry and allocates: for scrapes and the
+// status page, not the hot path.
+func Groups() []GroupPosition {
+	registry.mu.Lock()
+	out := make([]GroupPosition, 0, len(registry.groups))
+	for k, g := range registry.groups {
+		out = append(out, GroupPosition{Group: k.group, Topic: k.topic, Partition: k.partition,
+			Committed: g.committed.Load(), LogEnd: g.partition.logEnd.Load(), Lag: g.Lag()})
+	}
+	registry.mu.Unlock()
+	slices.SortFunc(out, func(a, b GroupPosition) int {
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return out
 }

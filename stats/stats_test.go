@@ -154,11 +154,23 @@ func TestAPISeries(t *testing.T) {
 	a := API(name)
 	a.Observe(1500 * time.Microsecond)
 	a.Observe(2500 * time.Microsecond)
-	a.Failed()
+	a.Failed(3, "UNKNOWN_TOPIC")
+	a.Failed(3, "UNKNOWN_TOPIC")
+	a.Failed(0, "NONE") // not an error
+	a.Failed(15, "STORAGE_ERROR")
+	a.Failed(9999, "ERROR_CODE_9999")
 	text := scrape(t)
 	wantSample(t, text, `ringmq_request_duration_seconds_count{api="`+name+`"}`, "2")
 	wantSample(t, text, `ringmq_request_duration_seconds_sum{api="`+name+`"}`, "0.004")
-	wantSample(t, text, `ringmq_request_errors_total{api="`+name+`"}`, "1")
+	wantSample(t, text, `ringmq_request_duration_seconds_bucket{api="`+name+`",le="0.001"}`, "0")
+	wantSample(t, text, `ringmq_request_duration_seconds_bucket{api="`+name+`",le="0.0025"}`, "2")
+	wantSample(t, text, `ringmq_request_duration_seconds_bucket{api="`+name+`",le="+Inf"}`, "2")
+	wantSample(t, text, `ringmq_request_errors_total{api="`+name+`",code="UNKNOWN_TOPIC"}`, "2")
+	wantSample(t, text, `ringmq_request_errors_total{api="`+name+`",code="STORAGE_ERROR"}`, "1")
+	wantSample(t, text, `ringmq_request_errors_total{api="`+name+`",code="OTHER"}`, "1")
+	if strings.Contains(text, `code="NONE"`) {
+		t.Error("code 0 was counted as an error")
+	}
 }
 
 func TestServerSeries(t *testing.T) {
@@ -175,6 +187,10 @@ func TestServerSeries(t *testing.T) {
 	acc0 := count(text, "ringmq_connections_accepted_total")
 	rej0 := count(text, "ringmq_connections_rejected_total")
 	fsync0 := count(text, "ringmq_fsync_duration_seconds_count")
+	wait0 := count(text, "ringmq_fetch_wait_seconds_count")
+	bad0 := count(text, "ringmq_bad_frames_total")
+	ObserveFetchWait(time.Second)
+	BadFrame()
 	ConnOpened()
 	ConnOpened()
 	ConnClosed()
@@ -192,6 +208,12 @@ func TestServerSeries(t *testing.T) {
 	}
 	if got := count(text, "ringmq_fsync_duration_seconds_count") - fsync0; got != 1 {
 		t.Errorf("fsync count grew by %d, want 1", got)
+	}
+	if got := count(text, "ringmq_fetch_wait_seconds_count") - wait0; got != 1 {
+		t.Errorf("fetch wait count grew by %d, want 1", got)
+	}
+	if got := count(text, "ringmq_bad_frames_total") - bad0; got != 1 {
+		t.Errorf("bad frames grew by %d, want 1", got)
 	}
 	ConnClosed()
 }
@@ -246,6 +268,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	p := ForPartition("allocs", 0)
 	g := ForGroup("allocs", "allocs", 0)
 	a := API("allocs_api")
+	a.Failed(3, "UNKNOWN_TOPIC") // a code's first use registers its series
 	allocs := testing.AllocsPerRun(100, func() {
 		tp.Produced(10, 1000)
 		tp.Fetched(10, 1000)
@@ -253,7 +276,10 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		p.SetLogEnd(42)
 		g.SetCommitted(40)
 		a.Observe(time.Millisecond)
-		a.Failed()
+		a.Failed(3, "UNKNOWN_TOPIC")
+		a.Failed(0, "NONE")
+		ObserveFetchWait(time.Millisecond)
+		BytesSent(100)
 		ObserveFsync(300 * time.Microsecond)
 		ConnOpened()
 		ConnClosed()
@@ -264,4 +290,36 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		t.Fatalf("hot-path updates allocate %.1f times per run", allocs)
 	}
 	DropTopic("allocs")
+}
+
+func TestGroupsAndTotals(t *testing.T) {
+	DropTopic("listed")
+	DropGroup("b-readers")
+	DropGroup("a-readers")
+	ForPartition("listed", 1).SetLogEnd(50)
+	ForPartition("listed", 0).SetLogEnd(10)
+	ForGroup("b-readers", "listed", 0).SetCommitted(4)
+	ForGroup("a-readers", "listed", 1).SetCommitted(20)
+	ForGroup("a-readers", "listed", 0)
+	defer DropTopic("listed")
+	var got []GroupPosition
+	for _, g := range Groups() {
+		if g.Topic == "listed" {
+			got = append(got, g)
+		}
+	}
+	want := []GroupPosition{
+		{"a-readers", "listed", 0, -1, 10, 10},
+		{"a-readers", "listed", 1, 20, 50, 30},
+		{"b-readers", "listed", 0, 4, 10, 6},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Groups() = %v, want %v", got, want)
+	}
+	tp := ForTopic("listed")
+	tp.Produced(3, 30)
+	tp.Fetched(2, 20)
+	if tot := tp.Totals(); tot != (TopicTotals{3, 30, 2, 20}) {
+		t.Fatalf("Totals() = %+v", tot)
+	}
 }

@@ -155,7 +155,11 @@ func (l *Log) makeRoom(n int64, sum *appendSummary) error {
 	s := l.active()
 	if s.reserved == 0 {
 		if n > s.capacity() {
-			panic("BUG: storage: active segment smaller than segment_bytes")
+			if !l.reconfigured {
+				panic("BUG: storage: active segment smaller than segment_bytes")
+			}
+			// segment_bytes grew after this (empty) segment was made.
+			return fmt.Errorf("%w: %d bytes, the active segment holds %d until it rolls (segment_bytes was raised)", ErrBatchTooLarge, n, s.capacity())
 		}
 		return nil
 	}

@@ -14,6 +14,9 @@ package storage
 // ending anywhere (so it may end inside a batch). Its Bytes must not be
 // read; use Fd, Pos and Len to read the range, then Release it. ok is
 // false when the range is resident (use Read) or off is not in the log.
+// The index entry is not checked (that would touch the data): the caller
+// checks that the first whole batch it read contains off, and uses Read
+// (which checks, and reports a wrong entry) when it does not.
 func (l *Log) ColdView(off uint64, maxBytes int) (v View, ok bool) {
 	if l.closed || maxBytes <= 0 || off < l.LogStart() || off >= l.end {
 		return View{}, false

@@ -31,6 +31,8 @@ type Log struct {
 	fence   uint64     // appends with seq ≥ fence never become visible
 	closed  bool
 	pend    pendingRing
+	// reconfigured: Reconfigure changed cfg after the segments were made.
+	reconfigured bool
 
 	corrupt   []Corruption // damage found at recovery or by reads (damage.go)
 	resuming  bool         // a resume job is in flight (resume.go)
@@ -132,7 +134,10 @@ func (l *Log) Read(off uint64, maxBytes int, dst []View) ([]View, error) {
 	}
 	budget := int64(maxBytes)
 	i := l.segmentFor(off)
-	pos, err := l.segs[i].find(off)
+	pos, faulted, err := l.segs[i].find(off)
+	if faulted {
+		l.indexFault(l.segs[i], off, err)
+	}
 	if err != nil {
 		l.readFailed(l.segs[i], off, err)
 		return dst, err
@@ -151,6 +156,19 @@ func (l *Log) Read(off uint64, maxBytes int, dst []View) ([]View, error) {
 		}
 	}
 	return dst, nil
+}
+
+// indexFault reports an offset index entry that did not lead to the batch
+// holding off: an ERROR log line the first time for the segment, and the
+// store's OnIndexFault hook every time.
+func (l *Log) indexFault(s *segment, off uint64, err error) {
+	if s.indexFaults++; s.indexFaults == 1 {
+		l.logger.Error("storage: offset index does not match the log; reading by scanning the segment",
+			"index", s.path(indexExt), "offset", off, "scan_err", err)
+	}
+	if fn := l.store.opts.OnIndexFault; fn != nil {
+		fn()
+	}
 }
 
 // SeekTime returns the first offset whose record timestamp is ≥ ts, or End

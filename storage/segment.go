@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -94,6 +95,7 @@ type segment struct {
 	damaged     []damage // corrupt ranges found at recovery (damage.go)
 	trimmed     bool     // .log and indexes cut to their used size
 	archiving   bool     // an archive job is in flight
+	indexFaults int      // reads that found the offset index wrong (find)
 }
 
 func (s *segment) path(ext string) string { return segmentPath(s.dir, s.base, ext) }
@@ -182,9 +184,21 @@ func (s *segment) corruptAt(pos int64, what string, err error) error {
 	return fmt.Errorf("%w: %s at position %d: %s: %w", ErrCorrupt, s.path(logExt), pos, what, err)
 }
 
-// find returns the position of the visible batch that contains off.
-func (s *segment) find(off uint64) (int64, error) {
-	pos := s.idx.lookupOffset(uint32(off - s.base))
+// find returns the position of the visible batch that contains off. It
+// starts at the index entry for off and checks where it leads: an entry
+// pointing past that batch, into the middle of a batch or past the data
+// (a corrupt index) is reported as faulted, and the segment is scanned
+// from its start instead, so a read never starts at the wrong batch.
+func (s *segment) find(off uint64) (pos int64, faulted bool, err error) {
+	if pos, err = s.scanFor(s.idx.lookupOffset(uint32(off-s.base)), off); err == nil || errors.Is(err, errKnownDamage) {
+		return pos, false, err
+	}
+	pos, err = s.scanFor(0, off)
+	return pos, true, err
+}
+
+// scanFor walks batch headers from pos to the batch that contains off.
+func (s *segment) scanFor(pos int64, off uint64) (int64, error) {
 	for pos < s.size {
 		if d, ok := s.damagedAt(pos); ok {
 			if off < d.to || d.to == 0 {
@@ -194,10 +208,13 @@ func (s *segment) find(off uint64) (int64, error) {
 			continue
 		}
 		h, err := s.header(pos, s.size)
-		if err != nil {
+		switch {
+		case err != nil:
 			return 0, s.corruptAt(pos, "read batch header", err)
-		}
-		if h.NextOffset() > off {
+		case h.BaseOffset > off:
+			return 0, s.corruptAt(pos, fmt.Sprintf("offset %d not found", off),
+				fmt.Errorf("%w: batch at %d starts past it", proto.ErrCorrupt, h.BaseOffset))
+		case h.NextOffset() > off:
 			return pos, nil
 		}
 		pos += int64(h.Size())
@@ -235,7 +252,7 @@ func (s *segment) cut(pos, budget int64, takeOne bool) (int64, error) {
 func (s *segment) seekTime(ts int64) (uint64, bool, error) {
 	var pos int64
 	if rel, ok := s.tidx.lookupTimeBelow(ts); ok {
-		p, err := s.find(s.base + uint64(rel))
+		p, _, err := s.find(s.base + uint64(rel))
 		if err != nil {
 			return 0, false, err
 		}

@@ -22,6 +22,10 @@ type StoreOptions struct {
 	ArchiveDir string
 	// Logger receives warnings (nil: slog.Default()).
 	Logger *slog.Logger
+	// OnIndexFault, when set, is called (on the log's goroutine) each time
+	// a read finds an offset index entry that does not lead to the batch
+	// it looks for and falls back to scanning the segment.
+	OnIndexFault func()
 }
 
 // Store is a data directory: it holds the lock that keeps a second server
@@ -225,12 +229,14 @@ func (s *Store) DeletePartition(topic string, partition uint32) error {
 	return nil
 }
 
-// RemoveTopicDir removes a topic's directory if it is empty (after its
-// partitions were deleted, e.g. when creating it failed).
-func (s *Store) RemoveTopicDir(topic string) {
-	if validatePartition(topic, 0) == nil {
-		os.Remove(filepath.Join(s.dir, topicsDir, topic))
+// RemoveTopicDir removes whatever is left of a topic's directory once
+// none of its partitions is open: after a failed create, whose own
+// cleanup may itself have run out of descriptors.
+func (s *Store) RemoveTopicDir(topic string) error {
+	if err := validatePartition(topic, 0); err != nil {
+		return err
 	}
+	return os.RemoveAll(filepath.Join(s.dir, topicsDir, topic))
 }
 
 // Partitions lists the partitions on disk, sorted.

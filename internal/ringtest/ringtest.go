@@ -1,7 +1,9 @@
 // Package ringtest holds the helpers that tests of several packages use to
 // talk to a running ringmq server through client.Conn: dialing, creating
 // topics, listing offsets and reading a partition back while checking every
-// batch's CRC and the offsets' continuity. It is imported by tests only.
+// batch's CRC and the offsets' continuity; and the hostile clients
+// (hostile.go) that the reactor and e2e tests aim at a server to check its
+// memory and connection bounds. It is imported by tests only.
 package ringtest
 
 import (

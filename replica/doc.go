@@ -1,0 +1,110 @@
+// Package replica is the state machine of one partition replica: the
+// offsets of the partition (log start, log end, flushed offset, high
+// watermark), when a produce part is acknowledged, when a long-poll fetch
+// is woken, and when a flush or a checkpoint is due. It does no I/O, has
+// no goroutine and no clock of its own (etcd raft's RawNode is the model):
+// a driver feeds it inputs and executes the Ready it returns.
+//
+// # Concurrency
+//
+// A Replica is owned by one goroutine (the reactor that owns the
+// partition) and is not safe for concurrent use.
+//
+// # Offsets and their invariant
+//
+//	LogStart                HW                Flushed               LogEnd         next
+//	    │ readable: on every │ fdatasync'd here, │ written here, not   │ writes in   │
+//	    │ in-sync replica    │ not yet on every  │ yet fdatasync'd     │ flight      │
+//	────┼────────────────────┼───────────────────┼─────────────────────┼─────────────┼──
+//
+//	LogStart ≤ HighWatermark ≤ local match ≤ LogEnd,   LogStart ≤ Flushed ≤ LogEnd
+//
+// (flush=sync shown; with flush=interval the HW follows LogEnd and may
+// pass Flushed.) The local match offset
+// is Flushed for flush=sync topics (Config.Sync) and LogEnd otherwise.
+// Each follower has a match offset too (FollowerMatch), and the HW is the
+// minimum of the match offsets of the in-sync replicas, held while they
+// are fewer than Config.MinInsync. On one node that makes the HW the
+// flushed offset (flush=sync: a consumer never sees what a power cut can
+// take back) or the log end (flush=interval). The HW only moves forward
+// (Reset aside). check enforces the invariant after every input and
+// panics with "BUG:" when it breaks; with -tags invariants it also walks
+// the queues.
+//
+// # Inputs
+//
+//	CheckAppend(level)      before storage.PrepareAppend: fenced? enough in-sync replicas?
+//	AppendPlanned(Append)   after PrepareAppend: offsets, bytes, ack level, token
+//	AppendCompleted(base)   the write completed (any order; the log end advances
+//	                        over the contiguous completed prefix)
+//	AppendFailed(base, err) the write failed: fence
+//	FlushCompleted(upTo)    the flush from Ready completed (upTo = FlushOp.UpTo)
+//	FlushFailed(err)        it failed, or storage refused to plan it: fence
+//	Tick(now)               the driver's clock: deadlines, interval flush, checkpoint
+//	Wait(Wait)/CancelWait   long-poll registrations
+//	LogStartMoved(start)    retention moved the log start
+//	SetISR, FollowerMatch   follower progress (replication)
+//	Reset(Offsets)          clear a fence after the driver reopened the log
+//
+// # Outputs: Ready, then Advance
+//
+// Ready returns Acks to send (a Token and Level per produce part, with an
+// error when it failed), Wakes (a Token and WakeReason per waiter), at
+// most one flush to start (with its FlushUpTo), a checkpoint to write and
+// the offsets to publish. The driver does all of it and calls Advance.
+//
+// # Acks by level
+//
+//   - AckNone (acks=0): released when the write completes; no response.
+//   - AckLeader (acks=1): released when the append is visible (the log end
+//     passed it); never waits for a flush.
+//   - AckAll (acks=all): released when the HW passed its last offset.
+//
+// An Ack is never released before the append's write completion was
+// reported, so the driver may free the part's buffer when it answers.
+//
+// # Fencing
+//
+// A failed write or flush fences the replica: every Ack not yet released
+// is released with an error wrapping ErrFenced (each once its write
+// completion is in), appends at or after the failed one (all in-flight
+// ones, for a flush) never become visible, CheckAppend refuses new ones,
+// waiters are woken with WakeFenced and new ones refused, until Reset.
+//
+// # Waiters
+//
+// A registration is woken exactly once (WakeData when MinBytes more bytes
+// are readable at its offset below the HW, WakeDeadline, WakeOutOfRange
+// when retention passes it, WakeFenced, WakeReset) or cancelled; Wait
+// refuses, with the answer, a registration that could not be served by
+// waiting (an offset outside the log, a fenced replica, a passed
+// deadline). WakeData needs the HW to have moved, so a driver that
+// registers again after every wake cannot spin.
+//
+// # How the reactor drives it
+//
+// Per partition, on its owner reactor:
+//
+//	produce part:   err := rep.CheckAppend(Level(acks)) → op := log.PrepareAppend(records)
+//	                → rep.AppendPlanned({op.Base, op.Last, len(op.Buf), level, token})
+//	                → ring write(op)
+//	write CQE:      log.Appended(op) / log.Failed(op) → rep.AppendCompleted(op.Base) /
+//	                rep.AppendFailed(op.Base, err)
+//	fsync CQEs:     all of the flush's fds done → log.Flushed(fl) → rep.FlushCompleted(fl.UpTo),
+//	                or log.FlushFailed → rep.FlushFailed(err)
+//	fetch below min_bytes: rep.Wait({token, offset, HW the read saw, min_bytes - have, deadline}):
+//	                WakeNone parks; WakeData reads again; anything else is answered now
+//	timer:          rep.Tick(now) for partitions whose NextDeadline passed
+//	retention:      log.EnforceRetention → rep.LogStartMoved(log.LogStart())
+//	end of turn:    for each partition touched: if rep.HasReady() { rd := rep.Ready(); ...; rep.Advance() }
+//	                  Acks → partResult to the origin (AckNone: finish without a response)
+//	                  Wakes → post the wake to the fetch's origin
+//	                  Flush → fl, ok := log.PrepareFlush(); fdatasync each fd
+//	                          (!ok: rep.FlushFailed — storage is fenced or closed)
+//	                  Checkpoint → log.WriteCheckpointAsync()
+//	                  OffsetsChanged → publish log start, HW, log end (partShared, metrics)
+//
+// Fetch reads only below Offsets().HighWatermark and reports it as the
+// high watermark. Tokens are the reactor's names (an op slot with a
+// generation for a produce part, a request and generation for a fetch).
+package replica
