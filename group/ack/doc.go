@@ -14,10 +14,10 @@
 //
 // # State
 //
-//	        floor F                                      F + MaxUnacked
-//	 done   │ done bitmap (roaring) + a slot per offset:     │ never handed out
-//	 ───────┼── done │ locked(m, deadline, n) │ waiting(n) ──┼──────────────
-//	                  dead (n, error) │ fresh
+//	       floor F                                      F + MaxUnacked
+//	done   │ done bitmap (roaring) + a slot per offset:     │ never handed out
+//	───────┼── done │ locked(m, deadline, n) │ waiting(n) ──┼──────────────
+//	                 dead (n, error) │ fresh
 //
 // Everything below F is done. Above it a Roaring bitmap holds the done
 // offsets (relative to a base ≤ F; F advances over the contiguous done

@@ -157,11 +157,11 @@ type Tracker struct {
 	blocked map[uint32]struct{} // scratch of Acquire
 
 	// Outputs waiting for Ready.
-	acq     []acqRun     // acquisitions (offset runs with their count)
-	doneOut []Run        // offsets marked done
-	deadLog []DeadLetter // dead-letter deltas to log
-	deadOut []DeadLetter // dead letters to hand to the driver
-	changes int          // state changes since the last snapshot
+	acq      []acqRun     // acquisitions (offset runs with their count)
+	doneOut  []Run        // offsets marked done
+	deadLog  []DeadLetter // dead-letter deltas to log
+	deadOut  []DeadLetter // dead letters to hand to the driver
+	changes  int          // state changes since the last snapshot
 	wantSnap bool
 	buf      []byte
 	handed   bool
