@@ -13,8 +13,10 @@ const maxSpan = 1 << 31
 // Readys, concatenated in order, from the last snapshot on or from the
 // first). The first frame must be a snapshot (a new tracker's first Ready
 // is one). Every record handed out and not done is available again at
-// once with its delivery count; records waiting for the dead-letter topic
-// are handed out again in the next Ready's DeadLetters.
+// once with its delivery count, except that one whose deliveries are used
+// up goes to the dead-letter topic (the restart released its last
+// delivery); records waiting for the dead-letter topic are handed out
+// again in the next Ready's DeadLetters.
 func Restore(cfg Config, log []byte) (*Tracker, error) {
 	t, err := New(cfg, 0)
 	if err != nil {
@@ -33,13 +35,18 @@ func Restore(cfg Config, log []byte) (*Tracker, error) {
 		}
 		log = rest
 	}
+	t.changes = 0
 	for off := t.floor; off < t.hi; off++ {
-		if s := t.slot(off); s.state == stDead {
+		s := t.slot(off)
+		if s.state == stWaiting && cfg.MaxDeliveries > 0 && int(s.count) >= cfg.MaxDeliveries {
+			// Its last delivery was released by the restart.
+			t.deadLetter(off, s)
+		} else if s.state == stDead {
 			t.deadOut = append(t.deadOut, DeadLetter{Topic: cfg.Topic, Partition: cfg.Partition,
 				Offset: off, Deliveries: int(s.count), LastError: t.errs[off]})
 		}
 	}
-	t.changes, t.wantSnap = 0, false
+	t.wantSnap = false
 	t.check()
 	return t, nil
 }

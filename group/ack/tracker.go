@@ -182,6 +182,7 @@ func New(cfg Config, start uint64) (*Tracker, error) {
 		done:        roaring.New(),
 		minDeadline: math.MaxInt64,
 		errs:        map[uint64]string{},
+		wantSnap:    true, // the first record states the floor
 	}
 	t.slots = make([]slot, 64)
 	t.mask = 63
@@ -312,7 +313,6 @@ func (t *Tracker) Reject(m Member, off uint64, reason string) error {
 	if reason != "" {
 		t.errs[off] = reason
 	}
-	t.unlock(s)
 	if t.cfg.MaxDeliveries > 0 {
 		t.deadLetter(off, s)
 	} else {
@@ -405,7 +405,9 @@ func (t *Tracker) backoff(count uint16) time.Duration {
 	return b[min(int(count), len(b))-1]
 }
 
-// unlock drops a lock's bookkeeping (the state is the caller's to set).
+// unlock drops the bookkeeping of a locked or waiting record and leaves
+// it fresh (not counted anywhere) for the caller to set its next state;
+// a second unlock is a no-op.
 func (t *Tracker) unlock(s *slot) {
 	switch s.state {
 	case stLocked:
@@ -420,7 +422,10 @@ func (t *Tracker) unlock(s *slot) {
 		}
 	case stWaiting:
 		t.waiting--
+	default:
+		return
 	}
+	s.state = stFresh
 }
 
 // release makes a locked record available from notBefore on, or sends it
@@ -436,6 +441,7 @@ func (t *Tracker) release(off uint64, s *slot, notBefore int64) {
 }
 
 func (t *Tracker) deadLetter(off uint64, s *slot) {
+	t.unlock(s)
 	s.state, s.deadline = stDead, 0
 	dl := DeadLetter{Topic: t.cfg.Topic, Partition: t.cfg.Partition, Offset: off,
 		Deliveries: int(s.count), LastError: t.errs[off]}
