@@ -18,9 +18,23 @@ const maxSpan = 1 << 31
 // delivery); records waiting for the dead-letter topic are handed out
 // again in the next Ready's DeadLetters.
 func Restore(cfg Config, log []byte) (*Tracker, error) {
+	t, err := rebuild(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	t.restart()
+	return t, nil
+}
+
+// rebuild replays the frames into a tracker whose durable state is the
+// one that emitted them (records handed out are waiting, not locked).
+func rebuild(cfg Config, log []byte) (*Tracker, error) {
 	t, err := New(cfg, 0)
 	if err != nil {
 		return nil, err
+	}
+	if len(log) == 0 {
+		return nil, fmt.Errorf("%w: restore: no frames", ErrCorrupt)
 	}
 	for i := 0; len(log) > 0; i++ {
 		rec, rest, err := Parse(log)
@@ -35,20 +49,26 @@ func Restore(cfg Config, log []byte) (*Tracker, error) {
 		}
 		log = rest
 	}
-	t.changes = 0
+	t.changes, t.wantSnap = 0, false
+	t.check()
+	return t, nil
+}
+
+// restart applies what a restart means to a rebuilt tracker: every lock
+// was released, so a record whose deliveries are used up goes to the
+// dead-letter topic, and every record waiting for the dead-letter topic
+// is handed out again.
+func (t *Tracker) restart() {
 	for off := t.floor; off < t.hi; off++ {
 		s := t.slot(off)
-		if s.state == stWaiting && cfg.MaxDeliveries > 0 && int(s.count) >= cfg.MaxDeliveries {
-			// Its last delivery was released by the restart.
+		if s.state == stWaiting && t.cfg.MaxDeliveries > 0 && int(s.count) >= t.cfg.MaxDeliveries {
 			t.deadLetter(off, s)
 		} else if s.state == stDead {
-			t.deadOut = append(t.deadOut, DeadLetter{Topic: cfg.Topic, Partition: cfg.Partition,
+			t.deadOut = append(t.deadOut, DeadLetter{Topic: t.cfg.Topic, Partition: t.cfg.Partition,
 				Offset: off, Deliveries: int(s.count), LastError: t.errs[off]})
 		}
 	}
-	t.wantSnap = false
 	t.check()
-	return t, nil
 }
 
 // apply replays one frame. Deltas commute: counts merge by maximum, done
