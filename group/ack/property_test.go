@@ -186,7 +186,9 @@ func (m *model) crash() {
 	}
 }
 
-func sameErr(a, b error) bool { return (a == nil) == (b == nil) && (a == nil || errors.Is(a, b) || errors.Is(b, a)) }
+func sameErr(a, b error) bool {
+	return (a == nil) == (b == nil) && (a == nil || errors.Is(a, b) || errors.Is(b, a))
+}
 
 // TestPropertyAgainstModel runs random acquire, ack, nack, reject,
 // expire, leave, dead-letter confirmations and crash-restarts against a
