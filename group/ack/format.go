@@ -44,6 +44,8 @@ var (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
 // Run is the offsets [Start, End).
 type Run struct {
 	Start, End uint64
