@@ -33,7 +33,7 @@ type Range struct {
 	Deliveries int
 }
 
-// Acquire hands member m up to max records below logEnd and below
+// Acquire hands member m up to want records below logEnd and below
 // floor + MaxUnacked, in offset order (so released records, which lie
 // below the records never handed out, come first), locks them until
 // now + AckTimeout and raises their delivery counts. It appends the
@@ -42,7 +42,7 @@ type Range struct {
 // owns, never a record of a key with records in flight to another member
 // or an earlier record of its key that is not available yet. src may be
 // nil when no record has a key or a delivery time.
-func (t *Tracker) Acquire(dst []Range, m Member, now time.Time, max int, logEnd uint64, src Source) ([]Range, error) {
+func (t *Tracker) Acquire(dst []Range, m Member, now time.Time, want int, logEnd uint64, src Source) ([]Range, error) {
 	if m == 0 {
 		return dst, ErrNoMember
 	}
@@ -55,52 +55,47 @@ func (t *Tracker) Acquire(dst []Range, m Member, now time.Time, max int, logEnd 
 	}
 	ns := now.UnixNano()
 	end := min(logEnd, t.floor+uint64(t.cfg.MaxUnacked))
-	if end <= t.floor || max <= 0 {
+	if end <= t.floor || want <= 0 {
 		return dst, nil
 	}
 	t.ensure(end)
 	deadline := ns + int64(t.cfg.AckTimeout)
-	n := 0
-	for off := t.floor; off < end && n < max; off++ {
+	n, off, skipped := 0, max(t.floor, t.scan), uint64(math.MaxUint64)
+	for ; off < end && n < want; off++ {
 		s := t.slot(off)
-		var key uint32
-		switch s.state {
-		case stLocked, stDead, stDone:
-			continue
-		case stWaiting:
-			if keyed && src != nil {
-				key = src.Meta(off).KeyHash // a restored record has no key yet
-			}
-			if keyed && !t.mine(m, key) {
-				continue
-			}
-			if s.deadline > ns {
-				t.block(key)
-				continue
-			}
-		case stFresh:
-			var meta Meta
-			if src != nil {
-				meta = src.Meta(off)
-			}
-			key = meta.KeyHash
-			if keyed && !t.mine(m, key) {
-				continue
-			}
-			if t.deliverAt(meta) > ns {
-				t.block(key)
-				continue
-			}
-		}
-		if keyed && !t.keyFree(m, key) {
+		if s.state == stLocked || s.state == stDead || s.state == stDone {
 			continue
 		}
-		t.lock(off, s, m, key, deadline)
-		dst = appendRange(dst, off, int(s.count))
-		n++
+		if key, ok := t.eligible(off, s, m, ns, src); ok {
+			t.lock(off, s, m, key, deadline)
+			dst = appendRange(dst, off, int(s.count))
+			n++
+		} else if skipped == math.MaxUint64 {
+			skipped = off
+		}
 	}
+	t.scan = min(off, skipped)
 	t.check()
 	return dst, nil
+}
+
+// eligible reports whether the fresh or waiting record off may go to m
+// now, and its key hash.
+func (t *Tracker) eligible(off uint64, s *slot, m Member, ns int64, src Source) (uint32, bool) {
+	keyed := t.cfg.Mode == KeyShared
+	var meta Meta
+	if src != nil && (keyed || s.state == stFresh) {
+		meta = src.Meta(off) // (a restored waiting record has no key yet)
+	}
+	key := meta.KeyHash
+	if keyed && !t.mine(m, key) {
+		return key, false
+	}
+	if s.state == stWaiting && s.deadline > ns || s.state == stFresh && t.deliverAt(meta) > ns {
+		t.block(key)
+		return key, false
+	}
+	return key, !keyed || t.keyFree(m, key)
 }
 
 // mine reports whether m owns key (key_shared).

@@ -6,10 +6,10 @@ import "fmt"
 // comparisons and always runs; checkDeep (build tag invariants) walks the
 // window too.
 func (t *Tracker) check() {
-	if t.floor > t.hi || t.hi-t.floor > uint64(len(t.slots)) || t.base > t.floor ||
+	if t.floor > t.hi || t.scan < t.floor || t.scan > t.hi || t.hi-t.floor > uint64(len(t.slots)) || t.base > t.floor ||
 		t.locked < 0 || t.waiting < 0 {
-		panic(fmt.Sprintf("BUG: ack: floor %d, hi %d, base %d, ring %d, locked %d, waiting %d",
-			t.floor, t.hi, t.base, len(t.slots), t.locked, t.waiting))
+		panic(fmt.Sprintf("BUG: ack: floor %d, scan %d, hi %d, base %d, ring %d, locked %d, waiting %d",
+			t.floor, t.scan, t.hi, t.base, len(t.slots), t.locked, t.waiting))
 	}
 	if invariants {
 		t.checkDeep()
@@ -36,6 +36,9 @@ func (t *Tracker) checkDeep() {
 			}
 		case stWaiting:
 			waiting++
+		}
+		if off < t.scan && (s.state == stWaiting || s.state == stFresh) {
+			panic(fmt.Sprintf("BUG: ack: offset %d is available (state %d) below the scan start %d", off, s.state, t.scan))
 		}
 		if s.state != stFresh && s.state != stDone && s.count == 0 {
 			panic(fmt.Sprintf("BUG: ack: offset %d in state %d never delivered", off, s.state))

@@ -51,7 +51,7 @@ func (t *Tracker) Ready() Ready {
 		}
 	}
 	t.buf = buf
-	t.acq, t.doneOut, t.deadLog = t.acq[:0], t.doneOut[:0], t.deadLog[:0]
+	t.acq, t.doneOut, t.deadLog = shrink(t.acq), shrink(t.doneOut), t.deadLog[:0]
 	t.nDead = len(t.deadOut)
 	return Ready{Log: buf, Snapshot: snap, DeadLetters: t.deadOut}
 }
@@ -62,6 +62,9 @@ func (t *Tracker) Advance() {
 		panic("BUG: ack: Advance without Ready")
 	}
 	t.handed = false
+	if cap(t.buf) > keepBytes {
+		t.buf = nil // a snapshot of a large window: do not keep its buffer
+	}
 	t.deadOut = t.deadOut[:copy(t.deadOut, t.deadOut[t.nDead:])]
 	t.nDead = 0
 }
@@ -90,4 +93,18 @@ func (t *Tracker) Snapshot() Snapshot {
 		s.Entries = append(s.Entries, e)
 	}
 	return s
+}
+
+// keepBytes and keepRuns bound the output buffers kept between Readys.
+const (
+	keepBytes = 1 << 20
+	keepRuns  = 4096
+)
+
+// shrink empties a slice, dropping it when a burst made it large.
+func shrink[T any](s []T) []T {
+	if cap(s) > keepRuns {
+		return nil
+	}
+	return s[:0]
 }

@@ -145,6 +145,7 @@ type Tracker struct {
 	slots []slot          // ring: offset o lives in slots[o&mask]
 	mask  uint64
 	hi    uint64 // one past the highest offset with state; slots outside [floor, hi) are zero
+	scan  uint64 // no record in [floor, scan) is available (fresh or waiting): Acquire starts here
 
 	locked      int   // slots in stLocked
 	waiting     int   // slots in stWaiting
@@ -179,6 +180,7 @@ func New(cfg Config, start uint64) (*Tracker, error) {
 		floor:       start,
 		base:        start,
 		hi:          start,
+		scan:        start,
 		done:        roaring.New(),
 		minDeadline: math.MaxInt64,
 		errs:        map[uint64]string{},
@@ -438,6 +440,7 @@ func (t *Tracker) release(off uint64, s *slot, notBefore int64) {
 	}
 	s.state, s.deadline = stWaiting, notBefore
 	t.waiting++
+	t.scan = min(t.scan, off)
 }
 
 func (t *Tracker) deadLetter(off uint64, s *slot) {
@@ -476,6 +479,7 @@ func (t *Tracker) advanceFloor() {
 	if t.floor == old {
 		return
 	}
+	t.scan = max(t.scan, t.floor)
 	if t.floor == t.hi {
 		// Nothing tracked above the floor: the bitmap is empty.
 		t.done.Clear()
