@@ -135,13 +135,14 @@ func (t *Tracker) lock(off uint64, s *slot, m Member, key uint32, deadline int64
 	if s.count < math.MaxUint16 {
 		s.count++
 	}
-	s.state, s.member, s.key, s.deadline = stLocked, m, key, deadline
+	s.state, s.member, s.deadline = stLocked, m, deadline
 	t.locked++
 	t.minDeadline = min(t.minDeadline, deadline)
 	if off >= t.hi {
 		t.hi = off + 1
 	}
 	if t.keys != nil {
+		t.lockKey[off&t.mask] = key
 		k := t.keys[key]
 		k.member = m
 		k.inflight++

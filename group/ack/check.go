@@ -30,7 +30,9 @@ func (t *Tracker) checkDeep() {
 		switch s.state {
 		case stLocked:
 			locked++
-			keys[s.key]++
+			if t.lockKey != nil {
+				keys[t.lockKey[off&t.mask]]++
+			}
 			if s.deadline < t.minDeadline {
 				panic(fmt.Sprintf("BUG: ack: lock deadline %d before the minimum %d", s.deadline, t.minDeadline))
 			}

@@ -21,7 +21,7 @@
 //
 // Everything below F is done. Above it a Roaring bitmap holds the done
 // offsets (relative to a base ≤ F; F advances over the contiguous done
-// prefix and the bitmap is trimmed), and a ring of 24-byte slots, one
+// prefix and the bitmap is trimmed), and a ring of 16-byte slots, one
 // per offset in the window, holds each record's state: fresh (never
 // handed out), locked by a member until a deadline, waiting for
 // redelivery (after a nack, a lock expiry or its member leaving), dead

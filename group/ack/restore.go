@@ -100,7 +100,7 @@ func (t *Tracker) apply(rec *Record) error {
 					return err
 				}
 				if s.state != stDone {
-					t.unlock(s)
+					t.unlock(off, s)
 					s.state = stDone
 					t.done.Add(uint32(off - t.base))
 				}
@@ -124,7 +124,7 @@ func (t *Tracker) apply(rec *Record) error {
 		if s.state == stDone {
 			return nil
 		}
-		t.unlock(s)
+		t.unlock(e.Offset, s)
 		s.state, s.count = stDead, max(s.count, uint16(e.Deliveries))
 		if e.LastError != "" {
 			t.errs[e.Offset] = e.LastError

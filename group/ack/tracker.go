@@ -117,11 +117,10 @@ const (
 	stDone                 // acked, rejected or dead-lettered (also in the bitmap)
 )
 
-// slot is the state of one offset in [floor, hi): 24 bytes.
+// slot is the state of one offset in [floor, hi): 16 bytes.
 type slot struct {
 	deadline int64  // stLocked: lock deadline; stWaiting: not before (Unix ns)
 	member   Member // stLocked: holder; stWaiting: last holder (late acks)
-	key      uint32 // key hash, set on first delivery (key_shared)
 	count    uint16 // deliveries so far
 	state    uint8
 }
@@ -139,13 +138,14 @@ type keyState struct {
 type Tracker struct {
 	cfg Config
 
-	floor uint64          // every offset below is done
-	base  uint64          // done holds offset-base; base ≤ floor
-	done  *roaring.Bitmap // done offsets ≥ floor (mirrored by stDone slots)
-	slots []slot          // ring: offset o lives in slots[o&mask]
-	mask  uint64
-	hi    uint64 // one past the highest offset with state; slots outside [floor, hi) are zero
-	scan  uint64 // no record in [floor, scan) is available (fresh or waiting): Acquire starts here
+	floor   uint64          // every offset below is done
+	base    uint64          // done holds offset-base; base ≤ floor
+	done    *roaring.Bitmap // done offsets ≥ floor (mirrored by stDone slots)
+	slots   []slot          // ring: offset o lives in slots[o&mask]
+	lockKey []uint32        // key_shared: key hash of a locked record, beside its slot
+	mask    uint64
+	hi      uint64 // one past the highest offset with state; slots outside [floor, hi) are zero
+	scan    uint64 // no record in [floor, scan) is available (fresh or waiting): Acquire starts here
 
 	locked      int   // slots in stLocked
 	waiting     int   // slots in stWaiting
@@ -192,6 +192,7 @@ func New(cfg Config, start uint64) (*Tracker, error) {
 		t.members = map[Member]struct{}{}
 		t.keys = map[uint32]keyState{}
 		t.blocked = map[uint32]struct{}{}
+		t.lockKey = make([]uint32, len(t.slots))
 	}
 	return t, nil
 }
@@ -241,10 +242,17 @@ func (t *Tracker) ensure(end uint64) {
 		n *= 2
 	}
 	slots := make([]slot, n)
+	var keys []uint32
+	if t.lockKey != nil {
+		keys = make([]uint32, n)
+	}
 	for o := t.floor; o < t.hi; o++ {
 		slots[o&(n-1)] = *t.slot(o)
+		if keys != nil {
+			keys[o&(n-1)] = t.lockKey[o&t.mask]
+		}
 	}
-	t.slots, t.mask = slots, n-1
+	t.slots, t.lockKey, t.mask = slots, keys, n-1
 }
 
 // Ack marks off done. A member may ack what it holds, and what it held
@@ -410,16 +418,17 @@ func (t *Tracker) backoff(count uint16) time.Duration {
 // unlock drops the bookkeeping of a locked or waiting record and leaves
 // it fresh (not counted anywhere) for the caller to set its next state;
 // a second unlock is a no-op.
-func (t *Tracker) unlock(s *slot) {
+func (t *Tracker) unlock(off uint64, s *slot) {
 	switch s.state {
 	case stLocked:
 		t.locked--
 		if t.keys != nil {
-			k := t.keys[s.key]
+			key := t.lockKey[off&t.mask]
+			k := t.keys[key]
 			if k.inflight--; k.inflight == 0 {
-				delete(t.keys, s.key)
+				delete(t.keys, key)
 			} else {
-				t.keys[s.key] = k
+				t.keys[key] = k
 			}
 		}
 	case stWaiting:
@@ -433,7 +442,7 @@ func (t *Tracker) unlock(s *slot) {
 // release makes a locked record available from notBefore on, or sends it
 // to the dead-letter topic when its deliveries are used up.
 func (t *Tracker) release(off uint64, s *slot, notBefore int64) {
-	t.unlock(s)
+	t.unlock(off, s)
 	if t.cfg.MaxDeliveries > 0 && int(s.count) >= t.cfg.MaxDeliveries {
 		t.deadLetter(off, s)
 		return
@@ -444,7 +453,7 @@ func (t *Tracker) release(off uint64, s *slot, notBefore int64) {
 }
 
 func (t *Tracker) deadLetter(off uint64, s *slot) {
-	t.unlock(s)
+	t.unlock(off, s)
 	s.state, s.deadline = stDead, 0
 	dl := DeadLetter{Topic: t.cfg.Topic, Partition: t.cfg.Partition, Offset: off,
 		Deliveries: int(s.count), LastError: t.errs[off]}
@@ -455,7 +464,7 @@ func (t *Tracker) deadLetter(off uint64, s *slot) {
 
 // markDone marks off done and moves the floor over the done prefix.
 func (t *Tracker) markDone(off uint64, s *slot) {
-	t.unlock(s)
+	t.unlock(off, s)
 	s.state = stDone
 	t.done.Add(uint32(off - t.base))
 	if len(t.errs) > 0 {

@@ -19,7 +19,7 @@ func heapInUse() uint64 {
 // BenchmarkMemoryWindow1M reports the tracker's memory with 1,000,000
 // records in the in-flight window, half of them acked at random (and the
 // share that stays after all acks but one per 1,000). The baseline is the
-// 24-byte slot per offset of the window ring.
+// 16-byte slot per offset of the window ring.
 func BenchmarkMemoryWindow1M(b *testing.B) {
 	const window = 1_000_000
 	for _, acked := range []float64{0.5, 0.999} {
