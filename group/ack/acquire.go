@@ -132,6 +132,9 @@ func (t *Tracker) lock(off uint64, s *slot, m Member, key uint32, deadline int64
 	if s.state == stWaiting {
 		t.waiting--
 	}
+	if s.count > 0 {
+		t.stats.Redeliveries++
+	}
 	if s.count < math.MaxUint16 {
 		s.count++
 	}

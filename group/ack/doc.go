@@ -61,7 +61,9 @@
 //
 // Ready returns the frames to append to the internal log (deltas, or a
 // snapshot every SnapshotEvery changes and first of all) and the dead
-// letters to append. Restore rebuilds a tracker from the frames.
+// letters to append. Restore rebuilds a tracker from the frames. Stats
+// gives F, the in-flight and waiting counts, redeliveries and dead letters
+// (what `groups describe` shows).
 //
 // # Record format (version 1; never change a wire constant)
 //

@@ -147,6 +147,7 @@ type Tracker struct {
 	hi      uint64 // one past the highest offset with state; slots outside [floor, hi) are zero
 	scan    uint64 // no record in [floor, scan) is available (fresh or waiting): Acquire starts here
 
+	stats       Stats // the counters of Stats (not persisted)
 	locked      int   // slots in stLocked
 	waiting     int   // slots in stWaiting
 	minDeadline int64 // ≤ every lock deadline (math.MaxInt64: none)
@@ -195,6 +196,23 @@ func New(cfg Config, start uint64) (*Tracker, error) {
 		t.lockKey = make([]uint32, len(t.slots))
 	}
 	return t, nil
+}
+
+// Stats are what `groups describe` shows of one partition. The
+// counters start at zero with the tracker (they are not persisted).
+type Stats struct {
+	Floor        uint64 // F
+	InFlight     int    // records locked by members
+	Waiting      int    // released records waiting for redelivery
+	Redeliveries uint64 // hand-outs of a record delivered before
+	DeadLetters  uint64 // records confirmed appended to the dead-letter topic
+}
+
+// Stats returns the partition's numbers now.
+func (t *Tracker) Stats() Stats {
+	st := t.stats
+	st.Floor, st.InFlight, st.Waiting = t.floor, t.locked, t.waiting
+	return st
 }
 
 // Floor returns F: every offset below it is done.
@@ -391,6 +409,7 @@ func (t *Tracker) DeadLettered(off uint64) error {
 		return fmt.Errorf("%w: offset %d", ErrNotDeadLetter, off)
 	}
 	t.markDone(off, t.slot(off))
+	t.stats.DeadLetters++
 	t.check()
 	return nil
 }

@@ -210,6 +210,9 @@ func TestDeadLetterOutput(t *testing.T) {
 	if err := tr.Ack(7, 41); err != nil || tr.Floor() != 42 {
 		t.Fatalf("ack 41: %v, floor %d, want 42", err, tr.Floor())
 	}
+	if st, want := tr.Stats(), (Stats{Floor: 42, Redeliveries: 1, DeadLetters: 1}); st != want {
+		t.Fatalf("stats %+v, want %+v", st, want)
+	}
 }
 
 // TestPoisonRecord: a record that is always nacked reaches the dead-letter
