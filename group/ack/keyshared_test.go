@@ -77,7 +77,7 @@ func TestKeySharedRing(t *testing.T) {
 
 // TestKeySharedOrder: 1,000 keys, 3 members acking, nacking and letting
 // locks expire, one member leaving with records in flight and another
-// joining. Every hand-out goes to the key's owner, and when a record is
+// joining, and a restart from the persisted records. Every hand-out goes to the key's owner, and when a record is
 // handed out every earlier record of its key is done or held by the same
 // member: per-key order holds. Every record ends up acked exactly once.
 func TestKeySharedOrder(t *testing.T) {
@@ -96,7 +96,8 @@ func TestKeySharedOrder(t *testing.T) {
 	done := make([]bool, records)
 	held := map[Member][]uint64{} // in hand-out order
 	acked, expired := 0, 0
-	left, joined := false, false
+	left, joined, restarted := false, false, false
+	var disk []byte
 	now := t0
 	byKey := make([][]uint64, keys)
 	for off, k := range keyOfOff {
@@ -145,7 +146,20 @@ func TestKeySharedOrder(t *testing.T) {
 		case left && !joined && step >= 600:
 			tr.MemberJoined(4)
 			members, joined = append(members, 4), true
+		case joined && !restarted && step >= 900: // the coordinator restarts
+			persist(tr, &disk)
+			var err error
+			if tr, err = Restore(tr.cfg, disk); err != nil {
+				t.Fatalf("seed %d: restore: %v", seed, err)
+			}
+			for _, m := range members {
+				tr.MemberJoined(m)
+			}
+			clear(holder) // every lock was released
+			clear(held)
+			restarted = true
 		}
+		persist(tr, &disk)
 		m := members[rng.IntN(len(members))]
 		rs := acquire(t, tr, m, now, 1+rng.IntN(40), logEnd, src)
 		for _, off := range offsets(rs) {
@@ -193,8 +207,8 @@ func TestKeySharedOrder(t *testing.T) {
 			}
 		}
 	}
-	if expired == 0 || !joined {
-		t.Fatalf("seed %d: %d locks expired, member 4 joined %v: the test does not test them", seed, expired, joined)
+	if expired == 0 || !joined || !restarted {
+		t.Fatalf("seed %d: %d locks expired, member 4 joined %v, restarted %v: the test does not test them", seed, expired, joined, restarted)
 	}
 	t.Logf("%d locks expired", expired)
 	if tr.Floor() != records {

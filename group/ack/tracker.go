@@ -295,6 +295,29 @@ func (t *Tracker) Ack(m Member, off uint64) error {
 	return ErrNotHeld
 }
 
+// AckRange acks the records [start, end) that m holds (Ack of each) and
+// returns how many it acked and the error of the first it could not.
+func (t *Tracker) AckRange(m Member, start, end uint64) (int, error) {
+	n := 0
+	var first error
+	for off := max(start, t.floor); off < end && off < t.hi; off++ {
+		if off < t.floor || t.slot(off).state == stDone {
+			continue // done before, or the floor passed it during this loop
+		}
+		if err := t.Ack(m, off); err != nil {
+			if first == nil {
+				first = fmt.Errorf("%w: offset %d", err, off)
+			}
+			continue
+		}
+		n++
+	}
+	if end > t.hi && first == nil {
+		first = fmt.Errorf("%w: offset %d", ErrNotHeld, max(start, t.hi))
+	}
+	return n, first
+}
+
 // AckCumulative acks every record below upTo that m holds (a shared
 // subscription has no cumulative position; records held by others stay
 // theirs). It returns how many it acked.

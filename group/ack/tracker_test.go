@@ -284,3 +284,54 @@ func TestPoisonRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreRefuses: no frames, deltas without a snapshot first, and a
+// damaged frame in the middle are errors, never a tracker.
+func TestRestoreRefuses(t *testing.T) {
+	cfg := baseConfig()
+	tr := mustNew(t, cfg, 0)
+	var disk []byte
+	persist(tr, &disk)
+	acquire(t, tr, 1, t0, 3, 10, nil)
+	tr.Ack(1, 1)
+	persist(tr, &disk)
+	tr.Ack(1, 0)
+	persist(tr, &disk)
+	if _, err := Restore(cfg, nil); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("no frames: %v", err)
+	}
+	_, rest, err := Parse(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Restore(cfg, rest); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("no snapshot first: %v", err)
+	}
+	bad := append([]byte(nil), disk...)
+	bad[len(disk)-len(rest)+12] ^= 0x40 // inside the second frame
+	if _, err := Restore(cfg, bad); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("damaged second frame: %v", err)
+	}
+	if _, err := Restore(cfg, disk[:len(disk)-1]); !errors.Is(err, ErrTruncated) {
+		t.Errorf("torn last frame: %v", err)
+	}
+	got, err := Restore(cfg, disk)
+	if err != nil || got.Floor() != 2 || got.Deliveries(2) != 1 || got.Waiting() != 1 {
+		t.Fatalf("restore: %v, floor %d, deliveries of 2: %d, waiting %d", err, got.Floor(), got.Deliveries(2), got.Waiting())
+	}
+}
+
+// TestAckRange acks what the member holds in a range and reports the
+// first record it does not hold.
+func TestAckRange(t *testing.T) {
+	tr := mustNew(t, baseConfig(), 0)
+	acquire(t, tr, 1, t0, 3, 10, nil)
+	acquire(t, tr, 2, t0, 1, 10, nil)
+	acquire(t, tr, 1, t0, 2, 10, nil)
+	tr.Ack(1, 1)
+	tr.Ack(1, 2)
+	n, err := tr.AckRange(1, 0, 6) // acking 0 moves the floor past 1 and 2
+	if n != 3 || !errors.Is(err, ErrNotHeld) || tr.Floor() != 3 {
+		t.Fatalf("AckRange = %d, %v, floor %d; want 3, ErrNotHeld, 3", n, err, tr.Floor())
+	}
+}
