@@ -79,8 +79,10 @@
 //	dead letter (kind 4): offset uv | deliveries uv | len uv | last error
 //
 // uv is an unsigned varint, sv a signed (zig-zag) varint. Deltas commute
-// (counts merge by maximum, done is final), so frames of one Ready may be
-// in any order. Lock holders, deadlines and nack backoffs are not
+// (counts merge by maximum, done is final); a Ready writes its done runs
+// first all the same, so that on replay every offset lies below the
+// floor + 2^30 (Restore refuses others: a damaged log cannot make it
+// allocate without bound). Lock holders, deadlines and nack backoffs are not
 // persisted: after a restart every record handed out and not done is
 // available again at once, with its delivery count.
 package ack

@@ -40,14 +40,16 @@ func (t *Tracker) Ready() Ready {
 		buf = AppendSnapshot(buf, &s)
 		snap, t.wantSnap, t.changes = true, false, 0
 	default:
-		if len(t.acq) > 0 {
-			buf = AppendAcquired(buf, t.acq)
-		}
+		// Done first: replayed, it moves the floor to where it is now, so
+		// every offset of the frames after it lies below floor + window.
 		if len(t.doneOut) > 0 {
 			buf = AppendDone(buf, t.doneOut)
 		}
 		for _, dl := range t.deadLog {
 			buf = AppendDeadLetter(buf, Entry{Offset: dl.Offset, Deliveries: dl.Deliveries, LastError: dl.LastError, Dead: true})
+		}
+		if len(t.acq) > 0 {
+			buf = AppendAcquired(buf, t.acq)
 		}
 	}
 	t.buf = buf

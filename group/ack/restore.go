@@ -6,8 +6,10 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
-// maxSpan bounds how far above the floor a restored offset may lie.
-const maxSpan = 1 << 31
+// maxSpan bounds how far above the floor a restored offset may lie: no
+// window is larger (Ready writes done runs first, so replaying them moves
+// the floor before the offsets handed out after it are met).
+const maxSpan = maxWindow
 
 // Restore rebuilds a tracker from the frames it emitted (the Log of its
 // Readys, concatenated in order, from the last snapshot on or from the
@@ -80,6 +82,9 @@ func (t *Tracker) apply(rec *Record) error {
 		return t.applySnapshot(&rec.Snapshot)
 	case KindAcquired:
 		for _, r := range rec.Acquired {
+			if r.End-1 >= t.floor && r.End-1-t.floor >= maxSpan {
+				return fmt.Errorf("%w: acquired run ends at %d, floor %d", ErrCorrupt, r.End, t.floor)
+			}
 			for off := max(r.Start, t.floor); off < r.End; off++ {
 				s, err := t.restoreSlot(off)
 				if err != nil {
@@ -94,6 +99,9 @@ func (t *Tracker) apply(rec *Record) error {
 		}
 	case KindDone:
 		for _, r := range rec.Done {
+			if r.End-1 >= t.floor && r.End-1-t.floor >= maxSpan {
+				return fmt.Errorf("%w: done run ends at %d, floor %d", ErrCorrupt, r.End, t.floor)
+			}
 			for off := max(r.Start, t.floor); off < r.End; off++ {
 				s, err := t.restoreSlot(off)
 				if err != nil {
