@@ -315,6 +315,14 @@ func TestRestoreRefuses(t *testing.T) {
 	if _, err := Restore(cfg, disk[:len(disk)-1]); !errors.Is(err, ErrTruncated) {
 		t.Errorf("torn last frame: %v", err)
 	}
+	far := AppendAcquired(append([]byte(nil), disk...), []AcquiredRun{{Start: 1 << 40, End: 1<<40 + 1, Count: 1}})
+	if _, err := Restore(cfg, far); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("offset far above the floor: %v", err)
+	}
+	far = AppendDone(append([]byte(nil), disk...), []Run{{Start: 5, End: 1 << 40}})
+	if _, err := Restore(cfg, far); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("done run far above the floor: %v", err)
+	}
 	got, err := Restore(cfg, disk)
 	if err != nil || got.Floor() != 2 || got.Deliveries(2) != 1 || got.Waiting() != 1 {
 		t.Fatalf("restore: %v, floor %d, deliveries of 2: %d, waiting %d", err, got.Floor(), got.Deliveries(2), got.Waiting())
