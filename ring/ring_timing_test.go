@@ -91,7 +91,7 @@ func benchRingSend(b *testing.B, size int, zc bool) {
 		want := 1
 		if zc {
 			want = 2 // the buffer may be reused only after the notification
-			r.PrepareSendZC(fd, buf, unix.MSG_WAITALL, 1)
+			r.PrepareSendZC(fd, buf, unix.MSG_WAITALL, 0, 1)
 		} else {
 			r.PrepareSend(fd, buf, unix.MSG_WAITALL, 1)
 		}
