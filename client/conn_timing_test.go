@@ -121,7 +121,7 @@ func BenchmarkConnProduceWritePath(b *testing.B) {
 // written, answers the next correlation id (1, 2, ...) with an empty
 // response on its read side.
 type stubConn struct {
-	net.Conn // nil: only the methods below are used
+	net.Conn            // nil: only the methods below are used
 	frameBytes, written int
 	nextID              uint32
 	resp                []byte
