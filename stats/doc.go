@@ -29,7 +29,7 @@
 //	ringmq_index_faults_total                     counter: reads that found a wrong index entry
 //	ringmq_connections_timed_out_total            counter: closed by frame_timeout or idle_timeout
 //	ringmq_partitions                             gauge: partition handles alive
-//	ringmq_segments{state}                        gauge: active, sealed, flushed, archived
+//	ringmq_segments{state}                        gauge: by storage.SegmentState (active, sealed, flushed, archived)
 //	ringmq_produce_messages_total{topic}          counter
 //	ringmq_produce_bytes_total{topic}             counter
 //	ringmq_fetch_messages_total{topic}            counter
