@@ -70,6 +70,7 @@ func (r *Reactor) appendPart(q *request, origin *Reactor, ti, pi int) {
 	op, err := part.log.PrepareAppend(p.Records)
 	if err != nil {
 		r.partResult(q, origin, ti, pi, storageErrorCode(err), 0, 0)
+		r.noteFence(part) // a roll found no room
 		return
 	}
 	slot, o := r.ops.alloc()
@@ -124,6 +125,7 @@ func (r *Reactor) onWriteDone(o *ioOp, res int32) {
 		r.srv.log.Error("segment write failed; partition fenced", "topic", part.topic.name, "partition", part.id, "err", err)
 		r.partResult(o.req, o.origin, int(o.ti), int(o.pi), proto.StorageError, 0, 0)
 		r.failAcks(part, proto.StorageError)
+		r.noteFence(part)
 		return
 	}
 	if err := part.log.Appended(o.append); err != nil {

@@ -35,6 +35,7 @@ type Reactor struct {
 	ops      opTable
 	parts    map[string][]*partition
 	dirty    []*partition // partitions with appends not yet fsync'd
+	fenced   []*partition // fenced partitions retrying to resume (fence.go)
 	needSync []*partition // flush=sync partitions with acks waiting on fsync
 	parked   parkedFetches
 	// wakes are local parked fetches to re-gather this turn (runWakes);
@@ -179,6 +180,9 @@ func (r *Reactor) nextTimeout() time.Duration {
 	if d, ok := r.parked.nextDeadline(); ok && d.Before(next) {
 		next = d
 	}
+	if d := r.nextResume(); !d.IsZero() && d.Before(next) {
+		next = d
+	}
 	if len(r.wakes) > 0 {
 		return time.Microsecond
 	}
@@ -240,6 +244,7 @@ func (r *Reactor) runTimers() {
 		r.nextSweep = r.now.Add(r.sweepInterval())
 	}
 	r.parked.expire(r.now, r.fetchDeadline)
+	r.retryFenced()
 }
 
 // beginStop is the first phase of a shutdown: stop accepting, stop taking
