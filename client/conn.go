@@ -106,6 +106,8 @@ type Conn struct {
 	// signalled each time written moves.
 	lastRef, taken, written uint64
 	wrote                   sync.Cond
+
+	wv net.Buffers // the writer's: what WriteTo has left to write (a field, so it does not escape per write)
 	// drained is closed by the writer once everything queued before Close
 	// is written (acks 0 requests have no other way to be delivered).
 	drained chan struct{}
@@ -490,8 +492,8 @@ func (c *Conn) writeSegs(buf []byte, segs []seg, vec *net.Buffers) error {
 		}
 	}
 	*vec = v
-	w := v // WriteTo consumes its receiver; *vec keeps the array
-	_, err := w.WriteTo(c.nc)
+	c.wv = v // WriteTo consumes its receiver; *vec keeps the array
+	_, err := c.wv.WriteTo(c.nc)
 	clear(v) // drop the references to callers' batches
 	return err
 }
