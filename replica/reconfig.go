@@ -16,7 +16,11 @@ func (r *Replica) SetSync(sync bool) {
 	if sync {
 		r.syncFloor = r.off.HighWatermark
 	} else {
-		r.flushDue = r.off.LogEnd > r.off.Flushed
+		covered := r.off.Flushed
+		if r.flushing {
+			covered = r.flushUpTo
+		}
+		r.flushDue = r.flushDue || r.off.LogEnd > covered
 	}
 	r.updateHW()
 	r.check()
