@@ -18,7 +18,7 @@ import (
 
 const benchUsage = "ringmq bench produce|consume|e2e|tcp [--driver raw|client] [--server HOST:PORT] [--topic T] [--partitions N] " +
 	"[--producers N] [--consumers N] [--inflight N] [--msg-size B] [--messages N | --duration D] " +
-	"[--batch-bytes B] [--linger D] [--acks 0|1|all] [--compression none|lz4|zstd|snappy] [--rate R] [--json] [--report FILE.html] [--cpuprofile FILE]"
+	"[--batch-bytes B] [--linger D] [--acks 0|1|all] [--compression none|gzip|snappy|lz4|zstd] [--rate R] [--json] [--report FILE.html] [--cpuprofile FILE]"
 
 func cmdBench(args []string) error {
 	cfg, opts, err := parseBenchFlags(args)
@@ -133,7 +133,7 @@ func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 	batchBytes := fs.Int("batch-bytes", bench.DefaultBatchBytes, "record bytes per produce batch (tcp: sets the write size)")
 	linger := fs.Duration("linger", bench.DefaultLinger, "with --rate: longest wait to fill a batch")
 	acks := fs.String("acks", "1", "0, 1 or all")
-	compression := fs.String("compression", "none", "none, lz4, zstd or snappy")
+	compression := fs.String("compression", "none", "none, gzip, snappy, lz4 or zstd")
 	rate := fs.Float64("rate", 0, "cap on messages per second, all producers together (0: none)")
 	var out benchOutput
 	fs.BoolVar(&out.json, "json", false, "print the report as one JSON object")
@@ -162,7 +162,7 @@ func checkBenchFlags(cfg *bench.Config, acks, compression string) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	if cfg.Codec, err = proto.ParseCodec(compression); err != nil {
-		return fmt.Errorf("bench: --compression %q: want none, lz4, zstd or snappy", compression)
+		return fmt.Errorf("bench: --compression %q: want none, gzip, snappy, lz4 or zstd", compression)
 	}
 	switch cfg.Mode {
 	case bench.ModeProduce, bench.ModeConsume, bench.ModeE2E, bench.ModeTCP:

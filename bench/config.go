@@ -131,7 +131,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: batch-bytes %d is above %d", ErrConfig, c.BatchBytes, proto.DefaultMaxFrameBytes/2)
 	case c.Acks != proto.AcksNone && c.Acks != proto.AcksLeader && c.Acks != proto.AcksAll:
 		return fmt.Errorf("%w: acks %d", ErrConfig, c.Acks)
-	case c.Codec > proto.CodecSnappy:
+	case c.Codec > proto.CodecZstd:
 		return fmt.Errorf("%w: codec %d", ErrConfig, c.Codec)
 	case c.Rate < 0:
 		return fmt.Errorf("%w: negative rate", ErrConfig)

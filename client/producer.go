@@ -138,7 +138,7 @@ type Producer struct {
 // first Send.
 func NewProducer(addr string, opts ProducerOptions) (*Producer, error) {
 	opts = opts.withDefaults()
-	if opts.Compression > proto.CodecSnappy {
+	if opts.Compression > proto.CodecZstd {
 		return nil, fmt.Errorf("client: unknown compression codec %d", opts.Compression)
 	}
 	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial}, opts.DialTimeout)

@@ -194,7 +194,7 @@ func TestProducerCompressionRoundTrip(t *testing.T) {
 	ctx := testCtx(t)
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
-	for _, codec := range []proto.Codec{proto.CodecNone, proto.CodecLZ4, proto.CodecZstd, proto.CodecSnappy} {
+	for _, codec := range []proto.Codec{proto.CodecNone, proto.CodecGzip, proto.CodecSnappy, proto.CodecLZ4, proto.CodecZstd} {
 		topic := "compressed-" + codec.String()
 		createTopic(t, srv.addr, topic, 1, nil)
 		rng := rand.New(rand.NewPCG(seed, uint64(codec)))

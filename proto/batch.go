@@ -7,42 +7,51 @@ import (
 	"hash/crc32"
 )
 
-// Record batch layout (little-endian). The same bytes travel on the wire and
-// sit on disk; the broker only ever patches base_offset in place.
+// Record batch layout: version 2, Kafka's RecordBatch v2 field for field
+// and byte for byte (big-endian, as every Kafka field). The same bytes
+// travel on the wire and sit on disk; the broker only ever patches
+// base_offset and partition_leader_epoch in place, which the CRC does not
+// cover.
 //
 //	offset size field
-//	     0    8 base_offset        assigned by the broker; not covered by the CRC
-//	     8    4 batch_length       bytes after this field (total = 12 + batch_length)
-//	    12    1 magic              BatchMagic
-//	    13    4 crc32c             Castagnoli, over bytes [17, 12+batch_length)
-//	    17    2 attributes         codec (bits 0-2), timestamp type (bit 3),
-//	                               transactional (bit 4), control (bit 5)
-//	    19    4 last_offset_delta  offset of the last record minus base_offset
-//	    23    8 first_timestamp    unix milliseconds
-//	    31    8 max_timestamp      unix milliseconds
-//	    39    8 producer_id        -1 when not idempotent
-//	    47    2 producer_epoch
-//	    49    4 base_sequence
-//	    53    4 record_count
-//	    57    … records            possibly compressed as a whole (codec bits)
+//	     0    8 base_offset            i64, assigned by the broker
+//	     8    4 batch_length           i32, bytes after this field (total = 12 + batch_length)
+//	    12    4 partition_leader_epoch i32, stamped by the broker (producers send -1)
+//	    16    1 magic                  BatchMagic (2)
+//	    17    4 crc                    u32 CRC-32C (Castagnoli) over bytes [21, 12+batch_length)
+//	    21    2 attributes             i16: codec (bits 0-2), timestamp type (bit 3),
+//	                                   transactional (bit 4), control (bit 5)
+//	    23    4 last_offset_delta      i32, offset of the last record minus base_offset
+//	    27    8 base_timestamp         i64 unix ms (FirstTimestamp)
+//	    35    8 max_timestamp          i64 unix ms
+//	    43    8 producer_id            i64, -1 when not idempotent
+//	    51    2 producer_epoch         i16
+//	    53    4 base_sequence          i32
+//	    57    4 record_count           i32
+//	    61    … records                possibly compressed as a whole (codec bits)
 //
-// These offsets and BatchMagic are persisted: never change them.
+// History: version 1 (magic 1 at offset 12) was the same design with a
+// little-endian 57-byte header, no partition_leader_epoch and codec numbers
+// of its own; its layout is in batch_v1.go, which converts it. These
+// offsets and BatchMagic are persisted and shared with Kafka: never change
+// them.
 const (
-	BatchMagic      = 1
-	BatchHeaderSize = 57
+	BatchMagic      = 2
+	BatchHeaderSize = 61
 
 	offBaseOffset      = 0
 	offBatchLength     = 8
-	offMagic           = 12
-	offCRC             = 13
-	offAttributes      = 17
-	offLastOffsetDelta = 19
-	offFirstTimestamp  = 23
-	offMaxTimestamp    = 31
-	offProducerID      = 39
-	offProducerEpoch   = 47
-	offBaseSequence    = 49
-	offRecordCount     = 53
+	offLeaderEpoch     = 12
+	offMagic           = 16
+	offCRC             = 17
+	offAttributes      = 21
+	offLastOffsetDelta = 23
+	offFirstTimestamp  = 27
+	offMaxTimestamp    = 35
+	offProducerID      = 43
+	offProducerEpoch   = 51
+	offBaseSequence    = 53
+	offRecordCount     = 57
 
 	// batchLengthOverhead is the number of header bytes batch_length does
 	// not count (base_offset and batch_length itself).
@@ -50,17 +59,22 @@ const (
 
 	// MaxBatchSize bounds a single batch; larger lengths are corruption.
 	MaxBatchSize = 64 << 20
+
+	// NoLeaderEpoch is the partition_leader_epoch a producer sends (Kafka's
+	// NO_PARTITION_LEADER_EPOCH); the broker overwrites it.
+	NoLeaderEpoch int32 = -1
 )
 
 // Codec is the compression of a batch's records section.
 type Codec uint8
 
-// Codecs (attribute bits 0-2); never change their numbers.
+// Codecs (attribute bits 0-2), Kafka's numbers; never change them.
 const (
 	CodecNone   Codec = 0
-	CodecLZ4    Codec = 1
-	CodecZstd   Codec = 2
-	CodecSnappy Codec = 3
+	CodecGzip   Codec = 1
+	CodecSnappy Codec = 2
+	CodecLZ4    Codec = 3
+	CodecZstd   Codec = 4
 )
 
 // Attribute bits; never change them.
@@ -70,16 +84,22 @@ const (
 	AttrTransactional    uint16 = 1 << 4
 	AttrControl          uint16 = 1 << 5
 	attrKnownMask        uint16 = AttrCodecMask | AttrLogAppendTime | AttrTransactional | AttrControl
-	maxKnownCodec               = CodecSnappy
+	maxKnownCodec               = CodecZstd
 	defaultBatchCapacity        = 16 << 10
 )
 
 // Errors returned by batch parsing. ErrCorrupt marks data whose bytes are
 // present but wrong (bad CRC, bad magic, impossible lengths); ErrShortBatch
 // means the bytes end before the batch does (a torn tail or a partial read).
+// ErrBatchVersion (which also matches ErrCorrupt) marks a version-1 batch,
+// which producers may no longer send. ErrInvalidRecords marks a batch whose
+// header and CRC are valid but whose records do not match them (see
+// ValidateRecords).
 var (
-	ErrCorrupt    = errors.New("proto: corrupt record batch")
-	ErrShortBatch = errors.New("proto: short record batch")
+	ErrCorrupt        = errors.New("proto: corrupt record batch")
+	ErrShortBatch     = errors.New("proto: short record batch")
+	ErrBatchVersion   = errors.New("proto: record batch version 1 is no longer accepted (version 2 is Kafka's RecordBatch v2); upgrade the producer")
+	ErrInvalidRecords = errors.New("proto: records do not match their batch header")
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -91,11 +111,12 @@ func CRC32C(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 type BatchHeader struct {
 	BaseOffset      uint64
 	BatchLength     uint32
+	LeaderEpoch     int32 // partition_leader_epoch
 	Magic           uint8
 	CRC             uint32
 	Attributes      uint16
 	LastOffsetDelta uint32
-	FirstTimestamp  int64
+	FirstTimestamp  int64 // base_timestamp
 	MaxTimestamp    int64
 	ProducerID      int64
 	ProducerEpoch   int16
@@ -124,19 +145,23 @@ func ParseBatchHeader(b []byte) (BatchHeader, error) {
 	if len(b) < BatchHeaderSize {
 		return h, ErrShortBatch
 	}
-	h.BaseOffset = binary.LittleEndian.Uint64(b[offBaseOffset:])
-	h.BatchLength = binary.LittleEndian.Uint32(b[offBatchLength:])
+	be := binary.BigEndian
+	h.BaseOffset = be.Uint64(b[offBaseOffset:])
+	h.BatchLength = be.Uint32(b[offBatchLength:])
+	h.LeaderEpoch = int32(be.Uint32(b[offLeaderEpoch:]))
 	h.Magic = b[offMagic]
-	h.CRC = binary.LittleEndian.Uint32(b[offCRC:])
-	h.Attributes = binary.LittleEndian.Uint16(b[offAttributes:])
-	h.LastOffsetDelta = binary.LittleEndian.Uint32(b[offLastOffsetDelta:])
-	h.FirstTimestamp = int64(binary.LittleEndian.Uint64(b[offFirstTimestamp:]))
-	h.MaxTimestamp = int64(binary.LittleEndian.Uint64(b[offMaxTimestamp:]))
-	h.ProducerID = int64(binary.LittleEndian.Uint64(b[offProducerID:]))
-	h.ProducerEpoch = int16(binary.LittleEndian.Uint16(b[offProducerEpoch:]))
-	h.BaseSequence = int32(binary.LittleEndian.Uint32(b[offBaseSequence:]))
-	h.RecordCount = binary.LittleEndian.Uint32(b[offRecordCount:])
+	h.CRC = be.Uint32(b[offCRC:])
+	h.Attributes = be.Uint16(b[offAttributes:])
+	h.LastOffsetDelta = be.Uint32(b[offLastOffsetDelta:])
+	h.FirstTimestamp = int64(be.Uint64(b[offFirstTimestamp:]))
+	h.MaxTimestamp = int64(be.Uint64(b[offMaxTimestamp:]))
+	h.ProducerID = int64(be.Uint64(b[offProducerID:]))
+	h.ProducerEpoch = int16(be.Uint16(b[offProducerEpoch:]))
+	h.BaseSequence = int32(be.Uint32(b[offBaseSequence:]))
+	h.RecordCount = be.Uint32(b[offRecordCount:])
 	switch {
+	case h.Magic != BatchMagic && looksLikeV1(b):
+		return h, fmt.Errorf("%w: %w", ErrCorrupt, ErrBatchVersion)
 	case h.Magic != BatchMagic:
 		return h, fmt.Errorf("%w: magic %d", ErrCorrupt, h.Magic)
 	case h.BatchLength < BatchHeaderSize-batchLengthOverhead || h.BatchLength > MaxBatchSize:
@@ -169,7 +194,13 @@ func ValidateBatch(b []byte) (h BatchHeader, rest []byte, err error) {
 
 // SetBaseOffset patches base_offset in place. The CRC does not cover it.
 func SetBaseOffset(b []byte, off uint64) {
-	binary.LittleEndian.PutUint64(b[offBaseOffset:], off)
+	binary.BigEndian.PutUint64(b[offBaseOffset:], off)
+}
+
+// SetLeaderEpoch patches partition_leader_epoch in place. The CRC does not
+// cover it.
+func SetLeaderEpoch(b []byte, epoch int32) {
+	binary.BigEndian.PutUint32(b[offLeaderEpoch:], uint32(epoch))
 }
 
 // BatchRecords returns the records section of a whole batch (still

@@ -35,7 +35,7 @@ func TestValidateBatchTable(t *testing.T) {
 	good := sampleBatch(3)
 	mutate := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good...)) }
 	put32 := func(off int, v uint32) []byte {
-		return mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[off:], v); return b })
+		return mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[off:], v); return b })
 	}
 	cases := []struct {
 		name  string
@@ -48,10 +48,11 @@ func TestValidateBatchTable(t *testing.T) {
 		{"header cut", good[:BatchHeaderSize-1], ErrShortBatch, ""},
 		{"torn tail", good[:len(good)-1], ErrShortBatch, ""},
 		{"header only", good[:BatchHeaderSize], ErrShortBatch, ""},
-		{"bad magic", mutate(func(b []byte) []byte { b[offMagic] = 2; return b }), ErrCorrupt, "magic"},
+		{"bad magic", mutate(func(b []byte) []byte { b[offMagic] = 3; return b }), ErrCorrupt, "magic"},
+		{"version 1", mutate(func(b []byte) []byte { b[offMagic], b[v1OffMagic] = 1, 1; return b }), ErrBatchVersion, "upgrade the producer"},
 		{"crc mismatch", mutate(func(b []byte) []byte { b[len(b)-3] ^= 1; return b }), ErrCorrupt, "crc"},
 		{"crc field flipped", mutate(func(b []byte) []byte { b[offCRC] ^= 0x80; return b }), ErrCorrupt, "crc"},
-		{"attributes flipped", mutate(func(b []byte) []byte { b[offAttributes] ^= byte(AttrLogAppendTime); return b }), ErrCorrupt, "crc"},
+		{"attributes flipped", mutate(func(b []byte) []byte { b[offAttributes+1] ^= byte(AttrLogAppendTime); return b }), ErrCorrupt, "crc"},
 		{"length below header", put32(offBatchLength, BatchHeaderSize-batchLengthOverhead-1), ErrCorrupt, "batch_length"},
 		{"length above max", put32(offBatchLength, MaxBatchSize+1), ErrCorrupt, "batch_length"},
 		{"record count 0", put32(offRecordCount, 0), ErrCorrupt, "record_count"},

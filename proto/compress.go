@@ -7,24 +7,28 @@ import (
 	"io"
 	"sync"
 
-	"github.com/golang/snappy"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 )
 
-// Compressed records sections. A batch's codec bits (attributes bits 0-2)
-// say how its records section — the bytes after the 57-byte header — is
-// stored. The header is never compressed, record_count and the timestamps
-// describe the uncompressed records, and the CRC covers the stored
-// (compressed) bytes, so the broker validates a batch without
-// decompressing it. Each codec stores one stream in its standard,
-// self-describing format, readable with any language's stock library:
+// Compressed records sections, as Kafka stores them. A batch's codec bits
+// (attributes bits 0-2) say how its records section — the bytes after the
+// 61-byte header — is stored. The header is never compressed, record_count
+// and the timestamps describe the uncompressed records, and the CRC covers
+// the stored (compressed) bytes, so the broker checks a batch's integrity
+// without decompressing it. Each codec stores one stream in the format
+// Kafka's own clients write, readable with any language's stock library:
 //
 //	codec   bits  records section
 //	none    0     the records as they are
-//	lz4     1     one LZ4 frame (frame format, 64 KiB blocks, no content checksum)
-//	zstd    2     one zstd frame (RFC 8878, no content checksum)
-//	snappy  3     one snappy block (uvarint decoded length | block; not the framed format)
+//	gzip    1     one gzip stream (RFC 1952)
+//	snappy  2     xerial framing, as Kafka's Java client writes it:
+//	              "\x82SNAPPY\x00" | i32 version 1 | i32 compatible 1 |
+//	              chunks of (i32 length | snappy block of up to 32 KiB input);
+//	              a single raw snappy block (what some other clients and
+//	              ringmq version 1 wrote) is read too
+//	lz4     3     one LZ4 frame (frame format, 64 KiB blocks, no content checksum)
+//	zstd    4     one zstd frame (RFC 8878, no content checksum)
 //
 // These formats are persisted: never change what a codec number means.
 //
@@ -42,8 +46,8 @@ const lz4BlockSize = lz4.Block64Kb
 
 // CompressBatch appends to dst a copy of batch — one whole, uncompressed,
 // finished batch — whose records section is compressed with codec, with
-// the codec bits set and the CRC recomputed; base_offset and every other
-// header field are kept. With CodecNone it appends batch unchanged. It
+// the codec bits set and the CRC recomputed; base_offset,
+// partition_leader_epoch and every other header field are kept. With CodecNone it appends batch unchanged. It
 // returns the extended dst. It panics if batch is not a whole uncompressed
 // batch or codec is unknown: the caller built the batch.
 func CompressBatch(dst []byte, batch []byte, codec Codec) []byte {
@@ -66,6 +70,7 @@ func CompressBatch(dst []byte, batch []byte, codec Codec) []byte {
 	out := FinishBatch(dst[start:], attrs, h.RecordCount, h.FirstTimestamp, h.MaxTimestamp,
 		h.ProducerID, h.ProducerEpoch, h.BaseSequence)
 	SetBaseOffset(out, h.BaseOffset)
+	SetLeaderEpoch(out, h.LeaderEpoch)
 	return dst
 }
 
@@ -93,12 +98,14 @@ func decompressRecords(dst, batch []byte, limit int) ([]byte, error) {
 	switch h.Codec() {
 	case CodecNone:
 		return src, nil
+	case CodecGzip:
+		out, err = decompressGzip(dst[:0], src, limit)
+	case CodecSnappy:
+		out, err = decompressSnappy(dst[:0], src, limit)
 	case CodecLZ4:
 		out, err = decompressLZ4(dst[:0], src, limit)
 	case CodecZstd:
 		out, err = decompressZstd(dst[:0], src, limit)
-	case CodecSnappy:
-		out, err = decompressSnappy(dst[:0], src, limit)
 	default:
 		panic("BUG: proto: ParseBatchHeader accepted codec " + fmt.Sprint(h.Codec()))
 	}
@@ -127,11 +134,13 @@ func NewBatchIter(scratch, batch []byte) (it RecordIter, newScratch []byte, err 
 	return NewRecordIterRecords(h, records), scratch, nil
 }
 
-// String is the codec's name: none, lz4, zstd, snappy.
+// String is the codec's name: none, gzip, snappy, lz4, zstd.
 func (c Codec) String() string {
 	switch c {
 	case CodecNone:
 		return "none"
+	case CodecGzip:
+		return "gzip"
 	case CodecLZ4:
 		return "lz4"
 	case CodecZstd:
@@ -154,17 +163,16 @@ func ParseCodec(name string) (Codec, error) {
 
 func appendCompressed(dst, src []byte, codec Codec) []byte {
 	switch codec {
+	case CodecGzip:
+		return compressGzip(dst, src)
+	case CodecSnappy:
+		return compressSnappyXerial(dst, src)
 	case CodecLZ4:
 		return compressLZ4(dst, src)
 	case CodecZstd:
 		e := zstdEncoders.Get().(*zstd.Encoder)
 		defer zstdEncoders.Put(e)
 		return e.EncodeAll(src, dst)
-	case CodecSnappy:
-		n := len(dst)
-		dst = growLen(dst, snappy.MaxEncodedLen(len(src)))
-		enc := snappy.Encode(dst[n:], src)
-		return dst[:n+len(enc)]
 	}
 	panic(fmt.Sprintf("BUG: proto: compress with codec %d", codec))
 }
@@ -295,15 +303,4 @@ func decompressZstd(dst, src []byte, limit int) ([]byte, error) {
 		return nil, fmt.Errorf("decompressed size exceeds %d bytes", limit)
 	}
 	return out, nil
-}
-
-func decompressSnappy(dst, src []byte, limit int) ([]byte, error) {
-	n, err := snappy.DecodedLen(src)
-	if err != nil {
-		return nil, err
-	}
-	if n > limit {
-		return nil, fmt.Errorf("decompressed size %d exceeds %d bytes", n, limit)
-	}
-	return snappy.Decode(growLen(dst, n), src)
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-var allCodecs = []Codec{CodecNone, CodecLZ4, CodecZstd, CodecSnappy}
+var allCodecs = []Codec{CodecNone, CodecGzip, CodecSnappy, CodecLZ4, CodecZstd}
 
 // compressibleBatch builds a batch of n records with repetitive values,
 // null and present keys, and headers, from a seeded generator.
@@ -186,8 +186,8 @@ func TestCodecNames(t *testing.T) {
 			t.Errorf("ParseCodec(%q) = %v, %v", c.String(), got, err)
 		}
 	}
-	if _, err := ParseCodec("gzip"); err == nil {
-		t.Error("ParseCodec(gzip) succeeded")
+	if _, err := ParseCodec("brotli"); err == nil {
+		t.Error("ParseCodec(brotli) succeeded")
 	}
 }
 
@@ -233,4 +233,18 @@ func FuzzDecompressRecords(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCompressBatchKeepsBrokerFields: compressing a stored batch keeps the
+// base offset and leader epoch the broker stamped.
+func TestCompressBatchKeepsBrokerFields(t *testing.T) {
+	batch := compressibleBatch(rand.New(rand.NewPCG(11, 12)), 10)
+	SetBaseOffset(batch, 77)
+	SetLeaderEpoch(batch, 5)
+	for _, codec := range allCodecs {
+		h, _, err := ValidateBatch(CompressBatch(nil, batch, codec))
+		if err != nil || h.BaseOffset != 77 || h.LeaderEpoch != 5 || h.Codec() != codec {
+			t.Fatalf("%v: %+v %v", codec, h, err)
+		}
+	}
 }

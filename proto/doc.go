@@ -78,5 +78,9 @@
 //	                 → [name string, [topic string,
 //	                    [partition u32, committed u64, log_end u64, lag u64]]]
 //
-// The record batch layout is documented in batch.go and record.go.
+// The record batch layout is documented in batch.go and record.go: it is
+// Kafka's RecordBatch v2 byte for byte, big-endian unlike the frames around
+// it (version 1, ringmq's own little-endian layout, is read only to convert
+// old data: batch_v1.go). Compressed records: compress.go. What produce
+// accepts: ValidateBatch and ValidateRecords (validate.go).
 package proto

@@ -41,6 +41,8 @@ const (
 	OutOfOrderSequence  ErrorCode = 24
 	DuplicateSequence   ErrorCode = 25
 	InvalidRequiredAcks ErrorCode = 26
+	InvalidRecord       ErrorCode = 27
+	UnsupportedBatch    ErrorCode = 28
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -82,6 +84,8 @@ var errorTable = [...]errorInfo{
 	OutOfOrderSequence:  {"OUT_OF_ORDER_SEQUENCE", "producer sequence number is out of order", false},
 	DuplicateSequence:   {"DUPLICATE_SEQUENCE", "batch was already appended", false},
 	InvalidRequiredAcks: {"INVALID_REQUIRED_ACKS", "acks must be 0, 1 or -1", false},
+	InvalidRecord:       {"INVALID_RECORD", "batch's records do not match its header (count, lengths or compressed payload)", false},
+	UnsupportedBatch:    {"UNSUPPORTED_BATCH_VERSION", "record batch version 1 is no longer accepted; send version 2 (Kafka RecordBatch v2)", false},
 }
 
 // Known reports whether c is in this version's table.

@@ -27,6 +27,7 @@ func TestErrorCodeNumbersNeverChange(t *testing.T) {
 		{InvalidPartitions, 21, "INVALID_PARTITIONS"}, {FrameTooLarge, 22, "FRAME_TOO_LARGE"},
 		{InvalidGroupName, 23, "INVALID_GROUP_NAME"}, {OutOfOrderSequence, 24, "OUT_OF_ORDER_SEQUENCE"},
 		{DuplicateSequence, 25, "DUPLICATE_SEQUENCE"}, {InvalidRequiredAcks, 26, "INVALID_REQUIRED_ACKS"},
+		{InvalidRecord, 27, "INVALID_RECORD"}, {UnsupportedBatch, 28, "UNSUPPORTED_BATCH_VERSION"},
 	}
 	if len(pinned) != len(errorTable) {
 		t.Fatalf("table has %d codes, %d pinned: pin the new ones here", len(errorTable), len(pinned))

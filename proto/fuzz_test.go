@@ -221,7 +221,7 @@ func FuzzParseBatch(f *testing.F) {
 		}
 		fixed := append([]byte(nil), data...)
 		if h, err := ParseBatchHeader(fixed); err == nil && h.Size() <= len(fixed) {
-			binary.LittleEndian.PutUint32(fixed[offCRC:], CRC32C(fixed[offAttributes:h.Size()]))
+			binary.BigEndian.PutUint32(fixed[offCRC:], CRC32C(fixed[offAttributes:h.Size()]))
 			if err := walkBatches(fixed[:h.Size():h.Size()]); err != nil {
 				t.Fatal(err)
 			}

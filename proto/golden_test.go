@@ -14,7 +14,7 @@ import (
 
 var rewrite = flag.Bool("rewrite", false, "regenerate the golden files and fuzz seeds under testdata")
 
-const goldenBatchPath = "testdata/batch_v1.hex"
+const goldenBatchPath = "testdata/batch_v2.hex"
 
 type goldenRecord struct {
 	ts         int64
@@ -74,7 +74,7 @@ func checkGoldenBatch(t *testing.T, data []byte) {
 		t.Fatalf("ValidateBatch: %v (rest %d)", err, len(rest))
 	}
 	wantH := BatchHeader{
-		BatchLength: uint32(len(data) - 12), Magic: 1, CRC: h.CRC, LastOffsetDelta: 3,
+		BatchLength: uint32(len(data) - 12), LeaderEpoch: -1, Magic: 2, CRC: h.CRC, LastOffsetDelta: 3,
 		FirstTimestamp: 1_700_000_000_000, MaxTimestamp: 1_700_000_001_000,
 		ProducerID: 42, ProducerEpoch: 3, BaseSequence: 7, RecordCount: 4,
 	}
@@ -160,16 +160,17 @@ func (w *hexWriter) varBytes(name string) {
 func renderBatchHex(batch []byte) string {
 	w := &hexWriter{b: batch}
 	h, _ := ParseBatchHeader(batch)
-	w.sb.WriteString("# ringmq record batch, magic 1 (layout: proto/batch.go, proto/record.go).\n" +
+	w.sb.WriteString("# ringmq record batch version 2 = Kafka RecordBatch v2, big-endian (layout: proto/batch.go, proto/record.go).\n" +
 		"# Written by BatchBuilder; regenerate with: go test ./proto -run TestGoldenBatch -rewrite\n" +
 		"# Never edit by hand: TestGoldenBatch reads these bytes with the current decoder.\n")
 	w.field(8, "base_offset %d", h.BaseOffset)
 	w.field(4, "batch_length %d", h.BatchLength)
+	w.field(4, "partition_leader_epoch %d", h.LeaderEpoch)
 	w.field(1, "magic %d", h.Magic)
 	w.field(4, "crc32c %#08x over the rest of the batch", h.CRC)
 	w.field(2, "attributes %#x", h.Attributes)
 	w.field(4, "last_offset_delta %d", h.LastOffsetDelta)
-	w.field(8, "first_timestamp %d", h.FirstTimestamp)
+	w.field(8, "base_timestamp %d", h.FirstTimestamp)
 	w.field(8, "max_timestamp %d", h.MaxTimestamp)
 	w.field(8, "producer_id %d", h.ProducerID)
 	w.field(2, "producer_epoch %d", h.ProducerEpoch)

@@ -5,20 +5,23 @@ import (
 	"fmt"
 )
 
-// Record layout inside a batch's records section (varints are zig-zag
-// signed, as encoding/binary.AppendVarint writes them):
+// Record layout inside a batch's records section, Kafka's Record of
+// RecordBatch v2 (and unchanged from batch version 1); varints are zig-zag
+// signed, as encoding/binary.AppendVarint writes them:
 //
 //	varint length          bytes of the record after this field
 //	u8     attributes      unused, 0
-//	varint timestamp_delta record timestamp minus the batch first_timestamp
+//	varint timestamp_delta record timestamp minus the batch base_timestamp
 //	varint offset_delta    record offset minus the batch base_offset
 //	varint key_length      -1 for a null key
 //	       key
 //	varint value_length    -1 for a null value
 //	       value
 //	varint header_count
-//	       headers         header_count × (varint key_length, key, varint value_length, value)
+//	       headers         header_count × (varint key_length (never -1), key,
+//	                                      varint value_length, value)
 //
+// Producers write offset deltas 0, 1, 2… (ValidateRecords requires it).
 // Never change this layout; a new layout needs a new BatchMagic.
 
 // Header is one record header.
@@ -129,20 +132,23 @@ func (b *BatchBuilder) Finish() []byte {
 
 // FinishBatch fills in the header of batch (whose records section, possibly
 // compressed, already follows the BatchHeaderSize header bytes) and its CRC.
+// base_offset is 0 and partition_leader_epoch NoLeaderEpoch, as a producer
+// sends them; the broker sets both.
 func FinishBatch(batch []byte, attrs uint16, count uint32, firstTS, maxTS, producer int64, epoch int16, seq int32) []byte {
-	le := binary.LittleEndian
-	le.PutUint64(batch[offBaseOffset:], 0)
-	le.PutUint32(batch[offBatchLength:], uint32(len(batch)-batchLengthOverhead))
+	be := binary.BigEndian
+	be.PutUint64(batch[offBaseOffset:], 0)
+	be.PutUint32(batch[offBatchLength:], uint32(len(batch)-batchLengthOverhead))
+	SetLeaderEpoch(batch, NoLeaderEpoch)
 	batch[offMagic] = BatchMagic
-	le.PutUint16(batch[offAttributes:], attrs)
-	le.PutUint32(batch[offLastOffsetDelta:], count-1)
-	le.PutUint64(batch[offFirstTimestamp:], uint64(firstTS))
-	le.PutUint64(batch[offMaxTimestamp:], uint64(maxTS))
-	le.PutUint64(batch[offProducerID:], uint64(producer))
-	le.PutUint16(batch[offProducerEpoch:], uint16(epoch))
-	le.PutUint32(batch[offBaseSequence:], uint32(seq))
-	le.PutUint32(batch[offRecordCount:], count)
-	le.PutUint32(batch[offCRC:], CRC32C(batch[offAttributes:]))
+	be.PutUint16(batch[offAttributes:], attrs)
+	be.PutUint32(batch[offLastOffsetDelta:], count-1)
+	be.PutUint64(batch[offFirstTimestamp:], uint64(firstTS))
+	be.PutUint64(batch[offMaxTimestamp:], uint64(maxTS))
+	be.PutUint64(batch[offProducerID:], uint64(producer))
+	be.PutUint16(batch[offProducerEpoch:], uint16(epoch))
+	be.PutUint32(batch[offBaseSequence:], uint32(seq))
+	be.PutUint32(batch[offRecordCount:], count)
+	be.PutUint32(batch[offCRC:], CRC32C(batch[offAttributes:]))
 	return batch
 }
 

@@ -98,6 +98,10 @@ func errnoErr(res int32) error {
 // storageErrorCode maps a storage error to its wire code.
 func storageErrorCode(err error) proto.ErrorCode {
 	switch {
+	case errors.Is(err, proto.ErrBatchVersion):
+		return proto.UnsupportedBatch
+	case errors.Is(err, proto.ErrInvalidRecords):
+		return proto.InvalidRecord
 	case errors.Is(err, proto.ErrCorrupt), errors.Is(err, proto.ErrShortBatch):
 		return proto.CorruptMessage
 	case errors.Is(err, storage.ErrFenced):

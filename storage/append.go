@@ -67,15 +67,20 @@ func (r *pendingRing) pop() {
 	r.head++
 }
 
+// leaderEpoch is the partition_leader_epoch stamped into every appended
+// batch: 0, the one epoch of a partition until replication assigns them.
+const leaderEpoch int32 = 0
+
 // appendSummary describes the batches of one append.
 type appendSummary struct {
 	base, next uint64
 	maxTs      int64
 }
 
-// validateAppend checks every batch of b (header, length, CRC) and patches
-// their base offsets consecutively from next. It does not allocate unless b
-// is invalid.
+// validateAppend checks every batch of b (header, length, CRC, and the
+// records against the header: proto.ValidateRecords) and patches their base
+// offsets consecutively from next and their leader epochs. It does not
+// allocate unless b is invalid or compressed.
 func validateAppend(b []byte, next uint64) (appendSummary, error) {
 	sum := appendSummary{base: next, maxTs: math.MinInt64}
 	if len(b) == 0 {
@@ -86,7 +91,11 @@ func validateAppend(b []byte, next uint64) (appendSummary, error) {
 		if err != nil {
 			return sum, fmt.Errorf("%w at byte %d: %w", ErrBadBatch, len(b)-len(rest), err)
 		}
+		if err := proto.ValidateRecords(rest[:h.Size()]); err != nil {
+			return sum, fmt.Errorf("%w at byte %d: %w", ErrBadBatch, len(b)-len(rest), err)
+		}
 		proto.SetBaseOffset(rest, next)
+		proto.SetLeaderEpoch(rest, leaderEpoch)
 		next += uint64(h.LastOffsetDelta) + 1
 		sum.maxTs = max(sum.maxTs, h.MaxTimestamp)
 		rest = r

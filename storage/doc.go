@@ -104,6 +104,9 @@
 //	             └── trusted ──────────┘ └── verified ──────────────────┘
 //	                                      recovery point (checkpoint)
 //
+//	  0. Segments written in record batch version 1 are first rewritten
+//	     to version 2, crash-safe, dropping the checkpoint and their
+//	     indexes (convert.go); recovery then sees only version 2.
 //	  1. Before the recovery point (the checkpoint's segment and position):
 //	     trusted. Indexes are validated (well-formed prefix, last entry
 //	     pointing at the right batch) and completed by walking batch

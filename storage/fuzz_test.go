@@ -27,6 +27,7 @@ func fuzzValidBatches() [][]byte {
 	for range fuzzBatches {
 		b := randomBatch(rng, 3, 120, 1000)
 		proto.SetBaseOffset(b, next)
+		proto.SetLeaderEpoch(b, leaderEpoch) // as the append stamps it
 		h, _ := proto.ParseBatchHeader(b)
 		next = h.NextOffset()
 		out = append(out, b)

@@ -116,6 +116,9 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
+	if err := convertV1(l.dir, refs, syncConvert{}); err != nil {
+		return err
+	}
 	ld := &loader{l: l, refs: refs}
 	ckpt, have, err := readCheckpoint(l.dir)
 	if err != nil {

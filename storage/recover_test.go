@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ringmq/ringmq/proto"
 	"golang.org/x/sys/unix"
 )
 
@@ -285,7 +286,7 @@ func TestRecoveryScansOnlyPastRecoveryPoint(t *testing.T) {
 		l = openExisting(t, st, cfg)
 		scanned := l.Stats().RecoveryScannedBytes
 		// The tail, plus one header read where the data ends.
-		if scanned < int64(len(tail)) || scanned > int64(len(tail))+57 {
+		if scanned < int64(len(tail)) || scanned > int64(len(tail))+proto.BatchHeaderSize {
 			t.Fatalf("log of %d bytes with a %d-byte unflushed tail: recovery scanned %d bytes", size, len(tail), scanned)
 		}
 		st.Close()
