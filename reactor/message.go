@@ -14,9 +14,9 @@ const (
 	msgProduce     msgKind = iota + 1 // append q's part (ti, pi) here
 	msgProduceDone                    // result of a forwarded produce part
 	msgFetch                          // read q's fetch part idx here
-	msgFetchDone                      // views of a forwarded fetch part
+	msgFetchDone                      // views of a forwarded fetch part (end: HW, start: log start, base: log end)
 	msgRelease                        // views read here are no longer needed
-	msgWatch                          // register origin's parked fetch with (topic, partition)'s replica
+	msgWatch                          // register origin's parked fetch with (topic, idx)'s replica (base: offset, end: HW seen, start: min bytes, at: deadline)
 	msgWakeFetch                      // wake a parked fetch (final: answer it)
 	msgListOffset                     // resolve q's list-offsets part here
 	msgListDone                       // result of a forwarded list-offsets part

@@ -42,7 +42,6 @@ type partition struct {
 // with atomics by its owner after every change.
 type partShared struct {
 	logStart atomic.Uint64
-	hw       atomic.Uint64
 	logEnd   atomic.Uint64
 	bytes    atomic.Int64
 }
@@ -59,7 +58,6 @@ func (r *Reactor) partition(topic []byte, id uint32) *partition {
 // publishOffsets publishes the replica's offsets for other goroutines.
 func (r *Reactor) publishOffsets(p *partition, o replica.Offsets) {
 	p.shared.logStart.Store(o.LogStart)
-	p.shared.hw.Store(o.HighWatermark)
 	p.shared.logEnd.Store(o.LogEnd)
 	p.pstats.SetLogEnd(int64(o.LogEnd))
 }
