@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/ringmq
 PKGS    := ./...
 
-.PHONY: all build run test test-shutdown vet fmt-check fuzz-seeds bench clean
+.PHONY: all build run test test-shutdown vet fmt-check fuzz-seeds bench clean partitions-10k
 
 all: build
 
@@ -32,6 +32,13 @@ vet:
 # without it.
 test: fmt-check vet build
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# 10,000 partitions (2,500 topics × 4) on one server: create time,
+# descriptors, mappings, RSS and restart time, logged by the test. Takes
+# minutes; make test runs the 1,000-partition check (reactor
+# TestDescriptorsPerPartition) instead.
+partitions-10k:
+	RINGMQ_PARTITION_TOPICS=2500 $(GO) test -count=1 -timeout 60m -run TestManyPartitions -v ./e2e/
 
 # SIGTERM under load, 20 trials (make test runs 3); prints the distribution
 # of shutdown times.

@@ -21,6 +21,9 @@ type broker interface {
 	Shutdown(ctx context.Context) error
 	// Healthy is nil while the server serves; /healthz reports it.
 	Healthy() error
+	// Ready is nil while every partition is open and takes writes;
+	// /readyz reports it.
+	Ready() error
 	// Failed is closed when the server stops serving on its own (a
 	// reactor died); serve then shuts it down and exits non-zero.
 	Failed() <-chan struct{}

@@ -180,6 +180,7 @@ func runServe(args []string, env serveEnv) error {
 	metricsAddr := "off"
 	if cfg.Server.MetricsListen != "" {
 		m, err := stats.Serve(cfg.Server.MetricsListen, srv.Healthy,
+			stats.WithReady(srv.Ready),
 			stats.WithPprof(cfg.Server.Pprof), stats.WithLogger(logger),
 			stats.WithHandler("GET /{$}", status.PageHandler()),
 			stats.WithHandler("GET /status.json", status.JSONHandler(srv.Status)))

@@ -161,6 +161,8 @@ func (f *fakeBroker) Healthy() error {
 	return f.health
 }
 
+func (f *fakeBroker) Ready() error { return f.Healthy() }
+
 func (f *fakeBroker) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
 	f.shutdowns++

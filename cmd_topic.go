@@ -249,9 +249,13 @@ func printDescription(t *client.TopicInfo) {
 		}
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tSHARD\tLOG_START\tLOG_END\tMESSAGES\tBYTES")
+	fmt.Fprintln(tw, "PARTITION\tSHARD\tLOG_START\tLOG_END\tMESSAGES\tBYTES\tSTATUS")
 	for _, p := range t.Partitions {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\n", p.Partition, p.Shard, p.LogStart, p.LogEnd, p.LogEnd-p.LogStart, p.Bytes)
+		status := p.Status
+		if status == "" {
+			status = "ok"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Partition, p.Shard, p.LogStart, p.LogEnd, p.LogEnd-p.LogStart, p.Bytes, status)
 	}
 	tw.Flush()
 }

@@ -27,13 +27,15 @@ type TopicInfo struct {
 }
 
 // PartitionInfo is one partition: the shard (reactor) that owns it, its log
-// range and (DescribeTopic only) its size on disk.
+// range and (DescribeTopic only) its size on disk and its status (empty
+// when healthy; else fenced or corrupt, and why).
 type PartitionInfo struct {
 	Partition uint32
 	Shard     uint16
 	LogStart  uint64
 	LogEnd    uint64
 	Bytes     uint64
+	Status    string
 }
 
 // GroupInfo is a consumer group's committed positions.

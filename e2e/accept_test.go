@@ -67,8 +67,12 @@ func TestAcceptOutOfDescriptorsBacksOff(t *testing.T) {
 	if _, err := c2.Metadata(ringtest.Ctx(t), &proto.MetadataRequest{}); err != nil {
 		t.Fatalf("new connection after descriptors were freed: %v", err)
 	}
-	if n := strings.Count(srv.logs.String(), "cannot accept connections"); n != 1 {
-		t.Errorf("the descriptor shortage was logged %d times, want once\n%s", n, srv.logs.String())
+	// Logged once per episode: a second warning only after an accept
+	// succeeded in between (a descriptor the server freed for a moment).
+	logs := srv.logs.String()
+	warned, recovered := strings.Count(logs, "cannot accept connections"), strings.Count(logs, "accepting connections again")
+	if warned < 1 || warned > recovered+1 {
+		t.Errorf("the descriptor shortage was logged %d times with %d recoveries between, want once per episode\n%s", warned, recovered, logs)
 	}
 }
 

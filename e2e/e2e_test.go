@@ -95,6 +95,13 @@ flush_interval = "100ms"
 // startServer runs `ringmq serve` and waits for its listen address.
 func startServer(t testing.TB, configPath string) *server {
 	t.Helper()
+	return startServerWithin(t, configPath, 60*time.Second)
+}
+
+// startServerWithin is startServer for a server that may take up to
+// timeout to open its partitions.
+func startServerWithin(t testing.TB, configPath string, timeout time.Duration) *server {
+	t.Helper()
 	cmd := exec.Command(binPath, "serve", "--config", configPath)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -122,9 +129,9 @@ func startServer(t testing.TB, configPath string) *server {
 		s.addr, s.metrics = addrs[0], addrs[1]
 	case err := <-s.exited:
 		t.Fatalf("server exited before serving: %v\n%s", err, s.logs.String())
-	case <-time.After(60 * time.Second):
+	case <-time.After(timeout):
 		cmd.Process.Kill()
-		t.Fatalf("server did not start in time")
+		t.Fatalf("server did not start within %v", timeout)
 	}
 	t.Cleanup(func() { s.kill() })
 	return s

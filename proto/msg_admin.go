@@ -293,16 +293,18 @@ type DescribeTopicResponse struct {
 }
 
 // DescribePartition is one partition of a DescribeTopicResponse; Bytes is
-// the size of its log on disk.
+// the size of its log on disk. Status is empty for a healthy partition,
+// else what is wrong with it (fenced after an I/O failure, corrupt data).
 type DescribePartition struct {
 	Partition uint32
 	Shard     uint16
 	LogStart  uint64
 	LogEnd    uint64
 	Bytes     uint64
+	Status    string
 }
 
-const describePartitionSize = 4 + 2 + 8 + 8 + 8
+const describePartitionSize = 4 + 2 + 8 + 8 + 8 + 2
 
 // APIKey implements Request.
 func (*DescribeTopicRequest) APIKey() APIKey { return APIDescribeTopic }
@@ -327,6 +329,7 @@ func (r *DescribeTopicResponse) AppendTo(dst []byte) []byte {
 		dst = appendU64(dst, p.LogStart)
 		dst = appendU64(dst, p.LogEnd)
 		dst = appendU64(dst, p.Bytes)
+		dst = appendString16(dst, p.Status)
 	}
 	return appendConfigs(dst, r.Configs)
 }
@@ -343,6 +346,7 @@ func (r *DescribeTopicResponse) Decode(b []byte) error {
 		p.LogStart = d.U64()
 		p.LogEnd = d.U64()
 		p.Bytes = d.U64()
+		p.Status = d.String16()
 	}
 	r.Configs = decodeConfigs(&d, r.Configs)
 	return d.End()

@@ -66,7 +66,7 @@ func adminMsgTypes() []msgType {
 		}},
 		{"DescribeTopicResponse", func() Message { return new(DescribeTopicResponse) }, []Message{
 			&DescribeTopicResponse{
-				Partitions: []DescribePartition{{0, 0, 0, 1200, 1 << 20}, {1, 1, 300, 1500, 3 << 20}},
+				Partitions: []DescribePartition{{0, 0, 0, 1200, 1 << 20, ""}, {1, 1, 300, 1500, 3 << 20, "fenced: no space left on device"}},
 				Configs:    []Config{{ConfigRetentionBytes, "1099511627776"}, {ConfigFlush, FlushInterval}},
 			},
 			&DescribeTopicResponse{Error: UnknownTopic},

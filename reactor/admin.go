@@ -123,9 +123,13 @@ func (s *Server) createTopic(req *proto.CreateTopicRequest) *proto.CreateTopicRe
 	if err := s.meta.PutTopic(req.Name, encodeTopic(req.Partitions, overrides)); err != nil {
 		return fail(proto.StorageError, "persist topic: %v", err)
 	}
-	if err := s.broadcast(msgOpen, ti); err != nil {
-		s.broadcast(msgDrop, ti)
+	if err := s.broadcast(msgCreate, ti); err != nil {
+		s.broadcast(msgDrop, ti) // the reactors that succeeded delete theirs
 		s.meta.DeleteTopic(req.Name)
+		s.metrics.dropTopic(req.Name)
+		if err := s.store.RemoveTopicDir(req.Name); err != nil {
+			s.log.Error("remove the directory of a failed topic create", "topic", req.Name, "err", err)
+		}
 		return fail(proto.StorageError, "create partitions: %v", err)
 	}
 	s.topics.Store(s.topics.Load().with(ti))

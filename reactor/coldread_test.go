@@ -2,7 +2,6 @@ package reactor
 
 import (
 	"bytes"
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -98,7 +97,7 @@ func TestColdReadKeepsBatchesFromTheOffset(t *testing.T) {
 			b.Append(1, nil, []byte{byte(base)}, nil)
 		}
 		batch := b.Finish()
-		binary.LittleEndian.PutUint64(batch, base) // base_offset is outside the CRC
+		proto.SetBaseOffset(batch, base) // base_offset is outside the CRC
 		starts = append(starts, len(all))
 		all = append(all, batch...)
 	}

@@ -129,6 +129,7 @@ func (r *Reactor) onFsyncDone(o *ioOp, res int32) {
 		p.log.FlushFailed(p.flush, err)
 		p.rep.FlushFailed(err)
 		r.srv.log.Error("fdatasync failed; partition fenced", "topic", p.topic.name, "partition", p.id, "err", err)
+		r.noteFence(p)
 		return
 	}
 	p.log.Flushed(p.flush)

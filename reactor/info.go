@@ -57,7 +57,8 @@ func (r *Reactor) handleDescribe(q *request, body []byte) {
 	for p := uint32(0); p < info.partitions; p++ {
 		sh := info.shared[p]
 		resp.Partitions = append(resp.Partitions, proto.DescribePartition{Partition: p, Shard: info.shards[p],
-			LogStart: sh.logStart.Load(), LogEnd: sh.logEnd.Load(), Bytes: uint64(max(sh.bytes.Load(), 0))})
+			LogStart: sh.logStart.Load(), LogEnd: sh.logEnd.Load(), Bytes: uint64(max(sh.bytes.Load(), 0)),
+			Status: partitionStatus(sh)})
 	}
 	for k, v := range info.cfg.Overrides() {
 		resp.Configs = append(resp.Configs, proto.Config{Key: k, Value: v})

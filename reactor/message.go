@@ -28,6 +28,8 @@ const (
 	msgExit                           // shutdown, second phase: end the loop once idle
 	msgRedispatch                     // topics were auto-created: dispatch req again
 	msgListen                         // partitions are open: start accepting
+	msgResumed                        // a fenced partition's resume job finished
+	msgCreate                         // create the partitions of a new topic (undone on failure)
 	msgUpdateTopic                    // a topic was altered or grew: apply update
 )
 
@@ -54,6 +56,8 @@ type message struct {
 	topic  *topicInfo
 	update *topicUpdate
 	done   chan error
+	part   *partition
+	resume storage.ResumeResult
 }
 
 func (r *Reactor) onMessage(m *message) {
@@ -81,7 +85,9 @@ func (r *Reactor) onMessage(m *message) {
 	case msgReply:
 		r.respondRaw(m.req, m.frame)
 	case msgOpen:
-		m.done <- r.openTopic(m.topic)
+		m.done <- r.openTopic(m.topic, false)
+	case msgCreate:
+		m.done <- r.openTopic(m.topic, true)
 	case msgDrop:
 		m.done <- r.dropTopic(m.topic)
 	case msgStop:
@@ -92,6 +98,8 @@ func (r *Reactor) onMessage(m *message) {
 		r.dispatch(m.req)
 	case msgListen:
 		r.armAccept()
+	case msgResumed:
+		r.onResumed(m.part, m.resume)
 	case msgUpdateTopic:
 		m.done <- r.updateTopic(m.update)
 	}

@@ -36,6 +36,13 @@ type partition struct {
 	// reported is shared.bytes).
 	pstats   *stats.Partition
 	segCount [stats.NumSegmentStates]int
+
+	// Fenced logs retry resuming (fence.go).
+	fenced      bool // listed in the owner's r.fenced
+	resuming    bool // a resume job is in flight
+	resumeAt    time.Time
+	resumeDelay time.Duration
+	corruptSeen int // corrupt ranges published (corruption.go)
 }
 
 // partShared is what other goroutines may read of a partition: published
@@ -44,6 +51,8 @@ type partShared struct {
 	logStart atomic.Uint64
 	logEnd   atomic.Uint64
 	bytes    atomic.Int64
+	fenceErr atomic.Pointer[string] // why appends are refused; nil when not fenced
+	corrupt  atomic.Pointer[string] // the damage the log knows of; nil when none
 }
 
 // partition returns the owned partition, or nil.
@@ -106,12 +115,16 @@ func (r *Reactor) enforceRetention() {
 			p.rep.LogStartMoved(p.log.LogStart())
 			r.touch(p)
 			r.publishStats(p, p.log.Stats(), false)
+			r.noteCorruption(p)
 		}
 	}
 }
 
-// openTopic opens (creating if needed) the partitions of ti this reactor owns.
-func (r *Reactor) openTopic(ti *topicInfo) error {
+// openTopic opens (creating if needed) the partitions of ti this reactor
+// owns. When one fails, those it opened are closed again and, when
+// creating a new topic, deleted with their metrics: a failed create leaves
+// nothing behind (the admin goroutine drops the other reactors' part).
+func (r *Reactor) openTopic(ti *topicInfo, creating bool) error {
 	ps := make([]*partition, ti.partitions)
 	for id := uint32(0); id < ti.partitions; id++ {
 		if int(ti.shards[id]) != r.id {
@@ -119,27 +132,36 @@ func (r *Reactor) openTopic(ti *topicInfo) error {
 		}
 		lg, err := r.srv.store.OpenLog(ti.name, id, r.srv.logConfig(ti.cfg))
 		if err != nil {
-			for _, p := range ps {
-				if p != nil {
-					p.log.Close()
-				}
-			}
+			r.undoOpen(ps, creating)
 			return err
 		}
 		p, err := r.installPartition(ti, id, lg)
 		if err != nil {
 			lg.Close()
-			for _, p := range ps {
-				if p != nil {
-					p.log.Close()
-				}
-			}
+			r.undoOpen(ps, creating)
 			return err
 		}
 		ps[id] = p
 	}
 	r.parts[ti.name] = ps
 	return nil
+}
+
+// undoOpen closes (creating: deletes) the partitions openTopic opened.
+func (r *Reactor) undoOpen(ps []*partition, creating bool) {
+	for _, p := range ps {
+		if p == nil {
+			continue
+		}
+		r.unfence(p)
+		r.forgetCorruption(p)
+		r.publishStats(p, storage.Stats{}, true)
+		if !creating {
+			p.log.Close()
+		} else if err := r.srv.store.DeleteLog(p.log); err != nil {
+			r.srv.log.Error("undo a failed topic create", "topic", p.topic.name, "partition", p.id, "err", err)
+		}
+	}
 }
 
 // installPartition makes the open log lg partition id of ti, served here.
@@ -152,6 +174,8 @@ func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) (*
 	rep.Tick(r.now)
 	p := &partition{topic: ti, id: id, log: lg, rep: rep, shared: ti.shared[id],
 		pstats: stats.ForPartition(ti.name, int32(id))}
+	r.noteFence(p) // opened on a full disk
+	r.noteCorruption(p)
 	r.publishOffsets(p, rep.Offsets())
 	st := lg.Stats()
 	r.publishStats(p, st, false)
@@ -176,6 +200,8 @@ func (r *Reactor) dropTopic(ti *topicInfo) error {
 		if p == nil {
 			continue
 		}
+		r.unfence(p)
+		r.forgetCorruption(p)
 		p.deleted = true
 		r.publishStats(p, storage.Stats{}, true)
 		r.dropAcks(p)
@@ -193,6 +219,8 @@ func (r *Reactor) closePartitions() {
 			if p == nil {
 				continue
 			}
+			r.unfence(p)
+			r.forgetCorruption(p)
 			r.publishStats(p, storage.Stats{}, true)
 			if err := p.log.Close(); err != nil {
 				r.srv.log.Error("close partition", "topic", p.topic.name, "partition", p.id, "err", err)

@@ -85,6 +85,7 @@ func (r *Reactor) appendPart(q *request, origin *Reactor, ti, pi int) {
 	op, err := part.log.PrepareAppend(p.Records)
 	if err != nil {
 		r.partResult(q, origin, ti, pi, storageErrorCode(err), 0, 0)
+		r.noteFence(part) // a roll found no room
 		return
 	}
 	tok := r.acks.put(ackEntry{req: q, origin: origin, ti: int32(ti), pi: int32(pi), part: part, writing: true})
@@ -145,6 +146,7 @@ func (r *Reactor) onWriteDone(o *ioOp, res int32) {
 		part.log.Failed(o.append, err)
 		part.rep.AppendFailed(o.append.Base, err)
 		r.srv.log.Error("segment write failed; partition fenced", "topic", part.topic.name, "partition", part.id, "err", err)
+		r.noteFence(part)
 		return
 	}
 	// Past a fence (an earlier write failed) the append is never exposed:

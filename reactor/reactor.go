@@ -34,6 +34,7 @@ type Reactor struct {
 	reqFree []*request
 	ops     opTable
 	parts   map[string][]*partition
+	fenced  []*partition // fenced partitions retrying to resume (fence.go)
 	// touched: partitions whose replica got an input this turn (runReady);
 	// waitParts: partitions whose replica holds waiters, ticked once the
 	// earliest of their deadlines, nextWaitTick, passes.
@@ -203,6 +204,9 @@ func (r *Reactor) nextTimeout() time.Duration {
 			next = t
 		}
 	}
+	if d := r.nextResume(); !d.IsZero() && d.Before(next) {
+		next = d
+	}
 	if len(r.wakes) > 0 {
 		return time.Microsecond
 	}
@@ -265,6 +269,7 @@ func (r *Reactor) runTimers() {
 		r.nextSweep = r.now.Add(r.sweepInterval())
 	}
 	r.parked.expire(r.now, r.fetchDeadline)
+	r.retryFenced()
 }
 
 // beginStop is the first phase of a shutdown: stop accepting, stop taking

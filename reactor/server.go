@@ -52,7 +52,8 @@ type Server struct {
 	started     bool
 	startFailed bool
 	fatal       atomic.Pointer[error]
-	failedCh    chan struct{} // closed when a reactor dies (see Failed)
+	unserved    atomic.Pointer[string] // a topic not opened at start (Ready)
+	failedCh    chan struct{}          // closed when a reactor dies (see Failed)
 	failOnce    sync.Once
 }
 
@@ -177,6 +178,7 @@ func (s *Server) Start() error {
 		ti := s.topics.Load().byName[name]
 		if err := s.broadcast(msgOpen, ti); err != nil {
 			s.log.Error("partition not served", "topic", name, "err", err)
+			s.noteUnserved(name, err)
 		}
 	}
 	for _, g := range s.meta.ListGroups() {

@@ -11,6 +11,10 @@ type Append struct {
 	Bytes      int    // bytes written (counted against fetch min_bytes)
 	Level      Level  // the ack the produce part waits for
 	Token      Token  // the driver's name for the part
+	// Producer is the producer header of the part's one batch when it is
+	// idempotent (after CheckProducer allowed it, or as replicated to a
+	// follower); the zero value for anything else.
+	Producer ProducerBatch
 }
 
 // Ack is a produce part to answer: its Token and Level as planned, its
@@ -76,6 +80,9 @@ func (r *Replica) AppendPlanned(a Append) {
 	}
 	r.inflight.push(pending{base: a.Base, last: a.Last, bytes: uint64(a.Bytes), token: a.Token, level: a.Level})
 	r.next = a.Last + 1
+	if a.Producer.idempotent() {
+		r.prod.planned(a.Producer, a.Base, a.Last)
+	}
 }
 
 // find returns the in-flight append starting at base.
@@ -145,6 +152,7 @@ func (r *Replica) fence(at uint64, cause error) {
 			r.release(v.token, v.level, v.base, v.last, r.fenceErr)
 		}
 	}
+	r.failDupWaits(r.fenceErr)
 	r.wakeAll(WakeFenced)
 }
 
@@ -166,9 +174,11 @@ func (r *Replica) advance() {
 		p := *r.inflight.front()
 		r.inflight.pop()
 		if p.base >= r.fenceAt {
+			r.prod.dropped(p.base)
 			continue
 		}
 		r.off.LogEnd = p.last + 1
+		r.prod.visible(p.base, p.last)
 		r.leoBytes += p.bytes
 		if p.level == AckLeader && !p.released {
 			p.released = true

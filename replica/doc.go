@@ -3,7 +3,9 @@
 // watermark), when a produce part is acknowledged, when a long-poll fetch
 // is woken, and when a flush or a checkpoint is due. It does no I/O, has
 // no goroutine and no clock of its own (etcd raft's RawNode is the model):
-// a driver feeds it inputs and executes the Ready it returns.
+// a driver feeds it inputs and executes the Ready it returns. It also
+// keeps the partition's idempotent-producer state (ProducerState), which
+// decides whether a producer's batch is new, a retry, or refused.
 //
 // # Concurrency
 //
@@ -45,6 +47,11 @@
 //	LogStartMoved(start)    retention moved the log start
 //	SetISR, FollowerMatch   follower progress (replication)
 //	Reset(Offsets)          clear a fence after the driver reopened the log
+//	CheckProducer(batch)    after CheckAppend: new, a duplicate, or refused
+//	AckDuplicate(...)       answer a duplicate (through Ready) instead of planning
+//	ExpireProducers(now)    the driver's producer-expiry timer
+//	Producers()             the producer state: Restore and Replay at recovery,
+//	                        Snapshot beside each checkpoint
 //
 // # Outputs: Ready, then Advance
 //
@@ -71,6 +78,27 @@
 // ones, for a flush) never become visible, CheckAppend refuses new ones,
 // waiters are woken with WakeFenced and new ones refused, until Reset.
 //
+// # Idempotent producers
+//
+// For each producer id the replica remembers its epoch and its last
+// ProducerBatches (5) batches: sequence range, offsets, max timestamp.
+// CheckProducer compares an incoming batch with the producer's newest
+// batch, in flight or visible: the next sequence of the same epoch (or 0
+// of a newer epoch, or 0 of a producer it does not know) is new; a retry
+// of a remembered batch is a Duplicate with the original offsets, which
+// the driver answers with AckDuplicate and does not write; a retry of a
+// batch still being written is ErrDuplicateInFlight (retriable: the retry
+// after the write completed is a Duplicate, or, if it failed, new);
+// anything else is ErrOutOfOrderSequence, ErrProducerFenced (older epoch)
+// or ErrUnknownProducer. A batch joins the state when its append becomes
+// visible (the log end passes it) and is forgotten if it never does (a
+// fence), so the state is always the one the log's batches imply. Replay
+// applies batch headers read from the log (recovery) or replicated from a
+// leader, unchecked; Snapshot and Restore, with AppendProducerSnapshot and
+// ParseProducerSnapshot (CRC-framed, versioned; layout in
+// producer_snapshot.go), bound recovery to the log after the snapshot.
+// An idempotent batch is the only batch of its produce part.
+//
 // # Waiters
 //
 // A registration is woken exactly once (WakeData when MinBytes more bytes
@@ -85,8 +113,10 @@
 //
 // Per partition, on its owner reactor:
 //
-//	produce part:   err := rep.CheckAppend(Level(acks)) → op := log.PrepareAppend(records)
-//	                → rep.AppendPlanned({op.Base, op.Last, len(op.Buf), level, token})
+//	produce part:   err := rep.CheckAppend(Level(acks))
+//	                → dup, err := rep.CheckProducer(batch header)  (dup.Found: rep.AckDuplicate, done)
+//	                → op := log.PrepareAppend(records)
+//	                → rep.AppendPlanned({op.Base, op.Last, len(op.Buf), level, token, batch header})
 //	                → ring write(op)
 //	write CQE:      log.Appended(op) / log.Failed(op) → rep.AppendCompleted(op.Base) /
 //	                rep.AppendFailed(op.Base, err)
@@ -96,12 +126,16 @@
 //	                WakeNone parks; WakeData reads again; anything else is answered now
 //	timer:          rep.Tick(now) for partitions whose NextDeadline passed
 //	retention:      log.EnforceRetention → rep.LogStartMoved(log.LogStart())
+//	open:           rep.Producers().Restore(snapshot, log end), then Replay of each
+//	                batch header from the snapshot's offset (or the log start)
+//	expiry timer:   rep.ExpireProducers(now)
 //	end of turn:    for each partition touched: if rep.HasReady() { rd := rep.Ready(); ...; rep.Advance() }
 //	                  Acks → partResult to the origin (AckNone: finish without a response)
 //	                  Wakes → post the wake to the fetch's origin
 //	                  Flush → fl, ok := log.PrepareFlush(); fdatasync each fd
 //	                          (!ok: rep.FlushFailed — storage is fenced or closed)
-//	                  Checkpoint → log.WriteCheckpointAsync()
+//	                  Checkpoint → log.WriteCheckpointAsync(), and the producer
+//	                               snapshot (AppendProducerSnapshot) beside it
 //	                  OffsetsChanged → publish log start, HW, log end (partShared, metrics)
 //
 // Fetch reads only below Offsets().HighWatermark and reports it as the

@@ -98,6 +98,7 @@ func (r *Replica) updateHW() {
 		}
 		r.aboveHW.pop()
 	}
+	r.releaseDupWaits()
 	if r.hwBytes != before {
 		r.wakeReaders()
 	}

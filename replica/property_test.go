@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-var seedFlag = flag.Uint64("seed", 0, "replay TestReplicaMatchesModel with this seed only")
+var seedFlag = flag.Uint64("seed", 0, "replay TestReplicaMatchesModel and TestProducerRetriesMatchModel with this seed only")
 
 // TestReplicaMatchesModel drives a Replica with seeded random inputs, as a
 // reactor would with writes completing in any order, failures, flushes,

@@ -80,6 +80,12 @@ type Config struct {
 	// (the local one included) the HW does not advance and acks=all appends
 	// are refused. 0 means 1.
 	MinInsync int
+	// ProducerIdleExpiry is how long a producer with no new batch is
+	// remembered (ExpireProducers); 0 means DefaultProducerIdleExpiry.
+	ProducerIdleExpiry time.Duration
+	// MaxProducers bounds the producers the partition remembers: a new one
+	// past it is refused (ErrTooManyProducers). 0 means DefaultMaxProducers.
+	MaxProducers int
 }
 
 // Offsets are the partition's positions, each an offset (the next one to
@@ -147,6 +153,11 @@ type Replica struct {
 
 	followers []progress
 
+	// prod is the idempotent-producer state (producer.go); dupWaits the
+	// acks=all Acks of duplicates waiting for the HW (producer_dup.go).
+	prod     ProducerState
+	dupWaits []dupWait
+
 	waiters []waiter
 
 	acks      []Ack
@@ -169,6 +180,12 @@ func New(cfg Config, o Offsets) (*Replica, error) {
 	if cfg.CheckpointInterval == 0 {
 		cfg.CheckpointInterval = cfg.FlushInterval
 	}
+	if cfg.ProducerIdleExpiry == 0 {
+		cfg.ProducerIdleExpiry = DefaultProducerIdleExpiry
+	}
+	if cfg.MaxProducers == 0 {
+		cfg.MaxProducers = DefaultMaxProducers
+	}
 	switch {
 	case cfg.MinInsync < 0:
 		return nil, fmt.Errorf("%w: min_insync_replicas %d", ErrBadConfig, cfg.MinInsync)
@@ -176,8 +193,13 @@ func New(cfg Config, o Offsets) (*Replica, error) {
 		return nil, fmt.Errorf("%w: flush=interval needs a flush interval > 0 (got %v)", ErrBadConfig, cfg.FlushInterval)
 	case cfg.CheckpointInterval <= 0:
 		return nil, fmt.Errorf("%w: checkpoint interval %v", ErrBadConfig, cfg.CheckpointInterval)
+	case cfg.ProducerIdleExpiry < 0:
+		return nil, fmt.Errorf("%w: producer idle expiry %v", ErrBadConfig, cfg.ProducerIdleExpiry)
+	case cfg.MaxProducers < 0:
+		return nil, fmt.Errorf("%w: max producers %d", ErrBadConfig, cfg.MaxProducers)
 	}
 	r := &Replica{cfg: cfg, fenceAt: math.MaxUint64}
+	r.prod.SetMaxProducers(cfg.MaxProducers)
 	if err := r.setOffsets(o); err != nil {
 		return nil, err
 	}
@@ -244,7 +266,8 @@ func (r *Replica) localMatch() uint64 {
 // flight (ErrBusy otherwise: wait for the completions). Waiters are woken
 // with WakeReset. The HW is recomputed from the new offsets and so may
 // move back (a truncated log); the in-sync set and follower matches
-// (clamped to the new log end) are kept.
+// (clamped to the new log end) are kept, and the producer state forgets
+// batches at or after the new log end (ProducerState.TruncateTo).
 func (r *Replica) Reset(o Offsets) error {
 	if r.inflight.len() > 0 || r.flushing {
 		return ErrBusy
@@ -259,7 +282,11 @@ func (r *Replica) Reset(o Offsets) error {
 		}
 		r.aboveHW.pop()
 	}
+	r.failDupWaits(ErrReset)
 	r.wakeAll(WakeReset)
+	if err := r.prod.TruncateTo(o.LogEnd); err != nil {
+		panic("BUG: replica: producer batches in flight with no append in flight: " + err.Error())
+	}
 	r.fenceAt, r.fenceErr = math.MaxUint64, nil
 	r.flushDue, r.checkpointDue = false, false
 	return r.setOffsets(o)

@@ -1,5 +1,6 @@
 // Package stats defines every metric the ringmq server exports and serves
-// them over HTTP: /metrics in the Prometheus text format and /healthz.
+// them over HTTP: /metrics in the Prometheus text format, /healthz
+// (liveness) and /readyz (readiness).
 //
 // The metrics live in one process-wide set (registered with
 // github.com/VictoriaMetrics/metrics, so metrics.WritePrometheus includes
@@ -29,6 +30,9 @@
 //	ringmq_index_faults_total                     counter: reads that found a wrong index entry
 //	ringmq_connections_timed_out_total            counter: closed by frame_timeout or idle_timeout
 //	ringmq_partitions                             gauge: partition handles alive
+//	ringmq_partitions_fenced                      gauge: partitions refusing appends after an I/O failure
+//	ringmq_partitions_corrupt                     gauge: partitions with damaged data (served around it)
+//	ringmq_corrupt_ranges                         gauge: damaged ranges in those partitions
 //	ringmq_segments{state}                        gauge: active, sealed, flushed, archived
 //	ringmq_produce_messages_total{topic}          counter
 //	ringmq_produce_bytes_total{topic}             counter

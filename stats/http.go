@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// HTTPServer serves /metrics and /healthz on its own goroutine. It never
-// touches reactor state: /metrics reads the atomic series of this package,
-// and /healthz calls the health function it was given.
+// HTTPServer serves /metrics, /healthz and /readyz on its own goroutine.
+// It never touches reactor state: /metrics reads the atomic series of this
+// package, and /healthz and /readyz call the functions they were given.
 type HTTPServer struct {
 	srv       *http.Server
 	ln        net.Listener
@@ -29,6 +29,7 @@ type Option func(*serveOptions)
 type serveOptions struct {
 	pprof    bool
 	log      *slog.Logger
+	ready    func() error
 	handlers []pattern
 }
 
@@ -40,6 +41,11 @@ type pattern struct {
 // WithPprof serves the Go profiler (net/http/pprof) under /debug/pprof/
 // when on is true (config key server.pprof).
 func WithPprof(on bool) Option { return func(o *serveOptions) { o.pprof = on } }
+
+// WithReady serves GET /readyz: 200 "ok" when ready returns nil, else 503
+// and the error's text (readiness: every partition open and taking
+// writes; /healthz stays liveness).
+func WithReady(ready func() error) Option { return func(o *serveOptions) { o.ready = ready } }
 
 // WithLogger sends the HTTP server's own errors (a failed accept, a
 // malformed request) to log instead of the standard log package.
@@ -55,8 +61,9 @@ func WithHandler(pat string, h http.Handler) Option {
 //	GET /metrics  every registered metric, Prometheus text format with
 //	              # HELP and # TYPE, plus the go_* and process_* metrics of
 //	              this process (see WritePrometheus)
-//	GET /healthz  200 "ok" when health returns nil (or is nil), else 503 and
-//	              the error's text
+//	GET /healthz  liveness: 200 "ok" when health returns nil (or is nil),
+//	              else 503 and the error's text
+//	GET /readyz   only WithReady: readiness, the same with its function
 //	GET /debug/pprof/...  only WithPprof(true): the Go profiler, e.g.
 //	              /debug/pprof/profile?seconds=10 for a CPU profile
 //
@@ -77,6 +84,11 @@ func Serve(addr string, health func() error, opts ...Option) (*HTTPServer, error
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		serveHealth(w, health)
 	})
+	if o.ready != nil {
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+			serveHealth(w, o.ready)
+		})
+	}
 	if o.pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

@@ -29,13 +29,18 @@ func get(t *testing.T, method, url string) (int, string, http.Header) {
 }
 
 func TestServe(t *testing.T) {
-	var healthErr atomic.Pointer[error]
+	var healthErr, readyErr atomic.Pointer[error]
 	s, err := Serve("127.0.0.1:0", func() error {
 		if p := healthErr.Load(); p != nil {
 			return *p
 		}
 		return nil
-	})
+	}, WithReady(func() error {
+		if p := readyErr.Load(); p != nil {
+			return *p
+		}
+		return nil
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +57,7 @@ func TestServe(t *testing.T) {
 	if !strings.Contains(body, "# HELP ringmq_produce_messages_total Records appended, per topic.\n# TYPE ringmq_produce_messages_total counter\n") {
 		t.Error("GET /metrics lacks # HELP and # TYPE of ringmq_produce_messages_total")
 	}
-	for _, series := range []string{"ringmq_connections_open", `ringmq_segments{state="active"}`, "go_goroutines", "process_resident_memory_bytes"} {
+	for _, series := range []string{"ringmq_connections_open", "ringmq_partitions_fenced", `ringmq_segments{state="active"}`, "go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := sample(body, series); !ok {
 			t.Errorf("GET /metrics lacks %s", series)
 		}
@@ -60,6 +65,17 @@ func TestServe(t *testing.T) {
 
 	if code, body, _ := get(t, "GET", base+"/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("GET /healthz (healthy) = %d %q, want 200 \"ok\\n\"", code, body)
+	}
+	if code, body, _ := get(t, "GET", base+"/readyz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("GET /readyz (ready) = %d %q, want 200", code, body)
+	}
+	fenced := errors.New("1 partition(s) fenced, refusing writes; first t/0: no space left on device")
+	readyErr.Store(&fenced)
+	if code, body, _ := get(t, "GET", base+"/readyz"); code != http.StatusServiceUnavailable || body != fenced.Error()+"\n" {
+		t.Errorf("GET /readyz (fenced) = %d %q, want 503 with the reason", code, body)
+	}
+	if code, body, _ := get(t, "GET", base+"/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("GET /healthz (alive, not ready) = %d %q, want 200", code, body)
 	}
 	stalled := errors.New("reactor 1: no loop turn for 5s")
 	healthErr.Store(&stalled)

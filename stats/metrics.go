@@ -35,7 +35,10 @@ var (
 	indexFaults   = set.NewCounter("ringmq_index_faults_total")
 	connsTimedOut = set.NewCounter("ringmq_connections_timed_out_total")
 
-	partitionsAlive atomic.Int64
+	partitionsAlive   atomic.Int64
+	partitionsFenced  atomic.Int64
+	partitionsCorrupt atomic.Int64
+	corruptRanges     atomic.Int64
 
 	segmentCounts [numSegmentStates]atomic.Int64
 )
@@ -45,6 +48,9 @@ func init() {
 	metrics.ExposeMetadata(true)
 	set.NewGauge("ringmq_connections_open", func() float64 { return float64(connsOpen.Load()) })
 	set.NewGauge("ringmq_partitions", func() float64 { return float64(partitionsAlive.Load()) })
+	set.NewGauge("ringmq_partitions_fenced", func() float64 { return float64(partitionsFenced.Load()) })
+	set.NewGauge("ringmq_partitions_corrupt", func() float64 { return float64(partitionsCorrupt.Load()) })
+	set.NewGauge("ringmq_corrupt_ranges", func() float64 { return float64(corruptRanges.Load()) })
 	for s := range SegmentState(numSegmentStates) {
 		set.NewGauge(`ringmq_segments{state="`+s.String()+`"}`, func() float64 {
 			return float64(segmentCounts[s].Load())
@@ -54,6 +60,18 @@ func init() {
 
 // ObserveFsync records the latency of one fdatasync (or fsync).
 func ObserveFsync(d time.Duration) { fsyncDuration.Update(d.Seconds()) }
+
+// PartitionFenced counts partitions that refuse appends after an I/O
+// failure (delta 1) or resumed or went away (delta -1).
+func PartitionFenced(delta int64) { partitionsFenced.Add(delta) }
+
+// PartitionsCorrupt counts partitions with known damaged data (delta 1),
+// or one going away (delta -1).
+func PartitionsCorrupt(delta int64) { partitionsCorrupt.Add(delta) }
+
+// CorruptRanges counts damaged ranges found in partition logs (recovery
+// or reads), less those of partitions that went away.
+func CorruptRanges(delta int64) { corruptRanges.Add(delta) }
 
 // ObserveFetchWait records how long one fetch was parked waiting for data
 // (long poll); a fetch that never parked is not observed.

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -127,6 +128,12 @@ func (l *Log) PrepareAppend(batches []byte) (AppendOp, error) {
 	}
 	n := int64(len(batches))
 	if err := l.makeRoom(n, &sum); err != nil {
+		if !errors.Is(err, ErrBatchTooLarge) {
+			// The next segment could not be made (a full disk):
+			// fence, so that the log reports it and resumes by itself.
+			l.fenceAt(l.pend.tail, fmt.Errorf("%w: %w", ErrFenced, err))
+			return AppendOp{}, l.err
+		}
 		return AppendOp{}, err
 	}
 	s := l.active()
@@ -141,6 +148,7 @@ func (l *Log) PrepareAppend(batches []byte) (AppendOp, error) {
 		p += int64(h.Size())
 	}
 	s.reserved = pos + n
+	l.extendIndexes(s)
 	seq := l.pend.push(pendingOp{seg: s, pos: pos, mark: s.mark(pos+n, sum.next)})
 	l.next = sum.next
 	return AppendOp{Fd: s.file.fd, Pos: pos, Buf: batches, Base: sum.base, Last: sum.next - 1, seq: seq}, nil
@@ -181,25 +189,25 @@ func (l *Log) Appended(op AppendOp) error {
 		return ErrClosed
 	}
 	p := l.pend.at(op.seq)
-	if op.seq >= l.fence {
-		return l.err
-	}
 	if p.done {
 		panic(fmt.Sprintf("BUG: storage: append %d completed twice", op.seq))
 	}
 	p.done = true
+	if op.seq >= l.fence {
+		return l.err
+	}
 	l.advance()
 	return nil
 }
 
 // Failed records that op's write failed: the log is fenced. Appends
 // prepared after op never become visible and new ones are refused; those
-// before it may still complete. Reopen the log to recover.
+// before it may still complete. StartResume lifts the fence (resume.go).
 func (l *Log) Failed(op AppendOp, err error) {
 	if l.closed {
 		return
 	}
-	l.pend.at(op.seq)
+	l.pend.at(op.seq).done = true
 	l.fenceAt(op.seq, fmt.Errorf("%w: write of offsets %d-%d at %s position %d: %w",
 		ErrFenced, op.Base, op.Last, l.dir, op.Pos, err))
 }

@@ -40,11 +40,11 @@ func (l *Log) closeClean() error {
 	}
 	var errs []error
 	if l.dirGen != l.dirSynced {
-		errs = append(errs, unix.Fsync(l.dirFd))
+		errs = append(errs, syncDir(l.dir))
 	}
 	for _, s := range l.segs {
 		if s.size > s.flushedSize || s.state == SegmentSealed {
-			errs = append(errs, unix.Fdatasync(s.file.fd), unix.Fdatasync(s.idx.fd), unix.Fdatasync(s.tidx.fd))
+			errs = append(errs, unix.Fdatasync(s.file.fd), s.idx.sync(), s.tidx.sync())
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

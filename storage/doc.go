@@ -38,7 +38,8 @@
 // A .log file is batches (the proto record batch, base_offset patched by
 // the log) back to back. The active segment's files are preallocated:
 // the .log to SegmentBytes (zero-filled in the background when
-// LogConfig.Preallocate), the indexes to the entries it can need. Its data
+// LogConfig.Preallocate), the indexes to the entries it can need (sparse,
+// their blocks allocated indexChunk at a time ahead of use). Its data
 // therefore ends where the batches stop parsing, not at the file size. A
 // sealed segment's files are cut to their used size.
 //
@@ -54,7 +55,20 @@
 // Index entries are derived data: written (at PrepareAppend) into the
 // mmap'd file, visible to lookups when their append becomes visible,
 // fsync'd with a segment when it is sealed, and rebuilt from the log
-// whenever they do not check out.
+// whenever they do not check out. Index blocks are allocated (fallocate)
+// one chunk ahead of the entries, by the background worker, so a write
+// through the mapping never lands on a hole: on a full disk that would be
+// SIGBUS, not ENOSPC. Entries past the allocated blocks (the worker is
+// behind, or the disk is full) are dropped: the index is only sparser.
+//
+// # Descriptors
+//
+// A segment keeps its .log descriptor (writes, cold reads). Index files
+// are used through their mappings with their descriptors closed (opened
+// by path to resize them, and kept by a sealed segment until the flush
+// that fdatasyncs them); the partition directory is opened for the flush
+// after a roll only; a prepared next segment is files only, mapped when a
+// roll installs it. A new partition costs one descriptor.
 //
 // # Segment life cycle
 //
@@ -82,7 +96,12 @@
 //	driver writes Buf at Pos ─▶ Appended(op) | Failed(op, err)
 //	   appends become visible in prepare order: LogEnd advances over the
 //	   contiguous completed prefix; a failure fences the log (ErrFenced):
-//	   later appends never become visible, new ones are refused, reads go on
+//	   later appends never become visible, new ones are refused, reads go on;
+//	   so does a roll that cannot create the next segment (a full disk)
+//	StartResume(done) ─▶ worker cuts what failed appends left past the
+//	   visible end, drops segments rolled for them, reserves room ─▶
+//	   FinishResume(result) lifts the fence (resume.go); retried by the
+//	   owner until the disk has room again
 //	PrepareFlush() ─▶ FlushOp{Fds, UpTo} ─▶ driver fdatasyncs each fd ─▶
 //	   Flushed(op) | FlushFailed(op, err); FlushedOffset becomes UpTo
 //	WriteCheckpoint() persists the last flush as the recovery point
@@ -112,18 +131,33 @@
 //	     pointing at the right batch) and completed by walking batch
 //	     headers from their last good entry (no CRC): each header must
 //	     parse and its base offset must follow on; each segment must start
-//	     where the previous one ended. Any failure is ErrCorrupt naming the
-//	     file and position, and the partition is not served.
+//	     where the previous one ended. Headers before the last good entry
+//	     are not walked (that would read the whole log); a Read that finds
+//	     one bad records it like damage found at open.
 //	  2. From the recovery point on, after an unclean stop (no marker or
 //	     a checkpoint not written by a clean close): every batch's magic,
-//	     length, CRC and offset continuity are checked and indexed; the log
-//	     ends at the first failure (a torn tail), later segments are
-//	     deleted, and everything after the end of the last segment's data
-//	     is cut off (truncate and re-extend, leaving holes), so stale bytes
-//	     can never line up as batches after later appends. A clean stop
-//	     skips this: the checkpoint's position is the log end.
-//	  3. The verified part is fsync'd and a new checkpoint written, so a
+//	     length, CRC and offset continuity are checked and indexed. In a
+//	     segment whose writes may not all have completed (the last one
+//	     holding data, or one never sealed: still at SegmentBytes, its
+//	     batches not reaching its end) the log ends at the first failure (a
+//	     torn tail), later segments (empty or never sealed) are deleted, and
+//	     everything after the end of the last segment's data is cut off
+//	     (truncate and re-extend, leaving holes), so stale bytes can never
+//	     line up as batches after later appends. A clean stop skips this:
+//	     the checkpoint's position is the log end.
+//	  3. Any other failure is damage (damage.go): recorded as a
+//	     Corruption (file, byte range, offsets), logged at ERROR, and
+//	     served around: the walk or scan goes on at the next valid batch
+//	     (with an index entry there), a Read of the damaged offsets is
+//	     ErrCorrupt, and nothing before or after it is deleted. Only
+//	     structural contradictions (a checkpoint past its segment's end,
+//	     overlapping segments) still fail the open with ErrCorrupt.
+//	  4. The verified part is fsync'd and a new checkpoint written, so a
 //	     second crash does not verify it again.
+//
+// Bytes past a segment file's first hole are never read at recovery: on
+// tmpfs, reading a hole through a mapping allocates a page, and on a full
+// disk that is SIGBUS.
 //
 // Only the tail past the recovery point is verified (Stats.
 // RecoveryScannedBytes), so recovery time is bounded by the unflushed

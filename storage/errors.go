@@ -6,8 +6,10 @@ import "errors"
 // with errors.Is) and add the file, position or offset concerned.
 var (
 	// ErrCorrupt marks data that is present but wrong where it must be
-	// right: before the recovery point, in an index that cannot be rebuilt,
-	// or in a checkpoint. A partition that reports it is not served.
+	// right. From OpenLog it means the partition must not be served (a
+	// checkpoint or segment layout that contradicts itself); from Read it
+	// means the offset lies in a damaged range (Log.Corruptions) while the
+	// rest of the log is served.
 	ErrCorrupt = errors.New("storage: corrupt partition data")
 	// ErrBadBatch rejects an append whose bytes are not whole valid record
 	// batches (header, length, CRC). The log is unchanged.
@@ -15,7 +17,8 @@ var (
 	// ErrBatchTooLarge rejects an append larger than the segment size.
 	ErrBatchTooLarge = errors.New("storage: append larger than a segment")
 	// ErrFenced is returned by every append after a write or flush failed.
-	// Reads of the completed prefix still work; reopen the log to recover.
+	// Reads of the completed prefix still work; StartResume (or ResumeNow)
+	// lifts the fence once the cause is gone.
 	ErrFenced = errors.New("storage: partition fenced after an I/O failure")
 	// ErrOffsetOutOfRange is a read or seek below the log start or past
 	// the log end.

@@ -120,6 +120,74 @@ func resize(fd int, keep, size int64) error {
 	return nil
 }
 
+// allocate makes the file system allocate blocks for [off, off+n) without
+// changing the file's size or contents (fallocate), so later writes there,
+// through a mapping too, cannot fail for lack of space. A file system
+// without fallocate gets the range written with zeros where it is a hole.
+func allocate(fd int, off, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	err := unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, off, n)
+	if err != unix.EOPNOTSUPP {
+		return err
+	}
+	size, err := fileSize(fd)
+	if err != nil {
+		return err
+	}
+	return fillHoles(fd, off, min(off+n, size))
+}
+
+// fillHoles writes zeros over the holes of [off, end).
+func fillHoles(fd int, off, end int64) error {
+	zeros := make([]byte, min(end-off, zeroChunk))
+	for off < end {
+		hole, err := unix.Seek(fd, off, unix.SEEK_HOLE)
+		if err != nil || hole >= end {
+			return err
+		}
+		data, err := unix.Seek(fd, hole, unix.SEEK_DATA)
+		if err != nil || data > end {
+			data = end
+		}
+		for p := hole; p < data; {
+			w, err := unix.Pwrite(fd, zeros[:min(int64(len(zeros)), data-p)], p)
+			if err != nil {
+				return err
+			}
+			p += int64(w)
+		}
+		off = data
+	}
+	return nil
+}
+
+// dataEnd is where a file's first hole starts (its size when it has
+// none): the bytes that can be read through a mapping without the file
+// system allocating anything.
+func dataEnd(fd int, size int64) int64 {
+	hole, err := unix.Seek(fd, 0, unix.SEEK_HOLE)
+	if err != nil {
+		return size
+	}
+	return min(hole, size)
+}
+
+// allocatedPrefix is how many leading bytes of a file of size bytes lie on
+// allocated blocks, rounded down to whole pages (what a mapping faults in).
+func allocatedPrefix(fd int, size int64) int64 {
+	hole, err := unix.Seek(fd, 0, unix.SEEK_HOLE)
+	if err != nil {
+		return 0
+	}
+	if hole >= size {
+		return size
+	}
+	page := int64(os.Getpagesize())
+	return hole / page * page
+}
+
 // mapFile maps size bytes of fd shared; nil for size 0.
 func mapFile(fd int, size int64, writable bool) ([]byte, error) {
 	if size == 0 {

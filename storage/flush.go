@@ -30,6 +30,12 @@ func (l *Log) PrepareFlush() (FlushOp, bool) {
 	}
 	fds, targets := l.flushFds[:0], l.flushSegs[:0]
 	if l.dirGen != l.dirSynced {
+		if l.dirFd < 0 {
+			if err := l.openDir(); err != nil {
+				l.fenceAt(l.pend.head, fmt.Errorf("%w: %w", ErrFenced, err))
+				return FlushOp{}, false
+			}
+		}
 		fds = append(fds, l.dirFd)
 	}
 	first := len(l.segs)
@@ -42,8 +48,10 @@ func (l *Log) PrepareFlush() (FlushOp, bool) {
 			continue
 		}
 		fds = append(fds, s.file.fd)
-		if sealed {
-			fds = append(fds, s.idx.fd, s.tidx.fd)
+		for _, x := range []*index{&s.idx, &s.tidx} {
+			if sealed && x.fd >= 0 {
+				fds = append(fds, x.fd)
+			}
 		}
 		targets = append(targets, flushTarget{seg: s, size: s.size, sealed: sealed})
 	}
@@ -70,6 +78,8 @@ func (l *Log) Flushed(op FlushOp) {
 		t.seg.flushedSize = max(t.seg.flushedSize, t.size)
 		if t.sealed && t.seg.state == SegmentSealed {
 			t.seg.state = SegmentFlushed
+			t.seg.idx.dropFd()
+			t.seg.tidx.dropFd()
 		}
 		t.seg = nil
 	}
@@ -77,6 +87,10 @@ func (l *Log) Flushed(op FlushOp) {
 		l.flushed, l.rp = op.UpTo, l.flushRP
 	}
 	l.dirSynced = op.gen
+	if l.dirSynced == l.dirGen {
+		closeFd(l.dirFd) // reopened by the flush after the next roll
+		l.dirFd = -1
+	}
 }
 
 // FlushFailed records a failed fdatasync. The data's durability is unknown,

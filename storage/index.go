@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,26 +27,82 @@ const (
 
 // index is one mmap'd sparse index file. Entries [0, n) are visible to
 // lookups; entries [n, planned) are written for appends still in flight.
+// Entries [0, avail) lie on blocks the file system has allocated
+// (fallocate), so writing them through the mapping cannot fault: a write
+// to a hole on a full disk raises SIGBUS instead of returning ENOSPC.
+// Blocks are allocated one indexChunk at a time, ahead of use, by the
+// Store's background worker (Log.extendIndexes): an idle partition costs a
+// chunk per index, not the index's full size.
+// The file is written through its mapping, so its descriptor is normally
+// closed (fd -1): it is opened by path only to resize the file and while a
+// sealed segment waits for the fdatasync of its indexes.
 type index struct {
-	fd      int
-	m       []byte // MAP_SHARED, read-write; len is the file size
-	esize   int
-	n       int
-	planned int
+	path      string
+	fd        int
+	m         []byte // MAP_SHARED, read-write; len is the file size
+	esize     int
+	n         int
+	planned   int
+	avail     atomic.Int64 // raised by the background worker
+	extending atomic.Bool  // an extension job is queued
 }
+
+// indexChunk is how many bytes of an index file are allocated at a time.
+const indexChunk = 16 << 10
 
 func (x *index) capacity() int { return len(x.m) / x.esize }
 
 func (x *index) close() {
 	unmap(x.m)
-	closeFd(x.fd)
-	x.m, x.fd = nil, -1
+	x.dropFd()
+	x.m = nil
 }
 
-// put writes the next planned entry. A full index drops it: the index stays
-// correct, only sparser (capacity is sized so this does not happen).
+// takeFrom moves y's file, mapping and entries into x (a closed index),
+// closing the descriptor: the mapping is all x needs.
+func (x *index) takeFrom(y *index) {
+	x.path, x.fd, x.m, x.esize, x.n, x.planned = y.path, y.fd, y.m, y.esize, y.n, y.planned
+	x.avail.Store(y.avail.Load())
+	y.fd, y.m = -1, nil
+	x.dropFd()
+}
+
+// dropFd closes the descriptor (the mapping stays).
+func (x *index) dropFd() {
+	closeFd(x.fd)
+	x.fd = -1
+}
+
+// openFd opens the file's descriptor if it is closed.
+func (x *index) openFd() error {
+	if x.fd >= 0 {
+		return nil
+	}
+	fd, err := openFile(x.path, unix.O_RDWR)
+	if err != nil {
+		return err
+	}
+	x.fd = fd
+	return nil
+}
+
+// sync makes the entries durable: fdatasync when the descriptor is open,
+// msync of the mapping otherwise.
+func (x *index) sync() error {
+	if x.fd >= 0 {
+		return unix.Fdatasync(x.fd)
+	}
+	if len(x.m) == 0 {
+		return nil
+	}
+	return unix.Msync(x.m, unix.MS_SYNC)
+}
+
+// put writes the next planned entry. A full index, or one the disk had no
+// room to reserve, drops it: the index stays correct, only sparser
+// (capacity is sized so that the first does not happen).
 func (x *index) put(a uint64, b uint32) bool {
-	if x.planned >= x.capacity() {
+	if x.planned >= min(int(x.avail.Load()), x.capacity()) {
 		return false
 	}
 	e := x.m[x.planned*x.esize:]
@@ -150,11 +207,11 @@ func (x *index) validTimePrefix(relLimit uint64) int {
 // openIndex opens (creating if missing) an index file and maps it as it is,
 // grown to at least minEntries entries. Callers validate the entries and
 // then reshape it.
-func openIndex(path string, esize int, minEntries int64) (index, error) {
-	x := index{fd: -1, esize: esize}
+func openIndex(x *index, path string, esize int, minEntries int64) error {
+	x.path, x.fd, x.esize = path, -1, esize
 	fd, err := openFile(path, unix.O_RDWR|unix.O_CREAT)
 	if err != nil {
-		return x, err
+		return err
 	}
 	x.fd = fd
 	size, err := fileSize(fd)
@@ -167,14 +224,44 @@ func openIndex(path string, esize int, minEntries int64) (index, error) {
 	}
 	if err != nil {
 		x.close()
-		return x, fmt.Errorf("open index %s: %w", path, err)
+		return fmt.Errorf("open index %s: %w", path, err)
 	}
-	return x, nil
+	// Entries already written lie on allocated blocks.
+	x.avail.Store(allocatedPrefix(x.fd, int64(len(x.m))) / int64(esize))
+	return nil
+}
+
+// reserve allocates blocks for a chunk of entries from entry from on and
+// sets avail. When the disk is full it keeps what is already allocated:
+// the entries before the file's first hole.
+func (x *index) reserve(from int) error {
+	start := int64(from * x.esize)
+	end := min(int64(len(x.m)), start+indexChunk)
+	err := allocate(x.fd, start, end-start)
+	if err != nil {
+		end = allocatedPrefix(x.fd, int64(len(x.m)))
+	}
+	x.avail.Store(end / int64(x.esize))
+	return err
+}
+
+// wantsChunk reports whether the entries planned come within half a chunk
+// of the allocated ones, and the next chunk can be asked for.
+func (x *index) wantsChunk() bool {
+	avail := int(x.avail.Load())
+	return avail < x.capacity() && x.planned+indexChunk/2/x.esize >= avail && !x.extending.Load()
 }
 
 // reshape keeps the first keep entries, zeroes everything after them (as
-// holes) and sizes the file for entries entries, remapping it.
+// holes) and sizes the file for entries entries, remapping it. A closed
+// descriptor is opened for it and closed again.
 func (x *index) reshape(keep int, entries int64) error {
+	if x.fd < 0 {
+		if err := x.openFd(); err != nil {
+			return err
+		}
+		defer x.dropFd()
+	}
 	unmap(x.m)
 	x.m = nil
 	size := entries * int64(x.esize)
@@ -186,5 +273,6 @@ func (x *index) reshape(keep int, entries int64) error {
 		return err
 	}
 	x.m, x.n, x.planned = m, keep, keep
+	x.reserve(keep)
 	return nil
 }

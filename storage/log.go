@@ -34,6 +34,10 @@ type Log struct {
 	// reconfigured: Reconfigure changed cfg after the segments were made.
 	reconfigured bool
 
+	corrupt   []Corruption // damage found at recovery or by reads (damage.go)
+	resuming  bool         // a resume job is in flight (resume.go)
+	resumeGen uint64       // numbers resume jobs, so a stale result is ignored
+
 	flushing  bool
 	flushFds  []int
 	flushSegs []flushTarget
@@ -135,12 +139,14 @@ func (l *Log) Read(off uint64, maxBytes int, dst []View) ([]View, error) {
 		l.indexFault(l.segs[i], off, err)
 	}
 	if err != nil {
+		l.readFailed(l.segs[i], off, err)
 		return dst, err
 	}
 	for first := true; i < len(l.segs); i, pos, first = i+1, 0, false {
 		s := l.segs[i]
 		end, err := s.cut(pos, budget, first)
 		if err != nil || end == pos {
+			l.readFailed(s, off, err)
 			return dst, err
 		}
 		dst = append(dst, s.view(pos, end))
@@ -232,6 +238,9 @@ type Stats struct {
 	// RecoveryTruncated says open cut a torn tail (bytes after the last
 	// valid batch that were not zero) or dropped segments after it.
 	RecoveryTruncated bool
+	// CorruptRanges counts the damaged ranges found by recovery or reads
+	// (Corruptions describes them).
+	CorruptRanges int
 }
 
 // Stats returns the log's counters. It does not allocate.
@@ -239,7 +248,8 @@ func (l *Log) Stats() Stats {
 	st := Stats{Start: l.LogStart(), End: l.end, Flushed: l.flushed, InFlight: l.pend.len(), Fenced: l.err != nil,
 		PreallocHits: l.stats.preallocHits, PreallocMisses: l.stats.preallocMisses,
 		DeletedSegments: l.stats.deleted, ArchivedSegments: l.stats.archived, SealErrors: l.stats.sealErrors,
-		RecoveryScannedBytes: l.stats.recoveryScanned, RecoveryTruncated: l.stats.recoveryTruncated}
+		RecoveryScannedBytes: l.stats.recoveryScanned, RecoveryTruncated: l.stats.recoveryTruncated,
+		CorruptRanges: len(l.corrupt)}
 	for _, s := range l.segs {
 		st.Segments[s.state]++
 		st.SegmentBytes[s.state] += s.size

@@ -102,8 +102,9 @@ func openSegment(r segRef) (*segment, error) {
 		return nil, fmt.Errorf("storage: %s: %w", s.path(logExt), err)
 	}
 	s.file, s.fileSize = newLogFile(fd, m), size
-	if s.idx, err = openIndex(s.path(indexExt), offsetEntrySize, 0); err == nil {
-		s.tidx, err = openIndex(s.path(timeIndexExt), timeEntrySize, 0)
+	s.readable = dataEnd(fd, size)
+	if err = openIndex(&s.idx, s.path(indexExt), offsetEntrySize, 0); err == nil {
+		err = openIndex(&s.tidx, s.path(timeIndexExt), timeEntrySize, 0)
 	}
 	if err != nil {
 		s.close()
@@ -123,7 +124,7 @@ func (ld *loader) finish() error {
 		}
 	}
 	if last.dir != l.dir {
-		f, err := createSegmentFiles(segmentPaths(l.dir, ld.expect), l.cfg.SegmentBytes, l.cfg.indexEntries(l.cfg.SegmentBytes), false, nil)
+		f, err := createMappedSegment(segmentPaths(l.dir, ld.expect), l.cfg.SegmentBytes, l.cfg.indexEntries(l.cfg.SegmentBytes))
 		if err != nil {
 			return fmt.Errorf("storage: %w", err)
 		}
@@ -136,11 +137,26 @@ func (ld *loader) finish() error {
 		return err
 	}
 	l.next, l.end = ld.expect, ld.expect
+	if ld.clean {
+		// A clean close fsync'd everything and its checkpoint names the
+		// log end: nothing to sync, and the new checkpoint (not marked
+		// clean) is left to the background worker at the next flush tick.
+		for _, s := range l.segs {
+			s.flushedSize = s.size
+		}
+		l.flushed, l.rp = l.end, l.checkpointAt()
+		return nil
+	}
 	if err := ld.syncRecovered(); err != nil {
 		return err
 	}
 	l.rp = l.checkpointAt()
-	return l.WriteCheckpoint()
+	if err := l.WriteCheckpoint(); err != nil {
+		// A full disk: the old checkpoint still holds (the log only grew
+		// past it); the next flush tick writes this one.
+		l.logger.Warn("storage: writing the recovery checkpoint failed", "dir", l.dir, "err", err)
+	}
+	return nil
 }
 
 // sealLoaded trims a loaded, non-last segment to its data and indexes,
@@ -201,6 +217,10 @@ func (ld *loader) activate(s *segment) error {
 		return fmt.Errorf("storage: %s: %w", s.path(timeIndexExt), err)
 	}
 	s.state, s.trimmed, s.flushedSize = SegmentActive, false, 0
+	if err := allocate(s.file.fd, s.size, min(resumeProbeBytes, capacity-s.size)); err != nil {
+		// Serve reads; refuse appends until the space is back.
+		l.fenceAt(l.pend.tail, fmt.Errorf("%w: no room for appends in %s: %w", ErrFenced, s.path(logExt), err))
+	}
 	return nil
 }
 
@@ -210,10 +230,8 @@ func (ld *loader) syncRecovered() error {
 	l := ld.l
 	for i, s := range l.segs {
 		if i >= ld.rpIdx || ld.rpIdx >= len(l.segs) {
-			for _, fd := range []int{s.file.fd, s.idx.fd, s.tidx.fd} {
-				if err := unix.Fdatasync(fd); err != nil {
-					return fmt.Errorf("storage: sync %s: %w", s.path(logExt), err)
-				}
+			if err := errors.Join(unix.Fdatasync(s.file.fd), s.idx.sync(), s.tidx.sync()); err != nil {
+				return fmt.Errorf("storage: sync %s: %w", s.path(logExt), err)
 			}
 		}
 		s.flushedSize = s.size

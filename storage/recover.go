@@ -32,8 +32,21 @@ func openLog(st *Store, topic string, partition uint32, cfg LogConfig, create bo
 		}
 		return nil, err
 	}
+	l.dropFds()
 	l.requestPrealloc()
 	return l, nil
+}
+
+// dropFds closes the descriptors an open log does not need: the
+// directory's and the indexes' (written through their mappings). Each
+// segment keeps its .log descriptor (writes, cold reads).
+func (l *Log) dropFds() {
+	for _, s := range l.segs {
+		s.idx.dropFd()
+		s.tidx.dropFd()
+	}
+	closeFd(l.dirFd)
+	l.dirFd = -1
 }
 
 func (l *Log) openDir() error {
@@ -75,7 +88,7 @@ func (l *Log) create() error {
 // createFirst starts a log with no segments at base and checkpoints it.
 func (l *Log) createFirst(base uint64) error {
 	capacity := l.cfg.SegmentBytes
-	f, err := createSegmentFiles(segmentPaths(l.dir, base), capacity, l.cfg.indexEntries(capacity), false, nil)
+	f, err := createMappedSegment(segmentPaths(l.dir, base), capacity, l.cfg.indexEntries(capacity))
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
@@ -92,14 +105,17 @@ type segRef struct {
 
 // loader carries the state of one recovery.
 type loader struct {
-	l      *Log
-	refs   []segRef
-	ckpt   Checkpoint
-	match  bool // the checkpoint names a segment that exists
-	clean  bool // clean stop: trust the checkpoint as the log end
-	rpIdx  int  // segment holding the recovery point
-	rpPos  int64
-	expect uint64 // offset the next batch must start with
+	l     *Log
+	refs  []segRef
+	ckpt  Checkpoint
+	match bool // the checkpoint names a segment that exists
+	clean bool // clean stop: trust the checkpoint as the log end
+	rpIdx int  // segment holding the recovery point
+	rpPos int64
+	// lastData is the last segment holding data: a torn tail can only be
+	// in it (or in empty segments after it).
+	lastData int
+	expect   uint64 // offset the next batch must start with
 }
 
 // recover opens an existing partition. Segments before the recovery point
@@ -161,17 +177,31 @@ func (ld *loader) locate(c Checkpoint, have bool) {
 	}
 }
 
-// loadAll loads segments in order, stopping at a torn tail.
+// loadAll loads segments in order. A log can only be torn past the
+// recovery point, in a segment whose writes had not all completed: the
+// last one holding data, or one never sealed (still at its full
+// preallocated size, its valid batches ending before its end). Anything
+// wrong elsewhere is corruption of written data: it is recorded and
+// reported (damage.go), and the data around it, before and after, is kept
+// and served.
 func (ld *loader) loadAll() error {
 	l := ld.l
 	ld.expect = ld.refs[0].base
+	ld.lastData = len(ld.refs) - 1
+	for ld.lastData > 0 && !holdsData(ld.refs[ld.lastData]) {
+		ld.lastData--
+	}
 	for i := range ld.refs {
-		if ld.refs[i].base != ld.expect {
-			if i <= ld.rpIdx {
-				return fmt.Errorf("%w: %s starts at offset %d but the log before it ends at %d",
-					ErrCorrupt, segmentPath(ld.refs[i].dir, ld.refs[i].base, logExt), ld.refs[i].base, ld.expect)
-			}
-			return ld.dropFrom(i)
+		r := ld.refs[i]
+		if r.base < ld.expect {
+			return fmt.Errorf("%w: %s starts at offset %d but the log before it ends at %d",
+				ErrCorrupt, segmentPath(r.dir, r.base, logExt), r.base, ld.expect)
+		}
+		if r.base > ld.expect {
+			prev := l.segs[i-1]
+			ld.damage(prev, prev.size, prev.size, ld.expect, r.base,
+				fmt.Errorf("%w: offsets missing before %s", proto.ErrCorrupt, segmentPath(r.dir, r.base, logExt)))
+			ld.expect = r.base
 		}
 		s, end, err := ld.load(i)
 		if err != nil {
@@ -182,19 +212,28 @@ func (ld *loader) loadAll() error {
 			continue
 		}
 		// A sealed segment whose valid data stops early: an untrimmed
-		// one (zeros, and the next segment continues) or a torn tail.
-		if ld.refs[i+1].base == ld.expect && isZero(s.file.data[end:s.fileSize]) {
+		// one (zeros, and the next segment continues), a torn tail (no
+		// later segment was written), or damage.
+		next := ld.refs[i+1].base
+		if next == ld.expect && isZero(s.file.data[end:min(s.fileSize, s.readable)]) {
 			continue
 		}
-		if i < ld.rpIdx {
-			return s.corruptAt(end, "before the recovery point", proto.ErrCorrupt)
+		if i >= ld.rpIdx && (i >= ld.lastData || !ld.sealed(s)) {
+			return ld.dropFrom(i + 1)
 		}
-		return ld.dropFrom(i + 1)
+		if next < ld.expect {
+			return s.corruptAt(end, fmt.Sprintf("next segment starts at offset %d, before %d", next, ld.expect), proto.ErrCorrupt)
+		}
+		ld.damage(s, end, s.fileSize, ld.expect, next,
+			fmt.Errorf("%w: valid batches end at position %d of %d in a flushed segment", proto.ErrCorrupt, end, s.fileSize))
+		s.publishPlanned(s.fileSize, next)
+		ld.expect = next
 	}
 	return nil
 }
 
-// dropFrom deletes segments i and later: they follow a torn tail.
+// dropFrom deletes segments i and later: they follow a torn tail and
+// hold no data.
 func (ld *loader) dropFrom(i int) error {
 	for _, r := range ld.refs[i:] {
 		for _, ext := range segmentExts {
@@ -227,17 +266,22 @@ func (ld *loader) load(i int) (*segment, int64, error) {
 		return nil, 0, fmt.Errorf("%w: %s: recovery point at position %d is past its end (%d bytes)",
 			ErrCorrupt, s.path(logExt), trusted, s.fileSize)
 	}
-	start := ld.restoreIndexes(s, trusted)
-	end, err := ld.walk(s, start, trusted, i < ld.rpIdx)
-	if err == nil && i == ld.rpIdx {
-		err = ld.applyCheckpoint(s)
+	start := ld.restoreIndexes(s, min(trusted, s.readable))
+	end, bad := ld.walk(s, start, min(trusted, s.readable), i < ld.rpIdx)
+	if bad != nil && i == ld.rpIdx && ld.match {
+		// The checkpoint says which offset the trusted part ends with.
+		ld.damage(s, end, trusted, ld.expect, ld.ckpt.RecoveryPoint, bad)
+		ld.expect, end = ld.ckpt.RecoveryPoint, trusted
+		s.lastIdxPos = math.MinInt64 / 2 // index the next batch
 	}
-	if err != nil {
-		s.close()
-		return nil, 0, err
+	if i == ld.rpIdx && end == trusted {
+		if err := ld.applyCheckpoint(s); err != nil {
+			s.close()
+			return nil, 0, err
+		}
 	}
 	if end == trusted && (!ld.clean || i > ld.rpIdx) {
-		end = ld.scan(s, end)
+		end = ld.scan(s, end, i >= ld.lastData)
 	}
 	s.publishPlanned(end, ld.expect)
 	return s, end, nil
@@ -317,8 +361,10 @@ func (ld *loader) restoreTimeIndex(s *segment, walkMax int64, walkMaxRel uint32)
 // walk re-indexes the trusted batches in [pos, limit), checking each
 // header and offset continuity but not CRCs (they were verified when
 // written and fsync'd). With whole set, zeros may end the segment early
-// (an untrimmed sealed segment; the caller decides).
-func (ld *loader) walk(s *segment, pos, limit int64, whole bool) (int64, error) {
+// (an untrimmed sealed segment; the caller decides). A bad header is
+// damage: the walk goes on at the next valid batch, or stops there and
+// returns why (bad).
+func (ld *loader) walk(s *segment, pos, limit int64, whole bool) (end int64, bad error) {
 	interval := int64(ld.l.cfg.IndexIntervalBytes)
 	rebuild := pos == 0
 	walkMax, walkMaxRel := int64(math.MinInt64), uint32(0)
@@ -328,11 +374,18 @@ func (ld *loader) walk(s *segment, pos, limit int64, whole bool) (int64, error) 
 			err = fmt.Errorf("%w: base offset %d, want %d", proto.ErrCorrupt, h.BaseOffset, ld.expect)
 		}
 		if err != nil {
-			if !whole || !isZero(s.file.data[pos:min(pos+proto.BatchHeaderSize, limit)]) {
-				return 0, s.corruptAt(pos, "before the recovery point", err)
+			if whole && isZero(s.file.data[pos:min(pos+proto.BatchHeaderSize, limit)]) {
+				break
 			}
-			limit = pos
-			break
+			p, nh, ok := ld.resync(s, pos, limit)
+			if !ok {
+				bad = fmt.Errorf("batch header before the recovery point: %w", err)
+				break
+			}
+			ld.damage(s, pos, p, ld.expect, nh.BaseOffset, fmt.Errorf("batch header before the recovery point: %w", err))
+			ld.resumeAfterDamage(s, p, &nh)
+			pos = p
+			continue
 		}
 		s.planOffset(pos, &h, interval)
 		if rebuild {
@@ -346,23 +399,44 @@ func (ld *loader) walk(s *segment, pos, limit int64, whole bool) (int64, error) 
 	if !rebuild {
 		ld.restoreTimeIndex(s, walkMax, walkMaxRel)
 	}
-	return pos, nil
+	return pos, bad
 }
 
 // scan verifies batches from pos on (magic, length, CRC, offset continuity,
 // relative offset range), indexing them, and returns where the valid log
-// ends.
-func (ld *loader) scan(s *segment, pos int64) int64 {
+// ends. With torn set (the log's last data) the first bad batch ends it;
+// otherwise a bad batch is damage and the scan goes on at the next valid
+// one. Bytes past the file's first hole are zeros and never read (on
+// tmpfs, reading a hole through a mapping on a full disk faults).
+func (ld *loader) scan(s *segment, pos int64, torn bool) int64 {
 	interval := int64(ld.l.cfg.IndexIntervalBytes)
-	for pos < s.fileSize {
-		h, _, err := proto.ValidateBatch(s.file.data[pos:s.fileSize])
-		if err != nil || h.BaseOffset != ld.expect || h.LastOffset()-s.base > maxRelOffset {
-			n := min(proto.BatchHeaderSize, s.fileSize-pos)
+	lim := min(s.fileSize, s.readable)
+	for pos < lim {
+		h, _, err := proto.ValidateBatch(s.file.data[pos:lim])
+		if err == nil && h.BaseOffset != ld.expect {
+			err = fmt.Errorf("%w: base offset %d, want %d", proto.ErrCorrupt, h.BaseOffset, ld.expect)
+		}
+		if err == nil && h.LastOffset()-s.base > maxRelOffset {
+			err = fmt.Errorf("%w: offset %d too far from segment base %d", proto.ErrCorrupt, h.LastOffset(), s.base)
+		}
+		if err != nil {
+			n := min(proto.BatchHeaderSize, lim-pos)
 			ld.l.stats.recoveryScanned += n
-			if !isZero(s.file.data[pos : pos+n]) {
-				ld.l.stats.recoveryTruncated = true
+			zero := isZero(s.file.data[pos : pos+n])
+			if torn || !(s.fileSize < ld.l.cfg.SegmentBytes || ld.chainEndsAtFileEnd(s, pos, lim)) {
+				if !zero {
+					ld.l.stats.recoveryTruncated = true
+				}
+				return pos
 			}
-			return pos
+			p, nh, ok := ld.resync(s, pos, lim)
+			if !ok {
+				return pos
+			}
+			ld.damage(s, pos, p, ld.expect, nh.BaseOffset, err)
+			ld.resumeAfterDamage(s, p, &nh)
+			pos = p
+			continue
 		}
 		s.plan(pos, &h, interval)
 		ld.expect = h.NextOffset()
@@ -370,6 +444,39 @@ func (ld *loader) scan(s *segment, pos int64) int64 {
 		ld.l.stats.recoveryScanned += int64(h.Size())
 	}
 	return pos
+}
+
+// sealed reports whether s looks sealed: trimmed below the segment size
+// (an unsealed segment keeps its preallocated size).
+func (ld *loader) sealed(s *segment) bool { return s.fileSize < ld.l.cfg.SegmentBytes }
+
+// chainEndsAtFileEnd reports whether, resyncing past bad batches from pos,
+// valid batches run exactly to the end of s: the shape of a sealed,
+// trimmed segment that was damaged, not of one whose writes were cut.
+func (ld *loader) chainEndsAtFileEnd(s *segment, pos, lim int64) bool {
+	if lim != s.fileSize {
+		return false // a hole: never written there
+	}
+	expect := ld.expect
+	defer func() { ld.expect = expect }()
+	for {
+		p, h, ok := ld.resync(s, pos, lim)
+		if !ok {
+			return false
+		}
+		for p < lim {
+			h2, _, err := proto.ValidateBatch(s.file.data[p:lim])
+			if err != nil || h2.BaseOffset != h.BaseOffset {
+				break
+			}
+			p += int64(h2.Size())
+			h.BaseOffset = h2.NextOffset()
+		}
+		if p == lim {
+			return true
+		}
+		pos, ld.expect = p, h.BaseOffset
+	}
 }
 
 func isZero(b []byte) bool {

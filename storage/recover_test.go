@@ -200,18 +200,23 @@ func TestCorruptIndexesAreRebuilt(t *testing.T) {
 	}
 }
 
-func TestCorruptionBeforeRecoveryPointIsAnError(t *testing.T) {
+// TestCorruptionBeforeRecoveryPointIsReported damages a batch header that
+// recovery walks before the recovery point: the partition opens, reports
+// the damage, refuses reads of the damaged offsets and serves everything
+// else; the other partition is unaffected.
+func TestCorruptionBeforeRecoveryPointIsReported(t *testing.T) {
 	cfg := testConfig()
 	st := openTestStore(t, t.TempDir(), StoreOptions{})
 	rng := rand.New(rand.NewPCG(15, 16))
 	var d SyncDriver
 	var logs []*Log
+	var data [][]byte
 	for p := range uint32(2) {
 		l, err := st.CreateLog("t", p, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fill(t, l, rng, 60)
+		data = append(data, fill(t, l, rng, 60))
 		if err := d.Flush(l); err != nil {
 			t.Fatal(err)
 		}
@@ -223,37 +228,188 @@ func TestCorruptionBeforeRecoveryPointIsAnError(t *testing.T) {
 	// Damage the header of the last batch before partition 0's recovery
 	// point (the batch recovery walks to reach it).
 	s := logs[0].active()
-	_, pos := s.idx.offsetEntry(s.idx.n - 1)
+	rel, pos := s.idx.offsetEntry(s.idx.n - 1)
+	off := s.base + uint64(rel)
+	end := logs[0].LogEnd()
 	path := s.path(logExt)
 	st = reopen(t, st, false)
 	defer st.Close()
 	f, _ := os.OpenFile(path, os.O_RDWR, 0)
 	f.WriteAt([]byte{0xff, 0xff, 0xff, 0xff}, int64(pos)+8)
 	f.Close()
-	_, err := st.OpenExistingLog("t", 0, cfg)
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
-		t.Fatalf("open of damaged partition: %v; want ErrCorrupt naming %s", err, path)
+	l, err := st.OpenExistingLog("t", 0, cfg)
+	if err != nil {
+		t.Fatalf("open of damaged partition: %v", err)
 	}
-	if _, err := st.OpenExistingLog("t", 1, cfg); err != nil {
+	checkDamaged(t, l, path, off, end)
+	if got := readAround(t, l); !bytes.Equal(got, withoutRange(t, data[0], off, l)) {
+		t.Fatalf("the intact part reads %d bytes, want %d", len(got), len(withoutRange(t, data[0], off, l)))
+	}
+	l1, err := st.OpenExistingLog("t", 1, cfg)
+	if err != nil {
 		t.Fatalf("the other partition must open: %v", err)
+	}
+	if n := len(l1.Corruptions(nil)); n != 0 {
+		t.Fatalf("the other partition reports %d corruptions", n)
 	}
 }
 
-func TestTruncatedSealedSegmentIsAnError(t *testing.T) {
+// checkDamaged checks l reports one damaged range in path starting at
+// offset off, that reading it is ErrCorrupt, and that the log end is end.
+func checkDamaged(t *testing.T, l *Log, path string, off, end uint64) Corruption {
+	t.Helper()
+	cs := l.Corruptions(nil)
+	if len(cs) != 1 || cs[0].Path != path || cs[0].FromOffset != off || l.Stats().CorruptRanges != 1 {
+		t.Fatalf("corruptions %+v, want one in %s from offset %d", cs, path, off)
+	}
+	if _, err := l.Read(off, 1<<20, nil); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Read(%d) of damaged data: %v, want ErrCorrupt", off, err)
+	}
+	if l.LogEnd() != end {
+		t.Fatalf("log end %d, want %d: data after the damage was dropped", l.LogEnd(), end)
+	}
+	return cs[0]
+}
+
+// readAround reads the whole log, stepping over the damaged ranges.
+func readAround(t *testing.T, l *Log) []byte {
+	t.Helper()
+	var out []byte
+	cs := l.Corruptions(nil)
+	for off := l.LogStart(); off < l.LogEnd(); {
+		views, err := l.Read(off, 3000, nil)
+		if errors.Is(err, ErrCorrupt) {
+			skipped := false
+			for _, c := range cs {
+				if c.FromOffset <= off && off < c.ToOffset {
+					off, skipped = c.ToOffset, true
+				}
+			}
+			if !skipped {
+				t.Fatalf("Read(%d): %v, outside every reported range %+v", off, err, cs)
+			}
+			continue
+		}
+		if err != nil || len(views) == 0 {
+			t.Fatalf("Read(%d): %v, %d views", off, err, len(views))
+		}
+		for i := range views {
+			out = append(out, views[i].Bytes()...)
+			off = lastNext(t, views[i].Bytes())
+		}
+		ReleaseViews(views)
+	}
+	return out
+}
+
+// withoutRange returns the batches of all whose offsets are outside the
+// damaged range of l that starts at off.
+func withoutRange(t *testing.T, all []byte, off uint64, l *Log) []byte {
+	t.Helper()
+	var to uint64
+	for _, c := range l.Corruptions(nil) {
+		if c.FromOffset == off {
+			to = c.ToOffset
+		}
+	}
+	var out []byte
+	var next uint64
+	for rest := all; len(rest) > 0; {
+		h, r, err := proto.ValidateBatch(rest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next < off || next >= to {
+			out = append(out, rest[:h.Size()]...)
+		}
+		next += uint64(h.LastOffsetDelta) + 1
+		rest = r
+	}
+	return out
+}
+
+// TestTruncatedSealedSegmentIsReported cuts a flushed segment short: the
+// partition opens, reports the lost range, and keeps every later segment.
+func TestTruncatedSealedSegmentIsReported(t *testing.T) {
 	cfg := testConfig()
 	st, l := createTestLog(t, cfg)
-	fill(t, l, rand.New(rand.NewPCG(17, 18)), 100)
+	data := fill(t, l, rand.New(rand.NewPCG(17, 18)), 100)
 	var d SyncDriver
 	d.Flush(l)
 	l.WriteCheckpoint()
-	path := l.Segments(nil)[1].Path
+	segs := l.Segments(nil)
+	path, end := segs[1].Path, l.LogEnd()
 	st = reopen(t, st, false)
 	defer st.Close()
 	if err := os.Truncate(path, 100); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.OpenExistingLog("t", 0, cfg); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+	l, err := st.OpenExistingLog("t", 0, cfg)
+	if err != nil {
 		t.Fatalf("open with a truncated flushed segment: %v", err)
+	}
+	c := checkDamaged(t, l, path, segs[1].Base, end)
+	if c.ToOffset != segs[2].Base {
+		t.Fatalf("damage reported up to offset %d, want %d", c.ToOffset, segs[2].Base)
+	}
+	if got := readAround(t, l); !bytes.Equal(got, withoutRange(t, data, segs[1].Base, l)) {
+		t.Fatalf("the intact part reads %d bytes", len(got))
+	}
+}
+
+// TestFlippedByteAfterLostCheckpointKeepsLaterSegments flips one payload
+// byte in a flushed segment in the middle of the log and deletes the
+// checkpoint: recovery must report the one damaged batch and keep every
+// later segment, not take it for a torn tail.
+func TestFlippedByteAfterLostCheckpointKeepsLaterSegments(t *testing.T) {
+	cfg := testConfig()
+	st, l := createTestLog(t, cfg)
+	data := fill(t, l, rand.New(rand.NewPCG(19, 20)), 200)
+	var d SyncDriver
+	if err := d.Flush(l); err != nil {
+		t.Fatal(err)
+	}
+	segs := l.Segments(nil)
+	if len(segs) < 5 {
+		t.Fatalf("want at least 5 segments, have %d", len(segs))
+	}
+	victim := segs[1]
+	views, err := l.Read(victim.Base+1, 1, nil) // a batch inside the segment
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := proto.ParseBatchHeader(views[0].Bytes())
+	batchPos := views[0].Pos()
+	ReleaseViews(views)
+	end := l.LogEnd()
+	st = reopen(t, st, false)
+	defer st.Close()
+	if err := os.Remove(filepath.Join(l.Dir(), checkpointName)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(victim.Path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	flipAt := batchPos + int64(h.Size()) - 3 // a payload byte
+	f.ReadAt(b[:], flipAt)
+	b[0] ^= 0x40
+	f.WriteAt(b[:], flipAt)
+	f.Close()
+	l, err = st.OpenExistingLog("t", 0, cfg)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if n := len(l.Segments(nil)); n != len(segs) {
+		t.Fatalf("%d segments after recovery, had %d: recovery deleted data past the damage", n, len(segs))
+	}
+	c := checkDamaged(t, l, victim.Path, h.BaseOffset, end)
+	if c.ToOffset != h.NextOffset() {
+		t.Fatalf("damage reported up to offset %d, want %d (one batch)", c.ToOffset, h.NextOffset())
+	}
+	if got := readAround(t, l); !bytes.Equal(got, withoutRange(t, data, h.BaseOffset, l)) {
+		t.Fatalf("the intact part reads %d bytes", len(got))
 	}
 }
 

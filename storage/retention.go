@@ -158,7 +158,9 @@ func (l *Log) swapToArchive(s *segment) error {
 	s.file.release()
 	s.idx.close()
 	s.tidx.close()
-	s.file, s.idx, s.tidx, s.fileSize = a.file, a.idx, a.tidx, a.fileSize
+	s.idx.takeFrom(&a.idx)
+	s.tidx.takeFrom(&a.tidx)
+	s.file, s.fileSize = a.file, a.fileSize
 	s.dir, s.state = l.archiveDir, SegmentArchived
 	return nil
 }

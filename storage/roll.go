@@ -10,7 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// segmentFiles are the three open, mapped files of a new segment.
+// segmentFiles are the three files of a new segment: created and sized
+// (createSegmentFiles), then opened and mapped (mapFiles) when the
+// segment is put to use. Only the .log keeps a descriptor once mapped
+// (the driver writes through it); the indexes are written through their
+// mappings.
 type segmentFiles struct {
 	capacity int64 // .log size
 	entries  int64 // index capacity in entries
@@ -28,18 +32,18 @@ func (f *segmentFiles) close() {
 }
 
 // createSegmentFiles creates the .log (capacity bytes, zero-filled or
-// sparse) and both indexes (entries entries, sparse) at paths and maps them.
+// sparse) and both indexes (entries entries, allocated) at paths and
+// closes them: a prepared segment holds no descriptor and no mapping.
 func createSegmentFiles(paths [3]string, capacity, entries int64, zeroFill bool, cancel *atomic.Bool) (*segmentFiles, error) {
 	f := &segmentFiles{capacity: capacity, entries: entries, fds: [3]int{-1, -1, -1}, paths: paths}
-	sizes := [3]int64{capacity, entries * offsetEntrySize, entries * timeEntrySize}
+	sizes := f.sizes()
 	for i := range paths {
 		fd, err := createSized(paths[i], sizes[i], zeroFill && i == 0, cancel)
-		if err == nil {
-			f.fds[i] = fd
-			f.maps[i], err = mapFile(fd, sizes[i], i != 0)
+		if err == nil && i != 0 { // indexes are written through their mapping
+			err = allocate(fd, 0, min(sizes[i], indexChunk))
 		}
+		closeFd(fd)
 		if err != nil {
-			f.close()
 			for _, p := range paths {
 				unix.Unlink(p)
 			}
@@ -49,15 +53,92 @@ func createSegmentFiles(paths [3]string, capacity, entries int64, zeroFill bool,
 	return f, nil
 }
 
-// newSegment wraps freshly created files as an empty active segment.
+func (f *segmentFiles) sizes() [3]int64 {
+	return [3]int64{f.capacity, f.entries * offsetEntrySize, f.entries * timeEntrySize}
+}
+
+// mapFiles opens and maps created segment files: the .log read-only
+// with its descriptor kept for writes, the indexes read-write with their
+// descriptors closed.
+func (f *segmentFiles) mapFiles() error {
+	sizes := f.sizes()
+	for i, p := range f.paths {
+		fd, err := openFile(p, unix.O_RDWR)
+		if err == nil {
+			f.maps[i], err = mapFile(fd, sizes[i], i != 0)
+		}
+		if i == 0 && err == nil {
+			f.fds[0] = fd
+			continue
+		}
+		closeFd(fd)
+		if err != nil {
+			f.close()
+			return err
+		}
+	}
+	return nil
+}
+
+// createMappedSegment creates a segment's files and maps them.
+func createMappedSegment(paths [3]string, capacity, entries int64) (*segmentFiles, error) {
+	f, err := createSegmentFiles(paths, capacity, entries, false, nil)
+	if err == nil {
+		if err = f.mapFiles(); err != nil {
+			for _, p := range paths {
+				unix.Unlink(p)
+			}
+		}
+	}
+	return f, err
+}
+
+// newSegment wraps freshly created, mapped files as an empty active
+// segment.
 func newSegment(dir string, base uint64, f *segmentFiles) *segment {
-	return &segment{
+	s := &segment{
 		base: base, dir: dir, state: SegmentActive,
 		file:     newLogFile(f.fds[0], f.maps[0]),
 		fileSize: f.capacity,
-		idx:      index{fd: f.fds[1], m: f.maps[1], esize: offsetEntrySize},
-		tidx:     index{fd: f.fds[2], m: f.maps[2], esize: timeEntrySize},
+		idx:      index{path: f.paths[1], fd: -1, m: f.maps[1], esize: offsetEntrySize},
+		tidx:     index{path: f.paths[2], fd: -1, m: f.maps[2], esize: timeEntrySize},
 		next:     base, maxTs: math.MinInt64, planMaxTs: math.MinInt64,
+	}
+	s.idx.avail.Store(min(f.entries, indexChunk/offsetEntrySize))
+	s.tidx.avail.Store(min(f.entries, indexChunk/timeEntrySize))
+	return s
+}
+
+// extendIndexes asks the background worker to allocate the next chunk of
+// the active segment's index files when the planned entries come near the
+// allocated ones. Until it is done, entries past them are dropped (the
+// index is only sparser). It does not allocate unless it posts a job.
+func (l *Log) extendIndexes(s *segment) {
+	for _, x := range []*index{&s.idx, &s.tidx} {
+		if !x.wantsChunk() {
+			continue
+		}
+		x.extending.Store(true)
+		path, esize := x.path, int64(x.esize)
+		from := x.avail.Load() * esize
+		to := min(int64(len(x.m)), from+indexChunk)
+		job := func() {
+			defer x.extending.Store(false)
+			fd, err := openFile(path, unix.O_RDWR)
+			if err == nil {
+				err = allocate(fd, from, to-from)
+				closeFd(fd)
+			}
+			if err == nil {
+				x.avail.Store(to / esize)
+			}
+		}
+		if l.store == nil {
+			job()
+			continue
+		}
+		l.bg.Add(1)
+		l.store.worker.post(func() { defer l.bg.Done(); job() })
 	}
 }
 
@@ -157,7 +238,7 @@ func (l *Log) createNext(base uint64, capacity int64) (*segment, error) {
 		}
 	}
 	l.stats.preallocMisses++
-	f, err := createSegmentFiles(segmentPaths(l.dir, base), capacity, entries, false, nil)
+	f, err := createMappedSegment(segmentPaths(l.dir, base), capacity, entries)
 	if err != nil {
 		return nil, fmt.Errorf("roll %s: %w", l.dir, err)
 	}
@@ -172,6 +253,10 @@ func (l *Log) install(p *preparedSegment, base uint64) (*segment, error) {
 			return nil, fmt.Errorf("rename %s: %w", p.paths[i], err)
 		}
 		p.paths[i] = dst[i]
+	}
+	if err := p.mapFiles(); err != nil {
+		p.discard()
+		return nil, fmt.Errorf("map %s: %w", dst[0], err)
 	}
 	return newSegment(l.dir, base, p.segmentFiles), nil
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -89,10 +90,12 @@ type segment struct {
 	lastIdxPos   int64
 	lastTimePos  int64
 
-	flushedSize int64 // bytes known to be fsync'd
-	trimmed     bool  // .log and indexes cut to their used size
-	archiving   bool  // an archive job is in flight
-	indexFaults int   // reads that found the offset index wrong (find)
+	flushedSize int64    // bytes known to be fsync'd
+	readable    int64    // at recovery: where the .log's first hole starts
+	damaged     []damage // corrupt ranges found at recovery (damage.go)
+	trimmed     bool     // .log and indexes cut to their used size
+	archiving   bool     // an archive job is in flight
+	indexFaults int      // reads that found the offset index wrong (find)
 }
 
 func (s *segment) path(ext string) string { return segmentPath(s.dir, s.base, ext) }
@@ -129,7 +132,7 @@ func (s *segment) planOffset(pos int64, h *proto.BatchHeader, interval int64) {
 // entry claims that nothing before it had a larger timestamp.
 func (s *segment) planTime(pos int64, h *proto.BatchHeader, interval int64) {
 	rel := uint32(h.BaseOffset - s.base)
-	if s.tidx.planned == 0 || h.MaxTimestamp > s.planMaxTs {
+	if pos == 0 || h.MaxTimestamp > s.planMaxTs {
 		s.planMaxTs, s.planMaxRel, s.maxUnindexed = h.MaxTimestamp, rel, true
 		if (s.tidx.planned == 0 || pos >= s.lastTimePos+interval) && s.tidx.put(uint64(h.MaxTimestamp), rel) {
 			s.lastTimePos, s.maxUnindexed = pos, false
@@ -187,8 +190,8 @@ func (s *segment) corruptAt(pos int64, what string, err error) error {
 // (a corrupt index) is reported as faulted, and the segment is scanned
 // from its start instead, so a read never starts at the wrong batch.
 func (s *segment) find(off uint64) (pos int64, faulted bool, err error) {
-	if pos, err = s.scanFor(s.idx.lookupOffset(uint32(off-s.base)), off); err == nil {
-		return pos, false, nil
+	if pos, err = s.scanFor(s.idx.lookupOffset(uint32(off-s.base)), off); err == nil || errors.Is(err, errKnownDamage) {
+		return pos, false, err
 	}
 	pos, err = s.scanFor(0, off)
 	return pos, true, err
@@ -197,6 +200,13 @@ func (s *segment) find(off uint64) (pos int64, faulted bool, err error) {
 // scanFor walks batch headers from pos to the batch that contains off.
 func (s *segment) scanFor(pos int64, off uint64) (int64, error) {
 	for pos < s.size {
+		if d, ok := s.damagedAt(pos); ok {
+			if off < d.to || d.to == 0 {
+				return 0, s.corruptAt(pos, fmt.Sprintf("offsets %d-%d damaged, up to position %d", d.from, d.to, d.end), errKnownDamage)
+			}
+			pos = d.end
+			continue
+		}
 		h, err := s.header(pos, s.size)
 		switch {
 		case err != nil:
@@ -213,13 +223,17 @@ func (s *segment) scanFor(pos int64, off uint64) (int64, error) {
 }
 
 // cut returns where a read from pos ends: after whole batches totalling at
-// most budget bytes, or after the first batch when takeOne is set.
+// most budget bytes, or after the first batch when takeOne is set, and
+// before any damaged range.
 func (s *segment) cut(pos, budget int64, takeOne bool) (int64, error) {
-	if s.size-pos <= budget {
+	if s.size-pos <= budget && len(s.damaged) == 0 {
 		return s.size, nil
 	}
 	end := pos
 	for end < s.size {
+		if _, ok := s.damagedAt(end); ok {
+			break
+		}
 		h, err := s.header(end, s.size)
 		if err != nil {
 			return 0, s.corruptAt(end, "read batch header", err)
@@ -245,6 +259,10 @@ func (s *segment) seekTime(ts int64) (uint64, bool, error) {
 		pos = p
 	}
 	for pos < s.size {
+		if d, ok := s.damagedAt(pos); ok {
+			pos = d.end
+			continue
+		}
 		h, err := s.header(pos, s.size)
 		if err != nil {
 			return 0, false, s.corruptAt(pos, "read batch header", err)
@@ -289,6 +307,13 @@ func (s *segment) seal() error {
 		return fmt.Errorf("seal %s: %w", s.path(logExt), err)
 	}
 	s.fileSize, s.trimmed = s.size, true
+	// The next flush fdatasyncs the trimmed indexes; their descriptors
+	// stay open until then.
+	for _, x := range []*index{&s.idx, &s.tidx} {
+		if err := x.openFd(); err != nil {
+			return fmt.Errorf("seal: %w", err)
+		}
+	}
 	if err := s.idx.reshape(s.idx.n, int64(s.idx.n)); err != nil {
 		return fmt.Errorf("seal %s: %w", s.path(indexExt), err)
 	}

@@ -229,6 +229,16 @@ func (s *Store) DeletePartition(topic string, partition uint32) error {
 	return nil
 }
 
+// RemoveTopicDir removes whatever is left of a topic's directory once
+// none of its partitions is open: after a failed create, whose own
+// cleanup may itself have run out of descriptors.
+func (s *Store) RemoveTopicDir(topic string) error {
+	if err := validatePartition(topic, 0); err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(s.dir, topicsDir, topic))
+}
+
 // Partitions lists the partitions on disk, sorted.
 func (s *Store) Partitions() ([]Partition, error) {
 	topics, err := os.ReadDir(filepath.Join(s.dir, topicsDir))
