@@ -20,7 +20,7 @@ const (
 	logDir        = "log"
 	tmpSuffix     = ".tmp"
 	segSuffix     = ".log"
-	segmentBytes  = 1 << 20 // a new segment starts past this size
+	segmentBytes  = 1 << 20 // default Disk.segBytes
 )
 
 // Disk is the durable Raft log of one controller node: a snapshot file, a
@@ -32,6 +32,9 @@ type Disk struct {
 	active File      // the last segment, open for appends; nil when none
 	last   uint64    // last entry index on disk (the snapshot index when none)
 	buf    []byte
+
+	segBytes int64 // a new segment starts past this size
+
 }
 
 // segment is one log file: entries first..first+len(offs)-1 at offs.
@@ -54,7 +57,7 @@ func (d *Disk) path(parts ...string) string {
 // into a MemoryStorage for controller.NewNode. A torn tail of the last
 // segment is truncated; other damage is ErrCorrupt.
 func OpenDisk(fsys FS, dir string, voters []uint64) (*Disk, *raft.MemoryStorage, error) {
-	d := &Disk{fs: fsys, dir: dir}
+	d := &Disk{fs: fsys, dir: dir, segBytes: segmentBytes}
 	if err := fsys.MkdirAll(d.path(logDir)); err != nil {
 		return nil, nil, err
 	}
@@ -390,7 +393,7 @@ func (d *Disk) append(ents []*pb.Entry) error {
 // ensureActive opens the segment the next entry, first, goes to: the
 // last one, or a new one when there is none or it is full.
 func (d *Disk) ensureActive(first uint64) error {
-	if len(d.segs) > 0 && d.segs[len(d.segs)-1].size < segmentBytes {
+	if len(d.segs) > 0 && d.segs[len(d.segs)-1].size < d.segBytes {
 		if d.active != nil {
 			return nil
 		}

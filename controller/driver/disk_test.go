@@ -203,3 +203,20 @@ func TestDiskTornTailAndCorruption(t *testing.T) {
 		t.Fatalf("commit past the log: %v, want ErrCorrupt", err)
 	}
 }
+
+// entry reads entry index back from the disk's files (for tests).
+func (d *Disk) entry(index uint64) (*pb.Entry, error) {
+	_, st, err := OpenDisk(d.fs, d.dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	first, _ := st.FirstIndex()
+	if index < first {
+		return nil, raft.ErrCompacted
+	}
+	es, err := st.Entries(index, index+1, 1<<40)
+	if err != nil {
+		return nil, err
+	}
+	return es[0], nil
+}
