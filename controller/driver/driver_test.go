@@ -12,7 +12,6 @@ import (
 	"github.com/ringmq/ringmq/controller"
 )
 
-
 func noTransport(t *testing.T) func(Deliver) (Transport, error) {
 	return func(deliver Deliver) (Transport, error) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
