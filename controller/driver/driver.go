@@ -25,7 +25,9 @@ type Config struct {
 	// messages: it must pass each received message to deliver.
 	NewTransport func(deliver Deliver) (Transport, error)
 	InboxLen     int // received messages queued before dropping; default 4096
-	Logger       *slog.Logger
+	// Logger takes the driver's lines and, when Node.Logger is nil,
+	// Raft's (its info lines at debug level). Nil: discarded.
+	Logger *slog.Logger
 }
 
 // Status is the controller as this node sees it, for metrics and
@@ -80,6 +82,9 @@ func Open(cfg Config) (*Driver, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Node.Logger == nil {
+		cfg.Node.Logger = slogRaft{cfg.Logger}
 	}
 	disk, st, err := OpenDisk(cfg.FS, cfg.Dir, cfg.Voters)
 	if err != nil {
@@ -178,7 +183,8 @@ func (d *Driver) Changed() <-chan struct{} { return *d.changed.Load() }
 func (d *Driver) Status() Status { return *d.status.Load() }
 
 // Propose submits c through this node (Raft forwards it to the leader) and
-// waits until it is applied: the result is the state's verdict. A proposal
+// waits until it is applied and State shows it: the result is the state's
+// verdict. A proposal
 // lost in a leader change never answers: ctx bounds the wait and the
 // caller retries.
 func (d *Driver) Propose(ctx context.Context, c controller.Command) error {
@@ -269,6 +275,7 @@ func (d *Driver) run() {
 // work (bounded: the rest waits for the next event).
 func (d *Driver) handleReady() error {
 	changed := false
+	var answers []controller.Result
 	for i := 0; i < 64 && d.node.HasReady(); i++ {
 		rd := d.node.Ready()
 		if err := d.disk.Save(rd); err != nil {
@@ -277,23 +284,26 @@ func (d *Driver) handleReady() error {
 		d.node.Advance(rd)
 		d.send(rd.Messages)
 		for _, r := range rd.Results {
-			if r.Command.Proposer != d.cfg.Node.ID {
-				continue
-			}
-			if w, ok := d.waiters[r.Command.Request]; ok {
-				w <- r
-				delete(d.waiters, r.Command.Request)
+			if r.Command.Proposer == d.cfg.Node.ID {
+				answers = append(answers, r)
 			}
 		}
 		changed = changed || len(rd.Results) > 0 || rd.Snapshot != nil
 	}
 	prev := d.status.Load()
 	d.publishStatus()
-	if changed || prev.Leader != d.status.Load().Leader || prev.Term != d.status.Load().Term {
-		if changed {
-			d.publish()
-		} else {
-			d.notify()
+	switch {
+	case changed:
+		d.publish()
+	case prev.Leader != d.status.Load().Leader || prev.Term != d.status.Load().Term:
+		d.notify()
+	}
+	// After publishing: a caller whose Propose returned sees its change
+	// in State.
+	for _, r := range answers {
+		if w, ok := d.waiters[r.Command.Request]; ok {
+			w <- r
+			delete(d.waiters, r.Command.Request)
 		}
 	}
 	return nil
