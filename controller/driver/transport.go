@@ -244,6 +244,7 @@ func (t *TCP) sendLoop(p *peerQueue, maxBackoff time.Duration) {
 			}
 			c, w, backoff = conn, bufio.NewWriterSize(conn, 64<<10), 10*time.Millisecond
 		}
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second)) // a peer that stops reading
 		var err error
 		for m != nil && err == nil {
 			frame, err = appendMessageFrame(frame[:0], m)
@@ -257,7 +258,6 @@ func (t *TCP) sendLoop(p *peerQueue, maxBackoff time.Duration) {
 			}
 		}
 		if err == nil {
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			err = w.Flush()
 		}
 		if err != nil {
