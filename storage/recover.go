@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 
 	"github.com/ringmq/ringmq/proto"
@@ -14,7 +13,7 @@ import (
 
 // openLog creates or opens (recovering) one partition log.
 func openLog(st *Store, topic string, partition uint32, cfg LogConfig, create bool) (*Log, error) {
-	l := &Log{store: st, topic: topic, partition: partition, cfg: cfg, logger: st.logger,
+	l := &Log{store: st, fs: st.fs, topic: topic, partition: partition, cfg: cfg, logger: st.logger,
 		dir: st.partitionDir(st.dir, topic, partition), dirFd: -1, fence: math.MaxUint64}
 	if st.opts.ArchiveDir != "" {
 		l.archiveDir = st.partitionDir(st.opts.ArchiveDir, topic, partition)
@@ -28,7 +27,7 @@ func openLog(st *Store, topic string, partition uint32, cfg LogConfig, create bo
 	if err != nil {
 		l.releaseAll()
 		if create && !errors.Is(err, ErrExists) {
-			os.RemoveAll(l.dir)
+			l.fs.RemoveAll(l.dir)
 		}
 		return nil, err
 	}
@@ -45,12 +44,12 @@ func (l *Log) dropFds() {
 		s.idx.dropFd()
 		s.tidx.dropFd()
 	}
-	closeFd(l.dirFd)
+	closeFd(l.fs, l.dirFd)
 	l.dirFd = -1
 }
 
 func (l *Log) openDir() error {
-	fd, err := openFile(l.dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	fd, err := openFile(l.fs, l.dir, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
@@ -62,10 +61,10 @@ func (l *Log) openDir() error {
 // checkpoint.
 func (l *Log) create() error {
 	parent := filepath.Dir(l.dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := l.fs.MkdirAll(parent); err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	if err := os.Mkdir(l.dir, 0o755); err != nil {
+	if err := l.fs.Mkdir(l.dir); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%w: %s", ErrExists, l.dir)
 		}
@@ -78,7 +77,7 @@ func (l *Log) create() error {
 		return err
 	}
 	for _, d := range []string{l.dir, parent, filepath.Dir(parent)} {
-		if err := syncDir(d); err != nil {
+		if err := syncDir(l.fs, d); err != nil {
 			return fmt.Errorf("storage: %w", err)
 		}
 	}
@@ -88,7 +87,7 @@ func (l *Log) create() error {
 // createFirst starts a log with no segments at base and checkpoints it.
 func (l *Log) createFirst(base uint64) error {
 	capacity := l.cfg.SegmentBytes
-	f, err := createMappedSegment(segmentPaths(l.dir, base), capacity, l.cfg.indexEntries(capacity))
+	f, err := createMappedSegment(l.fs, segmentPaths(l.dir, base), capacity, l.cfg.indexEntries(capacity))
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
@@ -122,7 +121,7 @@ type loader struct {
 // are trusted (headers and indexes checked, no CRC); from it on every batch
 // is verified and the log ends at the first bad one (see doc.go).
 func (l *Log) recover() error {
-	if _, err := os.Stat(l.dir); err != nil {
+	if _, err := l.fs.Stat(l.dir); err != nil {
 		return fmt.Errorf("%w: %s", ErrNotFound, l.dir)
 	}
 	if err := l.openDir(); err != nil {
@@ -132,11 +131,11 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
-	if err := convertV1(l.dir, refs, syncConvert{}); err != nil {
+	if err := convertV1(l.fs, l.dir, refs, syncConvert{l.fs}); err != nil {
 		return err
 	}
 	ld := &loader{l: l, refs: refs}
-	ckpt, have, err := readCheckpoint(l.dir)
+	ckpt, have, err := readCheckpoint(l.fs, l.dir)
 	if err != nil {
 		l.logger.Warn("storage: ignoring unreadable checkpoint; verifying the whole log", "err", err)
 		have = false
@@ -188,7 +187,7 @@ func (ld *loader) loadAll() error {
 	l := ld.l
 	ld.expect = ld.refs[0].base
 	ld.lastData = len(ld.refs) - 1
-	for ld.lastData > 0 && !holdsData(ld.refs[ld.lastData]) {
+	for ld.lastData > 0 && !holdsData(ld.l.fs, ld.refs[ld.lastData]) {
 		ld.lastData--
 	}
 	for i := range ld.refs {
@@ -237,7 +236,7 @@ func (ld *loader) loadAll() error {
 func (ld *loader) dropFrom(i int) error {
 	for _, r := range ld.refs[i:] {
 		for _, ext := range segmentExts {
-			if err := os.Remove(segmentPath(r.dir, r.base, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := ld.l.fs.Remove(segmentPath(r.dir, r.base, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("storage: drop segment after torn tail: %w", err)
 			}
 		}
@@ -250,7 +249,7 @@ func (ld *loader) dropFrom(i int) error {
 // load opens segment i, restores its indexes, walks its trusted part and
 // verifies the rest. It returns where its valid data ends.
 func (ld *loader) load(i int) (*segment, int64, error) {
-	s, err := openSegment(ld.refs[i])
+	s, err := openSegment(ld.l.fs, ld.refs[i])
 	if err != nil {
 		return nil, 0, err
 	}
