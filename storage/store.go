@@ -64,7 +64,7 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
-	if err := s.fs.MkdirAll(filepath.Join(dir, topicsDir)); err != nil {
+	if err := vfs.MkdirAllDurable(s.fs, filepath.Join(dir, topicsDir)); err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
 	if err := s.lock(); err != nil {

@@ -89,7 +89,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.Logger = slog.Default()
 	}
 	fsys := vfs.Or(opts.FS)
-	if err := fsys.MkdirAll(dir); err != nil {
+	if err := vfs.MkdirAllDurable(fsys, dir); err != nil {
 		return nil, fmt.Errorf("metalog: %w", err)
 	}
 	f, created, err := openLog(fsys, filepath.Join(dir, logName))

@@ -116,8 +116,8 @@ func (m *Mem) Image() *Mem {
 	return m.image
 }
 
-// Crash returns what a power cut now would leave on disk, chosen by rng.
-// m itself is unchanged (its users go on with the state before the crash;
+// Crash returns what a power cut now would leave on disk, chosen by rng;
+// a nil rng loses everything not durable (the strictest outcome). m itself is unchanged (its users go on with the state before the crash;
 // drop them).
 func (m *Mem) Crash(rng *rand.Rand) *Mem {
 	m.mu.Lock()
@@ -138,7 +138,7 @@ func crashNode(n *node, rng *rand.Rand, done map[*node]*node) *node {
 	var c *node
 	if n.dir {
 		names := cloneNames(n.syncedNames)
-		for _, ch := range n.changes[:rng.IntN(len(n.changes)+1)] {
+		for _, ch := range n.changes[:intN(rng, len(n.changes)+1)] {
 			apply(names, ch)
 		}
 		c = newDir()
@@ -169,12 +169,15 @@ func apply(names map[string]*node, ch nameChange) {
 func crashData(n *node, rng *rand.Rand) []byte {
 	cur, dur := len(n.data), len(n.synced)
 	size := cur
-	if cur != dur && rng.IntN(2) == 0 {
+	if cur != dur && intN(rng, 2) == 0 {
 		size = dur
 	}
 	out := make([]byte, size)
 	copy(out, n.synced)
-	mode := rng.IntN(3) // 0: keep the new blocks, 1: the old, 2: at random
+	mode := 1 // 0: keep the new blocks, 1: the old, 2: at random
+	if rng != nil {
+		mode = rng.IntN(3)
+	}
 	for off := 0; off < min(size, cur); off += CrashSector {
 		end := min(off+CrashSector, size, cur)
 		if string(out[off:end]) == string(n.data[off:end]) {
@@ -185,6 +188,14 @@ func crashData(n *node, rng *rand.Rand) []byte {
 		}
 	}
 	return out
+}
+
+// intN is rng.IntN(n), or 0 without a generator (lose everything).
+func intN(rng *rand.Rand, n int) int {
+	if rng == nil {
+		return 0
+	}
+	return rng.IntN(n)
 }
 
 func cloneNames(m map[string]*node) map[string]*node {

@@ -23,8 +23,10 @@
 package vfs
 
 import (
+	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -134,3 +136,43 @@ func (osFS) MkdirAll(path string) error                 { return os.MkdirAll(pat
 func (osFS) ReadDir(path string) ([]fs.DirEntry, error) { return os.ReadDir(path) }
 func (osFS) Stat(path string) (fs.FileInfo, error)      { return os.Stat(path) }
 func (osFS) ReadFile(path string) ([]byte, error)       { return os.ReadFile(path) }
+
+// MkdirAllDurable is MkdirAll whose new directories survive a power cut:
+// the parent of each directory it creates is fsync'd (a directory's own
+// name lives in its parent). Directories that existed are left alone.
+func MkdirAllDurable(fsys FS, path string) error {
+	var missing []string
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		if _, err := fsys.Stat(p); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, p)
+		if p == filepath.Dir(p) {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := fsys.MkdirAll(path); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := SyncDir(fsys, filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SyncDir fsyncs a directory, making the names in it durable.
+func SyncDir(fsys FS, dir string) error {
+	fd, err := fsys.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	err = fsys.Fsync(fd)
+	return errors.Join(err, fsys.Close(fd))
+}
