@@ -44,3 +44,42 @@ func TestPowerCutKeepsFlushedRecordsInNewDataDir(t *testing.T) {
 			l.LogStart(), l.LogEnd(), len(got), len(want))
 	}
 }
+
+// A power cut can keep a later segment's unsynced data and lose an
+// earlier one's (the disk writes back in any order). Past the recovery
+// point nothing was acknowledged, so recovery must end the log where the
+// earlier segment's data stops, not report damage and serve the later
+// segment after a gap.
+func TestPowerCutLosingAnEarlierSegmentEndsTheLog(t *testing.T) {
+	mem := vfs.NewMem()
+	cfg := testConfig()
+	st, l, d := openMemLog(t, mem, cfg)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 3 {
+		mustAppend(t, &d, l, randomBatch(rng, 3, 50, 1000))
+	}
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		mustAppend(t, &d, l, randomBatch(rng, 3, 50, 1000))
+	}
+	// The disk happened to write back the new segment and the directory,
+	// not the first segment.
+	if err := mem.Fdatasync(l.active().file.fd); err != nil {
+		t.Fatal(err)
+	}
+	if err := vfs.SyncDir(mem, l.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	st.crash()
+
+	st, l, _ = openMemLog(t, mem.Crash(nil), cfg)
+	defer st.Close()
+	if c := l.Corruptions(nil); len(c) > 0 {
+		t.Fatalf("recovery after a power cut reported damage: %s", c[0].String())
+	}
+	if l.LogStart() != 0 || l.LogEnd() != 0 {
+		t.Fatalf("log [%d, %d) after losing its first segment's data; want [0, 0)", l.LogStart(), l.LogEnd())
+	}
+}

@@ -177,12 +177,19 @@ func (ld *loader) locate(c Checkpoint, have bool) {
 }
 
 // loadAll loads segments in order. A log can only be torn past the
-// recovery point, in a segment whose writes had not all completed: the
-// last one holding data, or one never sealed (still at its full
-// preallocated size, its valid batches ending before its end). Anything
-// wrong elsewhere is corruption of written data: it is recorded and
-// reported (damage.go), and the data around it, before and after, is kept
-// and served.
+// recovery point: in a segment whose writes had not all completed (the
+// last one holding data, or one never sealed: still at its full
+// preallocated size, its valid batches ending before its end), or, after
+// a power cut, in any segment there: nothing past the recovery point is
+// known to be durable, and the disk keeps unsynced writes and trims in any
+// order, so a sealed segment can come back short or with lost sectors
+// while a later one kept its data. A lost sector reads as zeros (segment
+// files are new files), so a failure past the recovery point followed by
+// a zero sector (lostSectors), or offsets missing after a segment past it,
+// is a torn tail too: the log ends there and later segments are deleted.
+// Anything else wrong is corruption of written data (a flipped byte): it
+// is recorded and reported (damage.go), and the data around it, before
+// and after, is kept and served.
 func (ld *loader) loadAll() error {
 	l := ld.l
 	ld.expect = ld.refs[0].base
@@ -195,6 +202,9 @@ func (ld *loader) loadAll() error {
 		if r.base < ld.expect {
 			return fmt.Errorf("%w: %s starts at offset %d but the log before it ends at %d",
 				ErrCorrupt, segmentPath(r.dir, r.base, logExt), r.base, ld.expect)
+		}
+		if r.base > ld.expect && i-1 >= ld.rpIdx && !ld.clean {
+			return ld.dropFrom(i) // the previous segment's tail was lost (power cut)
 		}
 		if r.base > ld.expect {
 			prev := l.segs[i-1]
@@ -217,7 +227,7 @@ func (ld *loader) loadAll() error {
 		if next == ld.expect && isZero(s.file.data[end:min(s.fileSize, s.readable)]) {
 			continue
 		}
-		if i >= ld.rpIdx && (i >= ld.lastData || !ld.sealed(s)) {
+		if i >= ld.rpIdx && (i >= ld.lastData || !ld.sealed(s) || ld.lostSectors(s, end)) {
 			return ld.dropFrom(i + 1)
 		}
 		if next < ld.expect {
@@ -422,7 +432,7 @@ func (ld *loader) scan(s *segment, pos int64, torn bool) int64 {
 			n := min(proto.BatchHeaderSize, lim-pos)
 			ld.l.stats.recoveryScanned += n
 			zero := isZero(s.file.data[pos : pos+n])
-			if torn || !(s.fileSize < ld.l.cfg.SegmentBytes || ld.chainEndsAtFileEnd(s, pos, lim)) {
+			if torn || !(s.fileSize < ld.l.cfg.SegmentBytes || ld.chainEndsAtFileEnd(s, pos, lim)) || ld.lostSectors(s, pos) {
 				if !zero {
 					ld.l.stats.recoveryTruncated = true
 				}
@@ -443,6 +453,30 @@ func (ld *loader) scan(s *segment, pos int64, torn bool) int64 {
 		ld.l.stats.recoveryScanned += int64(h.Size())
 	}
 	return pos
+}
+
+// sectorSize is the unit a disk writes atomically: a power cut keeps or
+// loses each sector of an unsynced write whole.
+const sectorSize = 512
+
+// lostSectors reports whether, after an unclean stop, the bytes of s from
+// pos (where valid batches stop, past the recovery point) show a write
+// lost to a power cut: all zeros, or a whole zero sector. A flipped byte
+// leaves neither.
+func (ld *loader) lostSectors(s *segment, pos int64) bool {
+	if ld.clean {
+		return false
+	}
+	lim := min(s.fileSize, s.readable, int64(len(s.file.data)))
+	if pos >= lim || isZero(s.file.data[pos:lim]) {
+		return true
+	}
+	for k := (pos + sectorSize - 1) / sectorSize * sectorSize; k+sectorSize <= lim; k += sectorSize {
+		if isZero(s.file.data[k : k+sectorSize]) {
+			return true
+		}
+	}
+	return false
 }
 
 // sealed reports whether s looks sealed: trimmed below the segment size

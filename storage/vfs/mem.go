@@ -21,7 +21,7 @@ const MemFdBase = 1 << 24
 
 // CrashSector is the granularity of a torn write: at a crash each
 // CrashSector-byte block of unsynced data is kept or lost as a whole.
-const CrashSector = 128
+const CrashSector = 512
 
 // Mem is an in-memory file system that can crash. Each file has its
 // current contents and its durable contents (as of its last Fdatasync,
