@@ -143,7 +143,12 @@
 //	     torn tail), later segments (empty or never sealed) are deleted, and
 //	     everything after the end of the last segment's data is cut off
 //	     (truncate and re-extend, leaving holes), so stale bytes can never
-//	     line up as batches after later appends. A clean stop skips this:
+//	     line up as batches after later appends. After a power cut any
+//	     segment past the recovery point may be torn (the disk keeps
+//	     unsynced writes and trims in any order): a failure there followed
+//	     by a whole zero sector (a lost write; segment files are new files),
+//	     or offsets missing after such a segment, ends the log the same way.
+//	     A clean stop skips this:
 //	     the checkpoint's position is the log end.
 //	  3. Any other failure is damage (damage.go): recorded as a
 //	     Corruption (file, byte range, offsets), logged at ERROR, and

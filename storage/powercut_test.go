@@ -514,4 +514,3 @@ func (r *cutRun) recoverPart(topic string, partition uint32, p *cutPart, acked b
 		r.fatalf("%s/%d: recovered log not flushed: flushed %d, end %d", topic, partition, p.acked, end)
 	}
 }
-
