@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/ringmq/ringmq/storage/vfs"
 )
@@ -81,5 +82,59 @@ func TestPowerCutLosingAnEarlierSegmentEndsTheLog(t *testing.T) {
 	}
 	if l.LogStart() != 0 || l.LogEnd() != 0 {
 		t.Fatalf("log [%d, %d) after losing its first segment's data; want [0, 0)", l.LogStart(), l.LogEnd())
+	}
+}
+
+// Archiving moves flushed (acknowledged) segments into a directory tree
+// it creates under ArchiveDir; a power cut must not take back those
+// directories' names, and with them the archived records.
+func TestPowerCutKeepsArchivedSegments(t *testing.T) {
+	mem := vfs.NewMem()
+	cfg := testConfig()
+	cfg.ArchiveAfter = time.Second
+	opts := StoreOptions{FS: mem, ArchiveDir: "/archive"}
+	st := openTestStore(t, "/data", opts)
+	l, err := st.OpenLog("t", 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := SyncDriver{WriteAt: mem.Pwrite, Sync: mem.Fdatasync}
+	rng := rand.New(rand.NewPCG(5, 6))
+	var want []byte
+	for i := range 6 {
+		op := mustAppend(t, &d, l, randomBatch(rng, 3, 50, 1000))
+		want = append(want, op.Buf...)
+		if i == 2 {
+			if err := l.Roll(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := d.Flush(l); err != nil {
+		t.Fatal(err)
+	}
+	now := time.UnixMilli(1_000_000)
+	if err := l.EnforceRetention(now); err != nil { // starts the move
+		t.Fatal(err)
+	}
+	l.bg.Wait()
+	if err := l.EnforceRetention(now); err != nil { // installs it
+		t.Fatal(err)
+	}
+	if segs := l.Segments(nil); segs[0].State != SegmentArchived {
+		t.Fatalf("first segment %v, want archived", segs[0].State)
+	}
+	st.crash()
+
+	opts.FS = mem.Crash(nil)
+	st = openTestStore(t, "/data", opts)
+	defer st.Close()
+	l, err = st.OpenExistingLog("t", 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAllBatches(t, l, l.LogStart()); !bytes.Equal(got, want) || l.LogStart() != 0 {
+		t.Fatalf("after a power cut the log holds [%d, %d), %d bytes; want [0, %d), %d bytes",
+			l.LogStart(), l.LogEnd(), len(got), lastNext(t, want), len(want))
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/ringmq/ringmq/storage/vfs"
 )
 
+const debugCut = false
+
 var crashLong = flag.Bool("crash.long", false, "run the power-cut tests with many more seeds and steps")
 
 // Power-cut tests: storage and metalog run on a vfs.Mem that loses or
@@ -466,6 +468,15 @@ func (r *cutRun) checkMeta(snap cutSnapshot) {
 // the model: acked says whether its topic was acknowledged.
 func (r *cutRun) recoverPart(topic string, partition uint32, p *cutPart, acked bool, snap cutSnapshot) {
 	r.t.Helper()
+	if debugCut {
+		dir := r.st.partitionDir(cutDataDir, topic, partition)
+		es, _ := r.mem.ReadDir(dir)
+		for _, e := range es {
+			fi, _ := e.Info()
+			b, _ := r.mem.ReadFile(dir + "/" + e.Name())
+			r.t.Logf("DEBUG %s %d %x", e.Name(), fi.Size(), b[:min(len(b), 64)])
+		}
+	}
 	l, err := r.st.OpenLog(topic, partition, r.cfg)
 	if err != nil {
 		r.fatalf("recovery of %s/%d failed: %v", topic, partition, err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -455,28 +456,15 @@ func (ld *loader) scan(s *segment, pos int64, torn bool) int64 {
 	return pos
 }
 
-// sectorSize is the unit a disk writes atomically: a power cut keeps or
-// loses each sector of an unsynced write whole.
-const sectorSize = 512
-
 // lostSectors reports whether, after an unclean stop, the bytes of s from
 // pos (where valid batches stop, past the recovery point) show a write
-// lost to a power cut: all zeros, or a whole zero sector. A flipped byte
-// leaves neither.
+// lost to a power cut (vfs.LostSector).
 func (ld *loader) lostSectors(s *segment, pos int64) bool {
 	if ld.clean {
 		return false
 	}
 	lim := min(s.fileSize, s.readable, int64(len(s.file.data)))
-	if pos >= lim || isZero(s.file.data[pos:lim]) {
-		return true
-	}
-	for k := (pos + sectorSize - 1) / sectorSize * sectorSize; k+sectorSize <= lim; k += sectorSize {
-		if isZero(s.file.data[k : k+sectorSize]) {
-			return true
-		}
-	}
-	return false
+	return pos >= lim || vfs.LostSector(s.file.data[:lim], int(pos))
 }
 
 // sealed reports whether s looks sealed: trimmed below the segment size

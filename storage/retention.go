@@ -171,7 +171,7 @@ func (l *Log) swapToArchive(s *segment) error {
 // temporary name, fsync, rename, and remove the original. The .log in the
 // partition directory stays authoritative until it is gone.
 func moveSegment(fsys vfs.FS, src, dst [3]string) error {
-	if err := fsys.MkdirAll(filepath.Dir(dst[0])); err != nil {
+	if err := vfs.MkdirAllDurable(fsys, filepath.Dir(dst[0])); err != nil {
 		return err
 	}
 	for _, i := range []int{1, 2, 0} {

@@ -21,7 +21,7 @@ const MemFdBase = 1 << 24
 
 // CrashSector is the granularity of a torn write: at a crash each
 // CrashSector-byte block of unsynced data is kept or lost as a whole.
-const CrashSector = 512
+const CrashSector = SectorSize
 
 // Mem is an in-memory file system that can crash. Each file has its
 // current contents and its durable contents (as of its last Fdatasync,
@@ -32,8 +32,9 @@ const CrashSector = 512
 //
 //   - names: each directory keeps its durable names plus a random prefix
 //     of the changes since (create, remove, rename: a journaling file
-//     system commits them in order); a rename within one directory is one
-//     change, across directories two (the link, then the unlink).
+//     system commits them in order); a rename is atomic: across
+//     directories its unlink from the source is kept only if its link in
+//     the target is.
 //   - data: a file whose size changed since its last sync comes back with
 //     either size; each CrashSector block that differs from the durable
 //     contents comes back all new, all old, or block by block at random
@@ -49,7 +50,8 @@ type Mem struct {
 	fds    map[int]*memFd
 	nextFd int
 	maps   map[*byte]*node
-	syncs  int // sync calls so far (Fdatasync, Fsync, Msync)
+	seq    uint64 // numbers name changes
+	syncs  int    // sync calls so far (Fdatasync, Fsync, Msync)
 	// crashAt, when > 0, makes sync call number crashAt take the crash
 	// image (before it syncs anything) into image.
 	crashAt  int
@@ -76,6 +78,11 @@ type nameChange struct {
 	name   string
 	n      *node
 	unlink string
+	seq    uint64
+	// link, for the unlink half of a rename across directories: the
+	// target directory and the seq of its link change.
+	linkDir *node
+	linkSeq uint64
 }
 
 type memFd struct {
@@ -127,30 +134,60 @@ func (m *Mem) Crash(rng *rand.Rand) *Mem {
 
 func (m *Mem) crashLocked(rng *rand.Rand) *Mem {
 	out := NewMem()
-	out.root = crashNode(m.root, rng, map[*node]*node{})
+	cr := &crasher{rng: rng, done: map[*node]*node{}, kept: map[*node]int{}}
+	out.root = cr.node(m.root)
 	return out
 }
 
-func crashNode(n *node, rng *rand.Rand, done map[*node]*node) *node {
-	if c, ok := done[n]; ok {
+// crasher builds a crash image: done maps old nodes to new ones, kept is
+// how many of a directory's changes since its last fsync survive.
+type crasher struct {
+	rng  *rand.Rand
+	done map[*node]*node
+	kept map[*node]int
+}
+
+func (cr *crasher) keptOf(d *node) int {
+	k, ok := cr.kept[d]
+	if !ok {
+		k = intN(cr.rng, len(d.changes)+1)
+		cr.kept[d] = k
+	}
+	return k
+}
+
+// linked reports whether the link change seq of directory d survives.
+func (cr *crasher) linked(d *node, seq uint64) bool {
+	for i, ch := range d.changes {
+		if ch.seq == seq {
+			return i < cr.keptOf(d)
+		}
+	}
+	return true // made durable by an fsync of d
+}
+
+func (cr *crasher) node(n *node) *node {
+	if c, ok := cr.done[n]; ok {
 		return c
 	}
 	var c *node
 	if n.dir {
 		names := cloneNames(n.syncedNames)
-		for _, ch := range n.changes[:intN(rng, len(n.changes)+1)] {
-			apply(names, ch)
+		for _, ch := range n.changes[:cr.keptOf(n)] {
+			if ch.linkDir == nil || cr.linked(ch.linkDir, ch.linkSeq) {
+				apply(names, ch)
+			}
 		}
 		c = newDir()
-		done[n] = c
+		cr.done[n] = c
 		for _, name := range sortedNames(names) {
-			c.names[name] = crashNode(names[name], rng, done)
+			c.names[name] = cr.node(names[name])
 		}
 		c.syncedNames = cloneNames(c.names)
 	} else {
-		c = &node{data: crashData(n, rng)}
+		c = &node{data: crashData(n, cr.rng)}
 		c.synced = slices.Clone(c.data)
-		done[n] = c
+		cr.done[n] = c
 	}
 	return c
 }
@@ -253,14 +290,17 @@ func (m *Mem) lookup(p string) (parent *node, name string, n *node, err error) {
 	return d, name, d.names[name], nil
 }
 
-func (d *node) link(name string, n *node) {
+func (m *Mem) link(d *node, name string, n *node) uint64 {
+	m.seq++
 	d.names[name] = n
-	d.changes = append(d.changes, nameChange{name: name, n: n})
+	d.changes = append(d.changes, nameChange{name: name, n: n, seq: m.seq})
+	return m.seq
 }
 
-func (d *node) unlinkName(name string) {
+func (m *Mem) unlink(d *node, name string) {
+	m.seq++
 	delete(d.names, name)
-	d.changes = append(d.changes, nameChange{name: name})
+	d.changes = append(d.changes, nameChange{name: name, seq: m.seq})
 }
 
 func pathErr(op, p string, err error) error {
@@ -280,7 +320,7 @@ func (m *Mem) Open(p string, flags int) (int, error) {
 		return -1, pathErr("open", p, unix.ENOENT)
 	case n == nil:
 		n = &node{}
-		parent.link(name, n)
+		m.link(parent, name, n)
 	case flags&unix.O_CREAT != 0 && flags&unix.O_EXCL != 0:
 		return -1, pathErr("open", p, unix.EEXIST)
 	case flags&unix.O_DIRECTORY != 0 && !n.dir:
@@ -565,12 +605,15 @@ func (m *Mem) Rename(from, to string) error {
 		if fname != tname {
 			delete(fp.names, fname)
 			fp.names[tname] = n
-			fp.changes = append(fp.changes, nameChange{name: tname, n: n, unlink: fname})
+			m.seq++
+			fp.changes = append(fp.changes, nameChange{name: tname, n: n, unlink: fname, seq: m.seq})
 		}
 		return nil
 	}
-	tp.link(tname, n)
-	fp.unlinkName(fname)
+	seq := m.link(tp, tname, n)
+	m.unlink(fp, fname)
+	last := &fp.changes[len(fp.changes)-1]
+	last.linkDir, last.linkSeq = tp, seq
 	return nil
 }
 
@@ -591,7 +634,7 @@ func (m *Mem) Remove(p string) error {
 	if err != nil {
 		return pathErr("remove", p, err)
 	}
-	parent.unlinkName(name)
+	m.unlink(parent, name)
 	return nil
 }
 
@@ -610,7 +653,7 @@ func (m *Mem) RemoveAll(p string) error {
 	case parent == nil:
 		return pathErr("removeall", p, unix.EBUSY)
 	}
-	parent.unlinkName(name)
+	m.unlink(parent, name)
 	return nil
 }
 
@@ -629,7 +672,7 @@ func (m *Mem) Mkdir(p string) error {
 	if err != nil {
 		return pathErr("mkdir", p, err)
 	}
-	parent.link(name, newDir())
+	m.link(parent, name, newDir())
 	return nil
 }
 
@@ -643,7 +686,7 @@ func (m *Mem) MkdirAll(p string) error {
 		switch {
 		case !ok:
 			next = newDir()
-			d.link(part, next)
+			m.link(d, part, next)
 		case !next.dir:
 			return pathErr("mkdir", p, unix.ENOTDIR)
 		}

@@ -176,3 +176,33 @@ func SyncDir(fsys FS, dir string) error {
 	err = fsys.Fsync(fd)
 	return errors.Join(err, fsys.Close(fd))
 }
+
+// SectorSize is the unit a disk writes atomically: a power cut keeps or
+// loses each sector of an unsynced write whole (Mem tears at it too).
+const SectorSize = 512
+
+// LostSector reports whether the bytes b of a file (from its offset 0)
+// show, at or after position from, a write lost to a power cut: the part
+// of some sector from there on (at least 8 bytes, reaching the sector's end
+// or the end of b) is all zeros, which is what an unwritten sector of a new
+// or truncated file reads as. A flipped byte leaves no such thing; data
+// that is zero for a whole sector's part is taken for a lost write too.
+func LostSector(b []byte, from int) bool {
+	for k := max(from, 0); k < len(b); {
+		e := min((k/SectorSize+1)*SectorSize, len(b))
+		if e-k >= 8 && isZero(b[k:e]) {
+			return true
+		}
+		k = e
+	}
+	return false
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
