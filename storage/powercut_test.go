@@ -18,8 +18,6 @@ import (
 	"github.com/ringmq/ringmq/storage/vfs"
 )
 
-const debugCut = false
-
 var crashLong = flag.Bool("crash.long", false, "run the power-cut tests with many more seeds and steps")
 
 // Power-cut tests: storage and metalog run on a vfs.Mem that loses or
@@ -42,9 +40,9 @@ var crashLong = flag.Bool("crash.long", false, "run the power-cut tests with man
 //
 //	go test ./storage -run 'TestPowerCut' -args -seed=N
 func TestPowerCut(t *testing.T) {
-	seeds, steps, cuts := []uint64{1, 2, 3, 4, uint64(time.Now().UnixNano())}, 250, 4
+	seeds, steps, cuts := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 400, 10
 	if *crashLong {
-		seeds, steps, cuts = nil, 1500, 15
+		seeds, steps, cuts = []uint64{uint64(time.Now().UnixNano())}, 1500, 15
 		for i := range 200 {
 			seeds = append(seeds, uint64(1000+i))
 		}
@@ -55,7 +53,7 @@ func TestPowerCut(t *testing.T) {
 	total := 0
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			r := newCutRun(t, seed)
+			r := newCutRun(t, seed, false)
 			defer r.close()
 			at := map[int]bool{}
 			for range cuts {
@@ -78,7 +76,7 @@ func TestPowerCut(t *testing.T) {
 // calls in turn (fdatasync, fsync of a file or a directory, msync): the
 // crash image is taken just before that sync makes anything durable.
 func TestPowerCutAtEverySync(t *testing.T) {
-	seeds, steps := []uint64{11, 12}, 40
+	seeds, steps := []uint64{11, 12, 14, 17}, 50
 	if *crashLong {
 		seeds, steps = []uint64{11, 12, 13, 14, 15, 16, 17, 18}, 120
 	}
@@ -87,7 +85,7 @@ func TestPowerCutAtEverySync(t *testing.T) {
 	}
 	total := 0
 	for _, seed := range seeds {
-		r := newCutRun(t, seed)
+		r := newCutRun(t, seed, true)
 		for range steps {
 			r.step()
 		}
@@ -95,7 +93,7 @@ func TestPowerCutAtEverySync(t *testing.T) {
 		syncs := r.mem.Syncs()
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			for k := 1; k <= syncs; k++ {
-				r := newCutRun(t, seed)
+				r := newCutRun(t, seed, true)
 				r.mem.CrashAtSync(k, rand.New(rand.NewPCG(seed, uint64(k))))
 				for range steps {
 					snap := r.snapshot()
@@ -120,19 +118,20 @@ const (
 )
 
 type cutRun struct {
-	t       *testing.T
-	seed    uint64
-	rng     *rand.Rand // the workload
-	crng    *rand.Rand // what each crash keeps
-	mem     *vfs.Mem
-	st      *Store
-	opts    StoreOptions
-	cfg     LogConfig
-	d       SyncDriver
-	meta    *metalog.Store
-	metaOpt metalog.Options
-	clock   int64
-	crashes int
+	t          *testing.T
+	seed       uint64
+	ownerSyncs bool       // see newCutRun
+	rng        *rand.Rand // the workload
+	crng       *rand.Rand // what each crash keeps
+	mem        *vfs.Mem
+	st         *Store
+	opts       StoreOptions
+	cfg        LogConfig
+	d          SyncDriver
+	meta       *metalog.Store
+	metaOpt    metalog.Options
+	clock      int64
+	crashes    int
 
 	topics    map[string]*cutTopic
 	gone      map[string]*cutTopic // deleted: a crash may bring one back
@@ -173,7 +172,11 @@ type cutSnapshot struct {
 	metaAcked int
 }
 
-func newCutRun(t *testing.T, seed uint64) *cutRun {
+// newCutRun starts a run. With ownerSyncs every sync call is made on the
+// test's goroutine (no zero-filled preallocation, archiving or background
+// checkpoints), so that a crash image taken inside one (CrashAtSync) never
+// reads a mapping the test writes meanwhile.
+func newCutRun(t *testing.T, seed uint64, ownerSyncs bool) *cutRun {
 	rng := rand.New(rand.NewPCG(seed, 0xc0ffee))
 	cfg := testConfig()
 	cfg.SegmentBytes = []int64{1024, 2048, 4096}[rng.IntN(3)]
@@ -181,10 +184,11 @@ func newCutRun(t *testing.T, seed uint64) *cutRun {
 	cfg.RetentionBytes = []int64{-1, 2500, 6000}[rng.IntN(3)]
 	cfg.RetentionMs = []int64{-1, 3000}[rng.IntN(2)]
 	cfg.Preallocate = rng.IntN(2) == 0
-	r := &cutRun{t: t, seed: seed, rng: rng, crng: rand.New(rand.NewPCG(seed, 0xdead)), mem: vfs.NewMem(),
+	cfg.Preallocate = cfg.Preallocate && !ownerSyncs
+	r := &cutRun{t: t, seed: seed, ownerSyncs: ownerSyncs, rng: rng, crng: rand.New(rand.NewPCG(seed, 0xdead)), mem: vfs.NewMem(),
 		cfg: cfg, clock: 1000, topics: map[string]*cutTopic{}, gone: map[string]*cutTopic{}, base: map[string]string{}}
 	r.opts = StoreOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if rng.IntN(3) == 0 {
+	if rng.IntN(3) == 0 && !ownerSyncs {
 		r.opts.ArchiveDir = cutArchiveDir
 		r.cfg.ArchiveAfter = time.Duration(1+rng.IntN(3)) * time.Second
 	}
@@ -269,7 +273,7 @@ func (r *cutRun) step() {
 		p.start = p.l.LogStart()
 	case x < 68:
 		p := r.anyPart()
-		if r.rng.IntN(2) == 0 {
+		if r.rng.IntN(2) == 0 || r.ownerSyncs {
 			r.check("WriteCheckpoint", p.l.WriteCheckpoint())
 		} else {
 			p.l.WriteCheckpointAsync()
@@ -468,15 +472,6 @@ func (r *cutRun) checkMeta(snap cutSnapshot) {
 // the model: acked says whether its topic was acknowledged.
 func (r *cutRun) recoverPart(topic string, partition uint32, p *cutPart, acked bool, snap cutSnapshot) {
 	r.t.Helper()
-	if debugCut {
-		dir := r.st.partitionDir(cutDataDir, topic, partition)
-		es, _ := r.mem.ReadDir(dir)
-		for _, e := range es {
-			fi, _ := e.Info()
-			b, _ := r.mem.ReadFile(dir + "/" + e.Name())
-			r.t.Logf("DEBUG %s %d %x", e.Name(), fi.Size(), b[:min(len(b), 64)])
-		}
-	}
 	l, err := r.st.OpenLog(topic, partition, r.cfg)
 	if err != nil {
 		r.fatalf("recovery of %s/%d failed: %v", topic, partition, err)

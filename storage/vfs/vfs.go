@@ -19,7 +19,9 @@
 //
 // Concurrency: OS is stateless. Mem is safe for concurrent use (one
 // mutex); bytes behind a mapping are the caller's to synchronize, as with
-// a real mapping.
+// a real mapping, and taking a crash image reads them: no goroutine may
+// write through a mapping while Crash runs or while a sync call that
+// CrashAtSync picked runs on another goroutine.
 package vfs
 
 import (
