@@ -18,6 +18,15 @@
 // and a mutex-guarded list (finished archive moves) that the owner drains
 // in EnforceRetention; Close waits for a log's jobs.
 //
+// # File system
+//
+// Every file operation goes through the Store's vfs.FS (StoreOptions.FS;
+// nil is vfs.OS, the kernel's calls unchanged). The seam speaks
+// descriptors, because drivers write and fdatasync segments through them
+// (AppendOp.Fd, FlushOp.Fds); mappings are the FS's Mmap. Crash tests run
+// a Store and its metalog on a vfs.Mem, which loses or tears at a crash
+// everything not made durable (powercut_test.go).
+//
 // # On-disk layout
 //
 //	<data>/
