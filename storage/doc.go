@@ -156,7 +156,9 @@
 //	     segment past the recovery point may be torn (the disk keeps
 //	     unsynced writes and trims in any order): a failure there followed
 //	     by a whole zero sector (a lost write; segment files are new files),
-//	     or offsets missing after such a segment, ends the log the same way.
+//	     or offsets missing after such a segment, ends the log the same way
+//	     (not when the store's clean-shutdown marker was there: a clean
+//	     stop synced everything).
 //	     A clean stop skips this:
 //	     the checkpoint's position is the log end.
 //	  3. Any other failure is damage (damage.go): recorded as a

@@ -204,7 +204,7 @@ func (ld *loader) loadAll() error {
 			return fmt.Errorf("%w: %s starts at offset %d but the log before it ends at %d",
 				ErrCorrupt, segmentPath(r.dir, r.base, logExt), r.base, ld.expect)
 		}
-		if r.base > ld.expect && i-1 >= ld.rpIdx && !ld.clean {
+		if r.base > ld.expect && i-1 >= ld.rpIdx && ld.powerCutPossible() {
 			return ld.dropFrom(i) // the previous segment's tail was lost (power cut)
 		}
 		if r.base > ld.expect {
@@ -456,11 +456,18 @@ func (ld *loader) scan(s *segment, pos int64, torn bool) int64 {
 	return pos
 }
 
+// powerCutPossible reports whether the last stop may have lost unsynced
+// writes: not when it was clean (the checkpoint says so, or the store's
+// clean-shutdown marker was there: every log was synced and closed).
+func (ld *loader) powerCutPossible() bool {
+	return !ld.clean && (ld.l.store == nil || !ld.l.store.clean)
+}
+
 // lostSectors reports whether, after an unclean stop, the bytes of s from
 // pos (where valid batches stop, past the recovery point) show a write
 // lost to a power cut (vfs.LostSector).
 func (ld *loader) lostSectors(s *segment, pos int64) bool {
-	if ld.clean {
+	if !ld.powerCutPossible() {
 		return false
 	}
 	lim := min(s.fileSize, s.readable, int64(len(s.file.data)))
