@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -100,22 +101,22 @@ func ParseCheckpoint(src []byte) (Checkpoint, []byte, error) {
 
 // writeCheckpoint replaces dir's checkpoint atomically (tmp, fdatasync,
 // rename).
-func writeCheckpoint(dir string, c *Checkpoint) error {
+func writeCheckpoint(fsys vfs.FS, dir string, c *Checkpoint) error {
 	var buf [checkpointSize]byte
 	b := AppendCheckpoint(buf[:0], c)
 	path := filepath.Join(dir, checkpointName)
 	tmp := path + tmpSuffix
-	fd, err := openFile(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
+	fd, err := openFile(fsys, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	_, err = unix.Pwrite(fd, b, 0)
+	_, err = fsys.Pwrite(fd, b, 0)
 	if err == nil {
-		err = unix.Fdatasync(fd)
+		err = fsys.Fdatasync(fd)
 	}
-	unix.Close(fd)
+	fsys.Close(fd)
 	if err == nil {
-		err = unix.Rename(tmp, path)
+		err = fsys.Rename(tmp, path)
 	}
 	if err != nil {
 		return fmt.Errorf("write checkpoint %s: %w", path, err)
@@ -125,9 +126,9 @@ func writeCheckpoint(dir string, c *Checkpoint) error {
 
 // readCheckpoint returns dir's checkpoint; found is false when there is
 // none. A damaged one is an error wrapping ErrCorrupt.
-func readCheckpoint(dir string) (c Checkpoint, found bool, err error) {
+func readCheckpoint(fsys vfs.FS, dir string) (c Checkpoint, found bool, err error) {
 	path := filepath.Join(dir, checkpointName)
-	b, err := os.ReadFile(path)
+	b, err := fsys.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, false, nil
 	}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ringmq/ringmq/storage/vfs"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite golden files under testdata/")
@@ -106,7 +108,7 @@ func TestWriteCheckpointAsyncPersistsTheFlushedPoint(t *testing.T) {
 	}
 	l.WriteCheckpointAsync()
 	l.ckpt.Wait()
-	c, found, err := readCheckpoint(l.dir)
+	c, found, err := readCheckpoint(vfs.OS, l.dir)
 	if err != nil || !found {
 		t.Fatalf("checkpoint after WriteCheckpointAsync: found %v, err %v", found, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ringmq/ringmq/storage/vfs"
 )
 
 // TestCheckpointWrittenByOldServer reads the recovery points a server
@@ -37,7 +39,7 @@ func TestCheckpointWrittenByOldServer(t *testing.T) {
 	}
 	for _, p := range []string{"0", "1"} {
 		dir := filepath.Join(root, "datadir", "topics", "v1", p)
-		c, found, err := readCheckpoint(dir)
+		c, found, err := readCheckpoint(vfs.OS, dir)
 		if err != nil || !found {
 			t.Fatalf("partition %s: readCheckpoint: found %v, %v", p, found, err)
 		}

@@ -3,8 +3,6 @@ package storage
 import (
 	"errors"
 	"fmt"
-
-	"golang.org/x/sys/unix"
 )
 
 // Close closes the log. A clean close needs no append in flight and no
@@ -40,11 +38,11 @@ func (l *Log) closeClean() error {
 	}
 	var errs []error
 	if l.dirGen != l.dirSynced {
-		errs = append(errs, syncDir(l.dir))
+		errs = append(errs, syncDir(l.fs, l.dir))
 	}
 	for _, s := range l.segs {
 		if s.size > s.flushedSize || s.state == SegmentSealed {
-			errs = append(errs, unix.Fdatasync(s.file.fd), s.idx.sync(), s.tidx.sync())
+			errs = append(errs, l.fs.Fdatasync(s.file.fd), s.idx.sync(), s.tidx.sync())
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -53,7 +51,7 @@ func (l *Log) closeClean() error {
 	l.flushed = l.end
 	c := l.checkpointAt()
 	c.Clean = true
-	if err := writeCheckpoint(l.dir, &c); err != nil {
+	if err := writeCheckpoint(l.fs, l.dir, &c); err != nil {
 		return err
 	}
 	return nil
@@ -73,7 +71,7 @@ func (l *Log) releaseAll() {
 	}
 	l.segs = nil
 	l.drainArchived()
-	closeFd(l.dirFd)
+	closeFd(l.fs, l.dirFd)
 	l.dirFd = -1
 	l.pend = pendingRing{}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,21 +62,22 @@ type convertDriver interface {
 
 // conversion holds a plan and the mappings its writes read from.
 type conversion struct {
+	fs   vfs.FS
 	ops  []convertOp
 	maps [][]byte
 }
 
 func (c *conversion) release() {
 	for _, m := range c.maps {
-		unmap(m)
+		unmap(c.fs, m)
 	}
 	c.maps = nil
 }
 
 // convertV1 converts the partition's version-1 segments (refs, by base
 // offset) to version 2 through d.
-func convertV1(dir string, refs []segRef, d convertDriver) error {
-	c, err := planConversion(dir, refs)
+func convertV1(fsys vfs.FS, dir string, refs []segRef, d convertDriver) error {
+	c, err := planConversion(fsys, dir, refs)
 	defer c.release()
 	if err != nil {
 		return err
@@ -90,9 +92,9 @@ func convertV1(dir string, refs []segRef, d convertDriver) error {
 
 // planConversion returns the ops that convert every version-1 segment of
 // refs; none when there is none.
-func planConversion(dir string, refs []segRef) (*conversion, error) {
-	c := &conversion{}
-	ckpt, have, _ := readCheckpoint(dir) // unreadable: no recovery point, as recovery treats it
+func planConversion(fsys vfs.FS, dir string, refs []segRef) (*conversion, error) {
+	c := &conversion{fs: fsys}
+	ckpt, have, _ := readCheckpoint(fsys, dir) // unreadable: no recovery point, as recovery treats it
 	for i, r := range refs {
 		// Data below the recovery point was fsync'd: a bad batch there is
 		// corruption, never a torn tail.
@@ -134,20 +136,20 @@ func planConversion(dir string, refs []segRef) (*conversion, error) {
 // elsewhere it is corruption.
 func v1Batches(r segRef, last bool, flushed int64, c *conversion) ([]byte, error) {
 	path := segmentPath(r.dir, r.base, logExt)
-	fd, err := openFile(path, unix.O_RDONLY)
+	fd, err := openFile(c.fs, path, unix.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
+	defer c.fs.Close(fd)
 	var head [proto.BatchHeaderSizeV1]byte
-	if n, err := unix.Pread(fd, head[:], 0); err != nil || n < len(head) || head[12] != proto.BatchMagicV1 {
+	if n, err := c.fs.Pread(fd, head[:], 0); err != nil || n < len(head) || head[12] != proto.BatchMagicV1 {
 		return nil, nil // the magic of version 1 is not there
 	}
-	size, err := fileSize(fd)
+	size, err := fileSize(c.fs, fd)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %s: %w", path, err)
 	}
-	m, err := mapFile(fd, size, false)
+	m, err := mapFile(c.fs, fd, size, false)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %s: %w", path, err)
 	}
@@ -173,22 +175,22 @@ func v1Batches(r segRef, last bool, flushed int64, c *conversion) ([]byte, error
 	return m[:pos], nil
 }
 
-// syncConvert executes conversion ops with plain syscalls.
-type syncConvert struct{}
+// syncConvert executes conversion ops with plain blocking calls.
+type syncConvert struct{ fs vfs.FS }
 
-func (syncConvert) do(op convertOp) error {
+func (d syncConvert) do(op convertOp) error {
 	switch op.kind {
 	case convRemove:
-		if err := os.Remove(op.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := d.fs.Remove(op.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		return nil
 	case convWrite:
-		return writeConverted(op.path, op.src, -1)
+		return writeConverted(d.fs, op.path, op.src, -1)
 	case convRename:
-		return os.Rename(op.path, op.to)
+		return d.fs.Rename(op.path, op.to)
 	case convSyncDir:
-		return syncDir(op.path)
+		return syncDir(d.fs, op.path)
 	}
 	panic(fmt.Sprintf("BUG: storage: conversion op %d", op.kind))
 }
@@ -199,12 +201,12 @@ const convertChunk = 1 << 20
 // writeConverted creates path with the version-2 form of the version-1
 // batches src and fdatasyncs it. With limit >= 0 it stops after writing
 // limit bytes, without syncing (a crash test's torn write).
-func writeConverted(path string, src []byte, limit int) error {
-	fd, err := openFile(path, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
+func writeConverted(fsys vfs.FS, path string, src []byte, limit int) error {
+	fd, err := openFile(fsys, path, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	defer fsys.Close(fd)
 	buf := make([]byte, 0, convertChunk+proto.BatchHeaderSize)
 	var off int64
 	flush := func() error {
@@ -212,7 +214,7 @@ func writeConverted(path string, src []byte, limit int) error {
 			buf = buf[:max(0, int64(limit)-off)]
 		}
 		for len(buf) > 0 {
-			n, err := unix.Pwrite(fd, buf, off)
+			n, err := fsys.Pwrite(fd, buf, off)
 			if err != nil {
 				return &os.PathError{Op: "write", Path: path, Err: err}
 			}
@@ -236,7 +238,7 @@ func writeConverted(path string, src []byte, limit int) error {
 	if err := flush(); err != nil || limit >= 0 {
 		return err
 	}
-	if err := unix.Fdatasync(fd); err != nil {
+	if err := fsys.Fdatasync(fd); err != nil {
 		return &os.PathError{Op: "fdatasync", Path: path, Err: err}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage/vfs"
 )
 
 // v1Config is the configuration the version-1 data directory was written
@@ -94,7 +95,7 @@ func (c *crashingConvert) do(op convertOp) error {
 			for _, b := range convertedBatches(op.src) {
 				full += len(b)
 			}
-			writeConverted(op.path, op.src, full/2)
+			writeConverted(vfs.OS, op.path, op.src, full/2)
 		}
 		c.done++
 		return errKilled
@@ -103,7 +104,7 @@ func (c *crashingConvert) do(op convertOp) error {
 		return errKilled
 	}
 	c.done++
-	return syncConvert{}.do(op)
+	return syncConvert{vfs.OS}.do(op)
 }
 
 // convertedBatches is the oracle of a conversion: each version-1 batch of
@@ -175,13 +176,13 @@ func convertV1DataDirIn(t *testing.T, dir string, crashAt int) int {
 	ops := 0
 	for p := 0; p < 2; p++ {
 		pdir := filepath.Join(dir, "topics", "v1", fmt.Sprint(p))
-		l := &Log{dir: pdir}
+		l := &Log{fs: vfs.OS, dir: pdir}
 		refs, err := l.listSegments()
 		if err != nil {
 			t.Fatal(err)
 		}
 		c := &crashingConvert{n: crashAt - ops}
-		err = convertV1(pdir, refs, c)
+		err = convertV1(vfs.OS, pdir, refs, c)
 		if c.done <= c.n && err != nil {
 			t.Fatalf("conversion of partition %d failed without a crash: %v", p, err)
 		}

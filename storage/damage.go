@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -131,14 +132,14 @@ func (ld *loader) resumeAfterDamage(s *segment, pos int64, h *proto.BatchHeader)
 // holdsData reports whether a segment file starts with a batch header
 // that parses with the base offset its name says: whether anything was
 // ever written to it. It reads only the header.
-func holdsData(r segRef) bool {
-	fd, err := openFile(segmentPath(r.dir, r.base, logExt), unix.O_RDONLY)
+func holdsData(fsys vfs.FS, r segRef) bool {
+	fd, err := openFile(fsys, segmentPath(r.dir, r.base, logExt), unix.O_RDONLY)
 	if err != nil {
 		return false
 	}
-	defer unix.Close(fd)
+	defer fsys.Close(fd)
 	var b [proto.BatchHeaderSize]byte
-	if n, err := unix.Pread(fd, b[:], 0); err != nil || n < len(b) {
+	if n, err := fsys.Pread(fd, b[:], 0); err != nil || n < len(b) {
 		return false
 	}
 	h, err := proto.ParseBatchHeader(b[:])

@@ -18,6 +18,15 @@
 // and a mutex-guarded list (finished archive moves) that the owner drains
 // in EnforceRetention; Close waits for a log's jobs.
 //
+// # File system
+//
+// Every file operation goes through the Store's vfs.FS (StoreOptions.FS;
+// nil is vfs.OS, the kernel's calls unchanged). The seam speaks
+// descriptors, because drivers write and fdatasync segments through them
+// (AppendOp.Fd, FlushOp.Fds); mappings are the FS's Mmap. Crash tests run
+// a Store and its metalog on a vfs.Mem, which loses or tears at a crash
+// everything not made durable (powercut_test.go).
+//
 // # On-disk layout
 //
 //	<data>/
@@ -143,7 +152,14 @@
 //	     torn tail), later segments (empty or never sealed) are deleted, and
 //	     everything after the end of the last segment's data is cut off
 //	     (truncate and re-extend, leaving holes), so stale bytes can never
-//	     line up as batches after later appends. A clean stop skips this:
+//	     line up as batches after later appends. After a power cut any
+//	     segment past the recovery point may be torn (the disk keeps
+//	     unsynced writes and trims in any order): a failure there followed
+//	     by a whole zero sector (a lost write; segment files are new files),
+//	     or offsets missing after such a segment, ends the log the same way
+//	     (not when the store's clean-shutdown marker was there: a clean
+//	     stop synced everything).
+//	     A clean stop skips this:
 //	     the checkpoint's position is the log end.
 //	  3. Any other failure is damage (damage.go): recorded as a
 //	     Corruption (file, byte range, offsets), logged at ERROR, and

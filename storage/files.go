@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,21 +55,12 @@ func segmentPath(dir string, base uint64, ext string) string {
 	return filepath.Join(dir, segmentName(base)+ext)
 }
 
-func openFile(path string, flags int) (int, error) {
-	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0o644)
-	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	return fd, nil
-}
+// The helpers below take the file system (vfs.FS) their descriptors and
+// paths belong to: vfs.OS in the server, a vfs.Mem in crash tests.
 
-func fileSize(fd int) (int64, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, err
-	}
-	return st.Size, nil
-}
+func openFile(fsys vfs.FS, path string, flags int) (int, error) { return fsys.Open(path, flags) }
+
+func fileSize(fsys vfs.FS, fd int) (int64, error) { return fsys.Size(fd) }
 
 // zeroChunk is the size of the writes that zero-fill a preallocated file.
 const zeroChunk = 1 << 20
@@ -77,45 +69,45 @@ const zeroChunk = 1 << 20
 // bytes are written and fdatasync'd, so later writes overwrite allocated,
 // written blocks; otherwise the file is sparse. cancel (may be nil) stops a
 // long zero-fill early with an error.
-func createSized(path string, size int64, zeroFill bool, cancel *atomic.Bool) (int, error) {
-	fd, err := openFile(path, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC)
+func createSized(fsys vfs.FS, path string, size int64, zeroFill bool, cancel *atomic.Bool) (int, error) {
+	fd, err := openFile(fsys, path, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC)
 	if err != nil {
 		return -1, err
 	}
-	if err := fillFile(fd, size, zeroFill, cancel); err != nil {
-		unix.Close(fd)
-		unix.Unlink(path)
+	if err := fillFile(fsys, fd, size, zeroFill, cancel); err != nil {
+		fsys.Close(fd)
+		fsys.Remove(path)
 		return -1, fmt.Errorf("create %s: %w", path, err)
 	}
 	return fd, nil
 }
 
-func fillFile(fd int, size int64, zeroFill bool, cancel *atomic.Bool) error {
+func fillFile(fsys vfs.FS, fd int, size int64, zeroFill bool, cancel *atomic.Bool) error {
 	if !zeroFill {
-		return unix.Ftruncate(fd, size)
+		return fsys.Ftruncate(fd, size)
 	}
 	zeros := make([]byte, min(size, zeroChunk))
 	for off := int64(0); off < size; {
 		if cancel != nil && cancel.Load() {
 			return ErrClosed
 		}
-		n, err := unix.Pwrite(fd, zeros[:min(int64(len(zeros)), size-off)], off)
+		n, err := fsys.Pwrite(fd, zeros[:min(int64(len(zeros)), size-off)], off)
 		if err != nil {
 			return err
 		}
 		off += int64(n)
 	}
-	return unix.Fdatasync(fd)
+	return fsys.Fdatasync(fd)
 }
 
 // resize sets a file's size: down to keep (dropping everything after it,
 // which also turns stale bytes into holes), then up to size.
-func resize(fd int, keep, size int64) error {
-	if err := unix.Ftruncate(fd, keep); err != nil {
+func resize(fsys vfs.FS, fd int, keep, size int64) error {
+	if err := fsys.Ftruncate(fd, keep); err != nil {
 		return err
 	}
 	if size > keep {
-		return unix.Ftruncate(fd, size)
+		return fsys.Ftruncate(fd, size)
 	}
 	return nil
 }
@@ -124,35 +116,35 @@ func resize(fd int, keep, size int64) error {
 // changing the file's size or contents (fallocate), so later writes there,
 // through a mapping too, cannot fail for lack of space. A file system
 // without fallocate gets the range written with zeros where it is a hole.
-func allocate(fd int, off, n int64) error {
+func allocate(fsys vfs.FS, fd int, off, n int64) error {
 	if n <= 0 {
 		return nil
 	}
-	err := unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, off, n)
+	err := fsys.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, off, n)
 	if err != unix.EOPNOTSUPP {
 		return err
 	}
-	size, err := fileSize(fd)
+	size, err := fileSize(fsys, fd)
 	if err != nil {
 		return err
 	}
-	return fillHoles(fd, off, min(off+n, size))
+	return fillHoles(fsys, fd, off, min(off+n, size))
 }
 
 // fillHoles writes zeros over the holes of [off, end).
-func fillHoles(fd int, off, end int64) error {
+func fillHoles(fsys vfs.FS, fd int, off, end int64) error {
 	zeros := make([]byte, min(end-off, zeroChunk))
 	for off < end {
-		hole, err := unix.Seek(fd, off, unix.SEEK_HOLE)
+		hole, err := fsys.SeekHole(fd, off)
 		if err != nil || hole >= end {
 			return err
 		}
-		data, err := unix.Seek(fd, hole, unix.SEEK_DATA)
+		data, err := fsys.SeekData(fd, hole)
 		if err != nil || data > end {
 			data = end
 		}
 		for p := hole; p < data; {
-			w, err := unix.Pwrite(fd, zeros[:min(int64(len(zeros)), data-p)], p)
+			w, err := fsys.Pwrite(fd, zeros[:min(int64(len(zeros)), data-p)], p)
 			if err != nil {
 				return err
 			}
@@ -166,8 +158,8 @@ func fillHoles(fd int, off, end int64) error {
 // dataEnd is where a file's first hole starts (its size when it has
 // none): the bytes that can be read through a mapping without the file
 // system allocating anything.
-func dataEnd(fd int, size int64) int64 {
-	hole, err := unix.Seek(fd, 0, unix.SEEK_HOLE)
+func dataEnd(fsys vfs.FS, fd int, size int64) int64 {
+	hole, err := fsys.SeekHole(fd, 0)
 	if err != nil {
 		return size
 	}
@@ -176,8 +168,8 @@ func dataEnd(fd int, size int64) int64 {
 
 // allocatedPrefix is how many leading bytes of a file of size bytes lie on
 // allocated blocks, rounded down to whole pages (what a mapping faults in).
-func allocatedPrefix(fd int, size int64) int64 {
-	hole, err := unix.Seek(fd, 0, unix.SEEK_HOLE)
+func allocatedPrefix(fsys vfs.FS, fd int, size int64) int64 {
+	hole, err := fsys.SeekHole(fd, 0)
 	if err != nil {
 		return 0
 	}
@@ -189,43 +181,39 @@ func allocatedPrefix(fd int, size int64) int64 {
 }
 
 // mapFile maps size bytes of fd shared; nil for size 0.
-func mapFile(fd int, size int64, writable bool) ([]byte, error) {
+func mapFile(fsys vfs.FS, fd int, size int64, writable bool) ([]byte, error) {
 	if size == 0 {
 		return nil, nil
 	}
-	prot := unix.PROT_READ
-	if writable {
-		prot |= unix.PROT_WRITE
-	}
-	b, err := unix.Mmap(fd, 0, int(size), prot, unix.MAP_SHARED)
+	b, err := fsys.Mmap(fd, int(size), writable)
 	if err != nil {
 		return nil, fmt.Errorf("mmap %d bytes: %w", size, err)
 	}
 	return b, nil
 }
 
-func unmap(b []byte) {
+func unmap(fsys vfs.FS, b []byte) {
 	if b != nil {
-		if err := unix.Munmap(b); err != nil {
+		if err := fsys.Munmap(b); err != nil {
 			panic("BUG: storage: munmap of a mapping we own failed: " + err.Error())
 		}
 	}
 }
 
-func closeFd(fd int) {
+func closeFd(fsys vfs.FS, fd int) {
 	if fd >= 0 {
-		unix.Close(fd)
+		fsys.Close(fd)
 	}
 }
 
 // syncDir makes the names in a directory durable.
-func syncDir(dir string) error {
-	fd, err := openFile(dir, unix.O_RDONLY|unix.O_DIRECTORY)
+func syncDir(fsys vfs.FS, dir string) error {
+	fd, err := openFile(fsys, dir, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	return unix.Fsync(fd)
+	defer fsys.Close(fd)
+	return fsys.Fsync(fd)
 }
 
 // residentPages is how many pages one mincore call checks (a stack array).

@@ -88,7 +88,7 @@ func (l *Log) Flushed(op FlushOp) {
 	}
 	l.dirSynced = op.gen
 	if l.dirSynced == l.dirGen {
-		closeFd(l.dirFd) // reopened by the flush after the next roll
+		closeFd(l.fs, l.dirFd) // reopened by the flush after the next roll
 		l.dirFd = -1
 	}
 }
@@ -135,12 +135,12 @@ func (l *Log) WriteCheckpointAsync() {
 		}
 		return
 	}
-	c, dir := l.rp, l.dir
+	c, dir, fsys := l.rp, l.dir, l.fs
 	l.written = c
 	l.ckpt.Add(1)
 	l.store.worker.post(func() {
 		defer l.ckpt.Done()
-		if err := writeCheckpoint(dir, &c); err != nil {
+		if err := writeCheckpoint(fsys, dir, &c); err != nil {
 			l.logger.Warn("storage: write checkpoint failed", "dir", dir, "err", err)
 		}
 	})
@@ -154,7 +154,7 @@ func (l *Log) WriteCheckpoint() error {
 		return nil
 	}
 	c := l.rp
-	if err := writeCheckpoint(l.dir, &c); err != nil {
+	if err := writeCheckpoint(l.fs, l.dir, &c); err != nil {
 		return err
 	}
 	l.written = c

@@ -61,7 +61,7 @@ func (s *Store) crash() {
 		l.closed = true
 	}
 	s.worker.stop()
-	closeFd(s.lockFd)
+	closeFd(s.fs, s.lockFd)
 }
 
 // batchSpec describes a test batch's records.

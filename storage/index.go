@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,6 +39,7 @@ const (
 // closed (fd -1): it is opened by path only to resize the file and while a
 // sealed segment waits for the fdatasync of its indexes.
 type index struct {
+	fs        vfs.FS
 	path      string
 	fd        int
 	m         []byte // MAP_SHARED, read-write; len is the file size
@@ -54,15 +56,17 @@ const indexChunk = 16 << 10
 func (x *index) capacity() int { return len(x.m) / x.esize }
 
 func (x *index) close() {
-	unmap(x.m)
-	x.dropFd()
+	if x.fs != nil {
+		unmap(x.fs, x.m)
+		x.dropFd()
+	}
 	x.m = nil
 }
 
 // takeFrom moves y's file, mapping and entries into x (a closed index),
 // closing the descriptor: the mapping is all x needs.
 func (x *index) takeFrom(y *index) {
-	x.path, x.fd, x.m, x.esize, x.n, x.planned = y.path, y.fd, y.m, y.esize, y.n, y.planned
+	x.fs, x.path, x.fd, x.m, x.esize, x.n, x.planned = y.fs, y.path, y.fd, y.m, y.esize, y.n, y.planned
 	x.avail.Store(y.avail.Load())
 	y.fd, y.m = -1, nil
 	x.dropFd()
@@ -70,7 +74,7 @@ func (x *index) takeFrom(y *index) {
 
 // dropFd closes the descriptor (the mapping stays).
 func (x *index) dropFd() {
-	closeFd(x.fd)
+	closeFd(x.fs, x.fd)
 	x.fd = -1
 }
 
@@ -79,7 +83,7 @@ func (x *index) openFd() error {
 	if x.fd >= 0 {
 		return nil
 	}
-	fd, err := openFile(x.path, unix.O_RDWR)
+	fd, err := openFile(x.fs, x.path, unix.O_RDWR)
 	if err != nil {
 		return err
 	}
@@ -91,12 +95,12 @@ func (x *index) openFd() error {
 // msync of the mapping otherwise.
 func (x *index) sync() error {
 	if x.fd >= 0 {
-		return unix.Fdatasync(x.fd)
+		return x.fs.Fdatasync(x.fd)
 	}
 	if len(x.m) == 0 {
 		return nil
 	}
-	return unix.Msync(x.m, unix.MS_SYNC)
+	return x.fs.Msync(x.m)
 }
 
 // put writes the next planned entry. A full index, or one the disk had no
@@ -208,27 +212,27 @@ func (x *index) validTimePrefix(relLimit uint64) int {
 // openIndex opens (creating if missing) an index file and maps it as it is,
 // grown to at least minEntries entries. Callers validate the entries and
 // then reshape it.
-func openIndex(x *index, path string, esize int, minEntries int64) error {
-	x.path, x.fd, x.esize = path, -1, esize
-	fd, err := openFile(path, unix.O_RDWR|unix.O_CREAT)
+func openIndex(fsys vfs.FS, x *index, path string, esize int, minEntries int64) error {
+	x.fs, x.path, x.fd, x.esize = fsys, path, -1, esize
+	fd, err := openFile(fsys, path, unix.O_RDWR|unix.O_CREAT)
 	if err != nil {
 		return err
 	}
 	x.fd = fd
-	size, err := fileSize(fd)
+	size, err := fileSize(fsys, fd)
 	if err == nil && size < minEntries*int64(esize) {
 		size = minEntries * int64(esize)
-		err = resize(fd, size, size)
+		err = resize(fsys, fd, size, size)
 	}
 	if err == nil {
-		x.m, err = mapFile(fd, size, true)
+		x.m, err = mapFile(fsys, fd, size, true)
 	}
 	if err != nil {
 		x.close()
 		return fmt.Errorf("open index %s: %w", path, err)
 	}
 	// Entries already written lie on allocated blocks.
-	x.avail.Store(allocatedPrefix(x.fd, int64(len(x.m))) / int64(esize))
+	x.avail.Store(allocatedPrefix(fsys, x.fd, int64(len(x.m))) / int64(esize))
 	return nil
 }
 
@@ -238,9 +242,9 @@ func openIndex(x *index, path string, esize int, minEntries int64) error {
 func (x *index) reserve(from int) error {
 	start := int64(from * x.esize)
 	end := min(int64(len(x.m)), start+indexChunk)
-	err := allocate(x.fd, start, end-start)
+	err := allocate(x.fs, x.fd, start, end-start)
 	if err != nil {
-		end = allocatedPrefix(x.fd, int64(len(x.m)))
+		end = allocatedPrefix(x.fs, x.fd, int64(len(x.m)))
 	}
 	x.avail.Store(end / int64(x.esize))
 	return err
@@ -263,13 +267,13 @@ func (x *index) reshape(keep int, entries int64) error {
 		}
 		defer x.dropFd()
 	}
-	unmap(x.m)
+	unmap(x.fs, x.m)
 	x.m = nil
 	size := entries * int64(x.esize)
-	if err := resize(x.fd, int64(keep*x.esize), size); err != nil {
+	if err := resize(x.fs, x.fd, int64(keep*x.esize), size); err != nil {
 		return err
 	}
-	m, err := mapFile(x.fd, size, true)
+	m, err := mapFile(x.fs, x.fd, size, true)
 	if err != nil {
 		return err
 	}

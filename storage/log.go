@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ringmq/ringmq/storage/vfs"
 )
 
 // Log is one partition's log: an ordered list of segments, the last of
@@ -15,6 +17,7 @@ import (
 // copies) cross goroutines, through atomics and a mutex of their own.
 type Log struct {
 	store      *Store
+	fs         vfs.FS // the store's file system
 	topic      string
 	partition  uint32
 	cfg        LogConfig

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -128,7 +129,7 @@ func (w *rawWriter) rotate(b *testing.B, n int) {
 	if w.zeroFill || w.presize {
 		size = w.limit
 	}
-	fd, err := createSized(path, size, w.zeroFill, nil)
+	fd, err := createSized(vfs.OS, path, size, w.zeroFill, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +19,7 @@ import (
 // .log, and archive copies of segments still in the partition directory (an
 // archive move that did not finish).
 func (l *Log) listSegments() ([]segRef, error) {
-	hot, err := scanSegmentDir(l.dir)
+	hot, err := scanSegmentDir(l.fs, l.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -30,14 +30,14 @@ func (l *Log) listSegments() ([]segRef, error) {
 		seen[b] = true
 	}
 	if l.archiveDir != "" {
-		cold, err := scanSegmentDir(l.archiveDir)
+		cold, err := scanSegmentDir(l.fs, l.archiveDir)
 		if err != nil {
 			return nil, err
 		}
 		for _, b := range cold {
 			if seen[b] {
 				for _, ext := range segmentExts {
-					os.Remove(segmentPath(l.archiveDir, b, ext))
+					l.fs.Remove(segmentPath(l.archiveDir, b, ext))
 				}
 				continue
 			}
@@ -50,8 +50,8 @@ func (l *Log) listSegments() ([]segRef, error) {
 
 // scanSegmentDir lists the .log base offsets in dir (missing dir: none) and
 // removes what is not part of a segment.
-func scanSegmentDir(dir string) ([]uint64, error) {
-	entries, err := os.ReadDir(dir)
+func scanSegmentDir(fsys vfs.FS, dir string) ([]uint64, error) {
+	entries, err := fsys.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -65,7 +65,7 @@ func scanSegmentDir(dir string) ([]uint64, error) {
 		name := e.Name()
 		switch {
 		case strings.HasSuffix(name, deletedSuffix), strings.HasSuffix(name, tmpSuffix), strings.HasPrefix(name, nextPrefix):
-			os.Remove(filepath.Join(dir, name))
+			fsys.Remove(filepath.Join(dir, name))
 		case strings.HasSuffix(name, indexExt), strings.HasSuffix(name, timeIndexExt):
 			indexes = append(indexes, name)
 		default:
@@ -77,7 +77,7 @@ func scanSegmentDir(dir string) ([]uint64, error) {
 	}
 	for _, name := range indexes {
 		if len(name) < baseNameDigits || !logs[name[:baseNameDigits]] {
-			os.Remove(filepath.Join(dir, name))
+			fsys.Remove(filepath.Join(dir, name))
 		}
 	}
 	return bases, nil
@@ -85,26 +85,26 @@ func scanSegmentDir(dir string) ([]uint64, error) {
 
 // openSegment opens a segment's .log (mapped at its size) and its indexes
 // (created empty when missing).
-func openSegment(r segRef) (*segment, error) {
+func openSegment(fsys vfs.FS, r segRef) (*segment, error) {
 	s := &segment{base: r.base, dir: r.dir, state: SegmentSealed, idx: index{fd: -1}, tidx: index{fd: -1},
 		next: r.base, maxTs: math.MinInt64, planMaxTs: math.MinInt64}
-	fd, err := openFile(s.path(logExt), unix.O_RDWR)
+	fd, err := openFile(fsys, s.path(logExt), unix.O_RDWR)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	size, err := fileSize(fd)
+	size, err := fileSize(fsys, fd)
 	var m []byte
 	if err == nil {
-		m, err = mapFile(fd, size, false)
+		m, err = mapFile(fsys, fd, size, false)
 	}
 	if err != nil {
-		unix.Close(fd)
+		fsys.Close(fd)
 		return nil, fmt.Errorf("storage: %s: %w", s.path(logExt), err)
 	}
-	s.file, s.fileSize = newLogFile(fd, m), size
-	s.readable = dataEnd(fd, size)
-	if err = openIndex(&s.idx, s.path(indexExt), offsetEntrySize, 0); err == nil {
-		err = openIndex(&s.tidx, s.path(timeIndexExt), timeEntrySize, 0)
+	s.file, s.fileSize = newLogFile(fsys, fd, m), size
+	s.readable = dataEnd(fsys, fd, size)
+	if err = openIndex(fsys, &s.idx, s.path(indexExt), offsetEntrySize, 0); err == nil {
+		err = openIndex(fsys, &s.tidx, s.path(timeIndexExt), timeEntrySize, 0)
 	}
 	if err != nil {
 		s.close()
@@ -124,7 +124,7 @@ func (ld *loader) finish() error {
 		}
 	}
 	if last.dir != l.dir {
-		f, err := createMappedSegment(segmentPaths(l.dir, ld.expect), l.cfg.SegmentBytes, l.cfg.indexEntries(l.cfg.SegmentBytes))
+		f, err := createMappedSegment(l.fs, segmentPaths(l.dir, ld.expect), l.cfg.SegmentBytes, l.cfg.indexEntries(l.cfg.SegmentBytes))
 		if err != nil {
 			return fmt.Errorf("storage: %w", err)
 		}
@@ -167,7 +167,7 @@ func (ld *loader) sealLoaded(s *segment) error {
 		s.state = SegmentArchived
 	}
 	if s.fileSize != s.size {
-		if err := resize(s.file.fd, s.size, s.size); err != nil {
+		if err := resize(ld.l.fs, s.file.fd, s.size, s.size); err != nil {
 			return fmt.Errorf("storage: trim %s: %w", s.path(logExt), err)
 		}
 		s.fileSize = s.size
@@ -199,12 +199,12 @@ func (ld *loader) activate(s *segment) error {
 	if ld.clean {
 		keep = min(s.fileSize, capacity)
 	}
-	unmap(s.file.data)
+	unmap(l.fs, s.file.data)
 	s.file.data = nil
-	if err := resize(s.file.fd, keep, capacity); err != nil {
+	if err := resize(l.fs, s.file.fd, keep, capacity); err != nil {
 		return fmt.Errorf("storage: size %s: %w", s.path(logExt), err)
 	}
-	m, err := mapFile(s.file.fd, capacity, false)
+	m, err := mapFile(l.fs, s.file.fd, capacity, false)
 	if err != nil {
 		return fmt.Errorf("storage: %s: %w", s.path(logExt), err)
 	}
@@ -217,7 +217,7 @@ func (ld *loader) activate(s *segment) error {
 		return fmt.Errorf("storage: %s: %w", s.path(timeIndexExt), err)
 	}
 	s.state, s.trimmed, s.flushedSize = SegmentActive, false, 0
-	if err := allocate(s.file.fd, s.size, min(resumeProbeBytes, capacity-s.size)); err != nil {
+	if err := allocate(l.fs, s.file.fd, s.size, min(resumeProbeBytes, capacity-s.size)); err != nil {
 		// Serve reads; refuse appends until the space is back.
 		l.fenceAt(l.pend.tail, fmt.Errorf("%w: no room for appends in %s: %w", ErrFenced, s.path(logExt), err))
 	}
@@ -230,13 +230,13 @@ func (ld *loader) syncRecovered() error {
 	l := ld.l
 	for i, s := range l.segs {
 		if i >= ld.rpIdx || ld.rpIdx >= len(l.segs) {
-			if err := errors.Join(unix.Fdatasync(s.file.fd), s.idx.sync(), s.tidx.sync()); err != nil {
+			if err := errors.Join(l.fs.Fdatasync(s.file.fd), s.idx.sync(), s.tidx.sync()); err != nil {
 				return fmt.Errorf("storage: sync %s: %w", s.path(logExt), err)
 			}
 		}
 		s.flushedSize = s.size
 	}
-	if err := unix.Fsync(l.dirFd); err != nil {
+	if err := l.fs.Fsync(l.dirFd); err != nil {
 		return fmt.Errorf("storage: sync %s: %w", l.dir, err)
 	}
 	l.flushed = l.end

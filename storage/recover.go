@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
 // openLog creates or opens (recovering) one partition log.
 func openLog(st *Store, topic string, partition uint32, cfg LogConfig, create bool) (*Log, error) {
-	l := &Log{store: st, topic: topic, partition: partition, cfg: cfg, logger: st.logger,
+	l := &Log{store: st, fs: st.fs, topic: topic, partition: partition, cfg: cfg, logger: st.logger,
 		dir: st.partitionDir(st.dir, topic, partition), dirFd: -1, fence: math.MaxUint64}
 	if st.opts.ArchiveDir != "" {
 		l.archiveDir = st.partitionDir(st.opts.ArchiveDir, topic, partition)
@@ -28,7 +28,7 @@ func openLog(st *Store, topic string, partition uint32, cfg LogConfig, create bo
 	if err != nil {
 		l.releaseAll()
 		if create && !errors.Is(err, ErrExists) {
-			os.RemoveAll(l.dir)
+			l.fs.RemoveAll(l.dir)
 		}
 		return nil, err
 	}
@@ -45,12 +45,12 @@ func (l *Log) dropFds() {
 		s.idx.dropFd()
 		s.tidx.dropFd()
 	}
-	closeFd(l.dirFd)
+	closeFd(l.fs, l.dirFd)
 	l.dirFd = -1
 }
 
 func (l *Log) openDir() error {
-	fd, err := openFile(l.dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	fd, err := openFile(l.fs, l.dir, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
@@ -62,10 +62,10 @@ func (l *Log) openDir() error {
 // checkpoint.
 func (l *Log) create() error {
 	parent := filepath.Dir(l.dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := l.fs.MkdirAll(parent); err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	if err := os.Mkdir(l.dir, 0o755); err != nil {
+	if err := l.fs.Mkdir(l.dir); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%w: %s", ErrExists, l.dir)
 		}
@@ -78,7 +78,7 @@ func (l *Log) create() error {
 		return err
 	}
 	for _, d := range []string{l.dir, parent, filepath.Dir(parent)} {
-		if err := syncDir(d); err != nil {
+		if err := syncDir(l.fs, d); err != nil {
 			return fmt.Errorf("storage: %w", err)
 		}
 	}
@@ -88,7 +88,7 @@ func (l *Log) create() error {
 // createFirst starts a log with no segments at base and checkpoints it.
 func (l *Log) createFirst(base uint64) error {
 	capacity := l.cfg.SegmentBytes
-	f, err := createMappedSegment(segmentPaths(l.dir, base), capacity, l.cfg.indexEntries(capacity))
+	f, err := createMappedSegment(l.fs, segmentPaths(l.dir, base), capacity, l.cfg.indexEntries(capacity))
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
@@ -122,7 +122,7 @@ type loader struct {
 // are trusted (headers and indexes checked, no CRC); from it on every batch
 // is verified and the log ends at the first bad one (see doc.go).
 func (l *Log) recover() error {
-	if _, err := os.Stat(l.dir); err != nil {
+	if _, err := l.fs.Stat(l.dir); err != nil {
 		return fmt.Errorf("%w: %s", ErrNotFound, l.dir)
 	}
 	if err := l.openDir(); err != nil {
@@ -132,11 +132,11 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
-	if err := convertV1(l.dir, refs, syncConvert{}); err != nil {
+	if err := convertV1(l.fs, l.dir, refs, syncConvert{l.fs}); err != nil {
 		return err
 	}
 	ld := &loader{l: l, refs: refs}
-	ckpt, have, err := readCheckpoint(l.dir)
+	ckpt, have, err := readCheckpoint(l.fs, l.dir)
 	if err != nil {
 		l.logger.Warn("storage: ignoring unreadable checkpoint; verifying the whole log", "err", err)
 		have = false
@@ -178,17 +178,24 @@ func (ld *loader) locate(c Checkpoint, have bool) {
 }
 
 // loadAll loads segments in order. A log can only be torn past the
-// recovery point, in a segment whose writes had not all completed: the
-// last one holding data, or one never sealed (still at its full
-// preallocated size, its valid batches ending before its end). Anything
-// wrong elsewhere is corruption of written data: it is recorded and
-// reported (damage.go), and the data around it, before and after, is kept
-// and served.
+// recovery point: in a segment whose writes had not all completed (the
+// last one holding data, or one never sealed: still at its full
+// preallocated size, its valid batches ending before its end), or, after
+// a power cut, in any segment there: nothing past the recovery point is
+// known to be durable, and the disk keeps unsynced writes and trims in any
+// order, so a sealed segment can come back short or with lost sectors
+// while a later one kept its data. A lost sector reads as zeros (segment
+// files are new files), so a failure past the recovery point followed by
+// a zero sector (lostSectors), or offsets missing after a segment past it,
+// is a torn tail too: the log ends there and later segments are deleted.
+// Anything else wrong is corruption of written data (a flipped byte): it
+// is recorded and reported (damage.go), and the data around it, before
+// and after, is kept and served.
 func (ld *loader) loadAll() error {
 	l := ld.l
 	ld.expect = ld.refs[0].base
 	ld.lastData = len(ld.refs) - 1
-	for ld.lastData > 0 && !holdsData(ld.refs[ld.lastData]) {
+	for ld.lastData > 0 && !holdsData(ld.l.fs, ld.refs[ld.lastData]) {
 		ld.lastData--
 	}
 	for i := range ld.refs {
@@ -196,6 +203,9 @@ func (ld *loader) loadAll() error {
 		if r.base < ld.expect {
 			return fmt.Errorf("%w: %s starts at offset %d but the log before it ends at %d",
 				ErrCorrupt, segmentPath(r.dir, r.base, logExt), r.base, ld.expect)
+		}
+		if r.base > ld.expect && i-1 >= ld.rpIdx && ld.powerCutPossible() {
+			return ld.dropFrom(i) // the previous segment's tail was lost (power cut)
 		}
 		if r.base > ld.expect {
 			prev := l.segs[i-1]
@@ -218,7 +228,7 @@ func (ld *loader) loadAll() error {
 		if next == ld.expect && isZero(s.file.data[end:min(s.fileSize, s.readable)]) {
 			continue
 		}
-		if i >= ld.rpIdx && (i >= ld.lastData || !ld.sealed(s)) {
+		if i >= ld.rpIdx && (i >= ld.lastData || !ld.sealed(s) || ld.lostSectors(s, end)) {
 			return ld.dropFrom(i + 1)
 		}
 		if next < ld.expect {
@@ -237,7 +247,7 @@ func (ld *loader) loadAll() error {
 func (ld *loader) dropFrom(i int) error {
 	for _, r := range ld.refs[i:] {
 		for _, ext := range segmentExts {
-			if err := os.Remove(segmentPath(r.dir, r.base, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := ld.l.fs.Remove(segmentPath(r.dir, r.base, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("storage: drop segment after torn tail: %w", err)
 			}
 		}
@@ -250,7 +260,7 @@ func (ld *loader) dropFrom(i int) error {
 // load opens segment i, restores its indexes, walks its trusted part and
 // verifies the rest. It returns where its valid data ends.
 func (ld *loader) load(i int) (*segment, int64, error) {
-	s, err := openSegment(ld.refs[i])
+	s, err := openSegment(ld.l.fs, ld.refs[i])
 	if err != nil {
 		return nil, 0, err
 	}
@@ -423,7 +433,7 @@ func (ld *loader) scan(s *segment, pos int64, torn bool) int64 {
 			n := min(proto.BatchHeaderSize, lim-pos)
 			ld.l.stats.recoveryScanned += n
 			zero := isZero(s.file.data[pos : pos+n])
-			if torn || !(s.fileSize < ld.l.cfg.SegmentBytes || ld.chainEndsAtFileEnd(s, pos, lim)) {
+			if torn || !(s.fileSize < ld.l.cfg.SegmentBytes || ld.chainEndsAtFileEnd(s, pos, lim)) || ld.lostSectors(s, pos) {
 				if !zero {
 					ld.l.stats.recoveryTruncated = true
 				}
@@ -444,6 +454,24 @@ func (ld *loader) scan(s *segment, pos int64, torn bool) int64 {
 		ld.l.stats.recoveryScanned += int64(h.Size())
 	}
 	return pos
+}
+
+// powerCutPossible reports whether the last stop may have lost unsynced
+// writes: not when it was clean (the checkpoint says so, or the store's
+// clean-shutdown marker was there: every log was synced and closed).
+func (ld *loader) powerCutPossible() bool {
+	return !ld.clean && (ld.l.store == nil || !ld.l.store.clean)
+}
+
+// lostSectors reports whether, after an unclean stop, the bytes of s from
+// pos (where valid batches stop, past the recovery point) show a write
+// lost to a power cut (vfs.LostSector).
+func (ld *loader) lostSectors(s *segment, pos int64) bool {
+	if !ld.powerCutPossible() {
+		return false
+	}
+	lim := min(s.fileSize, s.readable, int64(len(s.file.data)))
+	return pos >= lim || vfs.LostSector(s.file.data[:lim], int(pos))
 }
 
 // sealed reports whether s looks sealed: trimmed below the segment size

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,6 +46,7 @@ func (r ResumeResult) Err() error { return r.err }
 // (Close waits for it).
 type resumeJob struct {
 	res      ResumeResult
+	fs       vfs.FS
 	fd       int   // the resuming segment's .log
 	size     int64 // its visible bytes
 	capacity int64
@@ -74,7 +76,7 @@ func (l *Log) planResume() *resumeJob {
 	k := l.resumeSegment()
 	s := l.segs[k]
 	l.resumeGen++
-	j := &resumeJob{res: ResumeResult{gen: l.resumeGen, base: s.base}, fd: s.file.fd, size: s.size,
+	j := &resumeJob{res: ResumeResult{gen: l.resumeGen, base: s.base}, fs: l.fs, fd: s.file.fd, size: s.size,
 		capacity: s.fileSize}
 	if s.trimmed {
 		j.capacity = s.size // sealed: the next append rolls
@@ -93,17 +95,17 @@ func (j *resumeJob) run() ResumeResult {
 	res := j.res
 	res.finished = true
 	for _, p := range j.drop {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := j.fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			res.err = fmt.Errorf("storage: resume: %w", err)
 			return res
 		}
 	}
 	if j.capacity > j.size {
-		if err := cutTail(j.fd, j.size, j.capacity); err != nil {
+		if err := cutTail(j.fs, j.fd, j.size, j.capacity); err != nil {
 			res.err = fmt.Errorf("storage: resume: cut the tail: %w", err)
 			return res
 		}
-		if err := allocate(j.fd, j.size, min(resumeProbeBytes, j.capacity-j.size)); err != nil {
+		if err := allocate(j.fs, j.fd, j.size, min(resumeProbeBytes, j.capacity-j.size)); err != nil {
 			res.err = fmt.Errorf("storage: resume: reserve room for appends: %w", err)
 			return res
 		}
@@ -112,10 +114,10 @@ func (j *resumeJob) run() ResumeResult {
 }
 
 // cutTail turns [from, size) of a file into zeros (a hole).
-func cutTail(fd int, from, size int64) error {
-	err := unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, from, size-from)
+func cutTail(fsys vfs.FS, fd int, from, size int64) error {
+	err := fsys.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, from, size-from)
 	if err == unix.EOPNOTSUPP {
-		err = resize(fd, from, size)
+		err = resize(fsys, fd, from, size)
 	}
 	return err
 }

@@ -3,11 +3,11 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,7 +69,7 @@ func (l *Log) deleteOldest() error {
 	var paths [3]string
 	for i, ext := range segmentExts {
 		paths[i] = s.path(ext) + deletedSuffix
-		if err := unix.Rename(s.path(ext), paths[i]); err != nil {
+		if err := l.fs.Rename(s.path(ext), paths[i]); err != nil {
 			return fmt.Errorf("storage: delete segment %s: %w", s.path(ext), err)
 		}
 	}
@@ -78,9 +78,10 @@ func (l *Log) deleteOldest() error {
 	l.segs = l.segs[:len(l.segs)-1]
 	s.close()
 	l.stats.deleted++
+	fsys := l.fs
 	l.store.worker.post(func() {
 		for _, p := range paths {
-			os.Remove(p)
+			fsys.Remove(p)
 		}
 	})
 	return nil
@@ -110,7 +111,7 @@ func (l *Log) startArchiving(nowMs int64) {
 		l.bg.Add(1)
 		l.store.worker.post(func() {
 			defer l.bg.Done()
-			err := moveSegment(src, dst)
+			err := moveSegment(l.fs, src, dst)
 			l.archMu.Lock()
 			l.archDone = append(l.archDone, archiveResult{seg: s, err: err})
 			l.archMu.Unlock()
@@ -145,7 +146,7 @@ func (l *Log) drainArchived() {
 }
 
 func (l *Log) swapToArchive(s *segment) error {
-	a, err := openSegment(segRef{base: s.base, dir: l.archiveDir})
+	a, err := openSegment(l.fs, segRef{base: s.base, dir: l.archiveDir})
 	if err != nil {
 		return err
 	}
@@ -169,48 +170,53 @@ func (l *Log) swapToArchive(s *segment) error {
 // last) from src to dst paths: rename when possible, otherwise copy to a
 // temporary name, fsync, rename, and remove the original. The .log in the
 // partition directory stays authoritative until it is gone.
-func moveSegment(src, dst [3]string) error {
-	if err := os.MkdirAll(filepath.Dir(dst[0]), 0o755); err != nil {
+func moveSegment(fsys vfs.FS, src, dst [3]string) error {
+	if err := vfs.MkdirAllDurable(fsys, filepath.Dir(dst[0])); err != nil {
 		return err
 	}
 	for _, i := range []int{1, 2, 0} {
-		err := os.Rename(src[i], dst[i])
+		err := fsys.Rename(src[i], dst[i])
 		if errors.Is(err, unix.EXDEV) {
-			err = copyFile(src[i], dst[i])
+			err = copyFile(fsys, src[i], dst[i])
 		}
 		if err != nil {
 			return fmt.Errorf("archive %s: %w", src[i], err)
 		}
 	}
-	if err := syncDir(filepath.Dir(dst[0])); err != nil {
+	if err := syncDir(fsys, filepath.Dir(dst[0])); err != nil {
 		return err
 	}
 	for _, i := range []int{1, 2, 0} {
-		if err := os.Remove(src[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsys.Remove(src[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
-	return syncDir(filepath.Dir(src[0]))
+	return syncDir(fsys, filepath.Dir(src[0]))
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+// copyFile copies src to dst through dst.tmp, fsync'd (across file
+// systems, where rename fails with EXDEV).
+func copyFile(fsys vfs.FS, src, dst string) error {
+	b, err := fsys.ReadFile(src)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
 	tmp := dst + tmpSuffix
-	out, err := os.Create(tmp)
+	fd, err := openFile(fsys, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
-	err = errors.Join(err, out.Sync(), out.Close())
+	for off := 0; off < len(b) && err == nil; {
+		var n int
+		n, err = fsys.Pwrite(fd, b[off:], int64(off))
+		off += n
+	}
+	err = errors.Join(err, fsys.Fsync(fd), fsys.Close(fd))
 	if err == nil {
-		err = os.Rename(tmp, dst)
+		err = fsys.Rename(tmp, dst)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		fsys.Remove(tmp)
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,6 +17,7 @@ import (
 // (the driver writes through it); the indexes are written through their
 // mappings.
 type segmentFiles struct {
+	fs       vfs.FS
 	capacity int64 // .log size
 	entries  int64 // index capacity in entries
 	fds      [3]int
@@ -25,8 +27,8 @@ type segmentFiles struct {
 
 func (f *segmentFiles) close() {
 	for i := range f.fds {
-		unmap(f.maps[i])
-		closeFd(f.fds[i])
+		unmap(f.fs, f.maps[i])
+		closeFd(f.fs, f.fds[i])
 		f.maps[i], f.fds[i] = nil, -1
 	}
 }
@@ -34,18 +36,18 @@ func (f *segmentFiles) close() {
 // createSegmentFiles creates the .log (capacity bytes, zero-filled or
 // sparse) and both indexes (entries entries, allocated) at paths and
 // closes them: a prepared segment holds no descriptor and no mapping.
-func createSegmentFiles(paths [3]string, capacity, entries int64, zeroFill bool, cancel *atomic.Bool) (*segmentFiles, error) {
-	f := &segmentFiles{capacity: capacity, entries: entries, fds: [3]int{-1, -1, -1}, paths: paths}
+func createSegmentFiles(fsys vfs.FS, paths [3]string, capacity, entries int64, zeroFill bool, cancel *atomic.Bool) (*segmentFiles, error) {
+	f := &segmentFiles{fs: fsys, capacity: capacity, entries: entries, fds: [3]int{-1, -1, -1}, paths: paths}
 	sizes := f.sizes()
 	for i := range paths {
-		fd, err := createSized(paths[i], sizes[i], zeroFill && i == 0, cancel)
+		fd, err := createSized(fsys, paths[i], sizes[i], zeroFill && i == 0, cancel)
 		if err == nil && i != 0 { // indexes are written through their mapping
-			err = allocate(fd, 0, min(sizes[i], indexChunk))
+			err = allocate(fsys, fd, 0, min(sizes[i], indexChunk))
 		}
-		closeFd(fd)
+		closeFd(fsys, fd)
 		if err != nil {
 			for _, p := range paths {
-				unix.Unlink(p)
+				fsys.Remove(p)
 			}
 			return nil, err
 		}
@@ -63,15 +65,15 @@ func (f *segmentFiles) sizes() [3]int64 {
 func (f *segmentFiles) mapFiles() error {
 	sizes := f.sizes()
 	for i, p := range f.paths {
-		fd, err := openFile(p, unix.O_RDWR)
+		fd, err := openFile(f.fs, p, unix.O_RDWR)
 		if err == nil {
-			f.maps[i], err = mapFile(fd, sizes[i], i != 0)
+			f.maps[i], err = mapFile(f.fs, fd, sizes[i], i != 0)
 		}
 		if i == 0 && err == nil {
 			f.fds[0] = fd
 			continue
 		}
-		closeFd(fd)
+		closeFd(f.fs, fd)
 		if err != nil {
 			f.close()
 			return err
@@ -81,12 +83,12 @@ func (f *segmentFiles) mapFiles() error {
 }
 
 // createMappedSegment creates a segment's files and maps them.
-func createMappedSegment(paths [3]string, capacity, entries int64) (*segmentFiles, error) {
-	f, err := createSegmentFiles(paths, capacity, entries, false, nil)
+func createMappedSegment(fsys vfs.FS, paths [3]string, capacity, entries int64) (*segmentFiles, error) {
+	f, err := createSegmentFiles(fsys, paths, capacity, entries, false, nil)
 	if err == nil {
 		if err = f.mapFiles(); err != nil {
 			for _, p := range paths {
-				unix.Unlink(p)
+				fsys.Remove(p)
 			}
 		}
 	}
@@ -98,10 +100,10 @@ func createMappedSegment(paths [3]string, capacity, entries int64) (*segmentFile
 func newSegment(dir string, base uint64, f *segmentFiles) *segment {
 	s := &segment{
 		base: base, dir: dir, state: SegmentActive,
-		file:     newLogFile(f.fds[0], f.maps[0]),
+		file:     newLogFile(f.fs, f.fds[0], f.maps[0]),
 		fileSize: f.capacity,
-		idx:      index{path: f.paths[1], fd: -1, m: f.maps[1], esize: offsetEntrySize},
-		tidx:     index{path: f.paths[2], fd: -1, m: f.maps[2], esize: timeEntrySize},
+		idx:      index{fs: f.fs, path: f.paths[1], fd: -1, m: f.maps[1], esize: offsetEntrySize},
+		tidx:     index{fs: f.fs, path: f.paths[2], fd: -1, m: f.maps[2], esize: timeEntrySize},
 		next:     base, maxTs: math.MinInt64, planMaxTs: math.MinInt64,
 	}
 	s.idx.avail.Store(min(f.entries, indexChunk/offsetEntrySize))
@@ -119,15 +121,15 @@ func (l *Log) extendIndexes(s *segment) {
 			continue
 		}
 		x.extending.Store(true)
-		path, esize := x.path, int64(x.esize)
+		fsys, path, esize := x.fs, x.path, int64(x.esize)
 		from := x.avail.Load() * esize
 		to := min(int64(len(x.m)), from+indexChunk)
 		job := func() {
 			defer x.extending.Store(false)
-			fd, err := openFile(path, unix.O_RDWR)
+			fd, err := openFile(fsys, path, unix.O_RDWR)
 			if err == nil {
-				err = allocate(fd, from, to-from)
-				closeFd(fd)
+				err = allocate(fsys, fd, from, to-from)
+				closeFd(fsys, fd)
 			}
 			if err == nil {
 				x.avail.Store(to / esize)
@@ -166,7 +168,7 @@ func preparedPaths(dir string, n uint64) [3]string {
 func (p *preparedSegment) discard() {
 	p.close()
 	for _, path := range p.paths {
-		unix.Unlink(path)
+		p.fs.Remove(path)
 	}
 }
 
@@ -185,7 +187,7 @@ func (l *Log) requestPrealloc() {
 	l.store.worker.post(func() {
 		defer l.bg.Done()
 		defer l.preallocBusy.Store(false)
-		f, err := createSegmentFiles(paths, capacity, entries, zero, &l.cancel)
+		f, err := createSegmentFiles(l.fs, paths, capacity, entries, zero, &l.cancel)
 		if err != nil {
 			if !l.cancel.Load() {
 				l.logger.Warn("storage: preallocating a segment failed", "dir", l.dir, "err", err)
@@ -238,7 +240,7 @@ func (l *Log) createNext(base uint64, capacity int64) (*segment, error) {
 		}
 	}
 	l.stats.preallocMisses++
-	f, err := createMappedSegment(segmentPaths(l.dir, base), capacity, entries)
+	f, err := createMappedSegment(l.fs, segmentPaths(l.dir, base), capacity, entries)
 	if err != nil {
 		return nil, fmt.Errorf("roll %s: %w", l.dir, err)
 	}
@@ -248,7 +250,7 @@ func (l *Log) createNext(base uint64, capacity int64) (*segment, error) {
 func (l *Log) install(p *preparedSegment, base uint64) (*segment, error) {
 	dst := segmentPaths(l.dir, base)
 	for i := range dst {
-		if err := unix.Rename(p.paths[i], dst[i]); err != nil {
+		if err := l.fs.Rename(p.paths[i], dst[i]); err != nil {
 			p.discard()
 			return nil, fmt.Errorf("rename %s: %w", p.paths[i], err)
 		}

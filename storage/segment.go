@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage/vfs"
 )
 
 // SegmentState is a segment's place in its life cycle:
@@ -44,13 +45,14 @@ func (s SegmentState) String() string {
 // and closes it, so a segment deleted or archived under a reader stays
 // readable until the reader is done. Safe for concurrent release.
 type logFile struct {
+	fs   vfs.FS
 	fd   int
 	data []byte // MAP_SHARED, PROT_READ; may extend past the file's size
 	refs atomic.Int32
 }
 
-func newLogFile(fd int, data []byte) *logFile {
-	f := &logFile{fd: fd, data: data}
+func newLogFile(fsys vfs.FS, fd int, data []byte) *logFile {
+	f := &logFile{fs: fsys, fd: fd, data: data}
 	f.refs.Store(1)
 	return f
 }
@@ -60,8 +62,8 @@ func (f *logFile) acquire() { f.refs.Add(1) }
 func (f *logFile) release() {
 	switch n := f.refs.Add(-1); {
 	case n == 0:
-		unmap(f.data)
-		closeFd(f.fd)
+		unmap(f.fs, f.data)
+		closeFd(f.fs, f.fd)
 	case n < 0:
 		panic("BUG: storage: segment file released more often than acquired")
 	}
@@ -307,7 +309,7 @@ func (s *segment) seal() error {
 	if s.maxUnindexed && s.tidx.put(uint64(s.planMaxTs), s.planMaxRel) {
 		s.tidx.n, s.maxUnindexed = s.tidx.planned, false
 	}
-	if err := resize(s.file.fd, s.size, s.size); err != nil {
+	if err := resize(s.file.fs, s.file.fd, s.size, s.size); err != nil {
 		return fmt.Errorf("seal %s: %w", s.path(logExt), err)
 	}
 	s.fileSize, s.trimmed = s.size, true

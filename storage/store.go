@@ -3,15 +3,14 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
 
+	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,6 +21,9 @@ type StoreOptions struct {
 	ArchiveDir string
 	// Logger receives warnings (nil: slog.Default()).
 	Logger *slog.Logger
+	// FS is the file system the store works on; nil means vfs.OS (the
+	// server). Crash tests pass a vfs.Mem.
+	FS vfs.FS
 	// OnIndexFault, when set, is called (on the log's goroutine) each time
 	// a read finds an offset index entry that does not lead to the batch
 	// it looks for and falls back to scanning the segment.
@@ -34,6 +36,7 @@ type StoreOptions struct {
 // are safe for concurrent use; the Logs it returns are not.
 type Store struct {
 	dir    string
+	fs     vfs.FS
 	opts   StoreOptions
 	logger *slog.Logger
 	lockFd int
@@ -57,25 +60,25 @@ type Partition struct {
 // marker, remembering whether it was there. A directory locked by another
 // process fails with ErrLocked.
 func OpenStore(dir string, opts StoreOptions) (*Store, error) {
-	s := &Store{dir: dir, opts: opts, logger: opts.Logger, lockFd: -1, logs: map[string]*Log{}}
+	s := &Store{dir: dir, fs: vfs.Or(opts.FS), opts: opts, logger: opts.Logger, lockFd: -1, logs: map[string]*Log{}}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
-	if err := os.MkdirAll(filepath.Join(dir, topicsDir), 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(s.fs, filepath.Join(dir, topicsDir)); err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
 	if err := s.lock(); err != nil {
 		return nil, err
 	}
 	marker := filepath.Join(dir, cleanName)
-	if _, err := os.Stat(marker); err == nil {
+	if _, err := s.fs.Stat(marker); err == nil {
 		s.clean = true
-		if err := os.Remove(marker); err != nil {
-			closeFd(s.lockFd)
+		if err := s.fs.Remove(marker); err != nil {
+			closeFd(s.fs, s.lockFd)
 			return nil, fmt.Errorf("storage: remove %s: %w", marker, err)
 		}
-		if err := syncDir(dir); err != nil {
-			closeFd(s.lockFd)
+		if err := syncDir(s.fs, dir); err != nil {
+			closeFd(s.fs, s.lockFd)
 			return nil, fmt.Errorf("storage: %w", err)
 		}
 	}
@@ -85,12 +88,12 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 
 func (s *Store) lock() error {
 	path := filepath.Join(s.dir, lockName)
-	fd, err := openFile(path, unix.O_RDWR|unix.O_CREAT)
+	fd, err := openFile(s.fs, path, unix.O_RDWR|unix.O_CREAT)
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		unix.Close(fd)
+	if err := s.fs.Lock(fd); err != nil {
+		s.fs.Close(fd)
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return fmt.Errorf("%w: %s (lock file %s is held; is another ringmq running on it?)", ErrLocked, s.dir, path)
 		}
@@ -177,7 +180,7 @@ func (s *Store) open(topic string, partition uint32, cfg LogConfig, mode openMod
 func (s *Store) openUnlocked(topic string, partition uint32, cfg LogConfig, mode openMode) (*Log, error) {
 	create := mode == modeCreate
 	if mode == modeOpenOrCreate {
-		_, err := os.Stat(s.partitionDir(s.dir, topic, partition))
+		_, err := s.fs.Stat(s.partitionDir(s.dir, topic, partition))
 		create = errors.Is(err, fs.ErrNotExist)
 	}
 	return openLog(s, topic, partition, cfg, create)
@@ -213,7 +216,7 @@ func (s *Store) DeletePartition(topic string, partition uint32) error {
 		return fmt.Errorf("storage: delete %s/%d: partition is open", topic, partition)
 	}
 	dir := s.partitionDir(s.dir, topic, partition)
-	if _, err := os.Stat(dir); err != nil {
+	if _, err := s.fs.Stat(dir); err != nil {
 		return fmt.Errorf("%w: %s/%d", ErrNotFound, topic, partition)
 	}
 	roots := []string{s.dir}
@@ -221,10 +224,10 @@ func (s *Store) DeletePartition(topic string, partition uint32) error {
 		roots = append(roots, s.opts.ArchiveDir)
 	}
 	for _, root := range roots {
-		if err := os.RemoveAll(s.partitionDir(root, topic, partition)); err != nil {
+		if err := s.fs.RemoveAll(s.partitionDir(root, topic, partition)); err != nil {
 			return fmt.Errorf("storage: delete %s/%d: %w", topic, partition, err)
 		}
-		os.Remove(filepath.Join(root, topicsDir, topic)) // only if empty
+		s.fs.Remove(filepath.Join(root, topicsDir, topic)) // only if empty
 	}
 	return nil
 }
@@ -236,18 +239,18 @@ func (s *Store) RemoveTopicDir(topic string) error {
 	if err := validatePartition(topic, 0); err != nil {
 		return err
 	}
-	return os.RemoveAll(filepath.Join(s.dir, topicsDir, topic))
+	return s.fs.RemoveAll(filepath.Join(s.dir, topicsDir, topic))
 }
 
 // Partitions lists the partitions on disk, sorted.
 func (s *Store) Partitions() ([]Partition, error) {
-	topics, err := os.ReadDir(filepath.Join(s.dir, topicsDir))
+	topics, err := s.fs.ReadDir(filepath.Join(s.dir, topicsDir))
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
 	var out []Partition
 	for _, t := range topics {
-		parts, err := os.ReadDir(filepath.Join(s.dir, topicsDir, t.Name()))
+		parts, err := s.fs.ReadDir(filepath.Join(s.dir, topicsDir, t.Name()))
 		if err != nil || !t.IsDir() {
 			continue
 		}
@@ -278,7 +281,7 @@ func (s *Store) MarkClean() error {
 	case s.unclean:
 		return fmt.Errorf("storage: clean-shutdown marker not written: a partition closed uncleanly")
 	}
-	return writeMarker(s.dir)
+	return writeMarker(s.fs, s.dir)
 }
 
 // Close closes every log still open (they must not be in use), finishes
@@ -308,20 +311,20 @@ func (s *Store) Close() error {
 	clean := !s.unclean
 	s.mu.Unlock()
 	if clean {
-		errs = append(errs, writeMarker(s.dir))
+		errs = append(errs, writeMarker(s.fs, s.dir))
 	}
-	closeFd(s.lockFd)
+	closeFd(s.fs, s.lockFd)
 	return errors.Join(errs...)
 }
 
-func writeMarker(dir string) error {
-	f, err := os.Create(filepath.Join(dir, cleanName))
+func writeMarker(fsys vfs.FS, dir string) error {
+	fd, err := openFile(fsys, filepath.Join(dir, cleanName), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
 	if err == nil {
-		_, err = io.WriteString(f, "ringmq closed cleanly\n")
-		err = errors.Join(err, f.Sync(), f.Close())
+		_, err = fsys.Pwrite(fd, []byte("ringmq closed cleanly\n"), 0)
+		err = errors.Join(err, fsys.Fsync(fd), fsys.Close(fd))
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = syncDir(fsys, dir)
 	}
 	if err != nil {
 		return fmt.Errorf("storage: write clean-shutdown marker: %w", err)

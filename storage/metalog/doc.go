@@ -67,19 +67,23 @@
 // In the log, a bad frame (it runs past the end of the file, its length is
 // out of range, or its CRC does not match) is a torn tail when nothing but
 // zero bytes follows its end (the end of its 8-byte header when the length
-// is out of range): the log is truncated there and Open carries on. A bad
-// frame followed by any non-zero byte is corruption, as is a frame whose
+// is out of range), or when a sector's part after it is all zeros (a write
+// a power cut lost while keeping a later one: vfs.LostSector): the log is
+// truncated there and Open carries on. Any other bad frame is corruption,
+// as is a frame whose
 // CRC matches but whose contents do not decode; Open then fails with a
 // *CorruptError naming the file and the record's offset, wrapping
 // ErrCorrupt (or ErrVersion for a format it does not know). Replaying a log
 // already covered by the snapshot (a crash after a compaction's rename but
-// before its log reset) is harmless: puts and deletes replayed in order over
-// their own result give the same map.
+// before its log reset) is harmless: compaction fdatasyncs the log before
+// writing the snapshot, so the log holds every write the snapshot covers,
+// and puts and deletes replayed in order over their own result give the
+// same map.
 //
 // Guarantee: a process crash at any byte loses at most the record being
 // written (with SyncEveryWrite, a power cut too). Without SyncEveryWrite a
-// power cut loses the records after the last Sync; if the file system then
-// kept a later page of them but not an earlier one, Open reports corruption
-// rather than guess. A bit flip that turns a length into one that runs past
+// power cut loses the records after the last Sync (a prefix of them may
+// survive; a later sector kept after a lost one is cut off with it). A
+// bit flip that turns a length into one that runs past
 // the end of the file is indistinguishable from a torn tail and is cut.
 package metalog

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/storage/vfs"
 )
 
 // Record framing. These values are persisted: never change them (a new
@@ -144,8 +145,13 @@ func isFrameError(err error) bool {
 
 // tornTail reports whether the bad frame at b[off:] is a torn tail: a frame
 // that runs past the end of b, or whose end (the end of its header when the
-// length is out of range) is followed by nothing but zero bytes.
+// length is out of range) is followed by nothing but zero bytes, or one
+// followed by a sector lost to a power cut (vfs.LostSector: the disk kept
+// a later sector of the unsynced tail and lost an earlier one).
 func tornTail(b []byte, off int) bool {
+	if vfs.LostSector(b, off) {
+		return true
+	}
 	n, inRange, ok := frameLength(b[off:])
 	if !ok {
 		return true

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/ringmq/ringmq/storage/vfs"
+	"golang.org/x/sys/unix"
 )
 
 // Snapshot header. Persisted: never change.
@@ -93,16 +96,16 @@ func checkSnapshotEnd(file string, off int, r record, count uint64, trailing int
 // renamed over the old snapshot, and the directory fsync'd. On error the
 // tmp file is removed and the previous snapshot is still in place (or the
 // new one, if only the final directory fsync failed).
-func writeSnapshot(dir string, t *table) (err error) {
+func writeSnapshot(fsys vfs.FS, dir string, t *table) (err error) {
 	tmp := filepath.Join(dir, snapshotTmpName)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := openFile(fsys, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("metalog: create snapshot: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			_ = f.Close() // may already be closed; the write error matters
-			_ = os.Remove(tmp)
+			_ = fsys.Remove(tmp)
 		}
 	}()
 	w := bufio.NewWriterSize(f, 256<<10)
@@ -125,16 +128,16 @@ func writeSnapshot(dir string, t *table) (err error) {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("metalog: close snapshot: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, snapshotName)); err != nil {
+	if err := fsys.Rename(tmp, filepath.Join(dir, snapshotName)); err != nil {
 		return fmt.Errorf("metalog: rename snapshot: %w", err)
 	}
-	return syncDir(dir)
+	return syncDir(fsys, dir)
 }
 
 // readSnapshot loads dir/meta.snapshot into t if it exists.
-func readSnapshot(dir string, t *table) error {
+func readSnapshot(fsys vfs.FS, dir string, t *table) error {
 	file := filepath.Join(dir, snapshotName)
-	b, err := os.ReadFile(file)
+	b, err := fsys.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

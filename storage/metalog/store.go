@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/ringmq/ringmq/storage/vfs"
+	"golang.org/x/sys/unix"
 )
 
 // File names inside the store's directory.
@@ -37,6 +39,8 @@ type Options struct {
 	// provided the log has also grown past twice the live size. Zero means
 	// DefaultCompactBytes; a negative value disables automatic compaction.
 	CompactBytes int64
+	// FS is the file system the store works on; nil means vfs.OS.
+	FS vfs.FS
 	// Logger receives recovery notices (torn tail cut, leftover tmp file
 	// removed) and automatic compaction failures. Nil means slog.Default().
 	Logger *slog.Logger
@@ -53,8 +57,9 @@ type Stats struct {
 type Store struct {
 	mu      sync.Mutex
 	dir     string
+	fs      vfs.FS
 	opts    Options
-	log     *os.File
+	log     *file
 	logSize int64
 	// nextCompactAt delays the next automatic compaction after one failed.
 	nextCompactAt int64
@@ -83,14 +88,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fsys := vfs.Or(opts.FS)
+	if err := vfs.MkdirAllDurable(fsys, dir); err != nil {
 		return nil, fmt.Errorf("metalog: %w", err)
 	}
-	f, created, err := openLog(filepath.Join(dir, logName))
+	f, created, err := openLog(fsys, filepath.Join(dir, logName))
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, opts: opts, log: f, t: newTable()}
+	s := &Store{dir: dir, fs: fsys, opts: opts, log: f, t: newTable()}
 	if err := s.recover(created); err != nil {
 		_ = f.Close() // the recovery error is the one to report
 		return nil, err
@@ -99,10 +105,10 @@ func Open(dir string, opts Options) (*Store, error) {
 }
 
 // openLog opens the log file, creating it if needed.
-func openLog(path string) (f *os.File, created bool, err error) {
-	f, err = os.OpenFile(path, os.O_RDWR, 0)
+func openLog(fsys vfs.FS, path string) (f *file, created bool, err error) {
+	f, err = openFile(fsys, path, unix.O_RDWR)
 	if errors.Is(err, os.ErrNotExist) {
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		f, err = openFile(fsys, path, unix.O_RDWR|unix.O_CREAT)
 		created = true
 	}
 	if err != nil {
@@ -121,11 +127,11 @@ func (s *Store) recover(created bool) error {
 		return err
 	}
 	if created || removed { // make the creation or removal durable
-		if err := syncDir(s.dir); err != nil {
+		if err := syncDir(s.fs, s.dir); err != nil {
 			return err
 		}
 	}
-	if err := readSnapshot(s.dir, &s.t); err != nil {
+	if err := readSnapshot(s.fs, s.dir, &s.t); err != nil {
 		return err
 	}
 	if err := s.replayLog(); err != nil {
@@ -139,7 +145,7 @@ func (s *Store) recover(created bool) error {
 // before its rename; the snapshot and log in place are still complete.
 func (s *Store) removeLeftoverTmp() (removed bool, err error) {
 	tmp := filepath.Join(s.dir, snapshotTmpName)
-	err = os.Remove(tmp)
+	err = s.fs.Remove(tmp)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -156,7 +162,7 @@ func (s *Store) removeLeftoverTmp() (removed bool, err error) {
 // the same puts and deletes again in order gives the same map.
 func (s *Store) replayLog() error {
 	file := s.log.Name()
-	b, err := readAll(s.log)
+	b, err := s.log.readAll()
 	if err != nil {
 		return fmt.Errorf("metalog: read log: %w", err)
 	}
@@ -214,16 +220,6 @@ func applyLogRecord(r record, t *table) error {
 		return fmt.Errorf("%w: op %d in the log", ErrCorrupt, r.op)
 	}
 	return nil
-}
-
-func readAll(f *os.File) ([]byte, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, fi.Size())
-	_, err = io.ReadFull(io.NewSectionReader(f, 0, fi.Size()), b)
-	return b, err
 }
 
 // Put stores value under key. The store keeps its own copy of value.
