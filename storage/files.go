@@ -55,6 +55,7 @@ func segmentPath(dir string, base uint64, ext string) string {
 }
 
 func openFile(path string, flags int) (int, error) {
+	blocking("open")
 	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return -1, &os.PathError{Op: "open", Path: path, Err: err}
@@ -91,6 +92,7 @@ func createSized(path string, size int64, zeroFill bool, cancel *atomic.Bool) (i
 }
 
 func fillFile(fd int, size int64, zeroFill bool, cancel *atomic.Bool) error {
+	blocking("ftruncate")
 	if !zeroFill {
 		return unix.Ftruncate(fd, size)
 	}
@@ -111,6 +113,7 @@ func fillFile(fd int, size int64, zeroFill bool, cancel *atomic.Bool) error {
 // resize sets a file's size: down to keep (dropping everything after it,
 // which also turns stale bytes into holes), then up to size.
 func resize(fd int, keep, size int64) error {
+	blocking("ftruncate")
 	if err := unix.Ftruncate(fd, keep); err != nil {
 		return err
 	}
@@ -128,6 +131,7 @@ func allocate(fd int, off, n int64) error {
 	if n <= 0 {
 		return nil
 	}
+	blocking("fallocate")
 	err := unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, off, n)
 	if err != unix.EOPNOTSUPP {
 		return err
@@ -193,6 +197,7 @@ func mapFile(fd int, size int64, writable bool) ([]byte, error) {
 	if size == 0 {
 		return nil, nil
 	}
+	blocking("mmap")
 	prot := unix.PROT_READ
 	if writable {
 		prot |= unix.PROT_WRITE
@@ -206,6 +211,7 @@ func mapFile(fd int, size int64, writable bool) ([]byte, error) {
 
 func unmap(b []byte) {
 	if b != nil {
+		blocking("munmap")
 		if err := unix.Munmap(b); err != nil {
 			panic("BUG: storage: munmap of a mapping we own failed: " + err.Error())
 		}
@@ -225,6 +231,7 @@ func syncDir(dir string) error {
 		return err
 	}
 	defer unix.Close(fd)
+	blocking("fsync")
 	return unix.Fsync(fd)
 }
 

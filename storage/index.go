@@ -90,11 +90,13 @@ func (x *index) openFd() error {
 // msync of the mapping otherwise.
 func (x *index) sync() error {
 	if x.fd >= 0 {
+		blocking("fdatasync")
 		return unix.Fdatasync(x.fd)
 	}
 	if len(x.m) == 0 {
 		return nil
 	}
+	blocking("msync")
 	return unix.Msync(x.m, unix.MS_SYNC)
 }
 

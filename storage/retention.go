@@ -69,6 +69,7 @@ func (l *Log) deleteOldest() error {
 	var paths [3]string
 	for i, ext := range segmentExts {
 		paths[i] = s.path(ext) + deletedSuffix
+		blocking("rename")
 		if err := unix.Rename(s.path(ext), paths[i]); err != nil {
 			return fmt.Errorf("storage: delete segment %s: %w", s.path(ext), err)
 		}
