@@ -20,20 +20,23 @@ type sink struct {
 	ln    net.Listener
 	bytes atomic.Int64
 	wg    sync.WaitGroup
+	once  sync.Once
 }
 
-func newSink() (*sink, error) {
+// newSink listens and accepts up to conns connections, reading each until
+// its writer closes it.
+func newSink(conns int) (*sink, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("bench: tcp sink: %w", err)
 	}
 	s := &sink{ln: ln}
-	s.wg.Go(s.accept)
+	s.wg.Go(func() { s.accept(conns) })
 	return s, nil
 }
 
-func (s *sink) accept() {
-	for {
+func (s *sink) accept(conns int) {
+	for range conns {
 		c, err := s.ln.Accept()
 		if err != nil {
 			return
@@ -52,10 +55,18 @@ func (s *sink) accept() {
 	}
 }
 
-// close stops accepting and waits for every connection to end (writers
-// close theirs first).
+// drain waits until every connection has been accepted and read to its
+// end (writers close theirs first), then stops listening. Closing the
+// listener first could drop connections still in its backlog, unread.
+func (s *sink) drain() {
+	s.wg.Wait()
+	s.close()
+}
+
+// close stops listening (an accept still waiting returns) and waits for
+// the readers.
 func (s *sink) close() {
-	s.ln.Close()
+	s.once.Do(func() { s.ln.Close() })
 	s.wg.Wait()
 }
 
@@ -72,7 +83,7 @@ func tcpWriteSize(cfg *Config) int {
 // writing buffers of one produce request's size, counting the records
 // such a request would carry.
 func runTCP(ctx context.Context, cfg *Config) (*Report, error) {
-	s, err := newSink()
+	s, err := newSink(cfg.Producers)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +101,9 @@ func runTCP(ctx context.Context, cfg *Config) (*Report, error) {
 	start := time.Now()
 	writes, err := writeAll(ctx, cfg, conns, newBudget(cfg, start), m, size)
 	closeAll(conns)
-	s.close() // every byte written is read
+	if err == nil {
+		s.drain() // every byte written is read
+	}
 	elapsed := time.Since(start)
 	stop()
 	r := finish(cfg, m, m, elapsed, "write call")
