@@ -221,6 +221,9 @@ func (r *Reactor) intervalFlush() {
 	for _, ps := range r.parts {
 		for _, p := range ps {
 			if p != nil {
+				if p.log.ApplyBackground() {
+					r.markDirty(p) // a sealed segment waits for its final flush
+				}
 				p.log.WriteCheckpointAsync() // file creation and fdatasync: not on this thread
 			}
 		}

@@ -18,6 +18,7 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.ckpt.Wait() // an older checkpoint must not land after the final one
+	l.finishSeals()
 	err := l.closeClean()
 	l.releaseAll()
 	l.closed = true
@@ -66,6 +67,10 @@ func (l *Log) releaseAll() {
 	l.cancel.Store(true)
 	l.bg.Wait()
 	l.ckpt.Wait()
+	l.seals.wg.Wait()
+	for _, p := range l.seals.take() {
+		p.release() // a phase 1 never applied
+	}
 	if p := l.prepared.Swap(nil); p != nil {
 		p.discard()
 	}

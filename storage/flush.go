@@ -28,6 +28,7 @@ func (l *Log) PrepareFlush() (FlushOp, bool) {
 	if l.closed || l.err != nil || l.flushing {
 		return FlushOp{}, false
 	}
+	l.applySeals()
 	fds, targets := l.flushFds[:0], l.flushSegs[:0]
 	if l.dirGen != l.dirSynced {
 		if l.dirFd < 0 {

@@ -56,6 +56,8 @@ type Log struct {
 	preallocSeq  uint64
 	archMu       sync.Mutex
 	archDone     []archiveResult
+	seals        sealQueue // seal phases the worker finished (seal.go)
+	sealsTrimmed bool      // a segment was trimmed since ApplyBackground
 
 	stats logCounters
 }

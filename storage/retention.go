@@ -32,6 +32,7 @@ func (l *Log) EnforceRetention(now time.Time) error {
 		return ErrClosed
 	}
 	l.drainArchived()
+	l.applySeals()
 	nowMs := now.UnixMilli()
 	for n := l.expired(nowMs); n > 0; n-- {
 		l.deleteOldest()

@@ -213,7 +213,7 @@ func (l *Log) roll() error {
 	old.state = SegmentSealed
 	l.segs = append(l.segs, s)
 	l.dirGen++
-	if old.reserved == old.size && !old.trimmed {
+	if old.reserved == old.size && !old.sealing {
 		l.seal(old)
 	}
 	l.requestPrealloc()
