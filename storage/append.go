@@ -241,5 +241,3 @@ func (l *Log) advance() {
 		}
 	}
 }
-
-
