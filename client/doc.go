@@ -1,8 +1,9 @@
 // Package client is the core of ringmq's Go client: one TCP connection to a
 // server (Conn) that says Hello on connect, pipelines requests and matches
 // responses by correlation id. The producer, consumer and admin APIs build
-// on it. It imports only proto and the standard library, so an application
-// builds it with a plain go build.
+// on it. It imports only proto (which adds nothing but the pure-Go batch
+// codecs) and the standard library, so an application builds it with a
+// plain go build.
 //
 // API: Dial opens a connection; Do sends any proto.Request and decodes the
 // response into a proto.Message; the typed methods (Metadata, Produce,

@@ -1,7 +1,10 @@
 // Package proto owns every byte layout of ringmq: record batches (the same
 // bytes on the wire and on disk), request and response frames, the body of
 // every API message, and the table of wire error codes. It imports nothing
-// of ringmq's and only the standard library, so the client builds anywhere.
+// of ringmq's; besides the standard library it uses only the pure-Go codecs
+// of compressed batches (github.com/golang/snappy, github.com/pierrec/lz4/v4,
+// github.com/klauspost/compress), no cgo, io_uring or x/sys, so the client
+// builds anywhere with a plain go build (imports_test.go keeps this true).
 //
 // API: messages encode with AppendTo(dst) (append-style, the body only) and
 // decode with Decode(body) into a caller-owned struct that reuses its slices;

@@ -1,8 +1,6 @@
 package reactor
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -224,27 +222,19 @@ func (s *Server) newTopicInfo(name string, partitions uint32, overrides config.T
 	}
 }
 
-// Topic records in the metadata store: u8 version | u32 partitions |
-// TopicConfig (config.AppendTopicConfig). Never change version 1.
-const topicRecordVersion = 1
-
+// encodeTopic and decodeTopic convert a topic to and from its record in
+// the metadata store; the format lives in metalog (TopicRecord).
 func encodeTopic(partitions uint32, t config.TopicConfig) []byte {
-	b := []byte{topicRecordVersion}
-	b = binary.LittleEndian.AppendUint32(b, partitions)
-	return config.AppendTopicConfig(b, t)
+	return metalog.AppendTopicRecord(nil, metalog.TopicRecord{Partitions: partitions, Overrides: t})
 }
 
 func decodeTopic(name string, b []byte, reactors int) (*topicInfo, error) {
-	if len(b) < 5 || b[0] != topicRecordVersion {
-		return nil, errors.New("unknown topic record version")
-	}
-	partitions := binary.LittleEndian.Uint32(b[1:])
-	overrides, _, err := config.ParseTopicConfig(b[5:])
+	r, _, err := metalog.ParseTopicRecord(b)
 	if err != nil {
 		return nil, err
 	}
-	return &topicInfo{name: name, partitions: partitions, overrides: overrides,
-		shards: assignShards(name, partitions, reactors), shared: newShared(partitions, nil),
+	return &topicInfo{name: name, partitions: r.Partitions, overrides: r.Overrides,
+		shards: assignShards(name, r.Partitions, reactors), shared: newShared(r.Partitions, nil),
 		stats: stats.ForTopic(name)}, nil
 }
 

@@ -101,12 +101,6 @@ func (r *Reactor) handleListOffsets(q *request, body []byte) {
 	r.listOffsetStep(q)
 }
 
-// Special timestamps of ListOffsets.
-const (
-	listEarliest = -2
-	listLatest   = -1
-)
-
 // listOffsetPart runs on the owner.
 func (r *Reactor) listOffsetPart(q *request, origin *Reactor, ti, pi int) {
 	t := &q.listOffsets.Topics[ti]
@@ -116,9 +110,9 @@ func (r *Reactor) listOffsetPart(q *request, origin *Reactor, ti, pi int) {
 	switch {
 	case part == nil:
 		code = proto.UnknownPartition
-	case p.Timestamp == listEarliest:
+	case p.Timestamp == proto.TimestampEarliest:
 		off = part.log.LogStart()
-	case p.Timestamp == listLatest:
+	case p.Timestamp == proto.TimestampLatest:
 		off = part.log.LogEnd()
 	default:
 		o, err := part.log.SeekTime(p.Timestamp)

@@ -37,7 +37,7 @@ type partition struct {
 	// counts reported for it (deltas go to the shared gauges; the size
 	// reported is shared.bytes).
 	pstats   *stats.Partition
-	segCount [stats.NumSegmentStates]int
+	segCount [storage.NumSegmentStates]int
 
 	// waiters are parked fetches (here or on other reactors) to wake on
 	// the next append.
@@ -111,10 +111,10 @@ func (r *Reactor) publishStats(p *partition, st storage.Stats, gone bool) {
 			n = st.Segments[i]
 		}
 		for ; p.segCount[i] < n; p.segCount[i]++ {
-			stats.SegmentEntered(stats.SegmentState(i))
+			stats.SegmentEntered(storage.SegmentState(i))
 		}
 		for ; p.segCount[i] > n; p.segCount[i]-- {
-			stats.SegmentLeft(stats.SegmentState(i))
+			stats.SegmentLeft(storage.SegmentState(i))
 		}
 	}
 	size := st.Bytes

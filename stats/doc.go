@@ -33,7 +33,7 @@
 //	ringmq_partitions_fenced                      gauge: partitions refusing appends after an I/O failure
 //	ringmq_partitions_corrupt                     gauge: partitions with damaged data (served around it)
 //	ringmq_corrupt_ranges                         gauge: damaged ranges in those partitions
-//	ringmq_segments{state}                        gauge: active, sealed, flushed, archived
+//	ringmq_segments{state}                        gauge: by storage.SegmentState (active, sealed, flushed, archived)
 //	ringmq_produce_messages_total{topic}          counter
 //	ringmq_produce_bytes_total{topic}             counter
 //	ringmq_fetch_messages_total{topic}            counter

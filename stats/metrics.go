@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/ringmq/ringmq/storage"
 )
 
 // set holds every ringmq series; it is registered with the metrics
@@ -40,7 +41,7 @@ var (
 	partitionsCorrupt atomic.Int64
 	corruptRanges     atomic.Int64
 
-	segmentCounts [numSegmentStates]atomic.Int64
+	segmentCounts [storage.NumSegmentStates]atomic.Int64
 )
 
 func init() {
@@ -51,7 +52,7 @@ func init() {
 	set.NewGauge("ringmq_partitions_fenced", func() float64 { return float64(partitionsFenced.Load()) })
 	set.NewGauge("ringmq_partitions_corrupt", func() float64 { return float64(partitionsCorrupt.Load()) })
 	set.NewGauge("ringmq_corrupt_ranges", func() float64 { return float64(corruptRanges.Load()) })
-	for s := range SegmentState(numSegmentStates) {
+	for s := range storage.SegmentState(storage.NumSegmentStates) {
 		set.NewGauge(`ringmq_segments{state="`+s.String()+`"}`, func() float64 {
 			return float64(segmentCounts[s].Load())
 		})
@@ -119,46 +120,22 @@ func ConnClosed() { connsOpen.Add(-1) }
 // max_connections already.
 func ConnRejected() { connsRejected.Inc() }
 
-// SegmentState is a segment's place in its life cycle.
-type SegmentState uint8
-
-// Segment life-cycle states. A deleted segment is in none.
-const (
-	SegmentActive SegmentState = iota
-	SegmentSealed
-	SegmentFlushed
-	SegmentArchived
-	numSegmentStates
-)
-
-// NumSegmentStates is the number of segment life-cycle states.
-const NumSegmentStates = int(numSegmentStates)
-
-var segmentStateNames = [numSegmentStates]string{"active", "sealed", "flushed", "archived"}
-
-func (s SegmentState) String() string {
-	if s < numSegmentStates {
-		return segmentStateNames[s]
-	}
-	return "invalid"
-}
-
 // SegmentEntered counts a segment that was created in state s (or opened in
 // it at recovery).
-func SegmentEntered(s SegmentState) { segmentCounts[s.check()].Add(1) }
+func SegmentEntered(s storage.SegmentState) { segmentCounts[checkState(s)].Add(1) }
 
 // SegmentLeft counts a segment that left state s and the life cycle
 // (deleted, or closed at shutdown).
-func SegmentLeft(s SegmentState) { segmentCounts[s.check()].Add(-1) }
+func SegmentLeft(s storage.SegmentState) { segmentCounts[checkState(s)].Add(-1) }
 
 // SegmentMoved counts a segment going from one state to the next.
-func SegmentMoved(from, to SegmentState) {
-	segmentCounts[from.check()].Add(-1)
-	segmentCounts[to.check()].Add(1)
+func SegmentMoved(from, to storage.SegmentState) {
+	segmentCounts[checkState(from)].Add(-1)
+	segmentCounts[checkState(to)].Add(1)
 }
 
-func (s SegmentState) check() SegmentState {
-	if s >= numSegmentStates {
+func checkState(s storage.SegmentState) storage.SegmentState {
+	if int(s) >= storage.NumSegmentStates {
 		panic("BUG: stats: segment state out of range")
 	}
 	return s

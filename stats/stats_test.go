@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ringmq/ringmq/storage"
 )
 
 // scrape returns the text of every ringmq series.
@@ -219,31 +221,31 @@ func TestServerSeries(t *testing.T) {
 }
 
 func TestSegmentStates(t *testing.T) {
-	var before [numSegmentStates]int64
+	var before [storage.NumSegmentStates]int64
 	for s := range before {
 		before[s] = segmentCounts[s].Load()
 	}
-	SegmentEntered(SegmentActive)
-	SegmentEntered(SegmentActive)
-	SegmentMoved(SegmentActive, SegmentSealed)
-	SegmentMoved(SegmentSealed, SegmentFlushed)
-	SegmentMoved(SegmentFlushed, SegmentArchived)
-	SegmentEntered(SegmentFlushed)
-	SegmentLeft(SegmentFlushed)
+	SegmentEntered(storage.SegmentActive)
+	SegmentEntered(storage.SegmentActive)
+	SegmentMoved(storage.SegmentActive, storage.SegmentSealed)
+	SegmentMoved(storage.SegmentSealed, storage.SegmentFlushed)
+	SegmentMoved(storage.SegmentFlushed, storage.SegmentArchived)
+	SegmentEntered(storage.SegmentFlushed)
+	SegmentLeft(storage.SegmentFlushed)
 	text := scrape(t)
-	want := [numSegmentStates]int64{1, 0, 0, 1}
-	for s := range SegmentState(numSegmentStates) {
+	want := [storage.NumSegmentStates]int64{1, 0, 0, 1}
+	for s := range storage.SegmentState(storage.NumSegmentStates) {
 		series := `ringmq_segments{state="` + s.String() + `"}`
 		wantSample(t, text, series, fmt.Sprint(before[s]+want[s]))
 	}
-	SegmentLeft(SegmentActive)
-	SegmentLeft(SegmentArchived)
+	SegmentLeft(storage.SegmentActive)
+	SegmentLeft(storage.SegmentArchived)
 	defer func() {
 		if r := recover(); r == nil || !strings.HasPrefix(fmt.Sprint(r), "BUG:") {
 			t.Errorf("SegmentEntered(bad state) recovered %v, want a BUG panic", r)
 		}
 	}()
-	SegmentEntered(numSegmentStates)
+	SegmentEntered(storage.SegmentState(storage.NumSegmentStates))
 }
 
 func TestLabelEscaping(t *testing.T) {
@@ -283,8 +285,8 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		ObserveFsync(300 * time.Microsecond)
 		ConnOpened()
 		ConnClosed()
-		SegmentMoved(SegmentSealed, SegmentFlushed)
-		SegmentMoved(SegmentFlushed, SegmentSealed)
+		SegmentMoved(storage.SegmentSealed, storage.SegmentFlushed)
+		SegmentMoved(storage.SegmentFlushed, storage.SegmentSealed)
 	})
 	if allocs != 0 {
 		t.Fatalf("hot-path updates allocate %.1f times per run", allocs)

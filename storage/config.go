@@ -41,12 +41,15 @@ type LogConfig struct {
 	// than this move to the Store's ArchiveDir (0: never).
 	ArchiveAfter time.Duration
 	// Preallocate zero-fills the next segment file in the background so
-	// that a roll never waits and fdatasync never converts extents. When
-	// false, segment files are created sparse.
+	// that fdatasync never converts extents. When false (the default, as
+	// storage.preallocate in the server), segment files are created
+	// sparse; either way the next one is pre-created in the background,
+	// so a roll never waits. The server sets it only for flush=sync topics.
 	Preallocate bool
 }
 
-// DefaultLogConfig returns the defaults of the server configuration.
+// DefaultLogConfig returns the defaults of the server configuration
+// (config.Default's [storage] table); a test keeps them equal.
 func DefaultLogConfig() LogConfig {
 	const day = 24 * 60 * 60 * 1000
 	return LogConfig{
@@ -55,7 +58,7 @@ func DefaultLogConfig() LogConfig {
 		IndexIntervalBytes: 4096,
 		RetentionMs:        7 * day,
 		RetentionBytes:     -1,
-		Preallocate:        true,
+		Preallocate:        false,
 	}
 }
 

@@ -21,6 +21,7 @@ func testConfig() LogConfig {
 	c.IndexIntervalBytes = 512
 	c.RetentionMs = -1
 	c.RetentionBytes = -1
+	c.Preallocate = true // the zero-fill path; the default is off
 	return c
 }
 

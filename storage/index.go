@@ -19,7 +19,8 @@ import (
 // including the one at R is T, and the batch at R is the one that raised it
 // to T. Both files are append-only: entries strictly increase in every
 // field, and the first entry of each (when the segment has data) is the
-// first batch's (rel_offset 0).
+// first batch's (rel_offset 0). Golden files: testdata/index-v1.hex and
+// testdata/timeindex-v1.hex (index_golden_test.go).
 const (
 	offsetEntrySize = 8
 	timeEntrySize   = 12

@@ -27,6 +27,10 @@ const (
 	numSegmentStates
 )
 
+// NumSegmentStates is the number of segment states; Stats.Segments and the
+// segment metrics (stats.SegmentEntered) are indexed by SegmentState.
+const NumSegmentStates = int(numSegmentStates)
+
 var segmentStateNames = [numSegmentStates]string{"active", "sealed", "flushed", "archived"}
 
 func (s SegmentState) String() string {

@@ -54,7 +54,8 @@
 //
 // Committed offsets live under "o/" group NUL topic NUL partition (u32
 // big-endian), so one group's offsets are contiguous and ordered by topic
-// then partition; topic configs live under "t/" name. Put and Delete refuse
+// then partition; topic configs live under "t/" name, their value a topic
+// record (AppendTopicRecord/ParseTopicRecord; layout in topic.go). Put and Delete refuse
 // those prefixes; Open checks that every offset key and value read back
 // decodes. The offset value layout is documented beside OffsetKeyPrefix.
 //

@@ -241,8 +241,8 @@ func (s *Store) GroupOffsets(group string) []PartitionOffset {
 	return out
 }
 
-// PutTopic stores a topic's config, encoded by the server (the store does
-// not look inside it).
+// PutTopic stores a topic's config, a topic record encoded by
+// AppendTopicRecord (the store does not look inside it).
 func (s *Store) PutTopic(name string, config []byte) error {
 	if err := checkName(name); err != nil {
 		return err
