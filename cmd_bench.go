@@ -1,6 +1,6 @@
 package main
 
-// ringmq bench produce|consume|e2e|tcp: the load generator (package bench).
+// ringmq bench produce|consume|e2e|tcp|rawlog: the load generator (package bench).
 
 import (
 	"context"
@@ -16,9 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const benchUsage = "ringmq bench produce|consume|e2e|tcp [--driver raw|client] [--server HOST:PORT] [--topic T] [--partitions N] " +
+const benchUsage = "ringmq bench produce|consume|e2e|tcp|rawlog [--driver raw|client] [--server HOST:PORT] [--topic T] [--partitions N] " +
 	"[--producers N] [--consumers N] [--inflight N] [--msg-size B] [--messages N | --duration D] " +
-	"[--batch-bytes B] [--linger D] [--acks 0|1|all] [--compression none|gzip|snappy|lz4|zstd] [--rate R] [--json] [--report FILE.html] [--cpuprofile FILE]"
+	"[--batch-bytes B] [--linger D] [--dir DIR] [--acks 0|1|all] [--compression none|gzip|snappy|lz4|zstd] [--rate R] [--json] [--report FILE.html] [--cpuprofile FILE]"
 
 func cmdBench(args []string) error {
 	cfg, opts, err := parseBenchFlags(args)
@@ -124,16 +124,17 @@ func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 	server := fs.serverFlag()
 	topic := fs.String("topic", bench.DefaultTopic, "topic (created when missing)")
 	partitions := fs.Int("partitions", bench.DefaultPartitions, "partitions of a topic created by the run")
-	producers := fs.Int("producers", bench.DefaultProducers, "producer connections (tcp: writer connections)")
+	producers := fs.Int("producers", bench.DefaultProducers, "producer connections (tcp, rawlog: writer connections)")
 	consumers := fs.Int("consumers", bench.DefaultConsumers, "consumer connections")
 	inflight := fs.Int("inflight", bench.DefaultInFlight, "produce requests in flight per producer connection")
 	msgSize := fs.Int("msg-size", bench.DefaultMsgSize, "bytes per record value (at least 8)")
 	messages := fs.Int64("messages", 0, fmt.Sprintf("messages in all (default %d; consume: what the topic holds)", bench.DefaultMessages))
 	duration := fs.Duration("duration", 0, "run for this long instead of a message count")
-	batchBytes := fs.Int("batch-bytes", bench.DefaultBatchBytes, "record bytes per produce batch (tcp: sets the write size)")
+	batchBytes := fs.Int("batch-bytes", bench.DefaultBatchBytes, "record bytes per produce batch (tcp, rawlog: sets the write size)")
 	linger := fs.Duration("linger", bench.DefaultLinger, "with --rate: longest wait to fill a batch")
 	acks := fs.String("acks", "1", "0, 1 or all")
 	compression := fs.String("compression", "none", "none, gzip, snappy, lz4 or zstd")
+	dir := fs.String("dir", "", "rawlog: directory for its files (a fresh one inside, removed after; default: the system's temp dir)")
 	rate := fs.Float64("rate", 0, "cap on messages per second, all producers together (0: none)")
 	var out benchOutput
 	fs.BoolVar(&out.json, "json", false, "print the report as one JSON object")
@@ -145,7 +146,7 @@ func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 		return bench.Config{}, out, err
 	}
 	cfg := bench.Config{
-		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Server: *server, Topic: *topic, Partitions: *partitions,
+		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Server: *server, Dir: *dir, Topic: *topic, Partitions: *partitions,
 		Producers: *producers, Consumers: *consumers, InFlight: *inflight, MsgSize: *msgSize,
 		Messages: *messages, Duration: *duration, BatchBytes: *batchBytes, Linger: *linger,
 		Rate: *rate, Progress: os.Stderr, ProgressInterval: time.Second, ProgressBar: isTerminal(os.Stderr),
@@ -165,7 +166,7 @@ func checkBenchFlags(cfg *bench.Config, acks, compression string) error {
 		return fmt.Errorf("bench: --compression %q: want none, gzip, snappy, lz4 or zstd", compression)
 	}
 	switch cfg.Mode {
-	case bench.ModeProduce, bench.ModeConsume, bench.ModeE2E, bench.ModeTCP:
+	case bench.ModeProduce, bench.ModeConsume, bench.ModeE2E, bench.ModeTCP, bench.ModeRawlog:
 	default:
 		return fmt.Errorf("bench: unknown mode %q; usage: %s", cfg.Mode, benchUsage)
 	}

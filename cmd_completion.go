@@ -60,7 +60,7 @@ func subcommands(cmd string) []string {
 	case "topic":
 		return topicSubcommandNames()
 	case "bench":
-		return []string{string(bench.ModeProduce), string(bench.ModeConsume), string(bench.ModeE2E), string(bench.ModeTCP)}
+		return []string{string(bench.ModeProduce), string(bench.ModeConsume), string(bench.ModeE2E), string(bench.ModeTCP), string(bench.ModeRawlog)}
 	case "completion":
 		return slices.Sorted(func(yield func(string) bool) {
 			for k := range completionScripts {

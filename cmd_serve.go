@@ -29,6 +29,8 @@ type serveOptions struct {
 	dataDir        *string
 	listen         *string
 	metricsListen  *string
+	nodeID         *uint64
+	peers          []config.Peer // nil: not given
 }
 
 // flagForKey names the flag that overrides a setting, for error messages.
@@ -36,6 +38,8 @@ var flagForKey = map[string]string{
 	"storage.data_dir":      "--data-dir",
 	"server.listen":         "--listen",
 	"server.metrics_listen": "--metrics-listen",
+	"cluster.node_id":       "--node-id",
+	"cluster.peers":         "--peers",
 }
 
 // parseServeFlags parses serve's arguments; configDefault is the file read
@@ -50,6 +54,8 @@ func parseServeFlags(args []string, configDefault string, stdout io.Writer) (ser
 	dataDir := fs.String("data-dir", "", "overrides storage.data_dir")
 	listen := fs.String("listen", "", "overrides server.listen (host:port)")
 	metricsListen := fs.String("metrics-listen", "", `overrides server.metrics_listen (host:port, "" for none)`)
+	nodeID := fs.Uint64("node-id", 0, "overrides cluster.node_id")
+	peers := fs.String("peers", "", "overrides cluster.peers (`ID@HOST:PORT,...`)")
 	if len(args) == 1 && args[0] == listFlagsArg {
 		var names flagNames
 		fs.VisitAll(func(f *flag.Flag) { names = append(names, "--"+f.Name) })
@@ -76,8 +82,19 @@ func parseServeFlags(args []string, configDefault string, stdout io.Writer) (ser
 			o.listen = listen
 		case "metrics-listen":
 			o.metricsListen = metricsListen
+		case "node-id":
+			o.nodeID = nodeID
+		case "peers":
+			o.peers = []config.Peer{}
 		}
 	})
+	if o.peers != nil {
+		p, err := config.ParsePeers(*peers)
+		if err != nil {
+			return o, fmt.Errorf("--peers %w", err)
+		}
+		o.peers = p
+	}
 	return o, nil
 }
 
@@ -96,6 +113,12 @@ func loadServeConfig(o serveOptions) (cfg config.Config, usedDefaults bool, err 
 	override(&cfg.Storage.DataDir, o.dataDir)
 	override(&cfg.Server.Listen, o.listen)
 	override(&cfg.Server.MetricsListen, o.metricsListen)
+	if o.nodeID != nil {
+		cfg.Cluster.NodeID = *o.nodeID
+	}
+	if o.peers != nil {
+		cfg.Cluster.Peers = o.peers
+	}
 	if err := cfg.Validate(); err != nil {
 		var ke *config.KeyError
 		if errors.As(err, &ke) && flagForKey[ke.Key] != "" {

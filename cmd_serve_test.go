@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -403,4 +404,50 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// --node-id and --peers override [cluster]; without either, the defaults
+// make a one-node cluster.
+func TestServeClusterFlags(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.toml")
+	tests := []struct {
+		args   []string
+		nodeID uint64
+		peers  []config.Peer
+		err    string
+	}{
+		{args: nil, nodeID: 1},
+		{args: []string{"--node-id", "2", "--peers", "1@127.0.0.1:9400,2@127.0.0.1:9410,3@127.0.0.1:9420"},
+			nodeID: 2, peers: []config.Peer{{ID: 1, Addr: "127.0.0.1:9400"}, {ID: 2, Addr: "127.0.0.1:9410"},
+				{ID: 3, Addr: "127.0.0.1:9420"}}},
+		{args: []string{"--node-id", "4", "--peers", "1@127.0.0.1:9400,2@127.0.0.1:9410"},
+			err: "--node-id 4: must be one of the ids in cluster.peers"},
+		{args: []string{"--peers", "1@127.0.0.1:9400,1@127.0.0.1:9410"},
+			err: `--peers "1@127.0.0.1:9410": node id 1 appears twice`},
+		{args: []string{"--peers", "1@127.0.0.1"},
+			err: `--peers "1@127.0.0.1": address "127.0.0.1": want HOST:PORT`},
+		{args: []string{"--node-id", "0"}, err: "--node-id 0: must be at least 1"},
+		{args: []string{"--node-id", "x"}, err: `invalid value "x" for flag -node-id`},
+	}
+	for _, tt := range tests {
+		opts, err := parseServeFlags(tt.args, missing, io.Discard)
+		var cfg config.Config
+		if err == nil {
+			cfg, _, err = loadServeConfig(opts)
+		}
+		if tt.err != "" {
+			if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
+				t.Errorf("%q: err = %v, want prefix %q", tt.args, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		if cfg.Cluster.NodeID != tt.nodeID || !slices.Equal(cfg.Cluster.Peers, tt.peers) {
+			t.Errorf("%q: node %d peers %v; want %d %v", tt.args, cfg.Cluster.NodeID, cfg.Cluster.Peers,
+				tt.nodeID, tt.peers)
+		}
+	}
 }

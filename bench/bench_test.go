@@ -1,10 +1,17 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,5 +210,69 @@ func TestGroupDigits(t *testing.T) {
 		if got := groupDigits(n); got != want {
 			t.Errorf("groupDigits(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+func TestRunRawlog(t *testing.T) {
+	dir := t.TempDir()
+	rep, err := Run(context.Background(), Config{Mode: ModeRawlog, Producers: 3, InFlight: 2, Messages: 12_000,
+		MsgSize: 100, BatchBytes: 4000, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 40 records per request: 300 requests, one latency sample each.
+	if rep.Messages != 12_000 || rep.Bytes != 1_200_000 || rep.Latency.Count != 300 || rep.WriteBytes <= 4000 ||
+		rep.MBPerSec <= 0 || rep.Driver != "" || rep.LatencyOf != "request to answer" {
+		t.Fatalf("report %+v", rep)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("files left in --dir: %v", left)
+	}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil || !strings.Contains(text.String(), "3 connections × 2 in flight") {
+		t.Fatalf("text %q, %v", text.String(), err)
+	}
+}
+
+// TestRawlogServerWritesWholeRequests checks the baseline does the work it
+// claims: every request's bytes land in the connection's file, in order,
+// and each answer is the file's size after that request.
+func TestRawlogServerWritesWholeRequests(t *testing.T) {
+	dir := t.TempDir()
+	const size = 1000
+	s, err := newRawlogServer(dir, size, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", s.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for i := range 5 {
+		req := bytes.Repeat([]byte{byte('a' + i)}, size)
+		want = append(want, req...)
+		// Written in two pieces: the server must wait for the whole request.
+		if _, err := c.Write(req[:size/3]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(req[size/3:]); err != nil {
+			t.Fatal(err)
+		}
+		var answer [8]byte
+		if _, err := io.ReadFull(c, answer[:]); err != nil {
+			t.Fatal(err)
+		}
+		if got := binary.BigEndian.Uint64(answer[:]); got != uint64(len(want)) {
+			t.Fatalf("answer %d after request %d, want %d", got, i, len(want))
+		}
+	}
+	c.Close()
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "conn-0.log"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("file holds %d bytes (%v), want the %d bytes sent", len(got), err, len(want))
 	}
 }

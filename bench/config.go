@@ -18,6 +18,7 @@ const (
 	ModeConsume Mode = "consume"
 	ModeE2E     Mode = "e2e"
 	ModeTCP     Mode = "tcp"
+	ModeRawlog  Mode = "rawlog"
 )
 
 // Driver is the client code a run goes through.
@@ -58,11 +59,12 @@ const (
 // Messages and Duration are exclusive (neither: DefaultMessages).
 type Config struct {
 	Mode       Mode
-	Driver     Driver // DriverRaw (default) or DriverClient; unused by ModeTCP
-	Server     string // host:port of the broker (unused by ModeTCP)
+	Driver     Driver // DriverRaw (default) or DriverClient; unused by ModeTCP and ModeRawlog
+	Server     string // host:port of the broker (unused by ModeTCP and ModeRawlog)
+	Dir        string // rawlog: where its files go (a fresh directory in it, removed after); "": the system's temp dir
 	Topic      string // created with Partitions partitions when missing
 	Partitions int
-	Producers  int // producer connections (tcp: writer connections)
+	Producers  int // producer connections (tcp, rawlog: writer connections)
 	Consumers  int // consumer connections
 	InFlight   int // requests in flight per producer connection
 	MsgSize    int // bytes per record value, at least 8
@@ -117,8 +119,8 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	switch {
-	case c.Mode != ModeProduce && c.Mode != ModeConsume && c.Mode != ModeE2E && c.Mode != ModeTCP:
-		return fmt.Errorf("%w: mode %q (want produce, consume, e2e or tcp)", ErrConfig, c.Mode)
+	case c.Mode != ModeProduce && c.Mode != ModeConsume && c.Mode != ModeE2E && c.Mode != ModeTCP && c.Mode != ModeRawlog:
+		return fmt.Errorf("%w: mode %q (want produce, consume, e2e, tcp or rawlog)", ErrConfig, c.Mode)
 	case c.Driver != DriverRaw && c.Driver != DriverClient:
 		return fmt.Errorf("%w: driver %q (want raw or client)", ErrConfig, c.Driver)
 	case c.Messages > 0 && c.Duration > 0:

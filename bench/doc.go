@@ -21,6 +21,13 @@
 //	tcp      the baseline: a sink server in this process and P writer
 //	         connections writing buffers of one produce request's size over
 //	         loopback, so broker/raw ratios come from the same minute.
+//	rawlog   the log baseline: a minimal server in this process reads whole
+//	         requests of one produce request's size from P loopback
+//	         connections (InFlight outstanding each), write(2)s each to its
+//	         connection's file and answers 8 bytes (the file size), with no
+//	         parsing: the machine's limit for produce (the page cache's
+//	         write path, not loopback, bounds it); latency is request to
+//	         answer.
 //
 // Drivers: DriverRaw (default) sends pre-built batches over one
 // client.Conn per producer (InFlight requests in flight each, connection

@@ -42,7 +42,7 @@ type Report struct {
 	Consumers   int     `json:"consumers"`
 	InFlight    int     `json:"inflight"`
 	BatchBytes  int     `json:"batch_bytes"`
-	WriteBytes  int     `json:"write_bytes,omitempty"` // tcp: bytes per write call
+	WriteBytes  int     `json:"write_bytes,omitempty"` // tcp: bytes per write call; rawlog: per request
 	Acks        string  `json:"acks"`
 	Compression string  `json:"compression"`
 	Rate        float64 `json:"rate"`
@@ -112,7 +112,7 @@ func newReport(cfg *Config, msgs, bytes int64, elapsed time.Duration, h *hdrhist
 		BatchBytes: cfg.BatchBytes, Acks: acksName(cfg.Acks), Compression: cfg.Codec.String(),
 		Rate: cfg.Rate,
 	}
-	if cfg.Mode == ModeTCP {
+	if cfg.Mode == ModeTCP || cfg.Mode == ModeRawlog {
 		r.Driver = ""
 	}
 	if secs > 0 {
@@ -161,6 +161,9 @@ func (r *Report) setup() string {
 	switch r.Mode {
 	case ModeTCP:
 		return fmt.Sprintf("%d writer connections, %d B per write, loopback sink in process", r.Producers, r.WriteBytes)
+	case ModeRawlog:
+		return fmt.Sprintf("%d connections × %d in flight, %d B per request, write(2) to one file each, 8-byte answers, server in process",
+			r.Producers, r.InFlight, r.WriteBytes)
 	case ModeConsume:
 		return fmt.Sprintf("%s driver, %d consumers, %d partitions", r.Driver, r.Consumers, r.Partitions)
 	}

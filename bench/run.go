@@ -22,8 +22,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Mode == ModeTCP {
+	switch cfg.Mode {
+	case ModeTCP:
 		return runTCP(ctx, &cfg)
+	case ModeRawlog:
+		return runRawlog(ctx, &cfg)
 	}
 	admin, err := dial(ctx, &cfg, -1)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -31,6 +32,11 @@ const (
 
 	readBufferSize   = 64 << 10
 	maxRetainedWrite = 4 << 20 // a write buffer grown past this is dropped after use
+
+	// minRefBytes is the smallest produce Records the writer sends from the
+	// caller's memory instead of copying it into the write buffer: below
+	// it an iovec costs more than the copy.
+	minRefBytes = 4 << 10
 )
 
 // Options configure a connection. The zero value is usable.
@@ -87,12 +93,32 @@ type Conn struct {
 	err     error            // the first failure; set once
 	pending map[uint32]*call // by correlation id; nil: abandoned by its caller
 	nextID  uint32
-	wbuf    []byte // frames the writer has not taken yet
-	wslots  int    // slots to release once wbuf is written (acks 0)
-	closing bool   // Close was called: the writer drains wbuf, then stops
+	// The stream the writer has not taken yet: wsegs in order, each a
+	// range of wbuf (the frames' own bytes) or a caller's batch by
+	// reference (see Do for how long a caller's batch is read).
+	wbuf    []byte
+	wsegs   []seg
+	wslots  int  // slots to release once the stream is written (acks 0)
+	closing bool // Close was called: the writer drains the stream, then stops
+	// Requests whose batches are sent by reference are numbered: lastRef
+	// is the newest; the writer has taken those up to taken and written
+	// those up to written (everything once it has stopped); wrote is
+	// signalled each time written moves.
+	lastRef, taken, written uint64
+	wrote                   sync.Cond
+
+	wv net.Buffers // the writer's: what WriteTo has left to write (a field, so it does not escape per write)
 	// drained is closed by the writer once everything queued before Close
 	// is written (acks 0 requests have no other way to be delivered).
 	drained chan struct{}
+}
+
+// seg is a piece of the write stream: wbuf[off:end], or ref (a caller's
+// batch of request number seq).
+type seg struct {
+	off, end int
+	ref      []byte
+	seq      uint64
 }
 
 // call is one caller waiting for its response.
@@ -134,6 +160,7 @@ func newConn(nc net.Conn, addr string, opts Options) *Conn {
 		drained: make(chan struct{}),
 		pending: make(map[uint32]*call),
 	}
+	c.wrote.L = &c.mu
 	c.wg.Add(2)
 	go c.writeLoop()
 	go c.readLoop()
@@ -202,6 +229,10 @@ const closeDrainTimeout = 5 * time.Second
 // returns once the request is queued, and resp is left untouched. If ctx
 // ends first Do returns ctx.Err(); the request may still reach the server,
 // and its response is dropped.
+//
+// Large batches of a Produce with acks are written from req's memory
+// rather than copied: req's Records must stay untouched until Do returns
+// (on every path, Do returns only once the writer no longer reads them).
 func (c *Conn) Do(ctx context.Context, req proto.Request, resp proto.Message) error {
 	select {
 	case c.slots <- struct{}{}:
@@ -211,7 +242,7 @@ func (c *Conn) Do(ctx context.Context, req proto.Request, resp proto.Message) er
 		return c.Err()
 	}
 	if !proto.ExpectsResponse(req) {
-		if _, err := c.enqueue(req, nil); err != nil {
+		if _, _, err := c.enqueue(req, nil); err != nil {
 			<-c.slots
 			return err
 		}
@@ -219,16 +250,46 @@ func (c *Conn) Do(ctx context.Context, req proto.Request, resp proto.Message) er
 	}
 	defer func() { <-c.slots }()
 	cl := &call{ch: make(chan result, 1)}
-	id, err := c.enqueue(req, cl)
+	id, seq, err := c.enqueue(req, cl)
 	if err != nil {
 		return err
 	}
 	select {
 	case r := <-cl.ch:
+		// A response means the server read the whole request, so the
+		// kernel has copied its batches; a failure may be mid-write.
+		if r.err != nil {
+			c.release(seq)
+		}
 		return finish(r, req.APIKey(), resp)
 	case <-ctx.Done():
 		c.abandon(id, cl)
+		c.release(seq)
 		return ctx.Err()
+	}
+}
+
+// release returns once request seq (0: none) no longer reads its
+// caller's batches: a request still queued gets copies of them; one being
+// written is waited for, which a failing connection ends.
+func (c *Conn) release(seq uint64) {
+	if seq == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if seq > c.taken {
+		for i := range c.wsegs {
+			if s := &c.wsegs[i]; s.seq == seq && s.ref != nil {
+				s.off = len(c.wbuf)
+				c.wbuf = append(c.wbuf, s.ref...)
+				s.end, s.ref = len(c.wbuf), nil
+			}
+		}
+		return
+	}
+	for c.written < seq {
+		c.wrote.Wait()
 	}
 }
 
@@ -248,13 +309,14 @@ func finish(r result, api proto.APIKey, resp proto.Message) error {
 	return nil
 }
 
-// enqueue appends req's frame to the write buffer and registers cl (nil:
-// no response expected) under a fresh correlation id.
-func (c *Conn) enqueue(req proto.Request, cl *call) (id uint32, err error) {
+// enqueue appends req's frame to the write stream and registers cl (nil:
+// no response expected) under a fresh correlation id. seq numbers a
+// request whose batches the stream references (0: none, all copied).
+func (c *Conn) enqueue(req proto.Request, cl *call) (id uint32, seq uint64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
-		return 0, c.err
+		return 0, 0, c.err
 	}
 	start, ok := len(c.wbuf), false
 	defer func() {
@@ -263,12 +325,30 @@ func (c *Conn) enqueue(req proto.Request, cl *call) (id uint32, err error) {
 		}
 	}()
 	id = c.newID()
-	c.wbuf = proto.AppendRequest(c.wbuf, id, req)
-	if n := len(c.wbuf) - start; n-proto.FrameLengthSize > c.opts.MaxRequestBytes {
-		return 0, fmt.Errorf("client: %v request: %w: %d bytes, limit %d",
+	var gaps []proto.Gap
+	var gapArr [4]proto.Gap
+	if p, isProduce := req.(*proto.ProduceRequest); isProduce && cl != nil {
+		c.wbuf, gaps = proto.AppendProduceRequestSplit(c.wbuf, id, p, minRefBytes, gapArr[:0])
+	} else {
+		c.wbuf = proto.AppendRequest(c.wbuf, id, req)
+	}
+	n, _ := proto.FrameLength(c.wbuf[start:])
+	if n-proto.FrameLengthSize > c.opts.MaxRequestBytes {
+		return 0, 0, fmt.Errorf("client: %v request: %w: %d bytes, limit %d",
 			req.APIKey(), proto.ErrFrameTooLarge, n-proto.FrameLengthSize, c.opts.MaxRequestBytes)
 	}
 	ok = true
+	if len(gaps) > 0 {
+		c.lastRef++
+		seq = c.lastRef
+	}
+	at := start
+	for _, g := range gaps {
+		c.addSeg(at, g.At)
+		c.wsegs = append(c.wsegs, seg{ref: g.Bytes, seq: seq})
+		at = g.At
+	}
+	c.addSeg(at, len(c.wbuf))
 	if cl != nil {
 		c.pending[id] = cl
 	} else {
@@ -278,7 +358,20 @@ func (c *Conn) enqueue(req proto.Request, cl *call) (id uint32, err error) {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	return id, nil
+	return id, seq, nil
+}
+
+// addSeg appends wbuf[off:end] to the stream, extending the last piece
+// when it ends at off. c.mu is held.
+func (c *Conn) addSeg(off, end int) {
+	if off == end {
+		return
+	}
+	if k := len(c.wsegs) - 1; k >= 0 && c.wsegs[k].ref == nil && c.wsegs[k].end == off {
+		c.wsegs[k].end = end
+		return
+	}
+	c.wsegs = append(c.wsegs, seg{off: off, end: end})
 }
 
 // newID returns a correlation id no request in flight uses. c.mu is held.
@@ -325,10 +418,15 @@ func (c *Conn) lost(op string, err error) error {
 	return fmt.Errorf("%w: %s %s: %w", ErrConnectionLost, op, c.addr, err)
 }
 
-// writeLoop sends, in one write, every frame queued since the last write.
+// writeLoop sends, in one vectored write, every frame queued since the
+// last write.
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
+	defer c.stopWriting()
 	var buf []byte
+	var segs []seg
+	var vec net.Buffers
+	var wrote uint64 // requests with batches by reference written so far
 	for {
 		select {
 		case <-c.wake:
@@ -337,15 +435,21 @@ func (c *Conn) writeLoop() {
 		}
 		c.mu.Lock()
 		buf, c.wbuf = c.wbuf, buf[:0]
+		segs, c.wsegs = c.wsegs, segs[:0]
 		slots := c.wslots
 		c.wslots = 0
 		closing := c.closing
+		taken := c.lastRef
+		c.taken = taken
 		c.mu.Unlock()
-		if len(buf) > 0 {
-			if _, err := c.nc.Write(buf); err != nil {
-				c.fail(c.lost("write to", err))
-				return
-			}
+		if err := c.writeSegs(buf, segs, &vec); err != nil {
+			c.fail(c.lost("write to", err))
+			return
+		}
+		clear(segs) // drop the references to callers' batches
+		if taken > wrote {
+			c.wroteUpTo(taken)
+			wrote = taken
 		}
 		for ; slots > 0; slots-- {
 			<-c.slots
@@ -355,7 +459,7 @@ func (c *Conn) writeLoop() {
 		}
 		if closing {
 			c.mu.Lock()
-			empty := len(c.wbuf) == 0
+			empty := len(c.wsegs) == 0
 			c.mu.Unlock()
 			if empty {
 				close(c.drained)
@@ -365,6 +469,49 @@ func (c *Conn) writeLoop() {
 		}
 	}
 }
+
+// writeSegs writes the stream segs (pieces of buf and callers' batches):
+// one plain Write when it is one piece of buf, else one vectored write
+// (writev). The race detector sees no ordering through writev, unlike
+// through write; tests that order memory through the socket keep that
+// in mind.
+func (c *Conn) writeSegs(buf []byte, segs []seg, vec *net.Buffers) error {
+	switch {
+	case len(segs) == 0:
+		return nil
+	case len(segs) == 1 && segs[0].ref == nil:
+		_, err := c.nc.Write(buf[segs[0].off:segs[0].end])
+		return err
+	}
+	v := (*vec)[:0]
+	for _, s := range segs {
+		if s.ref != nil {
+			v = append(v, s.ref)
+		} else {
+			v = append(v, buf[s.off:s.end])
+		}
+	}
+	*vec = v
+	c.wv = v // WriteTo consumes its receiver; *vec keeps the array
+	_, err := c.wv.WriteTo(c.nc)
+	clear(v) // drop the references to callers' batches
+	return err
+}
+
+// wroteUpTo records that requests up to seq no longer read their
+// callers' batches and wakes release.
+func (c *Conn) wroteUpTo(seq uint64) {
+	c.mu.Lock()
+	if seq > c.written {
+		c.written = seq
+		c.wrote.Broadcast()
+	}
+	c.mu.Unlock()
+}
+
+// stopWriting marks every request written (the writer reads no batch
+// once it has returned).
+func (c *Conn) stopWriting() { c.wroteUpTo(math.MaxUint64) }
 
 // readLoop reads response frames and hands each to its waiting caller.
 func (c *Conn) readLoop() {

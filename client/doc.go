@@ -14,9 +14,12 @@
 //
 // Concurrency: a Conn is safe for concurrent use. Each Conn runs two
 // goroutines: a writer that sends every frame queued since its last write
-// in one write, and a reader that hands each response to the caller waiting
-// for it. Callers encode their request into the shared write buffer and
-// wait on their own channel; there is no goroutine per request. When the
+// in one write (writev when it holds callers' batches), and a reader that
+// hands each response to the caller waiting for it. Callers encode their
+// request into the shared write buffer and wait on their own channel; there
+// is no goroutine per request. Produce batches of 4 KiB and more (with
+// acks) are not copied: the write reads them from the caller's memory, and
+// Do returns only once it no longer does. When the
 // connection dies every waiting caller fails with ErrConnectionLost (or
 // ErrClosed after Close), and so does every later call.
 //

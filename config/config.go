@@ -13,6 +13,7 @@ type Config struct {
 	Storage StorageConfig `toml:"storage"`
 	Topics  TopicsConfig  `toml:"topics"`
 	Log     LogConfig     `toml:"log"`
+	Cluster ClusterConfig `toml:"cluster"`
 }
 
 // ServerConfig is the [server] table: listeners, limits and shutdown.
@@ -117,6 +118,11 @@ func Default() Config {
 		},
 		Topics: TopicsConfig{DefaultPartitions: 1},
 		Log:    LogConfig{Level: slog.LevelInfo, Format: LogText},
+		Cluster: ClusterConfig{
+			NodeID: 1, ReplicationFactor: 1, MinInsyncReplicas: 1,
+			SessionTimeout: 3 * time.Second, ElectionTimeout: time.Second,
+			AutoPreferredLeader: true,
+		},
 	}
 }
 

@@ -221,6 +221,14 @@ func setField(key string, f reflect.Value, v any) error {
 			return invalid(key, v, "want an integer")
 		}
 		*p = n
+	case *uint64:
+		n, ok := v.(int64)
+		if !ok || n < 0 {
+			return invalid(key, v, "want an integer of at least 0")
+		}
+		*p = uint64(n)
+	case *[]Peer:
+		return setPeers(key, p, v)
 	case *time.Duration:
 		return setDuration(key, p, v)
 	case *slog.Level:

@@ -46,6 +46,7 @@ func (c Config) Validate() error {
 	c.Storage.validate(&ck)
 	c.Topics.validate(&ck)
 	c.Log.validate(&ck)
+	c.Cluster.validate(&ck)
 	return ck.err
 }
 

@@ -2,6 +2,12 @@ package proto
 
 // Produce: the data path in. Names and records alias the request frame.
 
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
 // Acks values of ProduceRequest.Acks.
 const (
 	AcksNone   int8 = 0  // no response at all
@@ -59,6 +65,38 @@ func (*ProduceRequest) APIKey() APIKey { return APIProduce }
 
 // AppendTo implements Message.
 func (r *ProduceRequest) AppendTo(dst []byte) []byte {
+	dst, _, _ = r.appendSplit(dst, -1, nil)
+	return dst
+}
+
+// Gap is a run of bytes left out of an encoding: Bytes belong before byte
+// At of the buffer the encoding was appended to.
+type Gap struct {
+	At    int
+	Bytes []byte
+}
+
+// AppendProduceRequestSplit is AppendRequest for a produce request, except
+// that each partition's Records of at least minGap bytes is left out of
+// dst (its length prefix stays) and appended to gaps instead, in frame
+// order: the frame is dst[len(dst):] as returned with every gap's Bytes
+// inserted at its At, and its length field counts them. A writer sends
+// such a frame with one vectored write, without copying the batches.
+func AppendProduceRequestSplit(dst []byte, correlationID uint32, r *ProduceRequest, minGap int, gaps []Gap) ([]byte, []Gap) {
+	start := len(dst)
+	dst = AppendRequestHeader(dst, RequestHeader{API: APIProduce, CorrelationID: correlationID}, 0)
+	dst, gaps, left := r.appendSplit(dst, minGap, gaps)
+	if n := uint64(len(dst)-start-FrameLengthSize) + uint64(left); n > math.MaxUint32 {
+		panic(fmt.Sprintf("BUG: proto: produce frame of %d bytes", n))
+	} else {
+		binary.LittleEndian.PutUint32(dst[start:], uint32(n))
+	}
+	return dst, gaps
+}
+
+// appendSplit appends r's body, leaving out Records of at least minGap
+// bytes (minGap < 0: none) as gaps; left is the bytes left out.
+func (r *ProduceRequest) appendSplit(dst []byte, minGap int, gaps []Gap) (_ []byte, _ []Gap, left int) {
 	dst = appendI8(dst, r.Acks)
 	dst = appendU32(dst, r.TimeoutMs)
 	dst = appendArrayLen(dst, len(r.Topics))
@@ -68,10 +106,16 @@ func (r *ProduceRequest) AppendTo(dst []byte) []byte {
 		dst = appendArrayLen(dst, len(t.Partitions))
 		for _, p := range t.Partitions {
 			dst = appendU32(dst, p.Partition)
-			dst = appendBytes32(dst, p.Records)
+			if minGap < 0 || len(p.Records) < minGap || len(p.Records) == 0 {
+				dst = appendBytes32(dst, p.Records)
+				continue
+			}
+			dst = appendU32(dst, checkedU32(len(p.Records)))
+			gaps = append(gaps, Gap{At: len(dst), Bytes: p.Records})
+			left += len(p.Records)
 		}
 	}
-	return dst
+	return dst, gaps, left
 }
 
 // Decode implements Message. It does not allocate once r's slices have

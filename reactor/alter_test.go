@@ -50,8 +50,9 @@ func TestAlterTopic(t *testing.T) {
 	if kv, _ := describeConfigs(t, c, "t"); kv[proto.ConfigRetentionMs] != "120000" || kv[proto.ConfigFlush] != proto.FlushSync {
 		t.Fatalf("after alter: %v", kv)
 	}
-	// The partitions keep serving, now with flush=sync acks.
-	produceOne(t, c, "t", 1, []byte("after"))
+	// The partitions keep serving, now with flush=sync: acks=all returns
+	// once the record is fsync'd, and so readable.
+	produceOneAcks(t, c, "t", 1, []byte("after"), proto.AcksAll)
 	if got := ringtest.ReadPartition(t, c, "t", 1); len(got) != 2 || !bytes.Equal(got[1], []byte("after")) {
 		t.Fatalf("partition 1 after alter: %q", got)
 	}

@@ -33,14 +33,19 @@
 // A request is owned by the reactor that read it (its origin). Each
 // partition part goes to its owner: handled inline when that is the
 // origin, otherwise posted to the owner's mailbox; the owner posts the
-// result back. A produce part is acknowledged only once the partition's
-// visible log end (flush=interval) or flushed offset (flush=sync) passes
-// its last offset, so an ack never covers a gap left by a failed or
-// unfinished earlier write. A fetch answers with header bytes followed by
-// the mmap'd segment slices themselves (sendmsg with iovecs, no copy);
-// slices read by another reactor are released back to it after the send.
-// Below min_bytes a fetch parks on each partition it reads until an
-// append past what it read wakes it or max_wait passes.
+// result back. Each partition's rules live in its replica.Replica, which
+// the owner drives (drive.go): it feeds it write and flush completions,
+// the clock and fetch registrations, and executes its Ready at the end of
+// every loop turn. A produce part is acknowledged by its level: acks=0
+// and acks=1 once the visible log end passes it, acks=all once the high
+// watermark does (the flushed offset on flush=sync topics, the log end
+// otherwise); never across a gap left by a failed or unfinished earlier
+// write. A fetch returns only records below the high watermark and
+// reports it; it answers with header bytes followed by the mmap'd segment
+// slices themselves (sendmsg with iovecs, no copy); slices read by
+// another reactor are released back to it after the send. Below
+// min_bytes a fetch registers with each partition's replica (Wait) and
+// parks until the high watermark moves far enough or max_wait passes.
 //
 // # Bounds
 //

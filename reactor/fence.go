@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ringmq/ringmq/replica"
 	"github.com/ringmq/ringmq/stats"
 	"github.com/ringmq/ringmq/storage"
 )
@@ -101,9 +102,16 @@ func (r *Reactor) onResumed(p *partition, res storage.ResumeResult) {
 	if p.log.Err() != nil {
 		return // a stale result; the next try is already planned
 	}
+	// The replica takes the resumed log's offsets (nothing is in flight:
+	// StartResume waited for that); appends still waiting for the HW fail,
+	// waiters read again.
+	if err := p.rep.Reset(replica.Offsets{LogStart: p.log.LogStart(), HighWatermark: p.rep.HighWatermark(),
+		Flushed: p.log.FlushedOffset(), LogEnd: p.log.LogEnd()}); err != nil {
+		panic(fmt.Sprintf("BUG: reactor: replica of resumed %s/%d: %v", p.topic.name, p.id, err))
+	}
+	r.touch(p)
 	r.unfence(p)
 	r.srv.log.Info("partition resumed", "topic", p.topic.name, "partition", p.id, "log_end", p.log.LogEnd())
-	r.publishEnds(p)
 }
 
 // Ready reports nil when the server serves and every partition is open

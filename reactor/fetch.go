@@ -7,15 +7,18 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/replica"
 	"github.com/ringmq/ringmq/storage"
 )
 
 // Fetch path: the origin gathers every partition (reading its own from the
 // mmap'd segments, asking owners for the rest), then either answers with
 // header bytes plus the segment slices (no copy), or, below min_bytes,
-// releases what it read and parks until an append on one of the
-// partitions or max_wait. Views read by another reactor go back to it for
-// release once the response is sent.
+// releases what it read and parks until the high watermark of one of the
+// partitions moves far enough or max_wait passes (a registration with each
+// partition's replica: replica.Wait). A fetch returns only records below
+// the high watermark and reports it. Views read by another reactor go back
+// to it for release once the response is sent.
 
 type fetchState struct {
 	req      proto.FetchRequest
@@ -43,7 +46,8 @@ type fetchPart struct {
 	info     *topicInfo // nil for an unknown topic
 	owner    int32
 	code     proto.ErrorCode
-	hw       uint64
+	hw       uint64 // the high watermark reported: records are cut below it
+	end      uint64 // the log end when read (records past hw may be in the read)
 	logStart uint64
 	v0, vn   int32          // range of local views in fetchState.views
 	remote   []storage.View // read by owner; released there
@@ -161,23 +165,24 @@ func (r *Reactor) gatherFetch(q *request) {
 }
 
 // partRange checks a fetch part against the partition this reactor owns. It
-// returns the partition, its log end and start, an error code for an
-// unknown partition or an offset outside the log, and how many bytes to
-// read (0: nothing yet, the offset is the log end).
+// returns the partition, its offsets (log start, high watermark, log end),
+// an error code for an unknown partition or an offset outside the log,
+// and how many bytes to read (0: nothing yet, the offset is at or past the
+// high watermark: only records below it are served).
 func (r *Reactor) partRange(t *proto.FetchTopic, p *proto.FetchPartition, maxBytes int) (
-	part *partition, code proto.ErrorCode, hw, start uint64, limit int) {
+	part *partition, code proto.ErrorCode, o replica.Offsets, limit int) {
 	part = r.partition(t.Name, p.Partition)
 	if part == nil {
-		return nil, proto.UnknownPartition, 0, 0, 0
+		return nil, proto.UnknownPartition, o, 0
 	}
-	hw, start = part.log.LogEnd(), part.log.LogStart()
+	o = part.rep.Offsets()
 	switch {
-	case p.Offset > hw || p.Offset < start:
-		return part, proto.OffsetOutOfRange, hw, start, 0
-	case p.Offset == hw:
-		return part, proto.None, hw, start, 0
+	case p.Offset > o.LogEnd || p.Offset < o.LogStart:
+		return part, proto.OffsetOutOfRange, o, 0
+	case p.Offset >= o.HighWatermark:
+		return part, proto.None, o, 0
 	}
-	return part, proto.None, hw, start, min(int(p.PartitionMaxBytes), maxBytes)
+	return part, proto.None, o, min(int(p.PartitionMaxBytes), maxBytes)
 }
 
 // readLocal reads a part this reactor owns for its own fetch: cold data
@@ -185,9 +190,9 @@ func (r *Reactor) partRange(t *proto.FetchTopic, p *proto.FetchPartition, maxByt
 func (r *Reactor) readLocal(q *request, idx int) {
 	fs := &q.fetch
 	t, p := r.fetchReq(q, idx)
-	part, code, hw, start, limit := r.partRange(t, p, fs.maxBytes)
+	part, code, o, limit := r.partRange(t, p, fs.maxBytes)
 	fp := &fs.parts[idx]
-	fp.code, fp.hw, fp.logStart = code, hw, start
+	fp.code, fp.hw, fp.end, fp.logStart = code, o.HighWatermark, o.LogEnd, o.LogStart
 	if limit > 0 {
 		switch v, cold := r.coldView(fs, part, p.Offset, limit); {
 		case cold && v.Len() > 0:
@@ -245,8 +250,36 @@ func (r *Reactor) readViews(q *request, idx int, part *partition, off uint64, li
 	}
 	fs.views = views
 	fp.v0, fp.vn = int32(v0), int32(len(views)-v0)
-	fp.size = viewBytes(views[v0:])
-	fs.bytes += fp.size
+	fs.setSize(fp, viewBytes(views[v0:]))
+}
+
+// setSize sets the records size of a part that read size bytes, cut below
+// the high watermark it reports, and counts it in the fetch's total.
+func (fs *fetchState) setSize(fp *fetchPart, size int) {
+	if fp.end > fp.hw {
+		size = min(size, fs.belowHW(fp))
+	}
+	fp.size = size
+	fs.bytes += size
+}
+
+// belowHW is the length of the whole batches of fp's records that start
+// below fp.hw. A read returns whole batches from the one holding the
+// offset on, and the HW lies between appends, so no batch straddles it.
+func (fs *fetchState) belowHW(fp *fetchPart) int {
+	n, done := 0, false
+	fs.eachSlice(fp, func(b []byte) {
+		for !done && len(b) >= proto.BatchHeaderSize {
+			h, err := proto.ParseBatchHeader(b)
+			if err != nil || h.BaseOffset >= fp.hw || h.Size() > len(b) {
+				done = true
+				return
+			}
+			n += h.Size()
+			b = b[h.Size():]
+		}
+	})
+	return n
 }
 
 // readCold starts a ring read of a range that is not in page cache (v, from
@@ -277,13 +310,14 @@ func (r *Reactor) onColdRead(o *ioOp, res int32) {
 	_, p := r.fetchReq(q, int(o.idx))
 	if n := batchesFrom(fp.cold[:max(res, 0)], p.Offset); n > 0 {
 		fp.cold = fp.cold[:n]
-		fp.size = n
-		fs.bytes += n
+		fs.setSize(fp, n)
 	} else {
 		r.pool.put(fp.cold)
 		fp.cold = nil
 		t, _ := r.fetchReq(q, int(o.idx))
-		if part, code, _, _, limit := r.partRange(t, p, fs.maxBytes); limit > 0 {
+		part, code, off, limit := r.partRange(t, p, fs.maxBytes)
+		fp.end = max(fp.end, off.LogEnd) // the read may now reach further
+		if limit > 0 {
 			r.readViews(q, int(o.idx), part, p.Offset, limit)
 		} else {
 			fp.code = code
@@ -331,8 +365,9 @@ func batchesFrom(b []byte, off uint64) int {
 func (r *Reactor) fetchRemotePart(m *message) {
 	q, origin, idx := m.req, m.origin, m.idx
 	t, p := r.fetchReq(q, int(idx))
-	part, code, hw, start, limit := r.partRange(t, p, q.fetch.maxBytes)
-	reply := message{kind: msgFetchDone, origin: r, req: q, idx: idx, code: code, end: hw, start: start}
+	part, code, off, limit := r.partRange(t, p, q.fetch.maxBytes)
+	reply := message{kind: msgFetchDone, origin: r, req: q, idx: idx, code: code, end: off.HighWatermark,
+		start: off.LogStart, base: off.LogEnd}
 	if limit > 0 {
 		if v, cold := r.coldView(&q.fetch, part, p.Offset, limit); cold {
 			if v.Len() == 0 { // no budget left: nothing this time
@@ -341,7 +376,7 @@ func (r *Reactor) fetchRemotePart(m *message) {
 			}
 			slot, o := r.ops.alloc()
 			*o = ioOp{req: q, origin: origin, idx: idx, coldView: v, coldBuf: make([]byte, v.Len()),
-				hw: hw, logStart: start}
+				hw: off.HighWatermark, logEnd: off.LogEnd, logStart: off.LogStart}
 			r.srv.metrics.coldRead(v.Len())
 			r.ring.PrepareRead(v.Fd(), o.coldBuf, uint64(v.Pos()), makeUD(udRead, 0, slot))
 			return
@@ -362,13 +397,13 @@ func (r *Reactor) readRemote(part *partition, off uint64, limit int) ([]storage.
 // onRemoteColdRead completes a cold read made for another reactor's fetch.
 func (r *Reactor) onRemoteColdRead(o *ioOp, res int32) {
 	o.coldView.Release()
-	reply := message{kind: msgFetchDone, origin: r, req: o.req, idx: o.idx, end: o.hw, start: o.logStart}
+	reply := message{kind: msgFetchDone, origin: r, req: o.req, idx: o.idx, end: o.hw, start: o.logStart, base: o.logEnd}
 	t, p := r.fetchReq(o.req, int(o.idx))
 	if n := batchesFrom(o.coldBuf[:max(res, 0)], p.Offset); n > 0 {
 		reply.data = o.coldBuf[:n]
 	} else {
-		part, code, hw, start, limit := r.partRange(t, p, o.req.fetch.maxBytes)
-		reply.code, reply.end, reply.start = code, hw, start
+		part, code, off, limit := r.partRange(t, p, o.req.fetch.maxBytes)
+		reply.code, reply.end, reply.start, reply.base = code, off.HighWatermark, off.LogStart, off.LogEnd
 		if limit > 0 {
 			reply.views, reply.code = r.readRemote(part, p.Offset, limit)
 		}
@@ -377,11 +412,10 @@ func (r *Reactor) onRemoteColdRead(o *ioOp, res int32) {
 }
 
 // fetchPartDone runs on the origin.
-func (r *Reactor) fetchPartDone(q *request, idx int, code proto.ErrorCode, hw, start uint64, views []storage.View, cold []byte) {
+func (r *Reactor) fetchPartDone(q *request, idx int, code proto.ErrorCode, hw, start, end uint64, views []storage.View, cold []byte) {
 	fp := &q.fetch.parts[idx]
-	fp.code, fp.hw, fp.logStart, fp.remote, fp.cold = code, hw, start, views, cold
-	fp.size = viewBytes(views) + len(cold)
-	q.fetch.bytes += fp.size
+	fp.code, fp.hw, fp.end, fp.logStart, fp.remote, fp.cold = code, hw, end, start, views, cold
+	q.fetch.setSize(fp, viewBytes(views)+len(cold))
 	r.fetchStep(q)
 }
 
@@ -432,84 +466,84 @@ func fetchFailed(fs *fetchState) bool {
 	return false
 }
 
-// parkFetch registers q with every partition it reads, to be woken when
-// the partition grows past the log end this read saw (not the requested
-// offset: bytes between the two were just read and were not enough).
+// parkFetch registers q with the replica of every partition it reads
+// (replica.Wait): woken once min_bytes less what it has more bytes are
+// readable below the high watermark at its offset, at once if the HW
+// already moved past the one this read reported, or at max_wait.
 func (r *Reactor) parkFetch(q *request) {
 	fs := &q.fetch
 	fs.gen = (fs.gen + 1) & 0xffffff
 	fs.parked, fs.parkedAt = true, r.now
 	r.parked.add(q)
 	r.srv.parkedFetches.Add(1)
+	need := max(int64(fs.req.MinBytes)-int64(fs.bytes), 1)
 	for i := range fs.parts {
 		fp := &fs.parts[i]
 		if fp.owner < 0 {
 			continue
 		}
 		_, p := r.fetchReq(q, i)
-		info, seen := fp.info, max(p.Offset, fp.hw)
 		// The owner gets everything by value: the origin may answer, and
 		// reuse, q before the owner reads this message.
+		m := message{kind: msgWatch, origin: r, req: q, gen: fs.gen, topic: fp.info, idx: int32(p.Partition),
+			base: p.Offset, end: fp.hw, start: uint64(need), at: fs.deadline}
 		if int(fp.owner) == r.id {
-			r.watchLocal(q, r, info, p.Partition, seen, fs.gen)
+			r.watchPartition(&m)
 		} else {
-			r.srv.reactors[fp.owner].mb.post(message{kind: msgWatch, origin: r, req: q, gen: fs.gen,
-				topic: info, idx: int32(p.Partition), base: seen})
+			r.srv.reactors[fp.owner].mb.post(m)
 		}
 	}
 }
 
+// waiter is a parked fetch to wake: its origin, request and park
+// generation; final says the wake is not for new data (a deadline, a
+// deleted partition...): answer with what there is.
 type waiter struct {
 	origin *Reactor
 	req    *request
 	gen    uint32
+	final  bool
 }
 
+// watchPartition runs on the partition's owner: it registers the parked
+// fetch m.req (never read here: it belongs to m.origin) with the
+// partition's replica, or wakes it now when the replica says waiting
+// would not help.
 func (r *Reactor) watchPartition(m *message) {
-	r.watchLocal(m.req, m.origin, m.topic, uint32(m.idx), m.base, m.gen)
-}
-
-// watchLocal runs on the partition's owner: q (never read here: it belongs
-// to origin) is woken on the next append to the partition, or soon if the
-// partition already grew past seen, the log end the fetch read up to.
-func (r *Reactor) watchLocal(q *request, origin *Reactor, topic *topicInfo, id uint32, seen uint64, gen uint32) {
 	var part *partition
-	if ps := r.parts[topic.name]; int(id) < len(ps) {
-		part = ps[id]
+	if ps := r.parts[m.topic.name]; int(m.idx) < len(ps) {
+		part = ps[m.idx]
 	}
-	w := waiter{origin: origin, req: q, gen: gen}
-	if part == nil || part.topic != topic || part.log.LogEnd() > seen {
-		r.notify(w)
+	w := waiter{origin: m.origin, req: m.req, gen: m.gen}
+	switch {
+	case part == nil:
+		r.notify(w, true)
+		return
+	case part.topic != m.topic: // altered meanwhile: read again
+		r.notify(w, false)
 		return
 	}
-	part.waiters = append(part.waiters, w)
+	tok := r.waits.put(waitEntry{waiter: w, part: part})
+	reason := part.rep.Wait(replica.Wait{Token: replica.Token(tok), Offset: m.base, Seen: m.end,
+		MinBytes: int(min(m.start, 1<<31)), Deadline: m.at})
+	if reason == replica.WakeNone {
+		r.watched(part, m.at)
+		return
+	}
+	r.waits.take(tok)
+	r.notify(w, reason != replica.WakeData)
 }
 
 // notify wakes w's fetch: a local one after the current step (runWakes,
 // in the loop turn: a wake never re-enters the fetch path it came from), a
 // remote one through its origin's mailbox.
-func (r *Reactor) notify(w waiter) {
+func (r *Reactor) notify(w waiter, final bool) {
+	w.final = final
 	if w.origin == r {
 		r.wakes = append(r.wakes, w)
 		return
 	}
-	w.origin.mb.post(message{kind: msgWakeFetch, req: w.req, gen: w.gen})
-}
-
-// wakeWaiters wakes every fetch parked on p.
-func (r *Reactor) wakeWaiters(p *partition) {
-	if len(p.waiters) == 0 {
-		return
-	}
-	ws := p.waiters
-	p.waiters = nil
-	for _, w := range ws {
-		r.notify(w)
-	}
-	clear(ws)
-	if p.waiters == nil {
-		p.waiters = ws[:0]
-	}
+	w.origin.mb.post(message{kind: msgWakeFetch, req: w.req, gen: w.gen, final: final})
 }
 
 // runWakes re-gathers the local fetches woken since the last call. A
@@ -520,20 +554,25 @@ func (r *Reactor) runWakes() {
 		ws := r.wakes
 		r.wakes = r.wakesSpare[:0]
 		for _, w := range ws {
-			r.wakeFetch(w.req, w.gen)
+			r.wakeFetch(w.req, w.gen, w.final)
 		}
 		clear(ws)
 		r.wakesSpare = ws[:0]
 	}
 }
 
-// wakeFetch runs on the origin: re-gather a parked fetch.
-func (r *Reactor) wakeFetch(q *request, gen uint32) {
+// wakeFetch runs on the origin: re-gather a parked fetch (final: and
+// answer it with what the read gets, not park again).
+func (r *Reactor) wakeFetch(q *request, gen uint32, final bool) {
 	fs := &q.fetch
 	if !fs.parked || fs.gen != gen {
 		return
 	}
-	r.srv.metrics.fetchWake()
+	if final {
+		fs.final = true
+	} else {
+		r.srv.metrics.fetchWake()
+	}
 	r.unpark(q)
 	r.gatherFetch(q)
 }

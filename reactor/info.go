@@ -111,15 +111,17 @@ func (r *Reactor) listOffsetPart(q *request, origin *Reactor, ti, pi int) {
 	case part == nil:
 		code = proto.UnknownPartition
 	case p.Timestamp == proto.TimestampEarliest:
-		off = part.log.LogStart()
+		off = part.rep.Offsets().LogStart
 	case p.Timestamp == proto.TimestampLatest:
-		off = part.log.LogEnd()
+		// A consumer starting at the latest offset reads from the high
+		// watermark: nothing above it is served yet.
+		off = part.rep.HighWatermark()
 	default:
 		o, err := part.log.SeekTime(p.Timestamp)
 		if err != nil {
 			code = storageErrorCode(err)
 		}
-		off = o
+		off = min(o, part.rep.HighWatermark())
 	}
 	if origin == r {
 		r.listOffsetDone(q, ti, pi, code, off, ts)

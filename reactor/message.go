@@ -1,6 +1,8 @@
 package reactor
 
 import (
+	"time"
+
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/storage"
 )
@@ -12,10 +14,10 @@ const (
 	msgProduce     msgKind = iota + 1 // append q's part (ti, pi) here
 	msgProduceDone                    // result of a forwarded produce part
 	msgFetch                          // read q's fetch part idx here
-	msgFetchDone                      // views of a forwarded fetch part
+	msgFetchDone                      // views of a forwarded fetch part (end: HW, start: log start, base: log end)
 	msgRelease                        // views read here are no longer needed
-	msgWatch                          // wake origin when (topic, partition) grows
-	msgWakeFetch                      // a watched partition grew
+	msgWatch                          // register origin's parked fetch with (topic, idx)'s replica (base: offset, end: HW seen, start: min bytes, at: deadline)
+	msgWakeFetch                      // wake a parked fetch (final: answer it)
 	msgListOffset                     // resolve q's list-offsets part here
 	msgListDone                       // result of a forwarded list-offsets part
 	msgAdopt                          // serve this socket (shard hand-off)
@@ -43,6 +45,8 @@ type message struct {
 	end    uint64
 	start  uint64
 	ts     int64
+	at     time.Time
+	final  bool
 	fd     int
 	data   []byte
 	frame  []byte
@@ -63,13 +67,13 @@ func (r *Reactor) onMessage(m *message) {
 	case msgFetch:
 		r.fetchRemotePart(m)
 	case msgFetchDone:
-		r.fetchPartDone(m.req, int(m.idx), m.code, m.end, m.start, m.views, m.data)
+		r.fetchPartDone(m.req, int(m.idx), m.code, m.end, m.start, m.base, m.views, m.data)
 	case msgRelease:
 		releaseViews(m.views)
 	case msgWatch:
 		r.watchPartition(m)
 	case msgWakeFetch:
-		r.wakeFetch(m.req, m.gen)
+		r.wakeFetch(m.req, m.gen, m.final)
 	case msgListOffset:
 		r.listOffsetPart(m.req, m.origin, int(m.ti), int(m.pi))
 	case msgListDone:

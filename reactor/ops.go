@@ -14,16 +14,17 @@ type ioOp struct {
 	part   *partition
 	append storage.AppendOp
 
+	// ack is the write's entry in the reactor's ack table.
+	ack    uint32
 	req    *request
 	origin *Reactor
-	ti, pi int32
 	idx    int32
 
 	// A cold read for another reactor's fetch (origin set).
-	coldView     storage.View
-	coldBuf      []byte
-	hw, logStart uint64
-	resubmit     bool
+	coldView             storage.View
+	coldBuf              []byte
+	hw, logEnd, logStart uint64
+	resubmit             bool
 	// wbuf and wpos are what is left to write of append (short writes).
 	wbuf []byte
 	wpos int64
@@ -66,7 +67,8 @@ func (r *Reactor) onOp(kind udKind, slot uint32, res int32) {
 	switch kind {
 	case udWrite:
 		if o.part.deleted {
-			r.partResult(o.req, o.origin, int(o.ti), int(o.pi), proto.UnknownTopic, 0, 0)
+			a := r.acks.take(o.ack)
+			r.partResult(a.req, a.origin, int(a.ti), int(a.pi), proto.UnknownTopic, 0, 0)
 			break
 		}
 		r.onWriteDone(o, res)
@@ -76,6 +78,10 @@ func (r *Reactor) onOp(kind udKind, slot uint32, res int32) {
 			return
 		}
 	case udFsync:
+		if r.srv.holdFsyncs.Load() {
+			r.heldFsyncs = append(r.heldFsyncs, heldCQE{slot: slot, res: res})
+			return
+		}
 		if !o.part.deleted {
 			r.onFsyncDone(o, res)
 		}

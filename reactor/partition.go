@@ -7,41 +7,35 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/config"
-	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/replica"
 	"github.com/ringmq/ringmq/stats"
 	"github.com/ringmq/ringmq/storage"
 )
 
-// partition is a reactor's handle on one partition it owns.
+// partition is a reactor's handle on one partition it owns: the log
+// (storage), the replica state machine that decides acks, the high
+// watermark, waiters and flushes (replica), and the flush in flight.
 type partition struct {
 	topic  *topicInfo
 	id     uint32
 	log    *storage.Log
+	rep    *replica.Replica
 	shared *partShared
-	sync   bool
 	// deleted is set when the topic is dropped while I/O is in flight.
 	deleted bool
-
-	// acks are appended parts waiting for the visible log end (or the
-	// flushed offset when sync) to pass them, sorted by last offset.
-	acks      []pendingAck
-	fsyncBusy bool
+	// touched: in Reactor.touched (rep may have a Ready this turn);
+	// waiting: in Reactor.waitParts (rep has registered waiters).
+	touched, waiting bool
 	// The flush in flight: one fdatasync per descriptor of flush.
 	flush      storage.FlushOp
 	flushLeft  int
 	flushErr   int32
 	flushStart time.Time
-	isDirty    bool
-	inSync     bool
 	// Published metrics: the partition's series, and the last segment
 	// counts reported for it (deltas go to the shared gauges; the size
 	// reported is shared.bytes).
 	pstats   *stats.Partition
 	segCount [storage.NumSegmentStates]int
-
-	// waiters are parked fetches (here or on other reactors) to wake on
-	// the next append.
-	waiters []waiter
 
 	// Fenced logs retry resuming (fence.go).
 	fenced      bool // listed in the owner's r.fenced
@@ -61,23 +55,6 @@ type partShared struct {
 	corrupt  atomic.Pointer[string] // the damage the log knows of; nil when none
 }
 
-type pendingAck struct {
-	req        *request
-	origin     *Reactor
-	ti, pi     int32
-	base, last uint64
-}
-
-func (p *partition) addAck(a pendingAck) {
-	p.acks = append(p.acks, a)
-	i := len(p.acks) - 1
-	for i > 0 && p.acks[i-1].last > a.last {
-		p.acks[i] = p.acks[i-1]
-		i--
-	}
-	p.acks[i] = a
-}
-
 // partition returns the owned partition, or nil.
 func (r *Reactor) partition(topic []byte, id uint32) *partition {
 	ps := r.parts[string(topic)]
@@ -87,11 +64,11 @@ func (r *Reactor) partition(topic []byte, id uint32) *partition {
 	return ps[id]
 }
 
-func (r *Reactor) publishEnds(p *partition) {
-	end := p.log.LogEnd()
-	p.shared.logEnd.Store(end)
-	p.shared.logStart.Store(p.log.LogStart())
-	p.pstats.SetLogEnd(int64(end))
+// publishOffsets publishes the replica's offsets for other goroutines.
+func (r *Reactor) publishOffsets(p *partition, o replica.Offsets) {
+	p.shared.logStart.Store(o.LogStart)
+	p.shared.logEnd.Store(o.LogEnd)
+	p.pstats.SetLogEnd(int64(o.LogEnd))
 }
 
 // addDiskBytes counts an append in the partition's published size at once
@@ -124,112 +101,6 @@ func (r *Reactor) publishStats(p *partition, st storage.Stats, gone bool) {
 	p.topic.stats.AddDiskBytes(size - p.shared.bytes.Swap(size))
 }
 
-func (r *Reactor) markDirty(p *partition) {
-	if !p.isDirty {
-		p.isDirty = true
-		r.dirty = append(r.dirty, p)
-	}
-}
-
-func (r *Reactor) markNeedSync(p *partition) {
-	if !p.inSync {
-		p.inSync = true
-		r.needSync = append(r.needSync, p)
-	}
-}
-
-// groupCommit issues one fdatasync per flush=sync partition that has acks
-// waiting, covering every append completed in this loop turn.
-func (r *Reactor) groupCommit() {
-	keep := r.needSync[:0]
-	for _, p := range r.needSync {
-		if p.fsyncBusy {
-			keep = append(keep, p)
-			continue
-		}
-		if !r.startFlush(p) {
-			p.inSync = false
-			r.releaseAcks(p, p.log.LogEnd())
-			continue
-		}
-		p.inSync = false
-	}
-	clear(r.needSync[len(keep):])
-	r.needSync = keep
-}
-
-// startFlush plans and submits an fdatasync for p; false if nothing is dirty.
-func (r *Reactor) startFlush(p *partition) bool {
-	fl, ok := p.log.PrepareFlush()
-	if !ok {
-		return false
-	}
-	p.fsyncBusy = true
-	p.flush, p.flushLeft, p.flushErr, p.flushStart = fl, len(fl.Fds), 0, r.now
-	for _, fd := range fl.Fds {
-		slot, o := r.ops.alloc()
-		*o = ioOp{part: p}
-		r.ring.PrepareFsync(fd, true, makeUD(udFsync, 0, slot))
-	}
-	return true
-}
-
-// onFsyncDone counts one fdatasync of the partition's flush; the flush is
-// done when every descriptor it named is.
-func (r *Reactor) onFsyncDone(o *ioOp, res int32) {
-	p := o.part
-	if res < 0 && p.flushErr == 0 {
-		p.flushErr = res
-	}
-	p.flushLeft--
-	if p.flushLeft > 0 {
-		return
-	}
-	p.fsyncBusy = false
-	r.srv.metrics.fsync(r.now.Sub(p.flushStart))
-	if p.flushErr < 0 {
-		err := errnoErr(p.flushErr)
-		p.log.FlushFailed(p.flush, err)
-		r.srv.log.Error("fdatasync failed; partition fenced", "topic", p.topic.name, "partition", p.id, "err", err)
-		r.failAcks(p, proto.StorageError)
-		r.noteFence(p)
-		return
-	}
-	p.log.Flushed(p.flush)
-	if p.sync {
-		r.releaseAcks(p, p.flush.UpTo)
-		if len(p.acks) > 0 {
-			r.markNeedSync(p)
-		}
-	}
-}
-
-// intervalFlush fsyncs every dirty partition (flush=interval) and writes
-// recovery-point checkpoints for what earlier flushes covered.
-func (r *Reactor) intervalFlush() {
-	keep := r.dirty[:0]
-	for _, p := range r.dirty {
-		if p.fsyncBusy {
-			keep = append(keep, p)
-			continue
-		}
-		r.startFlush(p)
-		p.isDirty = false
-	}
-	clear(r.dirty[len(keep):])
-	r.dirty = keep
-	for _, ps := range r.parts {
-		for _, p := range ps {
-			if p != nil {
-				if p.log.ApplyBackground() {
-					r.markDirty(p) // a sealed segment waits for its final flush
-				}
-				p.log.WriteCheckpointAsync() // file creation and fdatasync: not on this thread
-			}
-		}
-	}
-}
-
 func (r *Reactor) enforceRetention() {
 	for _, ps := range r.parts {
 		for _, p := range ps {
@@ -239,7 +110,10 @@ func (r *Reactor) enforceRetention() {
 			if err := p.log.EnforceRetention(r.now); err != nil {
 				r.srv.log.Warn("retention", "topic", p.topic.name, "partition", p.id, "err", err)
 			}
-			r.publishEnds(p)
+			// Storage deletes only flushed segments: the new start is at
+			// most the flushed offset, so at most the HW.
+			p.rep.LogStartMoved(p.log.LogStart())
+			r.touch(p)
 			r.publishStats(p, p.log.Stats(), false)
 			r.noteCorruption(p)
 		}
@@ -247,19 +121,30 @@ func (r *Reactor) enforceRetention() {
 }
 
 // installPartition makes the open log lg partition id of ti, served here.
-func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) *partition {
-	p := &partition{topic: ti, id: id, log: lg, shared: ti.shared[id], sync: ti.cfg.Flush == config.FlushSync,
+func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) (*partition, error) {
+	rep, err := replica.New(r.replicaConfig(ti), replica.Offsets{LogStart: lg.LogStart(),
+		Flushed: lg.FlushedOffset(), LogEnd: lg.LogEnd()})
+	if err != nil {
+		return nil, fmt.Errorf("topic %s partition %d: %w", ti.name, id, err)
+	}
+	rep.Tick(r.now)
+	p := &partition{topic: ti, id: id, log: lg, rep: rep, shared: ti.shared[id],
 		pstats: stats.ForPartition(ti.name, int32(id))}
 	r.noteFence(p) // opened on a full disk
 	r.noteCorruption(p)
-	r.publishEnds(p)
+	r.publishOffsets(p, rep.Offsets())
 	st := lg.Stats()
 	r.publishStats(p, st, false)
 	if st.RecoveryScannedBytes > 0 || st.RecoveryTruncated {
 		r.srv.log.Info("partition recovered", "topic", ti.name, "partition", id,
 			"scanned_bytes", st.RecoveryScannedBytes, "truncated", st.RecoveryTruncated, "log_end", st.End)
 	}
-	return p
+	return p, nil
+}
+
+// replicaConfig is the replica policy of ti's partitions on this node.
+func (r *Reactor) replicaConfig(ti *topicInfo) replica.Config {
+	return replica.Config{Sync: ti.cfg.Flush == config.FlushSync, FlushInterval: r.srv.cfg.Storage.FlushInterval}
 }
 
 // dropTopic stops serving the partitions of u.ti this reactor owns and
@@ -278,23 +163,10 @@ func (r *Reactor) dropTopic(u *topicUpdate) {
 		r.forgetCorruption(p)
 		p.deleted = true
 		r.publishStats(p, storage.Stats{}, true)
-		r.failAcks(p, proto.UnknownTopic)
-		r.wakeWaiters(p)
+		r.dropAcks(p)
+		r.dropWaiters(p)
 		u.logs[id] = p.log
 	}
-	r.dirty = removeTopic(r.dirty, ti)
-	r.needSync = removeTopic(r.needSync, ti)
-}
-
-func removeTopic(ps []*partition, ti *topicInfo) []*partition {
-	keep := ps[:0]
-	for _, p := range ps {
-		if p.topic != ti {
-			keep = append(keep, p)
-		}
-	}
-	clear(ps[len(keep):])
-	return keep
 }
 
 func (r *Reactor) closePartitions() {
@@ -328,7 +200,13 @@ func (r *Reactor) updateTopic(u *topicUpdate) error {
 	for id, p := range ps {
 		if p == nil {
 			if id < len(u.logs) && u.logs[id] != nil && int(ti.shards[id]) == r.id {
-				ps[id] = r.installPartition(ti, uint32(id), u.logs[id])
+				np, err := r.installPartition(ti, uint32(id), u.logs[id])
+				if err != nil {
+					u.logs[id].Close()
+					errs = append(errs, err)
+					continue
+				}
+				ps[id] = np
 			}
 			continue
 		}
@@ -336,14 +214,8 @@ func (r *Reactor) updateTopic(u *topicUpdate) error {
 		if err := p.log.Reconfigure(lc); err != nil {
 			errs = append(errs, fmt.Errorf("partition %d: %w", id, err))
 		}
-		if wasSync := p.sync; wasSync != (ti.cfg.Flush == config.FlushSync) {
-			p.sync = !wasSync
-			if wasSync && len(p.acks) > 0 {
-				// Acks waiting for an fsync now wait only for visibility.
-				r.releaseAcks(p, p.log.LogEnd())
-				r.markDirty(p)
-			}
-		}
+		p.rep.SetSync(ti.cfg.Flush == config.FlushSync)
+		r.touch(p)
 	}
 	r.parts[ti.name] = ps
 	return errors.Join(errs...)

@@ -1,14 +1,20 @@
 package reactor
 
 import (
+	"errors"
+
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/replica"
 )
 
 // Produce path: the origin reactor decodes the request, answers unknown
 // topics and partitions itself, and hands every other partition to its
-// owner (itself or another reactor through the mailbox). The owner plans
-// the append with storage, writes through its ring, and reports the result
-// once the records are visible (flush=interval) or fsync'd (flush=sync).
+// owner (itself or another reactor through the mailbox). The owner asks
+// the partition's replica whether the append may be planned, plans it with
+// storage, hands it to the replica with the ack level and a token, and
+// writes through its ring; the replica releases the ack (drive.go) when
+// its level is met: acks=0 and acks=1 when the records are visible,
+// acks=all when the high watermark passes them.
 
 func (r *Reactor) handleProduce(q *request, body []byte) {
 	req := &q.produce
@@ -67,14 +73,26 @@ func (r *Reactor) appendPart(q *request, origin *Reactor, ti, pi int) {
 		r.partResult(q, origin, ti, pi, proto.ServerShuttingDown, 0, 0)
 		return
 	}
+	level := levelOf(q.produce.Acks)
+	if err := part.rep.CheckAppend(level); err != nil {
+		code := replicaErrorCode(err)
+		if errors.Is(err, replica.ErrFenced) {
+			code = proto.PartitionFenced
+		}
+		r.partResult(q, origin, ti, pi, code, 0, 0)
+		return
+	}
 	op, err := part.log.PrepareAppend(p.Records)
 	if err != nil {
 		r.partResult(q, origin, ti, pi, storageErrorCode(err), 0, 0)
 		r.noteFence(part) // a roll found no room
 		return
 	}
+	tok := r.acks.put(ackEntry{req: q, origin: origin, ti: int32(ti), pi: int32(pi), part: part, writing: true})
+	part.rep.AppendPlanned(replica.Append{Base: op.Base, Last: op.Last, Bytes: len(op.Buf), Level: level,
+		Token: replica.Token(tok)})
 	slot, o := r.ops.alloc()
-	*o = ioOp{part: part, append: op, req: q, origin: origin, ti: int32(ti), pi: int32(pi), wbuf: op.Buf, wpos: op.Pos}
+	*o = ioOp{part: part, append: op, ack: tok, wbuf: op.Buf, wpos: op.Pos}
 	r.ring.PrepareWrite(op.Fd, op.Buf, uint64(op.Pos), makeUD(udWrite, 0, slot))
 	r.srv.metrics.produced(part, int(op.Records()), len(op.Buf))
 }
@@ -109,7 +127,9 @@ func (r *Reactor) produceStep(q *request) {
 	r.respond(q, proto.None, &q.produceResp)
 }
 
-// onWriteDone handles a segment write completion on the owner.
+// onWriteDone handles a segment write completion on the owner: storage
+// and the replica both learn of it; the replica's Ready (end of the turn)
+// says which acks it released.
 func (r *Reactor) onWriteDone(o *ioOp, res int32) {
 	part := o.part
 	if res >= 0 && int(res) < len(o.wbuf) {
@@ -119,59 +139,22 @@ func (r *Reactor) onWriteDone(o *ioOp, res int32) {
 		o.resubmit = true
 		return
 	}
+	r.acks.ents[o.ack].writing = false
+	r.touch(part)
 	if res < 0 {
 		err := errnoErr(res)
 		part.log.Failed(o.append, err)
+		part.rep.AppendFailed(o.append.Base, err)
 		r.srv.log.Error("segment write failed; partition fenced", "topic", part.topic.name, "partition", part.id, "err", err)
-		r.partResult(o.req, o.origin, int(o.ti), int(o.pi), proto.StorageError, 0, 0)
-		r.failAcks(part, proto.StorageError)
 		r.noteFence(part)
 		return
 	}
-	if err := part.log.Appended(o.append); err != nil {
-		// An earlier write of this partition failed: this one lies past the
-		// fence and is never exposed.
-		r.partResult(o.req, o.origin, int(o.ti), int(o.pi), storageErrorCode(err), 0, 0)
-		return
+	// Past a fence (an earlier write failed) the append is never exposed:
+	// storage and the replica both say so, and the replica fails its ack.
+	if err := part.log.Appended(o.append); err == nil {
+		r.addDiskBytes(part, int64(len(o.append.Buf)))
 	}
-	part.addAck(pendingAck{req: o.req, origin: o.origin, ti: o.ti, pi: o.pi,
-		base: o.append.Base, last: o.append.Last})
-	r.markDirty(part)
-	r.publishEnds(part)
-	r.addDiskBytes(part, int64(len(o.append.Buf)))
-	if part.sync {
-		r.markNeedSync(part)
-	} else {
-		r.releaseAcks(part, part.log.LogEnd())
-	}
-	r.wakeWaiters(part)
-}
-
-// releaseAcks answers the produce parts whose records lie below upTo (the
-// visible log end, or the flushed offset for flush=sync).
-func (r *Reactor) releaseAcks(part *partition, upTo uint64) {
-	n := 0
-	end := part.log.LogEnd()
-	for n < len(part.acks) && part.acks[n].last < upTo {
-		a := &part.acks[n]
-		r.partResult(a.req, a.origin, int(a.ti), int(a.pi), proto.None, a.base, end)
-		n++
-	}
-	if n == 0 {
-		return
-	}
-	rest := copy(part.acks, part.acks[n:])
-	clear(part.acks[rest:])
-	part.acks = part.acks[:rest]
-}
-
-func (r *Reactor) failAcks(part *partition, code proto.ErrorCode) {
-	for i := range part.acks {
-		a := &part.acks[i]
-		r.partResult(a.req, a.origin, int(a.ti), int(a.pi), code, 0, 0)
-	}
-	clear(part.acks)
-	part.acks = part.acks[:0]
+	part.rep.AppendCompleted(o.append.Base)
 }
 
 func growSlice[T any](s []T, n int) []T {

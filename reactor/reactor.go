@@ -32,14 +32,25 @@ type Reactor struct {
 
 	pendingHandoffs []handoff
 
-	pool     bufPool
-	reqFree  []*request
-	ops      opTable
-	parts    map[string][]*partition
-	dirty    []*partition // partitions with appends not yet fsync'd
-	fenced   []*partition // fenced partitions retrying to resume (fence.go)
-	needSync []*partition // flush=sync partitions with acks waiting on fsync
-	parked   parkedFetches
+	pool    bufPool
+	reqFree []*request
+	ops     opTable
+	parts   map[string][]*partition
+	fenced  []*partition // fenced partitions retrying to resume (fence.go)
+	// touched: partitions whose replica got an input this turn (runReady);
+	// waitParts: partitions whose replica holds waiters, ticked once the
+	// earliest of their deadlines, nextWaitTick, passes.
+	touched      []*partition
+	waitParts    []*partition
+	nextWaitTick time.Time
+	// acks: produce parts the replicas hold (an ack token is a slot);
+	// waits: fetches registered with the replicas (a wait token is a slot).
+	acks  slab[ackEntry]
+	waits slab[waitEntry]
+	// heldFsyncs: fdatasync completions held back while the test seam
+	// Server.holdFsyncs is set.
+	heldFsyncs []heldCQE
+	parked     parkedFetches
 	// wakes are local parked fetches to re-gather this turn (runWakes);
 	// wakesSpare is the other half of the double buffer.
 	wakes, wakesSpare []waiter
@@ -158,10 +169,15 @@ func (r *Reactor) loop() {
 		}
 		r.now = time.Now()
 		r.ring.ForEachCQE(r.onCQE)
+		r.releaseHeldFsyncs()
 		r.mb.drain(r.onMessage)
 		r.runWakes()
 		r.runTimers()
-		r.groupCommit()
+		r.runReady()
+		if len(r.wakes) > 0 { // fetches woken by this turn's Readys
+			r.runWakes()
+			r.runReady()
+		}
 		r.flushSends()
 		if r.stopping {
 			r.quiesce()
@@ -182,6 +198,14 @@ func (r *Reactor) nextTimeout() time.Duration {
 	}
 	if d, ok := r.parked.nextDeadline(); ok && d.Before(next) {
 		next = d
+	}
+	if !r.nextWaitTick.IsZero() && r.nextWaitTick.Before(next) {
+		next = r.nextWaitTick
+	}
+	if len(r.heldFsyncs) > 0 { // test seam: look again soon
+		if t := time.Now().Add(time.Millisecond); t.Before(next) {
+			next = t
+		}
 	}
 	if d := r.nextResume(); !d.IsZero() && d.Before(next) {
 		next = d
@@ -235,9 +259,10 @@ func (r *Reactor) adopt(fd int, pending []byte, hello outFrame) {
 
 func (r *Reactor) runTimers() {
 	if !r.now.Before(r.nextFlush) {
-		r.intervalFlush()
+		r.tickPartitions()
 		r.nextFlush = r.now.Add(r.srv.cfg.Storage.FlushInterval)
 	}
+	r.tickWaiting()
 	if !r.now.Before(r.nextRetain) {
 		r.enforceRetention()
 		r.nextRetain = r.now.Add(r.srv.cfg.Storage.RetentionCheckInterval)
@@ -298,7 +323,7 @@ func (r *Reactor) quiesce() {
 // idle reports whether nothing is left in flight: every request answered
 // and sent, and every write, fsync and read completed.
 func (r *Reactor) idle() bool {
-	if r.ops.inUse > 0 || len(r.needSync) > 0 || r.parked.len() > 0 || len(r.pendingHandoffs) > 0 ||
+	if r.ops.inUse > 0 || len(r.touched) > 0 || r.parked.len() > 0 || len(r.pendingHandoffs) > 0 ||
 		r.accept.refusing > 0 {
 		return false
 	}

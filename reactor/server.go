@@ -38,6 +38,10 @@ type Server struct {
 	refuseFrame   []byte // see refuse
 	// parkedFetches counts fetches waiting for data on every reactor.
 	parkedFetches atomic.Int64
+	// holdFsyncs is a test seam: while set, the reactors hold back the
+	// completions of their fdatasyncs (as a slow disk would), and handle
+	// them once it is cleared.
+	holdFsyncs atomic.Bool
 	// buffered is the memory every connection holds (see budget.go).
 	buffered atomic.Int64
 

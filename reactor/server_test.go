@@ -227,10 +227,18 @@ func TestLongPollWakesOnProduce(t *testing.T) {
 }
 
 func produceOne(t testing.TB, c *client.Conn, topic string, p uint32, v []byte) uint64 {
+	t.Helper()
+	return produceOneAcks(t, c, topic, p, v, proto.AcksLeader)
+}
+
+// produceOneAcks produces v to topic/p with the given acks and returns its
+// offset.
+func produceOneAcks(t testing.TB, c *client.Conn, topic string, p uint32, v []byte, acks int8) uint64 {
+	t.Helper()
 	var b proto.BatchBuilder
 	b.Reset(nil)
 	b.Append(time.Now().UnixMilli(), nil, v, nil)
-	resp, err := c.Produce(ringtest.Ctx(t), &proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte(topic),
+	resp, err := c.Produce(ringtest.Ctx(t), &proto.ProduceRequest{Acks: acks, Topics: []proto.ProduceTopic{{Name: []byte(topic),
 		Partitions: []proto.ProducePartition{{Partition: p, Records: b.Finish()}}}}})
 	if err != nil {
 		t.Fatal(err)

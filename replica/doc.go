@@ -139,6 +139,8 @@
 //	                  OffsetsChanged → publish log start, HW, log end (partShared, metrics)
 //
 // Fetch reads only below Offsets().HighWatermark and reports it as the
-// high watermark. Tokens are the reactor's names (an op slot with a
-// generation for a produce part, a request and generation for a fetch).
+// high watermark. Tokens are the reactor's names: a slot of its ack table
+// ({request, origin, topic index, partition index}) for a produce part, a
+// slot of its wait table ({origin, request, park generation}) for a fetch.
+// A flush-mode change of an altered topic is SetSync.
 package replica

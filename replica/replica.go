@@ -136,6 +136,11 @@ type Replica struct {
 	fenceAt  uint64
 	fenceErr error
 
+	// syncFloor is the HW when the replica switched to Sync (SetSync):
+	// what flush=interval already exposed stays exposed, so the local match
+	// is at least that until the flushed offset passes it.
+	syncFloor uint64
+
 	flushing  bool   // a flush returned by Ready is in flight
 	flushUpTo uint64 // what it covers
 	flushDue  bool   // an interval passed: flush=interval wants a flush
@@ -208,6 +213,7 @@ func (r *Replica) setOffsets(o Offsets) error {
 		return fmt.Errorf("%w: log start %d, flushed %d, log end %d", ErrBadOffsets, o.LogStart, o.Flushed, o.LogEnd)
 	}
 	r.off = o
+	r.syncFloor = 0
 	r.off.HighWatermark = min(max(o.HighWatermark, o.LogStart), r.localMatch())
 	r.next = o.LogEnd
 	r.checkpointed = o.Flushed
@@ -246,10 +252,11 @@ func (r *Replica) InFlight() int {
 }
 
 // localMatch is the local replica's match offset: what it has durably
-// when Sync, what it has visibly otherwise.
+// when Sync (or what an earlier flush=interval HW already exposed, see
+// SetSync), what it has visibly otherwise.
 func (r *Replica) localMatch() uint64 {
 	if r.cfg.Sync {
-		return r.off.Flushed
+		return max(r.off.Flushed, r.syncFloor)
 	}
 	return r.off.LogEnd
 }

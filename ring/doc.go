@@ -30,7 +30,8 @@
 //
 // Memory named by an SQE (buffers, iovec arrays, msghdrs and what they point
 // to) is the kernel's from Prepare until the operation's final completion
-// (for PrepareSendZC: until the IsNotif completion). The caller must keep it
+// (for PrepareSendZC and PrepareSendmsgZC: until the IsNotif completion,
+// which Linux 6.18 posts even when the send failed). The caller must keep it
 // reachable and untouched for that time, e.g. in its per-connection struct.
 // It must not live on a goroutine stack, which moves when it grows: Prepare
 // methods store the pointer they pass in the Ring, which makes the compiler
@@ -50,7 +51,8 @@
 // # Kernel
 //
 // Requires IORING_FEAT_EXT_ARG and SUBMIT_STABLE (Linux 5.11); the operations
-// need up to 6.0 (send_zc). New asks for SINGLE_ISSUER|DEFER_TASKRUN when
+// need up to 6.0 (send_zc); PrepareSendmsgZC needs 6.1 and ZCReportUsage
+// 6.2. New asks for SINGLE_ISSUER|DEFER_TASKRUN when
 // told to, and drops flags one step at a time while the kernel answers
 // EINVAL; SingleIssuer and DeferTaskrun report what was granted. With
 // DEFER_TASKRUN, completions are posted only while the owner waits in

@@ -3,6 +3,7 @@ package ring
 import (
 	"bytes"
 	"runtime"
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -146,7 +147,7 @@ func TestSendZC(t *testing.T) {
 		b, err := readFull(server, len(out))
 		done <- result{b, err}
 	}()
-	r.PrepareSendZC(client, out, unix.MSG_WAITALL, 9)
+	r.PrepareSendZC(client, out, unix.MSG_WAITALL, 0, 9)
 	got := collect(t, r, 2)
 	if got[0].ud != 9 || got[0].res != int32(len(out)) || !HasMore(got[0].flags) || IsNotif(got[0].flags) {
 		t.Fatalf("first completion %+v, want res %d with HasMore", got[0], len(out))
@@ -158,6 +159,69 @@ func TestSendZC(t *testing.T) {
 	if res.err != nil || !bytes.Equal(res.b, out) {
 		t.Fatalf("peer read %d bytes, err %v; intact %v", len(res.b), res.err, bytes.Equal(res.b, out))
 	}
+}
+
+// TestSendmsgZCReportsCopiedOnLoopback: a zero-copy sendmsg of a header
+// and two payload slices delivers them in order and posts two completions:
+// the result (HasMore), then the notification (IsNotif, not HasMore). With
+// ZCReportUsage the notification says the kernel copied, which it always
+// does on loopback; without it, res carries no usage bit.
+func TestSendmsgZCReportsCopiedOnLoopback(t *testing.T) {
+	defer runtime.UnlockOSThread()
+	r := newTestRing(t, 8)
+	if !probeSendmsgZC(t, r) {
+		t.Skip("kernel does not support IORING_OP_SENDMSG_ZC with IORING_SEND_ZC_REPORT_USAGE (Linux 6.2+)")
+	}
+	for _, report := range []bool{true, false} {
+		client, server := tcpPair(t)
+		head, a, b := pattern(13, 1), pattern(96<<10, 2), pattern(33<<10, 3)
+		m := NewMsg(3)
+		m.Add(head)
+		m.Add(a)
+		m.Add(b)
+		want := slices.Concat(head, a, b)
+		done := make(chan []byte, 1)
+		go func() {
+			got, err := readFull(server, len(want))
+			if err != nil {
+				t.Errorf("peer read: %v", err)
+			}
+			done <- got
+		}()
+		var zc ZCFlags
+		if report {
+			zc = ZCReportUsage
+		}
+		r.PrepareSendmsgZC(client, m.Hdr(), unix.MSG_WAITALL, zc, 11)
+		got := collect(t, r, 2)
+		if got[0].ud != 11 || got[0].res != int32(len(want)) || !HasMore(got[0].flags) || IsNotif(got[0].flags) {
+			t.Fatalf("report %v: first completion %+v, want res %d with HasMore", report, got[0], len(want))
+		}
+		if got[1].ud != 11 || !IsNotif(got[1].flags) || HasMore(got[1].flags) {
+			t.Fatalf("report %v: second completion %+v, want the notification", report, got[1])
+		}
+		if ZCCopied(got[1].res) != report {
+			t.Fatalf("report %v: notification res %#x, ZCCopied %v on loopback", report, uint32(got[1].res), ZCCopied(got[1].res))
+		}
+		if peer := <-done; !bytes.Equal(peer, want) {
+			t.Fatalf("report %v: peer got %d bytes, intact %v", report, len(peer), bytes.Equal(peer, want))
+		}
+	}
+}
+
+// probeSendmsgZC sends nothing to fd -1: a kernel that knows the opcode
+// and flag fails it with EBADF (Linux 6.18 still posts the notification
+// then), an older one with EINVAL.
+func probeSendmsgZC(t *testing.T, r *Ring) bool {
+	var msg unix.Msghdr
+	r.PrepareSendmsgZC(-1, &msg, 0, ZCReportUsage, 12)
+	got := collect(t, r, 1)
+	if HasMore(got[0].flags) && len(got) == 1 {
+		got = append(got, collect(t, r, 1)...) // its notification
+	}
+	res := got[0].res
+	t.Logf("sendmsg_zc probe on fd -1: %v", unix.Errno(-res))
+	return res == -int32(unix.EBADF)
 }
 
 // TestCancelPendingRecv: cancelling a recv that waits for data ends it with

@@ -79,13 +79,37 @@ func (r *Ring) PrepareSend(fd int, buf []byte, msgFlags uint32, ud uint64) {
 	s.OpcodeFlags = msgFlags
 }
 
+// ZCFlags are a zero-copy send's io_uring flags (the SQE's ioprio field).
+type ZCFlags uint16
+
+// ZCReportUsage (IORING_SEND_ZC_REPORT_USAGE) asks the kernel to say in the
+// notification whether it had to copy the data after all: see ZCCopied.
+// Loopback and most virtual devices always copy.
+const ZCReportUsage ZCFlags = ZCFlags(giouring.SendZCReportUsage)
+
+// ZCCopied reports IORING_NOTIF_USAGE_ZC_COPIED in a notification's res
+// (a send prepared with ZCReportUsage): the kernel copied some or all of
+// the data instead of sending it from the caller's pages.
+func ZCCopied(res int32) bool { return uint32(res)&giouring.NotifUsageZCCopied != 0 }
+
 // PrepareSendZC sends buf without copying it. It posts two completions with
 // the same ud: the result (HasMore set), then a notification (IsNotif) once
 // the kernel no longer reads buf. buf must stay untouched until the
 // notification. A failed send may post only the first.
-func (r *Ring) PrepareSendZC(fd int, buf []byte, msgFlags uint32, ud uint64) {
+func (r *Ring) PrepareSendZC(fd int, buf []byte, msgFlags uint32, zc ZCFlags, ud uint64) {
 	s := r.prep(giouring.OpSendZC, fd, r.bufAddr(buf), uint32(len(buf)), 0, ud)
 	s.OpcodeFlags = msgFlags
+	s.IoPrio = uint16(zc)
+}
+
+// PrepareSendmsgZC is PrepareSendmsg without copying the slices msg
+// describes: completions as for PrepareSendZC (result with HasMore, then
+// the notification). msg and every slice it points at must stay untouched
+// until the notification, not just the result.
+func (r *Ring) PrepareSendmsgZC(fd int, msg *unix.Msghdr, msgFlags uint32, zc ZCFlags, ud uint64) {
+	s := r.prep(giouring.OpSendMsgZC, fd, r.addr(unsafe.Pointer(msg)), 1, 0, ud)
+	s.OpcodeFlags = msgFlags
+	s.IoPrio = uint16(zc)
 }
 
 // PrepareWritev writes the iovecs at file offset off; off = -1 writes at the

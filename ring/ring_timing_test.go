@@ -18,8 +18,9 @@ func BenchmarkSend(b *testing.B) {
 	for _, size := range []int{64 << 10, 1 << 20} {
 		name := fmt.Sprintf("%dKiB", size>>10)
 		b.Run("net.Conn/"+name, func(b *testing.B) { benchNetSend(b, size) })
-		b.Run("ring/"+name, func(b *testing.B) { benchRingSend(b, size, false) })
-		b.Run("ring_zc/"+name, func(b *testing.B) { benchRingSend(b, size, true) })
+		b.Run("ring/"+name, func(b *testing.B) { benchRingSend(b, size, false, 0) })
+		b.Run("ring_zc/"+name, func(b *testing.B) { benchRingSend(b, size, true, 0) })
+		b.Run("ring_zc_report/"+name, func(b *testing.B) { benchRingSend(b, size, true, ZCReportUsage) })
 	}
 }
 
@@ -66,7 +67,7 @@ func benchNetSend(b *testing.B, size int) {
 	}
 }
 
-func benchRingSend(b *testing.B, size int, zc bool) {
+func benchRingSend(b *testing.B, size int, zc bool, zcFlags ZCFlags) {
 	defer runtime.UnlockOSThread()
 	r := newTestRing(b, 8)
 	port, total := drainServer(b)
@@ -91,7 +92,7 @@ func benchRingSend(b *testing.B, size int, zc bool) {
 		want := 1
 		if zc {
 			want = 2 // the buffer may be reused only after the notification
-			r.PrepareSendZC(fd, buf, unix.MSG_WAITALL, 1)
+			r.PrepareSendZC(fd, buf, unix.MSG_WAITALL, zcFlags, 1)
 		} else {
 			r.PrepareSend(fd, buf, unix.MSG_WAITALL, 1)
 		}

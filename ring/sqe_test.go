@@ -51,8 +51,14 @@ func TestPrepareFillsEverySQEField(t *testing.T) {
 			sqe{OpCode: giouring.OpRecv, Fd: -1, Addr: b, Len: 64}},
 		{"send", func() { r.PrepareSend(-1, buf[:10], unix.MSG_WAITALL, ud) },
 			sqe{OpCode: giouring.OpSend, Fd: -1, Addr: b, Len: 10, OpcodeFlags: unix.MSG_WAITALL}},
-		{"send_zc", func() { r.PrepareSendZC(-1, buf[:33], 0, ud) },
+		{"send_zc", func() { r.PrepareSendZC(-1, buf[:33], 0, 0, ud) },
 			sqe{OpCode: giouring.OpSendZC, Fd: -1, Addr: b, Len: 33}},
+		{"send_zc report usage", func() { r.PrepareSendZC(-1, buf[:34], unix.MSG_WAITALL, ZCReportUsage, ud) },
+			sqe{OpCode: 47, Fd: -1, Addr: b, Len: 34, OpcodeFlags: unix.MSG_WAITALL, IoPrio: 1 << 3}}, // IORING_OP_SEND_ZC, IORING_SEND_ZC_REPORT_USAGE
+		{"sendmsg_zc", func() { r.PrepareSendmsgZC(-1, msg, unix.MSG_NOSIGNAL, 0, ud) },
+			sqe{OpCode: 48, Fd: -1, Addr: ptrU64(msg), Len: 1, OpcodeFlags: unix.MSG_NOSIGNAL}}, // IORING_OP_SENDMSG_ZC
+		{"sendmsg_zc report usage", func() { r.PrepareSendmsgZC(-1, msg, unix.MSG_WAITALL, ZCReportUsage, ud) },
+			sqe{OpCode: 48, Fd: -1, Addr: ptrU64(msg), Len: 1, OpcodeFlags: unix.MSG_WAITALL, IoPrio: 1 << 3}},
 		{"writev file", func() { r.PrepareWritev(-1, iov, 4096, ud) },
 			sqe{OpCode: giouring.OpWritev, Fd: -1, Addr: ptrU64(&iov[0]), Len: 3, Off: 4096}},
 		{"writev stream", func() { r.PrepareWritev(-1, iov, -1, ud) },

@@ -42,6 +42,8 @@ var (
 	corruptRanges     atomic.Int64
 
 	segmentCounts [storage.NumSegmentStates]atomic.Int64
+
+	sends [numSendPaths]*metrics.Counter
 )
 
 func init() {
@@ -52,6 +54,9 @@ func init() {
 	set.NewGauge("ringmq_partitions_fenced", func() float64 { return float64(partitionsFenced.Load()) })
 	set.NewGauge("ringmq_partitions_corrupt", func() float64 { return float64(partitionsCorrupt.Load()) })
 	set.NewGauge("ringmq_corrupt_ranges", func() float64 { return float64(corruptRanges.Load()) })
+	for p := range SendPath(numSendPaths) {
+		sends[p] = set.NewCounter(`ringmq_sends_total{path="` + p.String() + `"}`)
+	}
 	for s := range storage.SegmentState(storage.NumSegmentStates) {
 		set.NewGauge(`ringmq_segments{state="`+s.String()+`"}`, func() float64 {
 			return float64(segmentCounts[s].Load())
@@ -88,6 +93,36 @@ func BadFrame() { badFrames.Inc() }
 // BackpressurePause counts a connection whose reading paused because it,
 // or its reactor, held more memory than its budget.
 func BackpressurePause() { backpressured.Inc() }
+
+// SendPath is how a response went out to its socket.
+type SendPath uint8
+
+// Send paths.
+const (
+	// SendPlain: send or sendmsg, the kernel copying the bytes.
+	SendPlain SendPath = iota
+	// SendZeroCopy: sendmsg_zc, and the notification said the kernel
+	// sent from the server's pages.
+	SendZeroCopy
+	// SendZeroCopyCopied: sendmsg_zc, but the notification said the
+	// kernel copied anyway (IORING_NOTIF_USAGE_ZC_COPIED; loopback always
+	// does).
+	SendZeroCopyCopied
+	numSendPaths
+)
+
+var sendPathNames = [numSendPaths]string{"plain", "zerocopy", "zerocopy_copied"}
+
+func (p SendPath) String() string { return sendPathNames[p] }
+
+// Sent counts one send on path p. A zero-copy send is counted when its
+// notification arrives, which says whether the kernel copied.
+func Sent(p SendPath) {
+	if p >= numSendPaths {
+		panic("BUG: stats: unknown send path")
+	}
+	sends[p].Inc()
+}
 
 // BytesSent counts response bytes handed to the kernel.
 func BytesSent(n int) { bytesSent.Add(n) }

@@ -3,6 +3,7 @@ package stats
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -282,6 +283,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		a.Failed(0, "NONE")
 		ObserveFetchWait(time.Millisecond)
 		BytesSent(100)
+		Sent(SendZeroCopy)
 		ObserveFsync(300 * time.Microsecond)
 		ConnOpened()
 		ConnClosed()
@@ -323,5 +325,27 @@ func TestGroupsAndTotals(t *testing.T) {
 	tp.Fetched(2, 20)
 	if tot := tp.Totals(); tot != (TopicTotals{3, 30, 2, 20}) {
 		t.Fatalf("Totals() = %+v", tot)
+	}
+}
+
+// Each send path has its own series, present from the start (a server that
+// never sends zero-copy still shows 0), and Sent counts only its own
+// (TestEveryFamilyHasHelp checks the family's HELP text).
+func TestSendPaths(t *testing.T) {
+	before := map[SendPath]int{}
+	text := scrape(t)
+	for p := range SendPath(numSendPaths) {
+		v, ok := sample(text, `ringmq_sends_total{path="`+p.String()+`"}`)
+		if !ok {
+			t.Fatalf("series for path %s missing before any send", p)
+		}
+		before[p], _ = strconv.Atoi(v)
+	}
+	Sent(SendPlain)
+	Sent(SendZeroCopyCopied)
+	Sent(SendZeroCopyCopied)
+	text = scrape(t)
+	for p, add := range map[SendPath]int{SendPlain: 1, SendZeroCopy: 0, SendZeroCopyCopied: 2} {
+		wantSample(t, text, `ringmq_sends_total{path="`+p.String()+`"}`, strconv.Itoa(before[p]+add))
 	}
 }

@@ -57,7 +57,6 @@ type Log struct {
 	archMu       sync.Mutex
 	archDone     []archiveResult
 	seals        sealQueue // seal phases the worker finished (seal.go)
-	sealsTrimmed bool      // a segment was trimmed since ApplyBackground
 
 	stats logCounters
 }

@@ -17,18 +17,18 @@ import (
 // EnforceRetention and ApplyBackground:
 //
 //  1. worker: cut the .log to its size (its mapping keeps its length;
-//     nothing reads past size), open both index files and map each at its
-//     used length (the files are still longer, so no mapped page lies past
-//     the end of its file);
-//  2. owner: switch the indexes to the new mappings and descriptors;
-//  3. worker: unmap the old index mappings and cut the index files to the
-//     new mappings' length;
-//  4. owner: the segment is trimmed; the next flush fdatasyncs it and its
-//     indexes and makes it SegmentFlushed.
+//     nothing reads past size), map both index files at their used length
+//     (the files are still longer, so no mapped page lies past the end of
+//     its file);
+//  2. owner: switch the indexes to the new mappings;
+//  3. worker: unmap the old index mappings, cut the index files to the
+//     new mappings' length and fdatasync them and the .log;
+//  4. owner: the segment is trimmed, and SegmentFlushed when a flush
+//     already covered its data (otherwise the next flush, which fdatasyncs
+//     its .log, makes it so).
 //
 // A failed phase leaves the segment sealed but untrimmed (counted in
-// Stats.SealErrors): recovery trims it. Until phase 4 a flush covers the
-// segment's data but not its indexes, and the segment stays
+// Stats.SealErrors): recovery trims it. Until phase 4 the segment stays
 // SegmentSealed, so retention and archiving leave it alone.
 
 // sealQueue holds the seal phases the worker finished, for the owner.
@@ -40,11 +40,10 @@ type sealQueue struct {
 }
 
 // sealPhase is one finished worker phase of sealing s: after phase 1,
-// fds and maps are the indexes' new descriptors and mappings.
+// maps are the indexes' new mappings.
 type sealPhase struct {
 	s     *segment
 	phase int
-	fds   [2]int
 	maps  [2][]byte
 	err   error
 }
@@ -78,7 +77,7 @@ func (l *Log) seal(s *segment) {
 	paths := [2]string{s.idx.path, s.tidx.path}
 	lens := [2]int64{int64(s.idx.n * s.idx.esize), int64(s.tidx.n * s.tidx.esize)}
 	l.runSealJob(func() sealPhase {
-		p := sealPhase{s: s, phase: 1, fds: [2]int{-1, -1}}
+		p := sealPhase{s: s, phase: 1}
 		if err := resize(fd, size, size); err != nil {
 			p.err = fmt.Errorf("seal %s: %w", logPath, err)
 			return p
@@ -86,8 +85,8 @@ func (l *Log) seal(s *segment) {
 		for i, path := range paths {
 			fd, err := openFile(path, unix.O_RDWR)
 			if err == nil {
-				p.fds[i] = fd
 				p.maps[i], err = mapFile(fd, lens[i], true)
+				closeFd(fd)
 			}
 			if err != nil {
 				p.err = fmt.Errorf("seal %s: %w", path, err)
@@ -99,12 +98,11 @@ func (l *Log) seal(s *segment) {
 	})
 }
 
-// release closes and unmaps what a failed or discarded phase 1 opened.
+// release unmaps what a failed or discarded phase 1 mapped.
 func (p *sealPhase) release() {
-	for i := range p.fds {
+	for i := range p.maps {
 		unmap(p.maps[i])
-		closeFd(p.fds[i])
-		p.maps[i], p.fds[i] = nil, -1
+		p.maps[i] = nil
 	}
 }
 
@@ -141,16 +139,20 @@ func (l *Log) applySeal(p sealPhase) {
 		return
 	}
 	if p.phase == 2 {
-		s.trimmed, l.sealsTrimmed = true, true
+		s.trimmed = true
+		if s.state == SegmentSealed && s.flushedSize >= s.size {
+			s.state = SegmentFlushed
+		}
 		return
 	}
 	s.fileSize = s.size
 	old := [2][]byte{s.idx.m, s.tidx.m}
 	lens := [2]int64{int64(len(p.maps[0])), int64(len(p.maps[1]))}
 	paths := [2]string{s.idx.path, s.tidx.path}
+	logFd := s.file.fd
 	for i, x := range []*index{&s.idx, &s.tidx} {
 		x.dropFd()
-		x.m, x.fd, x.planned = p.maps[i], p.fds[i], x.n
+		x.m, x.planned = p.maps[i], x.n
 		x.avail.Store(int64(x.n))
 	}
 	l.runSealJob(func() sealPhase {
@@ -160,10 +162,16 @@ func (l *Log) applySeal(p sealPhase) {
 			fd, err := openFile(path, unix.O_RDWR)
 			if err == nil {
 				err = resize(fd, lens[i], lens[i])
+				if err == nil {
+					blocking("fdatasync")
+					err = unix.Fdatasync(fd)
+				}
 				closeFd(fd)
 			}
 			errs = append(errs, err)
 		}
+		blocking("fdatasync")
+		errs = append(errs, unix.Fdatasync(logFd))
 		if err := errors.Join(errs...); err != nil {
 			return sealPhase{s: s, phase: 2, err: fmt.Errorf("seal: %w", err)}
 		}
@@ -181,15 +189,10 @@ func (l *Log) finishSeals() {
 }
 
 // ApplyBackground applies the background work of this log that finished
-// (seal phases); the owner calls it on its timers. It reports whether a
-// flush is now due (a sealed segment is ready for its final fdatasync).
-// It does not allocate and does no I/O.
-func (l *Log) ApplyBackground() bool {
-	if l.closed {
-		return false
+// (seal phases; PrepareFlush and EnforceRetention apply it too). It does
+// no I/O.
+func (l *Log) ApplyBackground() {
+	if !l.closed {
+		l.applySeals()
 	}
-	l.applySeals()
-	due := l.sealsTrimmed
-	l.sealsTrimmed = false
-	return due
 }
