@@ -1,12 +1,14 @@
 package reactor
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/stats"
+	"github.com/ringmq/ringmq/storage"
 	"github.com/ringmq/ringmq/storage/metalog"
 )
 
@@ -118,19 +120,26 @@ func (s *Server) createTopic(req *proto.CreateTopicRequest) *proto.CreateTopicRe
 		return fail(proto.TopicExists, "topic %q already exists", req.Name)
 	}
 	ti := s.newTopicInfo(req.Name, req.Partitions, overrides)
-	if err := s.meta.PutTopic(req.Name, encodeTopic(req.Partitions, overrides)); err != nil {
-		return fail(proto.StorageError, "persist topic: %v", err)
+	// The logs are created here, off the reactors, and handed to them open.
+	logs, err := s.openNewLogs(ti, 0)
+	if err == nil {
+		if err = s.meta.PutTopic(req.Name, encodeTopic(req.Partitions, overrides)); err != nil {
+			s.discardLogs(logs)
+			err = fmt.Errorf("persist topic: %w", err)
+		}
+	} else {
+		err = fmt.Errorf("create partitions: %w", err)
 	}
-	if err := s.broadcast(msgCreate, ti); err != nil {
-		s.broadcast(msgDrop, ti) // the reactors that succeeded delete theirs
-		s.meta.DeleteTopic(req.Name)
+	if err != nil {
 		s.metrics.dropTopic(req.Name)
 		if err := s.store.RemoveTopicDir(req.Name); err != nil {
 			s.log.Error("remove the directory of a failed topic create", "topic", req.Name, "err", err)
 		}
-		return fail(proto.StorageError, "create partitions: %v", err)
+		return fail(proto.StorageError, "%v", err)
 	}
-	s.topics.Store(s.topics.Load().with(ti))
+	if err := s.replaceTopic(&topicUpdate{ti: ti, logs: logs}); err != nil {
+		s.log.Error("install the partitions of a new topic", "topic", req.Name, "err", err)
+	}
 	s.log.Info("topic created", "topic", req.Name, "partitions", req.Partitions)
 	return &proto.CreateTopicResponse{}
 }
@@ -159,7 +168,7 @@ func (s *Server) deleteTopic(name string) proto.ErrorCode {
 		s.log.Error("delete topic metadata", "topic", name, "err", err)
 		return proto.StorageError
 	}
-	if err := s.broadcast(msgDrop, ti); err != nil {
+	if err := s.dropLogs(ti); err != nil {
 		s.log.Error("delete topic partitions", "topic", name, "err", err)
 		return proto.StorageError
 	}
@@ -177,6 +186,29 @@ func (s *Server) deleteTopic(name string) proto.ErrorCode {
 	s.metrics.dropTopic(name)
 	s.log.Info("topic deleted", "topic", name)
 	return proto.None
+}
+
+// dropLogs has every reactor stop serving ti's partitions and hand their
+// logs back (msgDrop, no I/O there), then deletes the logs here.
+func (s *Server) dropLogs(ti *topicInfo) error {
+	u := &topicUpdate{ti: ti, logs: make([]*storage.Log, ti.partitions)}
+	done := make(chan error, len(s.reactors))
+	for _, r := range s.reactors {
+		r.mb.post(message{kind: msgDrop, update: u, done: done})
+	}
+	for range s.reactors {
+		<-done
+	}
+	var errs []error
+	for _, lg := range u.logs {
+		if lg == nil {
+			continue
+		}
+		if err := s.store.DeleteLog(lg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Server) newTopicInfo(name string, partitions uint32, overrides config.TopicConfig) *topicInfo {

@@ -3,6 +3,7 @@ package reactor
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/proto"
@@ -129,18 +130,55 @@ func (s *Server) nextTopicInfo(ti *topicInfo, partitions uint32, overrides confi
 }
 
 // openNewLogs opens (creating) the logs of ti's partitions from first on,
-// on the calling goroutine (never a reactor's).
+// off the reactors (see openLogs); on a failure it deletes those it opened.
 func (s *Server) openNewLogs(ti *topicInfo, first uint32) ([]*storage.Log, error) {
-	logs := make([]*storage.Log, ti.partitions)
-	for id := first; id < ti.partitions; id++ {
-		lg, err := s.store.OpenLog(ti.name, id, s.logConfig(ti.cfg))
-		if err != nil {
-			s.discardLogs(logs)
-			return nil, fmt.Errorf("partition %d: %w", id, err)
-		}
-		logs[id] = lg
+	logs, err := s.openLogs(ti, first)
+	if err != nil {
+		s.discardLogs(logs)
+		return nil, err
 	}
 	return logs, nil
+}
+
+// openLogs opens (creating when not on disk) the logs of ti's partitions
+// from first on, on the calling goroutine and one helper goroutine per
+// reactor shard, never on a reactor: opening makes directories, files and
+// checkpoints and fsyncs them, and recovery reads whole segments. A shard
+// stops at its first failure; the logs it opened stay in the result
+// (nil where not opened), with every shard's error joined.
+func (s *Server) openLogs(ti *topicInfo, first uint32) ([]*storage.Log, error) {
+	logs := make([]*storage.Log, ti.partitions)
+	errs := make([]error, len(s.reactors))
+	lc := s.logConfig(ti.cfg)
+	var wg sync.WaitGroup
+	for shard := range s.reactors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := first; id < ti.partitions; id++ {
+				if int(ti.shards[id]) != shard {
+					continue
+				}
+				lg, err := s.store.OpenLog(ti.name, id, lc)
+				if err != nil {
+					errs[shard] = fmt.Errorf("partition %d: %w", id, err)
+					return
+				}
+				logs[id] = lg
+			}
+		}()
+	}
+	wg.Wait()
+	return logs, errors.Join(errs...)
+}
+
+// closeLogs closes logs opened by openLogs that no reactor serves.
+func (s *Server) closeLogs(logs []*storage.Log) {
+	for _, lg := range logs {
+		if lg != nil {
+			lg.Close()
+		}
+	}
 }
 
 // discardLogs deletes logs opened by openNewLogs that were not handed to

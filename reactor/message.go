@@ -22,15 +22,13 @@ const (
 	msgListDone                       // result of a forwarded list-offsets part
 	msgAdopt                          // serve this socket (shard hand-off)
 	msgReply                          // send this encoded response for q
-	msgOpen                           // open the partitions of a new topic
-	msgDrop                           // close and delete a topic's partitions
+	msgDrop                           // stop serving a topic's partitions; hand their logs back
 	msgStop                           // shutdown, first phase: stop taking requests
 	msgExit                           // shutdown, second phase: end the loop once idle
 	msgRedispatch                     // topics were auto-created: dispatch req again
 	msgListen                         // partitions are open: start accepting
 	msgResumed                        // a fenced partition's resume job finished
-	msgCreate                         // create the partitions of a new topic (undone on failure)
-	msgUpdateTopic                    // a topic was altered or grew: apply update
+	msgUpdateTopic                    // a topic was created, altered or grew: apply update
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -84,12 +82,9 @@ func (r *Reactor) onMessage(m *message) {
 		r.adopt(m.fd, m.data, outFrame{parts: [][]byte{m.frame}})
 	case msgReply:
 		r.respondRaw(m.req, m.frame)
-	case msgOpen:
-		m.done <- r.openTopic(m.topic, false)
-	case msgCreate:
-		m.done <- r.openTopic(m.topic, true)
 	case msgDrop:
-		m.done <- r.dropTopic(m.topic)
+		r.dropTopic(m.update)
+		m.done <- nil
 	case msgStop:
 		r.beginStop()
 	case msgExit:

@@ -120,50 +120,6 @@ func (r *Reactor) enforceRetention() {
 	}
 }
 
-// openTopic opens (creating if needed) the partitions of ti this reactor
-// owns. When one fails, those it opened are closed again and, when
-// creating a new topic, deleted with their metrics: a failed create leaves
-// nothing behind (the admin goroutine drops the other reactors' part).
-func (r *Reactor) openTopic(ti *topicInfo, creating bool) error {
-	ps := make([]*partition, ti.partitions)
-	for id := uint32(0); id < ti.partitions; id++ {
-		if int(ti.shards[id]) != r.id {
-			continue
-		}
-		lg, err := r.srv.store.OpenLog(ti.name, id, r.srv.logConfig(ti.cfg))
-		if err != nil {
-			r.undoOpen(ps, creating)
-			return err
-		}
-		p, err := r.installPartition(ti, id, lg)
-		if err != nil {
-			lg.Close()
-			r.undoOpen(ps, creating)
-			return err
-		}
-		ps[id] = p
-	}
-	r.parts[ti.name] = ps
-	return nil
-}
-
-// undoOpen closes (creating: deletes) the partitions openTopic opened.
-func (r *Reactor) undoOpen(ps []*partition, creating bool) {
-	for _, p := range ps {
-		if p == nil {
-			continue
-		}
-		r.unfence(p)
-		r.forgetCorruption(p)
-		r.publishStats(p, storage.Stats{}, true)
-		if !creating {
-			p.log.Close()
-		} else if err := r.srv.store.DeleteLog(p.log); err != nil {
-			r.srv.log.Error("undo a failed topic create", "topic", p.topic.name, "partition", p.id, "err", err)
-		}
-	}
-}
-
 // installPartition makes the open log lg partition id of ti, served here.
 func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) (*partition, error) {
 	rep, err := replica.New(r.replicaConfig(ti), replica.Offsets{LogStart: lg.LogStart(),
@@ -191,12 +147,15 @@ func (r *Reactor) replicaConfig(ti *topicInfo) replica.Config {
 	return replica.Config{Sync: ti.cfg.Flush == config.FlushSync, FlushInterval: r.srv.cfg.Storage.FlushInterval}
 }
 
-// dropTopic closes and deletes the partitions of ti this reactor owns.
-func (r *Reactor) dropTopic(ti *topicInfo) error {
+// dropTopic stops serving the partitions of u.ti this reactor owns and
+// puts their logs in u.logs for the admin goroutine to delete: no I/O
+// here. Appends still in flight complete with UNKNOWN_TOPIC (p.deleted);
+// the ring holds its own reference to the files they write.
+func (r *Reactor) dropTopic(u *topicUpdate) {
+	ti := u.ti
 	ps := r.parts[ti.name]
 	delete(r.parts, ti.name)
-	var first error
-	for _, p := range ps {
+	for id, p := range ps {
 		if p == nil {
 			continue
 		}
@@ -206,11 +165,8 @@ func (r *Reactor) dropTopic(ti *topicInfo) error {
 		r.publishStats(p, storage.Stats{}, true)
 		r.dropAcks(p)
 		r.dropWaiters(p)
-		if err := r.srv.store.DeleteLog(p.log); err != nil && first == nil {
-			first = err
-		}
+		u.logs[id] = p.log
 	}
-	return first
 }
 
 func (r *Reactor) closePartitions() {

@@ -3,6 +3,7 @@ package reactor
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringmq/ringmq/ring"
@@ -15,6 +16,7 @@ import (
 // through its mailbox.
 type Reactor struct {
 	id   int
+	tid  atomic.Int32 // its OS thread (set once locked; tests check it)
 	srv  *Server
 	ring *ring.Ring
 	bufs *ring.BufRing
@@ -93,6 +95,7 @@ func newReactor(srv *Server, id int) *Reactor {
 // run is the reactor goroutine. It reports setup errors on r.started.
 func (r *Reactor) run() {
 	runtime.LockOSThread()
+	r.tid.Store(int32(unix.Gettid()))
 	defer close(r.stopped)
 	if err := r.setup(); err != nil {
 		r.started <- err

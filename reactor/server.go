@@ -2,7 +2,6 @@ package reactor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -176,9 +175,14 @@ func (s *Server) Start() error {
 	s.startedAt.Store(time.Now().UnixMilli())
 	for _, name := range s.topics.Load().sortedNames() {
 		ti := s.topics.Load().byName[name]
-		if err := s.broadcast(msgOpen, ti); err != nil {
+		// Opened (recovered) here and handed to the reactors open.
+		logs, err := s.openLogs(ti, 0)
+		if err != nil {
 			s.log.Error("partition not served", "topic", name, "err", err)
 			s.noteUnserved(name, err)
+		}
+		if err := s.replaceTopic(&topicUpdate{ti: ti, logs: logs}); err != nil {
+			s.log.Error("partition not served", "topic", name, "err", err)
 		}
 	}
 	for _, g := range s.meta.ListGroups() {
@@ -194,21 +198,6 @@ func (s *Server) Start() error {
 	s.log.Info("ringmq serving", "addr", s.addr.String(), "reactors", len(s.reactors),
 		"data_dir", s.cfg.Storage.DataDir, "topics", len(s.topics.Load().byName))
 	return nil
-}
-
-// broadcast posts kind for ti to every reactor and waits for all answers.
-func (s *Server) broadcast(kind msgKind, ti *topicInfo) error {
-	done := make(chan error, len(s.reactors))
-	for _, r := range s.reactors {
-		r.mb.post(message{kind: kind, topic: ti, done: done})
-	}
-	var errs []error
-	for range s.reactors {
-		if err := <-done; err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // Addr is the address the server listens on.

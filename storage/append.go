@@ -236,15 +236,8 @@ func (l *Log) advance() {
 		s.publish(&p.mark)
 		l.end = p.mark.next
 		l.pend.pop()
-		if s.state != SegmentActive && s.reserved == s.size && !s.trimmed {
+		if s.state != SegmentActive && s.reserved == s.size && !s.sealing {
 			l.seal(s)
 		}
-	}
-}
-
-func (l *Log) seal(s *segment) {
-	if err := s.seal(); err != nil {
-		l.stats.sealErrors++
-		l.logger.Warn("storage: sealing segment failed; recovery will trim it", "err", err)
 	}
 }

@@ -16,6 +16,7 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.ckpt.Wait() // an older checkpoint must not land after the final one
+	l.finishSeals()
 	err := l.closeClean()
 	l.releaseAll()
 	l.closed = true
@@ -36,6 +37,7 @@ func (l *Log) closeClean() error {
 	if s.maxUnindexed && s.tidx.put(uint64(s.planMaxTs), s.planMaxRel) {
 		s.tidx.n, s.maxUnindexed = s.tidx.planned, false
 	}
+	blocking("fsync")
 	var errs []error
 	if l.dirGen != l.dirSynced {
 		errs = append(errs, syncDir(l.fs, l.dir))
@@ -63,6 +65,10 @@ func (l *Log) releaseAll() {
 	l.cancel.Store(true)
 	l.bg.Wait()
 	l.ckpt.Wait()
+	l.seals.wg.Wait()
+	for _, p := range l.seals.take() {
+		p.release(l.fs) // a phase 1 never applied
+	}
 	if p := l.prepared.Swap(nil); p != nil {
 		p.discard()
 	}

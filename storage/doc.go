@@ -94,8 +94,9 @@
 // (Stats.PreallocMisses). Retention (EnforceRetention, from the owner's
 // timer) deletes the oldest flushed or archived segments while the oldest
 // is older than RetentionMs or the rest still hold RetentionBytes, never
-// the active one; deletion renames to *.deleted at once and unlinks on the
-// worker, and Views keep deleted data mapped until released.
+// the active one; deletion drops the segment from the log at once and
+// leaves its files to the worker (rename to *.deleted, unmap, unlink), and
+// Views keep deleted data mapped until released.
 //
 // # Appends, reads, flushes
 //

@@ -28,6 +28,7 @@ func (l *Log) PrepareFlush() (FlushOp, bool) {
 	if l.closed || l.err != nil || l.flushing {
 		return FlushOp{}, false
 	}
+	l.applySeals()
 	fds, targets := l.flushFds[:0], l.flushSegs[:0]
 	if l.dirGen != l.dirSynced {
 		if l.dirFd < 0 {
@@ -76,7 +77,9 @@ func (l *Log) Flushed(op FlushOp) {
 	for i := range l.flushSegs {
 		t := &l.flushSegs[i]
 		t.seg.flushedSize = max(t.seg.flushedSize, t.size)
-		if t.sealed && t.seg.state == SegmentSealed {
+		// A segment trimmed (and its files synced, seal.go) while this
+		// flush was in flight is flushed too once its data is.
+		if (t.sealed || t.seg.trimmed) && t.seg.state == SegmentSealed && t.seg.flushedSize >= t.seg.size {
 			t.seg.state = SegmentFlushed
 			t.seg.idx.dropFd()
 			t.seg.tidx.dropFd()

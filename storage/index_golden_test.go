@@ -48,6 +48,7 @@ func writeGoldenSegment(t *testing.T) (logData, idx, tidx []byte) {
 	if err := l.Roll(); err != nil {
 		t.Fatal(err)
 	}
+	l.finishSeals() // the background worker trims the sealed segment's files
 	seg := l.segs[0]
 	read := func(ext string) []byte {
 		b, err := os.ReadFile(seg.path(ext))

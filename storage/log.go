@@ -59,6 +59,7 @@ type Log struct {
 	preallocSeq  uint64
 	archMu       sync.Mutex
 	archDone     []archiveResult
+	seals        sealQueue // seal phases the worker finished (seal.go)
 
 	stats logCounters
 }

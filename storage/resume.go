@@ -78,7 +78,7 @@ func (l *Log) planResume() *resumeJob {
 	l.resumeGen++
 	j := &resumeJob{res: ResumeResult{gen: l.resumeGen, base: s.base}, fs: l.fs, fd: s.file.fd, size: s.size,
 		capacity: s.fileSize}
-	if s.trimmed {
+	if s.trimmed || s.sealing {
 		j.capacity = s.size // sealed: the next append rolls
 	}
 	for _, later := range l.segs[k+1:] {
@@ -196,7 +196,7 @@ func (l *Log) rewind(k int) {
 		clear(x.m[x.n*x.esize : x.planned*x.esize])
 		x.planned = x.n
 	}
-	if !s.trimmed {
+	if !s.trimmed && !s.sealing {
 		s.state = SegmentActive
 	}
 	s.reserved = s.size

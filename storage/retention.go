@@ -19,9 +19,10 @@ import (
 //   - deletes the oldest segments while the oldest is older than
 //     RetentionMs (its newest record) or the partition without it is still
 //     at least RetentionBytes. Only flushed or archived segments are
-//     deleted, never the active one. Deleting renames the files to
-//     *.deleted (metadata only, so a restart never sees them again) and
-//     leaves the unlink to the worker; Views keep the data mapped;
+//     deleted, never the active one. Deleting drops the segment here and
+//     leaves its files to the worker, which renames them to *.deleted
+//     (metadata only, so a restart never sees them again), unmaps them and
+//     unlinks them; Views keep the data mapped;
 //   - starts archiving the oldest flushed segments older than ArchiveAfter
 //     (a rename when the archive is on the same file system, otherwise a
 //     copy, fsync and rename into place, then the original is removed; all
@@ -31,11 +32,10 @@ func (l *Log) EnforceRetention(now time.Time) error {
 		return ErrClosed
 	}
 	l.drainArchived()
+	l.applySeals()
 	nowMs := now.UnixMilli()
 	for n := l.expired(nowMs); n > 0; n-- {
-		if err := l.deleteOldest(); err != nil {
-			return err
-		}
+		l.deleteOldest()
 	}
 	l.startArchiving(nowMs)
 	l.requestPrealloc()
@@ -64,27 +64,40 @@ func (l *Log) expired(nowMs int64) int {
 	return n
 }
 
-func (l *Log) deleteOldest() error {
+// deleteOldest drops the oldest segment from the log at once (reads no
+// longer see it) and leaves its files to the background worker: renamed to
+// *.deleted, unmapped and closed, then unlinked. Until the rename runs, a
+// restart still finds the segment, which is only retention not yet done.
+func (l *Log) deleteOldest() {
 	s := l.segs[0]
-	var paths [3]string
-	for i, ext := range segmentExts {
-		paths[i] = s.path(ext) + deletedSuffix
-		if err := l.fs.Rename(s.path(ext), paths[i]); err != nil {
-			return fmt.Errorf("storage: delete segment %s: %w", s.path(ext), err)
-		}
-	}
 	copy(l.segs, l.segs[1:])
 	l.segs[len(l.segs)-1] = nil
 	l.segs = l.segs[:len(l.segs)-1]
-	s.close()
 	l.stats.deleted++
 	fsys := l.fs
-	l.store.worker.post(func() {
+	job := func() {
+		var paths [3]string
+		for i, ext := range segmentExts {
+			paths[i] = s.path(ext) + deletedSuffix
+			blocking("rename")
+			if err := fsys.Rename(s.path(ext), paths[i]); err != nil {
+				l.logger.Warn("storage: deleting a segment failed; the next start deletes it again", "path", s.path(ext), "err", err)
+				s.close()
+				return
+			}
+		}
+		s.close()
 		for _, p := range paths {
+			blocking("unlink")
 			fsys.Remove(p)
 		}
-	})
-	return nil
+	}
+	if l.store == nil {
+		job()
+		return
+	}
+	l.bg.Add(1)
+	l.store.worker.post(func() { defer l.bg.Done(); job() })
 }
 
 type archiveResult struct {

@@ -215,7 +215,7 @@ func (l *Log) roll() error {
 	old.state = SegmentSealed
 	l.segs = append(l.segs, s)
 	l.dirGen++
-	if old.reserved == old.size && !old.trimmed {
+	if old.reserved == old.size && !old.sealing {
 		l.seal(old)
 	}
 	l.requestPrealloc()
@@ -250,6 +250,7 @@ func (l *Log) createNext(base uint64, capacity int64) (*segment, error) {
 func (l *Log) install(p *preparedSegment, base uint64) (*segment, error) {
 	dst := segmentPaths(l.dir, base)
 	for i := range dst {
+		blocking("rename")
 		if err := l.fs.Rename(p.paths[i], dst[i]); err != nil {
 			p.discard()
 			return nil, fmt.Errorf("rename %s: %w", p.paths[i], err)

@@ -41,6 +41,7 @@ func TestRollBySizeSealsAndTrims(t *testing.T) {
 		waitPrepared(t, l)
 		mustAppend(t, &d, l, randomBatch(rng, 4, 300, 10))
 	}
+	l.finishSeals() // the worker trims sealed segments
 	segs := l.Segments(nil)
 	if len(segs) < 3 {
 		t.Fatalf("%d segments, want several", len(segs))
@@ -137,10 +138,14 @@ func TestRolledSegmentSealsWhenItsWritesComplete(t *testing.T) {
 	}
 	first := l.segs[0]
 	l.Appended(op2)
-	if first.trimmed || l.LogEnd() != 0 {
-		t.Fatalf("segment sealed (%v) or data visible (end %d) before its write completed", first.trimmed, l.LogEnd())
+	if first.sealing || l.LogEnd() != 0 {
+		t.Fatalf("segment sealing (%v) or data visible (end %d) before its write completed", first.sealing, l.LogEnd())
 	}
 	l.Appended(op1)
+	if !first.sealing {
+		t.Fatal("sealing did not start when the segment's last write completed")
+	}
+	l.finishSeals() // the trimming runs on the worker
 	size, _ := fileBytes(t, first.path(logExt))
 	if !first.trimmed || size != int64(len(op1.Buf)) || l.LogEnd() != 2 {
 		t.Fatalf("after completion: trimmed %v, file %d bytes (want %d), end %d", first.trimmed, size, len(op1.Buf), l.LogEnd())

@@ -17,8 +17,9 @@ type SegmentState uint8
 const (
 	// SegmentActive is the one segment appends go to (the last).
 	SegmentActive SegmentState = iota
-	// SegmentSealed is rolled: read-only once its writes complete, its
-	// .log and indexes trimmed to their used size, not yet fsync'd.
+	// SegmentSealed is rolled: read-only once its writes complete, then
+	// its .log and indexes trimmed to their used size by the background
+	// worker (seal.go), not yet fsync'd.
 	SegmentSealed
 	// SegmentFlushed is sealed and fsync'd (recovery point past it).
 	SegmentFlushed
@@ -100,6 +101,7 @@ type segment struct {
 	readable    int64    // at recovery: where the .log's first hole starts
 	damaged     []damage // corrupt ranges found at recovery (damage.go)
 	trimmed     bool     // .log and indexes cut to their used size
+	sealing     bool     // sealing started (seal.go); trimmed once it ends
 	archiving   bool     // an archive job is in flight
 	indexFaults int      // reads that found the offset index wrong (find)
 }
@@ -300,33 +302,6 @@ func firstRecordAtOrAfter(batch []byte, h *proto.BatchHeader, ts int64) (uint64,
 		}
 	}
 	return 0, false
-}
-
-// seal runs once the rolled segment's last write completed: it appends the
-// final time index entry and trims the .log and both indexes to their used
-// size (the log's mapping keeps its length; nothing reads past size).
-func (s *segment) seal() error {
-	if s.maxUnindexed && s.tidx.put(uint64(s.planMaxTs), s.planMaxRel) {
-		s.tidx.n, s.maxUnindexed = s.tidx.planned, false
-	}
-	if err := resize(s.file.fs, s.file.fd, s.size, s.size); err != nil {
-		return fmt.Errorf("seal %s: %w", s.path(logExt), err)
-	}
-	s.fileSize, s.trimmed = s.size, true
-	// The next flush fdatasyncs the trimmed indexes; their descriptors
-	// stay open until then.
-	for _, x := range []*index{&s.idx, &s.tidx} {
-		if err := x.openFd(); err != nil {
-			return fmt.Errorf("seal: %w", err)
-		}
-	}
-	if err := s.idx.reshape(s.idx.n, int64(s.idx.n)); err != nil {
-		return fmt.Errorf("seal %s: %w", s.path(indexExt), err)
-	}
-	if err := s.tidx.reshape(s.tidx.n, int64(s.tidx.n)); err != nil {
-		return fmt.Errorf("seal %s: %w", s.path(timeIndexExt), err)
-	}
-	return nil
 }
 
 // view returns a referenced View of [pos, end).

@@ -153,6 +153,7 @@ func (s *Store) open(topic string, partition uint32, cfg LogConfig, mode openMod
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	blocking("open")
 	key := partitionKey(topic, partition)
 	s.mu.Lock()
 	if _, busy := s.logs[key]; busy || s.closed {
@@ -210,6 +211,7 @@ func (s *Store) DeletePartition(topic string, partition uint32) error {
 	if err := validatePartition(topic, partition); err != nil {
 		return err
 	}
+	blocking("unlink")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, open := s.logs[partitionKey(topic, partition)]; open {
@@ -239,6 +241,7 @@ func (s *Store) RemoveTopicDir(topic string) error {
 	if err := validatePartition(topic, 0); err != nil {
 		return err
 	}
+	blocking("unlink")
 	return s.fs.RemoveAll(filepath.Join(s.dir, topicsDir, topic))
 }
 

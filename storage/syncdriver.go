@@ -52,8 +52,12 @@ func (d *SyncDriver) write(fd int, b []byte, off int64) error {
 	return nil
 }
 
-// Flush fsyncs everything visible (nothing when there is nothing to do).
+// Flush waits for the seals in progress, then fsyncs everything visible
+// (nothing when there is nothing to do).
 func (d *SyncDriver) Flush(l *Log) error {
+	if !l.closed {
+		l.finishSeals()
+	}
 	op, ok := l.PrepareFlush()
 	if !ok {
 		return l.Err()

@@ -1,0 +1,201 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ringmq/ringmq/storage/vfs"
+	"golang.org/x/sys/unix"
+)
+
+// Sealing a rolled segment, once its last write completed, trims its
+// files to their used size and readies its indexes for one last
+// fdatasync. Every file operation of it runs on the Store's background
+// worker, in two phases, so that the owner's thread never blocks; the
+// owner applies each finished phase (applySeals) from PrepareFlush,
+// EnforceRetention and ApplyBackground:
+//
+//  1. worker: cut the .log to its size (its mapping keeps its length;
+//     nothing reads past size), map both index files at their used length
+//     (the files are still longer, so no mapped page lies past the end of
+//     its file);
+//  2. owner: switch the indexes to the new mappings;
+//  3. worker: unmap the old index mappings, cut the index files to the
+//     new mappings' length and fdatasync them and the .log;
+//  4. owner: the segment is trimmed, and SegmentFlushed when a flush
+//     already covered its data (otherwise the next flush, which fdatasyncs
+//     its .log, makes it so).
+//
+// A failed phase leaves the segment sealed but untrimmed (counted in
+// Stats.SealErrors): recovery trims it. Until phase 4 the segment stays
+// SegmentSealed, so retention and archiving leave it alone.
+
+// sealQueue holds the seal phases the worker finished, for the owner.
+type sealQueue struct {
+	mu    sync.Mutex
+	done  []sealPhase
+	ready atomic.Int32 // len(done), read without the lock
+	wg    sync.WaitGroup
+}
+
+// sealPhase is one finished worker phase of sealing s: after phase 1,
+// maps are the indexes' new mappings.
+type sealPhase struct {
+	s     *segment
+	phase int
+	maps  [2][]byte
+	err   error
+}
+
+func (q *sealQueue) post(p sealPhase) {
+	q.mu.Lock()
+	q.done = append(q.done, p)
+	q.ready.Store(int32(len(q.done)))
+	q.mu.Unlock()
+}
+
+func (q *sealQueue) take() []sealPhase {
+	if q.ready.Load() == 0 {
+		return nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	done := q.done
+	q.done = nil
+	q.ready.Store(0)
+	return done
+}
+
+// seal starts sealing s (the owner's side of phase 1).
+func (l *Log) seal(s *segment) {
+	s.sealing = true
+	if s.maxUnindexed && s.tidx.put(uint64(s.planMaxTs), s.planMaxRel) {
+		s.tidx.n, s.maxUnindexed = s.tidx.planned, false
+	}
+	fd, size, logPath := s.file.fd, s.size, s.path(logExt)
+	paths := [2]string{s.idx.path, s.tidx.path}
+	lens := [2]int64{int64(s.idx.n * s.idx.esize), int64(s.tidx.n * s.tidx.esize)}
+	fsys := l.fs
+	l.runSealJob(func() sealPhase {
+		p := sealPhase{s: s, phase: 1}
+		if err := resize(fsys, fd, size, size); err != nil {
+			p.err = fmt.Errorf("seal %s: %w", logPath, err)
+			return p
+		}
+		for i, path := range paths {
+			fd, err := openFile(fsys, path, unix.O_RDWR)
+			if err == nil {
+				p.maps[i], err = mapFile(fsys, fd, lens[i], true)
+				closeFd(fsys, fd)
+			}
+			if err != nil {
+				p.err = fmt.Errorf("seal %s: %w", path, err)
+				p.release(fsys)
+				return p
+			}
+		}
+		return p
+	})
+}
+
+// release unmaps what a failed or discarded phase 1 mapped.
+func (p *sealPhase) release(fsys vfs.FS) {
+	for i := range p.maps {
+		unmap(fsys, p.maps[i])
+		p.maps[i] = nil
+	}
+}
+
+// runSealJob runs job on the worker and queues its result for the owner
+// (inline without a Store: tests).
+func (l *Log) runSealJob(job func() sealPhase) {
+	if l.store == nil {
+		l.applySeal(job())
+		return
+	}
+	l.seals.wg.Add(1)
+	l.store.worker.post(func() {
+		defer l.seals.wg.Done()
+		l.seals.post(job())
+	})
+}
+
+// applySeals applies the seal phases the worker finished.
+func (l *Log) applySeals() {
+	for _, p := range l.seals.take() {
+		l.applySeal(p)
+	}
+}
+
+func (l *Log) applySeal(p sealPhase) {
+	s := p.s
+	if p.err != nil {
+		l.stats.sealErrors++
+		l.logger.Warn("storage: sealing segment failed; recovery will trim it", "err", p.err)
+		return
+	}
+	if l.closed || s.file == nil {
+		p.release(l.fs)
+		return
+	}
+	if p.phase == 2 {
+		s.trimmed = true
+		if s.state == SegmentSealed && s.flushedSize >= s.size {
+			s.state = SegmentFlushed
+		}
+		return
+	}
+	s.fileSize = s.size
+	old := [2][]byte{s.idx.m, s.tidx.m}
+	lens := [2]int64{int64(len(p.maps[0])), int64(len(p.maps[1]))}
+	paths := [2]string{s.idx.path, s.tidx.path}
+	logFd := s.file.fd
+	fsys := l.fs
+	for i, x := range []*index{&s.idx, &s.tidx} {
+		x.dropFd()
+		x.m, x.planned = p.maps[i], x.n
+		x.avail.Store(int64(x.n))
+	}
+	l.runSealJob(func() sealPhase {
+		var errs []error
+		for i, path := range paths {
+			unmap(fsys, old[i])
+			fd, err := openFile(fsys, path, unix.O_RDWR)
+			if err == nil {
+				err = resize(fsys, fd, lens[i], lens[i])
+				if err == nil {
+					blocking("fdatasync")
+					err = fsys.Fdatasync(fd)
+				}
+				closeFd(fsys, fd)
+			}
+			errs = append(errs, err)
+		}
+		blocking("fdatasync")
+		errs = append(errs, fsys.Fdatasync(logFd))
+		if err := errors.Join(errs...); err != nil {
+			return sealPhase{s: s, phase: 2, err: fmt.Errorf("seal: %w", err)}
+		}
+		return sealPhase{s: s, phase: 2}
+	})
+	return
+}
+
+// finishSeals waits for the seals in progress and applies them (Close).
+func (l *Log) finishSeals() {
+	for range 2 { // phase 1, then the phase 2 its application posts
+		l.seals.wg.Wait()
+		l.applySeals()
+	}
+}
+
+// ApplyBackground applies the background work of this log that finished
+// (seal phases; PrepareFlush and EnforceRetention apply it too). It does
+// no I/O.
+func (l *Log) ApplyBackground() {
+	if !l.closed {
+		l.applySeals()
+	}
+}
