@@ -196,23 +196,20 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-type lz4Compressor struct {
-	w   *lz4.Writer
+// streamCompressor is a pooled streaming encoder (gzip, lz4) writing
+// into the caller's slice.
+type streamCompressor struct {
+	w interface {
+		io.WriteCloser
+		Reset(io.Writer)
+	}
 	out appendWriter
 }
 
-var lz4Compressors = sync.Pool{New: func() any {
-	c := new(lz4Compressor)
-	c.w = lz4.NewWriter(&c.out)
-	if err := c.w.Apply(lz4.BlockSizeOption(lz4BlockSize), lz4.ChecksumOption(false)); err != nil {
-		panic("BUG: proto: lz4 writer options: " + err.Error())
-	}
-	return c
-}}
-
-func compressLZ4(dst, src []byte) []byte {
-	c := lz4Compressors.Get().(*lz4Compressor)
-	defer lz4Compressors.Put(c)
+// compressStream appends src compressed by a streamCompressor from pool.
+func compressStream(pool *sync.Pool, codec string, dst, src []byte) []byte {
+	c := pool.Get().(*streamCompressor)
+	defer pool.Put(c)
 	c.out.b = dst
 	c.w.Reset(&c.out)
 	_, err := c.w.Write(src)
@@ -220,11 +217,23 @@ func compressLZ4(dst, src []byte) []byte {
 		err = c.w.Close()
 	}
 	if err != nil { // appendWriter never fails
-		panic("BUG: proto: lz4 compress: " + err.Error())
+		panic("BUG: proto: " + codec + " compress: " + err.Error())
 	}
 	dst, c.out.b = c.out.b, nil
 	return dst
 }
+
+var lz4Compressors = sync.Pool{New: func() any {
+	c := new(streamCompressor)
+	w := lz4.NewWriter(&c.out)
+	if err := w.Apply(lz4.BlockSizeOption(lz4BlockSize), lz4.ChecksumOption(false)); err != nil {
+		panic("BUG: proto: lz4 writer options: " + err.Error())
+	}
+	c.w = w
+	return c
+}}
+
+func compressLZ4(dst, src []byte) []byte { return compressStream(&lz4Compressors, "lz4", dst, src) }
 
 type lz4Decompressor struct {
 	r   *lz4.Reader

@@ -14,13 +14,8 @@ import (
 // The two codecs whose Kafka form needs more than a stock call: gzip
 // (pooled writers and readers) and snappy in xerial framing.
 
-type gzipCompressor struct {
-	w   *gzip.Writer
-	out appendWriter
-}
-
 var gzipCompressors = sync.Pool{New: func() any {
-	c := new(gzipCompressor)
+	c := new(streamCompressor)
 	w, err := gzip.NewWriterLevel(&c.out, gzip.DefaultCompression)
 	if err != nil {
 		panic("BUG: proto: gzip writer: " + err.Error())
@@ -29,21 +24,7 @@ var gzipCompressors = sync.Pool{New: func() any {
 	return c
 }}
 
-func compressGzip(dst, src []byte) []byte {
-	c := gzipCompressors.Get().(*gzipCompressor)
-	defer gzipCompressors.Put(c)
-	c.out.b = dst
-	c.w.Reset(&c.out)
-	_, err := c.w.Write(src)
-	if err == nil {
-		err = c.w.Close()
-	}
-	if err != nil { // appendWriter never fails
-		panic("BUG: proto: gzip compress: " + err.Error())
-	}
-	dst, c.out.b = c.out.b, nil
-	return dst
-}
+func compressGzip(dst, src []byte) []byte { return compressStream(&gzipCompressors, "gzip", dst, src) }
 
 type gzipDecompressor struct {
 	r   gzip.Reader
