@@ -44,6 +44,11 @@ func (r *Reactor) runReady() {
 
 func (r *Reactor) stepPartition(p *partition) {
 	rd := p.rep.Ready()
+	if rd.OffsetsChanged {
+		// Before the acks: a client that got its ack and then asks for
+		// metadata must see the log end that covers its record.
+		r.publishOffsets(p, rd.Offsets)
+	}
 	for i := range rd.Acks {
 		r.answerAck(p, &rd.Acks[i])
 	}
@@ -55,9 +60,6 @@ func (r *Reactor) stepPartition(p *partition) {
 	}
 	if rd.Checkpoint {
 		p.log.WriteCheckpointAsync() // file creation and fdatasync: on the store's worker
-	}
-	if rd.OffsetsChanged {
-		r.publishOffsets(p, rd.Offsets)
 	}
 	p.rep.Advance()
 }
