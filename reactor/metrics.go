@@ -11,13 +11,16 @@ import (
 // serverMetrics holds pre-created series so the hot path never formats a
 // metric name.
 type serverMetrics struct {
-	api [proto.APIAddPartitions + 1]*stats.APIStats
+	api [proto.APIInitProducer + 1]*stats.APIStats
 }
 
 func newServerMetrics() serverMetrics {
 	var m serverMetrics
 	m.api[0] = stats.API("unknown") // API numbers the server does not know
 	for k := proto.APIHello; k < proto.APIKey(len(m.api)); k++ {
+		if !k.Supports(0) { // a gap in the numbers
+			continue
+		}
 		m.api[k] = stats.API(strings.ToLower(k.String()))
 	}
 	return m
