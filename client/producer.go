@@ -140,7 +140,9 @@ type Producer struct {
 	queues    map[partKey]*partQueue
 	sticky    map[string]uint32 // topic → its current sticky partition
 	inflight  map[int]int       // shard → requests in flight
-	results   []delivery        // resolved batches waiting for the delivery goroutine
+	turns     map[int]*shardTurns
+	turnCV    *sync.Cond // on mu: a shard's turn moved
+	results   []delivery // resolved batches waiting for the delivery goroutine
 	resultsCV *sync.Cond
 	pending   int             // records accepted and not yet delivered
 	buffered  int             // their bytes
@@ -172,8 +174,10 @@ func NewProducer(addr string, opts ProducerOptions) (*Producer, error) {
 		opts: opts, cl: cl, idem: !opts.DisableIdempotence && opts.Acks != AcksNone,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), closed: make(chan struct{}),
 		queues: make(map[partKey]*partQueue), sticky: make(map[string]uint32), inflight: make(map[int]int),
+		turns: make(map[int]*shardTurns),
 	}
 	p.resultsCV = sync.NewCond(&p.mu)
+	p.turnCV = sync.NewCond(&p.mu)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(2)
 	go p.senderLoop()

@@ -349,3 +349,32 @@ func startConfigured(t *testing.T, cfg config.Config) *reactor.Server {
 	})
 	return srv
 }
+
+// Pipelined requests of a partition reach the server in sequence order:
+// with five in flight and no fault, no batch is refused as out of order
+// (a request queued on the connection before an earlier one was, and was
+// retried).
+func TestIdempotentProducerPipelinesInOrder(t *testing.T) {
+	srv := newTestServer(t)
+	createTopic(t, srv.addr, "pipe", 1, nil)
+	p := newProducer(t, srv.addr, client.ProducerOptions{Partitioner: client.ManualPartitioner{},
+		BatchBytes: 4 << 10, MaxBufferedBytes: 1 << 20})
+	ctx := testCtx(t)
+	const n = 10_000
+	val := make([]byte, 200)
+	for i := 0; i < n; i++ {
+		if err := p.Send(ctx, client.Record{Topic: "pipe", Value: val}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if st.Retries != 0 || st.Failed != 0 || st.Records != n {
+		t.Fatalf("stats %+v: want %d records, no retry", st, n)
+	}
+	if end := logEnds(t, srv.addr, "pipe", 1); end != n {
+		t.Fatalf("log end %d, want %d", end, n)
+	}
+}

@@ -66,6 +66,7 @@ type delivery struct {
 // one or more batches sent back to back.
 type produceReq struct {
 	shard int
+	turn  uint64 // requests of a shard are queued on its connection in turn order
 	parts []partSend
 }
 
@@ -202,6 +203,13 @@ func (p *Producer) collect(now time.Time) ([]*produceReq, time.Time) {
 			if len(r.parts) == 0 {
 				break
 			}
+			t := p.turns[shard]
+			if t == nil {
+				t = &shardTurns{}
+				p.turns[shard] = t
+			}
+			r.turn = t.issued
+			t.issued++
 			p.inflight[shard]++
 			reqs = append(reqs, r)
 		}
@@ -243,13 +251,13 @@ func (p *Producer) pack(shard int, qs []*partQueue, now time.Time) (*produceReq,
 // runRequest sends one request and resolves or requeues its batches.
 func (p *Producer) runRequest(r *produceReq) {
 	defer p.wg.Done()
-	var resp *proto.ProduceResponse
+	var req *proto.ProduceRequest
 	err := p.ensureProducerID(r.shard)
 	if err == nil {
-		req := p.encode(r)
+		req = p.encode(r)
 		p.stats.requests.Add(1)
-		resp, err = p.roundTrip(r.shard, req)
 	}
+	resp, err := p.roundTrip(r, req, err)
 	outs := p.outcomes(r, resp, err)
 	p.decideRetries(r, outs)
 	p.mu.Lock()
@@ -331,14 +339,51 @@ func (b *batch) size() int {
 	return b.bb.Size()
 }
 
-func (p *Producer) roundTrip(shard int, req *proto.ProduceRequest) (*proto.ProduceResponse, error) {
+// roundTrip sends req (unless err is set: then it only takes its turn)
+// and waits for the response. Requests of a shard are queued on its
+// connection in the order collect made them, so an idempotent
+// partition's pipelined batches reach the server in sequence order.
+func (p *Producer) roundTrip(r *produceReq, req *proto.ProduceRequest, err error) (*proto.ProduceResponse, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
 	defer cancel()
-	c, err := p.cl.conn(ctx, shard)
-	if err != nil {
+	p.awaitTurn(r)
+	var q queued
+	if err == nil {
+		var c *Conn
+		if c, err = p.cl.conn(ctx, r.shard); err == nil {
+			q, err = c.send(ctx, req)
+		}
+	}
+	p.endTurn(r)
+	if err != nil || q.cl == nil { // acks none: no response
 		return nil, err
 	}
-	return c.Produce(ctx, req)
+	resp := new(proto.ProduceResponse)
+	if err := q.wait(ctx, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// shardTurns orders the requests of one shard: issued is the next turn
+// collect gives out, next the one that may queue now.
+type shardTurns struct{ issued, next uint64 }
+
+// awaitTurn blocks until r may queue on its connection.
+func (p *Producer) awaitTurn(r *produceReq) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.turns[r.shard].next != r.turn {
+		p.turnCV.Wait()
+	}
+}
+
+// endTurn lets the next request of r's shard queue.
+func (p *Producer) endTurn(r *produceReq) {
+	p.mu.Lock()
+	p.turns[r.shard].next++
+	p.mu.Unlock()
+	p.turnCV.Broadcast()
 }
 
 // outcome is what a request did for one partition: the offset of its first
