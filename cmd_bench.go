@@ -18,7 +18,7 @@ import (
 
 const benchUsage = "ringmq bench produce|consume|e2e|tcp|rawlog [--driver raw|client] [--server HOST:PORT] [--topic T] [--partitions N] " +
 	"[--producers N] [--consumers N] [--inflight N] [--msg-size B] [--messages N | --duration D] " +
-	"[--batch-bytes B] [--linger D] [--dir DIR] [--acks 0|1|all] [--compression none|gzip|snappy|lz4|zstd] [--rate R] [--json] [--report FILE.html] [--cpuprofile FILE]"
+	"[--batch-bytes B] [--linger D] [--dir DIR] [--acks 0|1|all] [--compression none|gzip|snappy|lz4|zstd] [--rate R] [--idempotence=false] [--json] [--report FILE.html] [--cpuprofile FILE]"
 
 func cmdBench(args []string) error {
 	cfg, opts, err := parseBenchFlags(args)

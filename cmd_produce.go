@@ -20,7 +20,7 @@ import (
 )
 
 const (
-	produceUsage   = "ringmq produce TOPIC [-a 0|1|all] [-k KEY | -K SEP] [-H name=value ...] [-p P] [--print-offsets] [--timeout 30s] [-s HOST:PORT]"
+	produceUsage   = "ringmq produce TOPIC [-a 0|1|all] [-k KEY | -K SEP] [-H name=value ...] [-p P] [--print-offsets] [--timeout 30s] [--idempotence=false] [-s HOST:PORT]"
 	maxLineBytes   = 8 << 20 // longest stdin line accepted as one record
 	readBufferSize = 256 << 10
 )
