@@ -37,6 +37,7 @@ func (m *serverMetrics) coldRead(n int) { stats.ColdReadBytes(n) }
 func (m *serverMetrics) fetchWake()     { stats.FetchWakeup() }
 func (m *serverMetrics) indexFault()    { stats.IndexFault() }
 func (m *serverMetrics) timedOut()      { stats.ConnTimedOut() }
+func (m *serverMetrics) duplicate()     { stats.ProduceDuplicate() }
 
 // requestDone records the time the server worked on a request: d, less
 // waited, the time it spent parked in a long poll (observed apart).
@@ -94,6 +95,8 @@ func (m *serverMetrics) responseErrors(api proto.APIKey, code proto.ErrorCode, r
 	case *proto.AlterTopicResponse:
 		m.requestError(api, r.Error)
 	case *proto.AddPartitionsResponse:
+		m.requestError(api, r.Error)
+	case *proto.InitProducerResponse:
 		m.requestError(api, r.Error)
 	}
 }

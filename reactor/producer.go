@@ -61,6 +61,7 @@ func (r *Reactor) checkProducer(q *request, origin *Reactor, ti, pi int, part *p
 		r.partResult(q, origin, ti, pi, producerErrorCode(err), 0, 0)
 		return b, true
 	case dup.Found:
+		r.srv.metrics.duplicate()
 		tok := r.acks.put(ackEntry{req: q, origin: origin, ti: int32(ti), pi: int32(pi), part: part})
 		part.rep.AckDuplicate(replica.Token(tok), level, dup)
 		r.touch(part)

@@ -19,42 +19,43 @@ import (
 // restores without I/O when it installs the partition (restoreProducers).
 
 // recoverProducers rebuilds lg's producer state and keeps it for the
-// reactor that will install lg. A state that cannot be rebuilt whole is
-// logged; what was rebuilt is kept (retries of the lost producers' batches
-// are then refused as out of order or unknown, not appended twice).
+// reactor that will install lg. A state that cannot be rebuilt whole (the
+// log past the snapshot cannot be read) is logged; what was rebuilt is
+// kept (retries of the lost producers' batches are then refused as out of
+// order or unknown, not stored twice).
 func (s *Server) recoverProducers(lg *storage.Log) {
 	if lg.LogEnd() == 0 {
 		return
 	}
-	snap, fellBack, err := rebuildProducers(lg)
+	snap, unused, err := rebuildProducers(lg)
+	if unused != nil {
+		s.log.Warn("producer snapshot not used; rebuilt from an older one or the log", "topic", lg.Topic(), "partition", lg.Partition(), "err", unused)
+		// Replace it, so a crash before the next snapshot never comes
+		// back to it.
+		lg.WriteFileAsync(producerSnapshotFile, producerSnapshotPrev, replica.AppendProducerSnapshot(nil, snap))
+	}
 	if err != nil {
 		s.log.Error("idempotent producer state not fully recovered", "topic", lg.Topic(), "partition", lg.Partition(), "err", err)
-	}
-	if fellBack {
-		// Replace the snapshot that could not be used, so a crash before
-		// the next one never comes back to it.
-		lg.WriteFileAsync(producerSnapshotFile, producerSnapshotPrev, replica.AppendProducerSnapshot(nil, snap))
 	}
 	s.prodRecovered.Store(lg, snap)
 }
 
-// rebuildProducers returns lg's producer state at its log end, and whether
-// the newest snapshot on disk could not be used as it is.
-func rebuildProducers(lg *storage.Log) (*replica.ProducerSnapshot, bool, error) {
+// rebuildProducers returns lg's producer state at its log end; unused
+// says why the newest snapshot on disk was there but not used (damaged,
+// or ahead of the log), and err why the log after the snapshot could not
+// be replayed.
+func rebuildProducers(lg *storage.Log) (snap *replica.ProducerSnapshot, unused, err error) {
 	var st replica.ProducerState
-	var errs []error
-	fellBack := true
 	for i, name := range []string{producerSnapshotFile, producerSnapshotPrev} {
 		err := restoreSnapshotFile(lg, &st, name)
 		if err == nil {
-			fellBack = i > 0
 			break
 		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		if i == 0 && !errors.Is(err, fs.ErrNotExist) {
+			unused = fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	err := lg.WalkBatchHeaders(st.End(), func(h *proto.BatchHeader) error {
+	err = lg.WalkBatchHeaders(st.End(), func(h *proto.BatchHeader) error {
 		return st.Replay(replica.LogBatch{
 			ProducerBatch: replica.ProducerBatch{ProducerID: h.ProducerID, Epoch: h.ProducerEpoch,
 				BaseSeq: h.BaseSequence, Count: int32(h.RecordCount), MaxTimestamp: h.MaxTimestamp},
@@ -62,11 +63,11 @@ func rebuildProducers(lg *storage.Log) (*replica.ProducerSnapshot, bool, error) 
 		})
 	})
 	if err != nil {
-		errs = append(errs, fmt.Errorf("replay from offset %d: %w", st.End(), err))
+		err = fmt.Errorf("replay from offset %d: %w", st.End(), err)
 	}
-	snap := st.Snapshot()
-	snap.Offset = max(snap.Offset, lg.LogEnd())
-	return &snap, fellBack, errors.Join(errs...)
+	s := st.Snapshot()
+	s.Offset = max(s.Offset, lg.LogEnd())
+	return &s, unused, err
 }
 
 // restoreSnapshotFile restores st from the snapshot file name of lg.

@@ -214,6 +214,16 @@ func TestProducerRecoveryIgnoresSnapshotAhead(t *testing.T) {
 	if got := produceBatch(t, c, "idem", idemBatch(id, 0, 2, 1)); got.Error != proto.None || got.BaseOffset != 2 {
 		t.Fatalf("next batch: %v base %d", got.Error, got.BaseOffset)
 	}
+	// The snapshot that was not used is replaced by the rebuilt state, so
+	// a second crash does not come back to it.
+	waitFor(t, "the rebuilt snapshot", 30*time.Second, func() bool {
+		b, err := os.ReadFile(filepath.Join(pdir, producerSnapshotFile))
+		if err != nil {
+			return false
+		}
+		snap, _, err := replica.ParseProducerSnapshot(b)
+		return err == nil && snap.Offset <= 3
+	})
 }
 
 // Producers idle past storage.producer_idle_expiry are forgotten with
