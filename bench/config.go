@@ -75,6 +75,10 @@ type Config struct {
 	Acks       int8          // proto.AcksNone, AcksLeader or AcksAll
 	Codec      proto.Codec
 	Rate       float64 // messages per second, all producers together; 0: no cap
+	// Idempotent stamps batches with producer ids and sequence numbers
+	// (the raw driver: one producer id per request slot; the client
+	// driver: client.Producer's idempotence). Never with acks 0.
+	Idempotent bool
 
 	// Progress receives a line every ProgressInterval (default 1s); nil:
 	// none. With ProgressBar (Progress is a terminal) it gets one line

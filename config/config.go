@@ -59,6 +59,7 @@ type StorageConfig struct {
 	ArchiveAfter           time.Duration `toml:"archive_after"` // 0: never
 	Preallocate            bool          `toml:"preallocate"`
 	RetentionCheckInterval time.Duration `toml:"retention_check_interval"`
+	ProducerIdleExpiry     time.Duration `toml:"producer_idle_expiry"`
 }
 
 // TopicsConfig is the [topics] table: how topics come to exist.
@@ -115,6 +116,7 @@ func Default() Config {
 			FlushInterval:          time.Second,
 			Preallocate:            false,
 			RetentionCheckInterval: 30 * time.Second,
+			ProducerIdleExpiry:     24 * time.Hour,
 		},
 		Topics: TopicsConfig{DefaultPartitions: 1},
 		Log:    LogConfig{Level: slog.LevelInfo, Format: LogText},

@@ -105,6 +105,8 @@ func (s StorageConfig) validate(ck *checker) {
 		"needs storage.archive_dir")
 	ck.check(s.RetentionCheckInterval > 0, "storage.retention_check_interval",
 		s.RetentionCheckInterval, "must be more than 0")
+	ck.check(s.ProducerIdleExpiry > 0, "storage.producer_idle_expiry", s.ProducerIdleExpiry,
+		"must be more than 0")
 }
 
 func (t TopicsConfig) validate(ck *checker) {

@@ -93,7 +93,8 @@ func (r *Reactor) dispatch(q *request) {
 	case proto.APIListOffsets:
 		r.handleListOffsets(q, body)
 	case proto.APICreateTopic, proto.APIDeleteTopic, proto.APIOffsetCommit,
-		proto.APIOffsetFetch, proto.APIListGroups, proto.APIAlterTopic, proto.APIAddPartitions:
+		proto.APIOffsetFetch, proto.APIListGroups, proto.APIAlterTopic, proto.APIAddPartitions,
+		proto.APIInitProducer:
 		r.srv.postAdmin(adminJob{origin: r, req: q, api: q.hdr.API, body: body})
 	default:
 		r.respondError(q, proto.UnsupportedAPI)

@@ -54,6 +54,9 @@ type Server struct {
 	unserved    atomic.Pointer[string] // a topic not opened at start (Ready)
 	failedCh    chan struct{}          // closed when a reactor dies (see Failed)
 	failOnce    sync.Once
+
+	pids          producerIDs // idempotent producer ids (admin goroutine; producer_ids.go)
+	prodRecovered sync.Map    // *storage.Log → its recovered producer state (producer_recover.go)
 }
 
 // NewServer opens the data directory (locking it and recovering every
