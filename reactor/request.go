@@ -197,7 +197,7 @@ func (r *Reactor) handleHello(q *request, body []byte) {
 // The connection must have nothing else in flight; otherwise it stays here.
 func (r *Reactor) handOff(q *request, target int, resp *proto.HelloResponse) {
 	c := q.c
-	if c.requests != 1 || len(c.out) > 0 || c.sending || len(c.in) > 0 || c.closing {
+	if c.requests != 1 || len(c.out) > 0 || c.sending || len(c.sends.pending) > 0 || len(c.in) > 0 || c.closing {
 		resp.Shard, resp.Moved = uint16(r.id), false
 		r.respond(q, proto.None, resp)
 		return
