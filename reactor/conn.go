@@ -150,8 +150,12 @@ func (r *Reactor) onRecv(c *conn, res int32, flags uint32) {
 	}
 }
 
-// onData frames the received bytes: every whole frame is copied into a
-// pooled buffer owned by its request; a partial frame waits in c.in.
+// onData frames the received bytes. A whole frame in data is copied into
+// a pooled buffer owned by its request. A partial frame collects in c.in,
+// which becomes its request's buffer once complete (no second copy): a
+// pooled buffer of the frame's size as soon as its length is known, when
+// that is at most presizeMax; a frame larger still grows c.in as its bytes
+// arrive, so a sender that stalls holds only what it sent.
 func (r *Reactor) onData(c *conn, data []byte) {
 	for len(data) > 0 && !c.closing && !c.closeQueued {
 		if len(c.in) == 0 {
@@ -160,6 +164,7 @@ func (r *Reactor) onData(c *conn, data []byte) {
 				return
 			}
 			if need == 0 || len(data) < need {
+				r.presizeIn(c, need)
 				c.in = append(c.in, data...)
 				c.frameStart = r.now
 				return
@@ -178,22 +183,34 @@ func (r *Reactor) onData(c *conn, data []byte) {
 		if need < 0 {
 			return
 		}
+		r.presizeIn(c, need)
 		take := min(need-len(c.in), len(data))
 		c.in = append(c.in, data[:take]...)
 		data = data[take:]
 		if len(c.in) == need {
-			r.startRequest(c, c.in)
-			c.in = c.in[:0]
-			if cap(c.in) > maxKeptInBytes {
-				c.in = nil // a big frame's buffer is not kept for the next one
-			}
+			frame := c.in
+			c.in = nil
+			r.hold(c, -c.inHeld) // counted again as the request's frame
+			c.inHeld = 0
+			r.takeRequest(c, frame)
 		}
 	}
 }
 
-// maxKeptInBytes is the largest partial-frame buffer a connection keeps
-// between frames.
-const maxKeptInBytes = 64 << 10
+// presizeMax is the largest frame whose whole buffer a connection takes
+// from the pool before its bytes arrive.
+func (r *Reactor) presizeMax() int { return 2 * r.srv.cfg.Reactor.RecvBufferSize }
+
+// presizeIn makes c.in a pooled buffer with room for the whole frame of
+// need bytes (0: length not known yet) when it is small enough.
+func (r *Reactor) presizeIn(c *conn, need int) {
+	if need == 0 || cap(c.in) >= need || need > r.presizeMax() {
+		return
+	}
+	b := r.pool.get(need)[:len(c.in)]
+	copy(b, c.in)
+	c.in = b
+}
 
 // holdIn counts the partial frame buffer's current size in c.held.
 func (r *Reactor) holdIn(c *conn) {
@@ -242,6 +259,7 @@ func (r *Reactor) closeConn(c *conn) {
 	unix.Shutdown(c.fd, unix.SHUT_RDWR)
 	r.parked.expireConn(c, r.fetchDeadline)
 	r.dropOut(c)
+	r.pool.put(c.in)
 	c.in = nil
 	r.holdIn(c)
 	r.maybeFinishConn(c)

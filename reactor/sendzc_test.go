@@ -463,3 +463,45 @@ func TestZeroCopyFetchDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per zero-copy fetch, want 0", allocs)
 	}
 }
+
+// TestLargeProduceDoesNotAllocate: a produce frame larger than a receive
+// buffer arrives in pieces and collects in a pooled buffer of its size,
+// which becomes the request's: once warm, nothing is allocated (the
+// connection's partial-frame buffer used to grow, and be dropped, for
+// every such frame).
+func TestLargeProduceDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	cfg := testConfig(t, t.TempDir())
+	cfg.Reactor.Cores = 1
+	cfg.Storage.SegmentBytes = 256 << 20 // no roll during the test
+	srv := startServer(t, cfg)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "big", 1)
+	var b proto.BatchBuilder
+	b.Reset(nil)
+	for b.Size() < 100<<10 { // > recv_buffer_size (64 KiB)
+		b.Append(1, nil, make([]byte, 1000), nil)
+	}
+	body := (&proto.ProduceRequest{Acks: 1, Topics: []proto.ProduceTopic{{Name: []byte("big"),
+		Partitions: []proto.ProducePartition{{Records: b.Finish()}}}}}).AppendTo(nil)
+	frame := append(proto.AppendRequestHeader(nil, proto.RequestHeader{API: proto.APIProduce, CorrelationID: 1}, len(body)), body...)
+	nc := dialRawConn(t, srv.Addr())
+	buf := make([]byte, 4096)
+	var err error
+	produce := func() {
+		if _, err = nc.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		if buf, err = readFrame(nc, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 20 {
+		produce()
+	}
+	if allocs := testing.AllocsPerRun(100, produce); allocs > 0 {
+		t.Fatalf("%v allocations per 100 KiB produce, want 0", allocs)
+	}
+}
