@@ -43,6 +43,7 @@ type ReactorConfig struct {
 	RecvBuffers    int    `toml:"recv_buffers"`
 	PinThreads     bool   `toml:"pin_threads"`
 	SendZC         SendZC `toml:"send_zc"`
+	SendZCMinBytes int    `toml:"send_zc_min_bytes"` // smallest send that goes out zero-copy
 }
 
 // StorageConfig is the [storage] table: partition logs and their defaults.
@@ -104,6 +105,7 @@ func Default() Config {
 			RecvBuffers:    256,
 			PinThreads:     true,
 			SendZC:         SendZCAuto,
+			SendZCMinBytes: 16 * kib,
 		},
 		Storage: StorageConfig{
 			DataDir:                "./data",

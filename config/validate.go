@@ -89,6 +89,7 @@ func (r ReactorConfig) validate(ck *checker) {
 		fmt.Sprintf("must be a power of two from 1 to %d", maxRecvBuffers))
 	ck.check(validEnum(sendZCNames, uint8(r.SendZC)), "reactor.send_zc", r.SendZC,
 		"want "+enumChoices(sendZCNames))
+	ck.check(r.SendZCMinBytes >= 0, "reactor.send_zc_min_bytes", r.SendZCMinBytes, "must be 0 or more")
 }
 
 func (s StorageConfig) validate(ck *checker) {
