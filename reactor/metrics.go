@@ -11,7 +11,7 @@ import (
 // serverMetrics holds pre-created series so the hot path never formats a
 // metric name.
 type serverMetrics struct {
-	api [proto.APIAddPartitions + 1]*stats.APIStats
+	api [proto.APIBrokerHeartbeat + 1]*stats.APIStats
 }
 
 func newServerMetrics() serverMetrics {

@@ -93,8 +93,13 @@ func (r *Reactor) dispatch(q *request) {
 	case proto.APIListOffsets:
 		r.handleListOffsets(q, body)
 	case proto.APICreateTopic, proto.APIDeleteTopic, proto.APIOffsetCommit,
-		proto.APIOffsetFetch, proto.APIListGroups, proto.APIAlterTopic, proto.APIAddPartitions:
+		proto.APIOffsetFetch, proto.APIListGroups, proto.APIAlterTopic, proto.APIAddPartitions,
+		proto.APIBrokerHeartbeat:
 		r.srv.postAdmin(adminJob{origin: r, req: q, api: q.hdr.API, body: body})
+	case proto.APIClusterStatus:
+		r.handleClusterStatus(q, body)
+	case proto.APIRaftMessages:
+		r.handleRaftMessages(q, body)
 	default:
 		r.respondError(q, proto.UnsupportedAPI)
 	}
