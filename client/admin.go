@@ -36,6 +36,12 @@ type PartitionInfo struct {
 	LogEnd    uint64
 	Bytes     uint64
 	Status    string
+	// Leader (proto.NoNode: offline), LeaderEpoch, Replicas and ISR are
+	// the controller's; DescribeTopic fills them.
+	Leader      uint32
+	LeaderEpoch uint32
+	Replicas    []uint32
+	ISR         []uint32
 }
 
 // GroupInfo is a consumer group's committed positions.

@@ -43,6 +43,15 @@ const (
 	InvalidRequiredAcks ErrorCode = 26
 	InvalidRecord       ErrorCode = 27
 	UnsupportedBatch    ErrorCode = 28
+
+	// Cluster: 30-39.
+	FencedLeaderEpoch        ErrorCode = 30
+	NotController            ErrorCode = 31
+	BrokerNotAvailable       ErrorCode = 32
+	StaleBrokerEpoch         ErrorCode = 33
+	InvalidReplicationFactor ErrorCode = 34
+	LeaderNotAvailable       ErrorCode = 35
+	ControllerNotAvailable   ErrorCode = 36
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -86,10 +95,19 @@ var errorTable = [...]errorInfo{
 	InvalidRequiredAcks: {"INVALID_REQUIRED_ACKS", "acks must be 0, 1 or -1", false},
 	InvalidRecord:       {"INVALID_RECORD", "batch's records do not match its header (count, lengths or compressed payload)", false},
 	UnsupportedBatch:    {"UNSUPPORTED_BATCH_VERSION", "record batch version 1 is no longer accepted; send version 2 (Kafka RecordBatch v2)", false},
+
+	FencedLeaderEpoch:        {"FENCED_LEADER_EPOCH", "leader epoch is older than the partition's: refresh metadata", true},
+	NotController:            {"NOT_CONTROLLER", "this node is not the controller leader", true},
+	BrokerNotAvailable:       {"BROKER_NOT_AVAILABLE", "broker is not registered with the controller or not alive", true},
+	StaleBrokerEpoch:         {"STALE_BROKER_EPOCH", "broker epoch is fenced: the broker must register again", false},
+	InvalidReplicationFactor: {"INVALID_REPLICATION_FACTOR", "replication factor is invalid or above the alive brokers", false},
+	LeaderNotAvailable:       {"LEADER_NOT_AVAILABLE", "partition has no leader: none of its in-sync replicas is alive", true},
+	ControllerNotAvailable:   {"CONTROLLER_NOT_AVAILABLE", "no controller leader is elected or reachable yet", true},
 }
 
-// Known reports whether c is in this version's table.
-func (c ErrorCode) Known() bool { return int(c) < len(errorTable) }
+// Known reports whether c is in this version's table (which has gaps:
+// numbers are reserved in ranges per area).
+func (c ErrorCode) Known() bool { return int(c) < len(errorTable) && errorTable[c].name != "" }
 
 // String is the code's name, e.g. "UNKNOWN_TOPIC".
 func (c ErrorCode) String() string {

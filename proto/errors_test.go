@@ -28,9 +28,22 @@ func TestErrorCodeNumbersNeverChange(t *testing.T) {
 		{InvalidGroupName, 23, "INVALID_GROUP_NAME"}, {OutOfOrderSequence, 24, "OUT_OF_ORDER_SEQUENCE"},
 		{DuplicateSequence, 25, "DUPLICATE_SEQUENCE"}, {InvalidRequiredAcks, 26, "INVALID_REQUIRED_ACKS"},
 		{InvalidRecord, 27, "INVALID_RECORD"}, {UnsupportedBatch, 28, "UNSUPPORTED_BATCH_VERSION"},
+		{FencedLeaderEpoch, 30, "FENCED_LEADER_EPOCH"}, {NotController, 31, "NOT_CONTROLLER"},
+		{BrokerNotAvailable, 32, "BROKER_NOT_AVAILABLE"}, {StaleBrokerEpoch, 33, "STALE_BROKER_EPOCH"},
+		{InvalidReplicationFactor, 34, "INVALID_REPLICATION_FACTOR"},
+		{LeaderNotAvailable, 35, "LEADER_NOT_AVAILABLE"}, {ControllerNotAvailable, 36, "CONTROLLER_NOT_AVAILABLE"},
 	}
-	if len(pinned) != len(errorTable) {
-		t.Fatalf("table has %d codes, %d pinned: pin the new ones here", len(errorTable), len(pinned))
+	known := 0
+	for c := range errorTable {
+		if ErrorCode(c).Known() {
+			known++
+		}
+	}
+	if len(pinned) != known {
+		t.Fatalf("table has %d codes, %d pinned: pin the new ones here", known, len(pinned))
+	}
+	if ErrorCode(29).Known() || ErrorCode(29).String() != "ERROR_CODE_29" {
+		t.Fatalf("the unassigned code 29 reads as %q", ErrorCode(29))
 	}
 	for _, p := range pinned {
 		if uint16(p.c) != p.n || p.c.String() != p.name || p.c.Message() == "" {
@@ -62,12 +75,14 @@ func TestErrorCodeBehaviour(t *testing.T) {
 		!strings.Contains(future.Error(), "999") {
 		t.Fatalf("unknown code: %q retriable %v", future.Error(), future.Retriable())
 	}
-	for _, c := range []ErrorCode{RequestTimedOut, NotLeader, ServerShuttingDown, TooManyConnections, NotEnoughReplicas} {
+	for _, c := range []ErrorCode{RequestTimedOut, NotLeader, ServerShuttingDown, TooManyConnections, NotEnoughReplicas,
+		FencedLeaderEpoch, NotController, BrokerNotAvailable, LeaderNotAvailable, ControllerNotAvailable} {
 		if !c.Retriable() {
 			t.Errorf("%v should be retriable", c)
 		}
 	}
-	for _, c := range []ErrorCode{UnknownTopic, InvalidRequest, TopicExists, PartitionFenced, MessageTooLarge} {
+	for _, c := range []ErrorCode{UnknownTopic, InvalidRequest, TopicExists, PartitionFenced, MessageTooLarge,
+		StaleBrokerEpoch, InvalidReplicationFactor} {
 		if c.Retriable() {
 			t.Errorf("%v should not be retriable", c)
 		}

@@ -26,8 +26,12 @@ const (
 	APIListGroups    APIKey = 11
 	APIAlterTopic    APIKey = 12
 	APIAddPartitions APIKey = 13
+	APIClusterStatus APIKey = 14
+	// Internal to the cluster: nodes send them to each other.
+	APIRaftMessages    APIKey = 15
+	APIBrokerHeartbeat APIKey = 16
 
-	maxAPIKey = APIAddPartitions
+	maxAPIKey = APIBrokerHeartbeat
 )
 
 var apiNames = [...]string{
@@ -44,6 +48,10 @@ var apiNames = [...]string{
 	APIListGroups:    "ListGroups",
 	APIAlterTopic:    "AlterTopic",
 	APIAddPartitions: "AddPartitions",
+	APIClusterStatus: "ClusterStatus",
+
+	APIRaftMessages:    "RaftMessages",
+	APIBrokerHeartbeat: "BrokerHeartbeat",
 }
 
 // String is the API's name, e.g. "Produce".

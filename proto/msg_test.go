@@ -35,7 +35,8 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"ProduceRequest": APIProduce, "FetchRequest": APIFetch, "ListOffsetsRequest": APIListOffsets,
 		"OffsetCommitRequest": APIOffsetCommit, "OffsetFetchRequest": APIOffsetFetch,
 		"ListGroupsRequest": APIListGroups, "AlterTopicRequest": APIAlterTopic,
-		"AddPartitionsRequest": APIAddPartitions,
+		"AddPartitionsRequest": APIAddPartitions, "ClusterStatusRequest": APIClusterStatus,
+		"RaftMessagesRequest": APIRaftMessages, "BrokerHeartbeatRequest": APIBrokerHeartbeat,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {
