@@ -76,7 +76,7 @@ func (a *Admin) Close() error {
 	return nil
 }
 
-func (a *Admin) conn(ctx context.Context) (*Conn, error) { return a.cl.conn(ctx, anyShard) }
+func (a *Admin) conn(ctx context.Context) (*Conn, error) { return a.cl.conn(ctx, bootstrapKey) }
 
 // CreateTopic creates a topic with partitions partitions; configs override
 // the server's defaults (keys: proto.ConfigRetentionMs, ConfigSegmentBytes,
