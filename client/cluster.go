@@ -46,9 +46,9 @@ type connKey struct {
 }
 
 const (
-	bootstrap uint32 = 0  // the broker of connections to any bootstrap address
+	bootstrap uint32 = 0         // the broker of connections to any bootstrap address
 	offline   uint32 = 1<<32 - 1 // the broker of a partition without a leader: no connection
-	anyShard  int32  = -1 // a connection that asks for no particular shard
+	anyShard  int32  = -1        // a connection that asks for no particular shard
 )
 
 var (
