@@ -425,11 +425,13 @@ func (p *Producer) finish(b *batch, o outcome) {
 		backoff := p.opts.RetryBackoff << min(b.attempts-1, 20)
 		backoff = min(backoff, p.opts.MaxRetryBackoff)
 		now := time.Now()
-		if now.Add(backoff).After(b.deadline) {
+		if !now.Before(b.deadline) {
 			p.resolve(b, 0, fmt.Errorf("%w after %d attempts: %w", ErrDeliveryTimeout, b.attempts, o.err))
 			return
 		}
-		b.notBefore = now.Add(backoff)
+		// The last attempt goes at the deadline: a leader elected late in
+		// the timeout still gets the batch.
+		b.notBefore = now.Add(min(backoff, b.deadline.Sub(now)))
 		p.stats.retries.Add(1)
 		p.requeue(b)
 	}
