@@ -32,8 +32,8 @@ type fakeCluster struct {
 
 	metadata   atomic.Int64    // Metadata requests answered
 	metadataBy [4]atomic.Int64 // by node id: a refresh asks the bootstrap node once
-	misleads   atomic.Int64 // misled answers
-	servedBy   sync.Map     // "produce/fetch/list n p" → true: node n served partition p as leader
+	misleads   atomic.Int64    // misled answers
+	servedBy   sync.Map        // "produce/fetch/list n p" → true: node n served partition p as leader
 	fetchDelay time.Duration
 }
 
