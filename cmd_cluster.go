@@ -97,14 +97,17 @@ func printClusterStatus(w io.Writer, st *client.ClusterStatus) error {
 	fmt.Fprintf(w, "controller: %s (term %d, commit index %d); answered by %s\n",
 		nodeName(st.ControllerID), st.Term, st.CommitIndex, nodeName(st.NodeID))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tADDRESS\tALIVE\tBROKER_EPOCH\tROLE")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tALIVE\tBROKER_EPOCH\tCONTROLLER")
 	for _, n := range st.Nodes {
-		alive, role := "no", ""
+		alive, role := "no", "-"
 		if n.Alive {
 			alive = "yes"
 		}
-		if n.ID == st.ControllerID {
-			role = "controller leader"
+		switch {
+		case n.ID == st.ControllerID:
+			role = "leader"
+		case st.ControllerID != 0:
+			role = "follower"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", n.ID, n.Addr, alive, n.BrokerEpoch, role)
 	}

@@ -30,6 +30,10 @@ type fakeCluster struct {
 	// Metadata says it leads them (0: none).
 	lying uint32
 
+	controller     uint32       // ClusterStatus's controller leader
+	creates        atomic.Int64 // CreateTopic requests
+	createRefusals int64        // the first ones answer CONTROLLER_NOT_AVAILABLE
+
 	metadata   atomic.Int64    // Metadata requests answered
 	metadataBy [4]atomic.Int64 // by node id: a refresh asks the bootstrap node once
 	misleads   atomic.Int64    // misled answers
@@ -107,6 +111,19 @@ func (fc *fakeCluster) handle(id uint32, c *fakeConn, h proto.RequestHeader, bod
 		resp = r
 	case proto.APIListOffsets:
 		resp = fc.answerListOffsets(id, decodeReq[proto.ListOffsetsRequest](fc.t, body))
+	case proto.APIDescribeTopic:
+		resp = fc.answerDescribe(id)
+	case proto.APIClusterStatus:
+		resp = fc.answerStatus(id)
+	case proto.APICreateTopic:
+		req := decodeReq[proto.CreateTopicRequest](fc.t, body)
+		r := &proto.CreateTopicResponse{}
+		if fc.creates.Add(1) <= fc.createRefusals {
+			r.Error, r.Message = proto.ControllerNotAvailable, "no controller leader yet"
+		} else if req.ReplicationFactor > 1 {
+			r.Error, r.Message = proto.InvalidReplicationFactor, "replication factor 3: replication is not built yet; use 1"
+		}
+		resp = r
 	default:
 		fc.t.Errorf("fake cluster: unexpected %v", h.API)
 		return
@@ -266,4 +283,42 @@ func fakeBatch(base uint64, values []string) []byte {
 	out := append([]byte(nil), b.Finish()...)
 	proto.SetBaseOffset(out, base)
 	return out
+}
+
+// answerDescribe describes "t" as node id sees it: every partition's
+// leadership, and offsets and size only where id leads.
+func (fc *fakeCluster) answerDescribe(id uint32) *proto.DescribeTopicResponse {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	resp := &proto.DescribeTopicResponse{Configs: []proto.Config{{Key: proto.ConfigFlush, Value: proto.FlushInterval}}}
+	for p, leader := range fc.leaders {
+		dp := proto.DescribePartition{Partition: uint32(p), Leader: leader, LeaderEpoch: fc.epochs[p],
+			Replicas: []uint32{max(leader, 1)}}
+		if leader != proto.NoNode {
+			dp.ISR = []uint32{leader}
+		}
+		if leader == id {
+			dp.Shard, dp.LogEnd, dp.Bytes = 1, uint64(len(fc.logs[p])), 100*uint64(len(fc.logs[p]))
+		}
+		resp.Partitions = append(resp.Partitions, dp)
+	}
+	return resp
+}
+
+// answerStatus is node id's view: the controller fc.controller, a term
+// that tells the nodes apart (10 + id).
+func (fc *fakeCluster) answerStatus(id uint32) *proto.ClusterStatusResponse {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	resp := &proto.ClusterStatusResponse{NodeID: id, ControllerID: fc.controller, Term: 10 + uint64(id),
+		CommitIndex: 100, Topics: 1, Partitions: uint32(len(fc.leaders))}
+	for i, s := range fc.nodes {
+		resp.Nodes = append(resp.Nodes, proto.ClusterNode{ID: uint32(i + 1), Addr: s.addr(), Alive: !fc.down[i], BrokerEpoch: uint64(i + 5)})
+	}
+	for p, leader := range fc.leaders {
+		if leader == proto.NoNode {
+			resp.Offline = append(resp.Offline, proto.ClusterPartition{Topic: "t", Partition: uint32(p), LeaderEpoch: fc.epochs[p], Replicas: []uint32{1}})
+		}
+	}
+	return resp
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -313,5 +314,88 @@ func TestAdvertisedAddress(t *testing.T) {
 		if got := advertised(c.addr, c.via, c.brokers); got != c.want {
 			t.Errorf("advertised(%q via %q, %d brokers) = %q, want %q", c.addr, c.via, c.brokers, got, c.want)
 		}
+	}
+}
+
+func clusterAdmin(t *testing.T, addrs string) *Admin {
+	t.Helper()
+	a, err := NewAdmin(addrs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// DescribeTopic takes each partition's offsets and size from its leader;
+// ListOffsets asks each leader.
+func TestAdminDescribesThroughLeaders(t *testing.T) {
+	fc := newFakeCluster(t, 1, 2, 3, proto.NoNode)
+	pr := clusterProducer(t, fc.addrs(1), ProducerOptions{})
+	for p := range uint32(3) {
+		produceTo(t, pr, p, 0, int(p)+1)
+	}
+	a := clusterAdmin(t, fc.addrs(1))
+	ctx := testCtx(t)
+	d, err := a.DescribeTopic(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range d.Partitions[:3] {
+		if p.Leader != p.Partition+1 || p.LogEnd != uint64(p.Partition)+1 || p.Bytes != 100*(uint64(p.Partition)+1) || p.Shard != 1 {
+			t.Errorf("partition %d: %+v; want leader %d, log end %d from its leader", p.Partition, p, p.Partition+1, p.Partition+1)
+		}
+	}
+	if p := d.Partitions[3]; p.Leader != proto.NoNode || len(p.ISR) != 0 {
+		t.Errorf("offline partition 3: %+v", p)
+	}
+	ctx2, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := a.ListOffsets(ctx2, "t", proto.TimestampLatest); !errors.Is(err, ErrNoLeader) {
+		t.Errorf("ListOffsets with partition 3 offline: %v, want it to wait and name no leader", err)
+	}
+	fc.setLeader(3, 1)
+	ends, err := a.ListOffsets(ctx, "t", proto.TimestampLatest)
+	if err != nil || !slices.Equal(ends, []uint64{1, 2, 3, 0}) {
+		t.Errorf("ListOffsets latest = %v, %v; want [1 2 3 0]", ends, err)
+	}
+}
+
+// ClusterStatus is the controller leader's view when it answers, the
+// bootstrap node's otherwise.
+func TestAdminClusterStatusFromController(t *testing.T) {
+	fc := newFakeCluster(t, 1, proto.NoNode)
+	fc.controller = 2
+	a := clusterAdmin(t, fc.addrs(1))
+	st, err := a.ClusterStatus(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.NodeID != 2 || st.ControllerID != 2 || st.Term != 12 || len(st.Nodes) != 3 || len(st.Offline) != 1 || st.Offline[0].Partition != 1 {
+		t.Errorf("status = %+v; want node 2's (the controller's) view with partition 1 offline", st)
+	}
+	fc.kill(2)
+	st, err = a.ClusterStatus(testCtx(t))
+	if err != nil || st.NodeID != 1 || st.ControllerID != 2 || st.Nodes[1].Alive {
+		t.Errorf("status with the controller dead = %+v, %v; want node 1's view", st, err)
+	}
+}
+
+// CreateTopic waits while no controller leader answers (retriable
+// refusals) and reports a refused replication factor as the server
+// explains it.
+func TestAdminCreateTopicWaitsForController(t *testing.T) {
+	fc := newFakeCluster(t, 1)
+	fc.createRefusals = 2
+	a := clusterAdmin(t, fc.addrs(1))
+	if err := a.CreateTopic(testCtx(t), "t2", 3, nil); err != nil {
+		t.Fatalf("CreateTopic after two CONTROLLER_NOT_AVAILABLE: %v", err)
+	}
+	if n := fc.creates.Load(); n != 3 {
+		t.Errorf("%d create requests, want 3", n)
+	}
+	err := a.CreateTopicReplicated(testCtx(t), "t3", 3, 3, nil)
+	if !errors.Is(err, proto.InvalidReplicationFactor) || !strings.Contains(err.Error(), "replication is not built yet") {
+		t.Errorf("CreateTopic with 3 replicas: %v", err)
 	}
 }
