@@ -82,6 +82,9 @@ func startCluster(t testing.TB, opts clusterOptions) *testCluster {
 	t.Helper()
 	opts = opts.withDefaults()
 	c := &testCluster{t: t, opts: opts}
+	// Before the cleanup that kills the nodes, so that it runs after it
+	// (cleanups run last-in first-out): no node writes while it is removed.
+	base := t.TempDir()
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
 			n.killProcess()
@@ -90,7 +93,6 @@ func startCluster(t testing.TB, opts clusterOptions) *testCluster {
 			c.printLogs()
 		}
 	})
-	base := t.TempDir()
 	for attempt := 1; ; attempt++ {
 		err := c.tryStart(filepath.Join(base, fmt.Sprintf("try%d", attempt)))
 		if err == nil {
