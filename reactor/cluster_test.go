@@ -46,6 +46,19 @@ func TestOneNodeCluster(t *testing.T) {
 		len(st.Nodes) != 1 || !st.Nodes[0].Alive || st.Nodes[0].BrokerEpoch == 0 || len(st.Offline)+len(st.UnderReplicated) != 0 {
 		t.Fatalf("cluster status %+v", st)
 	}
+	for series, ok := range map[string]func(float64) bool{
+		"ringmq_controller_leader":                 func(v float64) bool { return v == 1 },
+		"ringmq_controller_term":                   func(v float64) bool { return v >= 1 },
+		"ringmq_controller_commit_index":           func(v float64) bool { return v >= 3 },
+		"ringmq_controller_leader_elections_total": func(v float64) bool { return v >= 1 },
+		"ringmq_brokers_alive":                     func(v float64) bool { return v == 1 },
+		"ringmq_partitions_offline":                func(v float64) bool { return v == 0 },
+		"ringmq_partitions_under_replicated":       func(v float64) bool { return v == 0 },
+	} {
+		if v := metricValue(t, series); !ok(v) {
+			t.Errorf("%s = %v", series, v)
+		}
+	}
 }
 
 // Replication factors: above the live brokers is refused as such, and
