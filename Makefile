@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/ringmq
 PKGS    := ./...
 
-.PHONY: all build run test test-shutdown vet fmt-check fuzz-seeds bench clean partitions-10k
+.PHONY: all build run cluster test test-shutdown vet fmt-check fuzz-seeds bench clean partitions-10k
 
 all: build
 
@@ -19,6 +19,23 @@ ARGS    ?=
 
 run: build
 	$(BIN) serve --config $(CONFIG) $(ARGS)
+
+# make cluster: three nodes of one cluster in the foreground, with the
+# configs of examples/cluster (clients on 127.0.0.1:9400, 9410, 9420,
+# metrics on 9401, 9411, 9421, data under ./data/node1..3). Ctrl-C reaches
+# all three, which shut down cleanly; make returns once they have. Killing
+# make (SIGTERM) stops them too.
+CLUSTER_NODES := 1 2 3
+
+cluster: build
+	@mkdir -p $(foreach n,$(CLUSTER_NODES),data/node$(n))
+	@pids=""; \
+	trap 'kill -TERM $$pids 2>/dev/null; wait' TERM; \
+	trap 'wait' INT; \
+	for n in $(CLUSTER_NODES); do \
+		$(BIN) serve --config examples/cluster/node$$n.toml & pids="$$pids $$!"; \
+	done; \
+	wait
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

@@ -268,6 +268,8 @@ func describeErr(what string, err error) error {
 		msg += " (" + code.String() + ")"
 	case errors.Is(err, client.ErrNotRingmq):
 		return &cliError{msg: notRingmqMsg(err), cause: err}
+	case errors.Is(err, client.ErrNoLeader):
+		msg = "no leader (the partition is offline: the nodes holding it are down) and none was elected in time"
 	case isConnectErr(err):
 		msg = "cannot connect to the server"
 	case errors.Is(err, client.ErrConnectionLost):

@@ -59,6 +59,8 @@ func subcommands(cmd string) []string {
 	switch cmd {
 	case "topic":
 		return topicSubcommandNames()
+	case "cluster":
+		return clusterSubcommandNames()
 	case "bench":
 		return []string{string(bench.ModeProduce), string(bench.ModeConsume), string(bench.ModeE2E), string(bench.ModeTCP), string(bench.ModeRawlog)}
 	case "completion":
@@ -98,7 +100,7 @@ func complete(words []string) []string {
 		candidates = commandNames()
 	case strings.HasPrefix(cur, "-"):
 		path := before[:1]
-		if subs := subcommands(before[0]); before[0] == "topic" && len(before) > 1 && slices.Contains(subs, before[1]) {
+		if subs := subcommands(before[0]); (before[0] == "topic" || before[0] == "cluster") && len(before) > 1 && slices.Contains(subs, before[1]) {
 			path = before[:2]
 		}
 		candidates = flagsOf(path)

@@ -72,25 +72,20 @@ func cmdConsume(args []string) error {
 	return pr.run(ctx)
 }
 
-// logEnds returns the log end of every partition of topic, as now.
+// logEnds returns the high watermark of every partition of topic, as now,
+// each from the partition's leader.
 func logEnds(ctx context.Context, server, topic string) ([]uint64, error) {
-	c, err := dialServer(ctx, server, "ringmq-cli")
+	a, err := client.NewAdmin(server, client.Options{ClientID: "ringmq-cli"})
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	resp, err := c.Metadata(ctx, &proto.MetadataRequest{Topics: []string{topic}})
-	if err == nil && (len(resp.Topics) != 1 || resp.Topics[0].Error != proto.None) {
-		err = proto.UnknownTopic
+	defer a.Close()
+	ends, err := a.ListOffsets(ctx, topic, proto.TimestampLatest)
+	if isConnectErr(err) {
+		return nil, connectErr(server, err)
 	}
 	if err != nil {
 		return nil, describeErr(fmt.Sprintf("topic %q", topic), err)
-	}
-	ends := make([]uint64, len(resp.Topics[0].Partitions))
-	for _, p := range resp.Topics[0].Partitions {
-		if int(p.Partition) < len(ends) {
-			ends[p.Partition] = p.LogEnd
-		}
 	}
 	return ends, nil
 }

@@ -9,11 +9,13 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/ringmq/ringmq/client"
 	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/proto"
 )
 
 const topicUsage = "ringmq topic create|list|describe|alter|add-partitions|delete ... (ringmq topic SUBCOMMAND -h for its flags)"
@@ -90,10 +92,12 @@ func withAdmin(server string, fn func(ctx context.Context, a *client.Admin) erro
 }
 
 func topicCreate(args []string) error {
-	fs := newFlagSet("topic create", "ringmq topic create NAME [-p N] [-c key=value ...] [--server HOST:PORT]")
+	fs := newFlagSet("topic create", "ringmq topic create NAME [-p N] [-r R] [-c key=value ...] [--server HOST:PORT,...]")
 	server := fs.serverFlag()
 	partitions := fs.Uint("partitions", 1, "number of partitions")
 	fs.alias("p", "partitions")
+	replicas := fs.Uint("replicas", 0, "replicas of each partition (`R`; default: the cluster's cluster.replication_factor)")
+	fs.alias("r", "replicas")
 	configs := configFlags{}
 	fs.Var(configs, "config", "topic configuration override `key=value` ("+topicKeysHelp+"); repeatable")
 	fs.alias("c", "config")
@@ -107,9 +111,11 @@ func topicCreate(args []string) error {
 		return fmt.Errorf("topic create: --partitions must be at least 1")
 	case *partitions > math.MaxUint32:
 		return fmt.Errorf("topic create: --partitions %d does not fit in 32 bits", *partitions)
+	case *replicas > math.MaxUint16:
+		return fmt.Errorf("topic create: --replicas %d: at most %d", *replicas, math.MaxUint16)
 	}
 	return withAdmin(*server, func(ctx context.Context, a *client.Admin) error {
-		if err := a.CreateTopic(ctx, name, uint32(*partitions), configs); err != nil {
+		if err := a.CreateTopicReplicated(ctx, name, uint32(*partitions), uint16(*replicas), configs); err != nil {
 			return describeErr(fmt.Sprintf("topic create %q", name), err)
 		}
 		fmt.Printf("created topic %q with %d partitions\n", name, *partitions)
@@ -121,7 +127,7 @@ func topicCreate(args []string) error {
 const topicKeysHelp = "retention_ms, retention_bytes, segment_bytes, flush; or Kafka's retention.ms, retention.bytes, segment.bytes"
 
 func topicAlter(args []string) error {
-	fs := newFlagSet("topic alter", "ringmq topic alter NAME -c key=value [-c key= ...] [--server HOST:PORT]")
+	fs := newFlagSet("topic alter", "ringmq topic alter NAME -c key=value [-c key= ...] [--server HOST:PORT,...]")
 	server := fs.serverFlag()
 	configs := configFlags{}
 	fs.Var(configs, "config", "set `key=value` ("+topicKeysHelp+"); key= (empty) restores the server default; repeatable")
@@ -153,7 +159,7 @@ func topicAlter(args []string) error {
 }
 
 func topicAddPartitions(args []string) error {
-	fs := newFlagSet("topic add-partitions", "ringmq topic add-partitions NAME -n N [--server HOST:PORT]")
+	fs := newFlagSet("topic add-partitions", "ringmq topic add-partitions NAME -n N [--server HOST:PORT,...]")
 	server := fs.serverFlag()
 	count := fs.Uint("count", 0, "number of partitions to add (`N`)")
 	fs.alias("n", "count")
@@ -184,7 +190,7 @@ func topicAddPartitions(args []string) error {
 }
 
 func topicDelete(args []string) error {
-	fs := newFlagSet("topic delete", "ringmq topic delete NAME [--server HOST:PORT]")
+	fs := newFlagSet("topic delete", "ringmq topic delete NAME [--server HOST:PORT,...]")
 	server := fs.serverFlag()
 	pos, err := fs.parse(args, 1, 1)
 	if err != nil {
@@ -200,7 +206,7 @@ func topicDelete(args []string) error {
 }
 
 func topicList(args []string) error {
-	fs := newFlagSet("topic list", "ringmq topic list [--server HOST:PORT]")
+	fs := newFlagSet("topic list", "ringmq topic list [--server HOST:PORT,...]")
 	server := fs.serverFlag()
 	if _, err := fs.parse(args, 0, 0); err != nil {
 		return err
@@ -224,7 +230,7 @@ func topicList(args []string) error {
 }
 
 func topicDescribe(args []string) error {
-	fs := newFlagSet("topic describe", "ringmq topic describe NAME [--server HOST:PORT]")
+	fs := newFlagSet("topic describe", "ringmq topic describe NAME [--server HOST:PORT,...]")
 	server := fs.serverFlag()
 	pos, err := fs.parse(args, 1, 1)
 	if err != nil {
@@ -249,13 +255,23 @@ func printDescription(t *client.TopicInfo) {
 		}
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tSHARD\tLOG_START\tLOG_END\tMESSAGES\tBYTES\tSTATUS")
+	fmt.Fprintln(tw, "PARTITION\tLEADER\tLEADER_EPOCH\tREPLICAS\tISR\tSHARD\tLOG_START\tLOG_END\tMESSAGES\tBYTES\tSTATUS")
 	for _, p := range t.Partitions {
-		status := p.Status
-		if status == "" {
+		status, leader := p.Status, "none"
+		if p.Leader != proto.NoNode {
+			leader = strconv.FormatUint(uint64(p.Leader), 10)
+		}
+		switch {
+		case status != "":
+		case p.Leader == proto.NoNode && len(p.Replicas) > 0:
+			status = "offline (no leader)"
+		case len(p.ISR) < len(p.Replicas):
+			status = "under-replicated"
+		default:
 			status = "ok"
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Partition, p.Shard, p.LogStart, p.LogEnd, p.LogEnd-p.LogStart, p.Bytes, status)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Partition, leader, p.LeaderEpoch,
+			nodeList(p.Replicas), nodeList(p.ISR), p.Shard, p.LogStart, p.LogEnd, p.LogEnd-p.LogStart, p.Bytes, status)
 	}
 	tw.Flush()
 }

@@ -2,7 +2,7 @@
 // server, its CLI and its load generator in one binary.
 //
 //	ringmq serve [--config config.toml] [--data-dir DIR] [--listen ADDR] [--metrics-listen ADDR]
-//	ringmq topic|produce|consume|groups|bench ...
+//	ringmq topic|produce|consume|groups|cluster|bench ...
 //	ringmq help [COMMAND] | version | completion bash|zsh|fish
 //
 // This file only dispatches; each command lives in its cmd_*.go file. Any
@@ -40,6 +40,7 @@ func init() {
 		{name: "produce", summary: "send messages to a topic", run: cmdProduce},
 		{name: "consume", summary: "read messages from a topic", run: cmdConsume},
 		{name: "groups", summary: "list and describe consumer groups", run: cmdGroups},
+		{name: "cluster", summary: "show the cluster's nodes, controller and unhealthy partitions", run: cmdCluster},
 		{name: "bench", summary: "generate load and measure it", run: cmdBench},
 		{name: "version", summary: "print the version, commit and Go version", out: cmdVersion, noFlags: true},
 		{name: "completion", summary: "print a shell completion script (bash, zsh, fish)", out: cmdCompletion, noFlags: true},

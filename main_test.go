@@ -91,7 +91,10 @@ func TestComplete(t *testing.T) {
 		words []string
 		want  []string
 	}{
-		{[]string{""}, []string{"serve", "topic", "produce", "consume", "groups", "bench", "version", "completion", "help"}},
+		{[]string{""}, []string{"serve", "topic", "produce", "consume", "groups", "cluster", "bench", "version", "completion", "help"}},
+		{[]string{"cluster", ""}, []string{"status"}},
+		{[]string{"cluster", "status", "--j"}, []string{"--json"}},
+		{[]string{"topic", "create", "--r"}, []string{"--replicas"}},
 		{[]string{"co"}, []string{"consume", "completion"}},
 		{[]string{"topic", "a"}, []string{"alter", "add-partitions"}},
 		{[]string{"topic", "create", "--p"}, []string{"--partitions"}},

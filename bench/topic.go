@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ringmq/ringmq/client"
@@ -16,7 +17,10 @@ const (
 	clientID     = "ringmq-bench"
 )
 
-// dial opens a connection, served by shard when shard >= 0.
+// dial opens a connection, served by shard when shard >= 0, to the first
+// of the comma-separated server addresses that answers. (The raw driver
+// talks to that one node; a cluster whose partitions other nodes lead
+// needs --driver client, which follows the leaders.)
 func dial(ctx context.Context, cfg *Config, shard int) (*client.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
@@ -24,11 +28,15 @@ func dial(ctx context.Context, cfg *Config, shard int) (*client.Conn, error) {
 	if shard >= 0 {
 		opts.RequestShard, opts.Shard = true, uint16(shard)
 	}
-	c, err := client.Dial(ctx, cfg.Server, opts)
-	if err != nil {
-		return nil, fmt.Errorf("bench: connect to %s: %w", cfg.Server, err)
+	var errs []error
+	for _, addr := range strings.Split(cfg.Server, ",") {
+		c, err := client.Dial(ctx, strings.TrimSpace(addr), opts)
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
 	}
-	return c, nil
+	return nil, fmt.Errorf("bench: connect to %s: %w", cfg.Server, errors.Join(errs...))
 }
 
 // ensureTopic creates the topic when it is missing and returns its

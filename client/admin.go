@@ -9,8 +9,12 @@ import (
 	"github.com/ringmq/ringmq/proto"
 )
 
-// Admin manages topics and inspects consumer groups. It holds one
-// connection, redialed after a failure, and is safe for concurrent use.
+// Admin manages topics and inspects consumer groups and the cluster. Its
+// requests go to any node (which hands topic changes to the controller
+// leader); a node that cannot serve one just now (no controller leader
+// yet, a lost connection for reads) is asked again, on the next node that
+// answers, until the context ends. Per-partition figures (offsets, sizes)
+// come from each partition's leader. It is safe for concurrent use.
 // Server refusals come back as errors wrapping a proto.ErrorCode
 // (errors.Is(err, proto.TopicExists)).
 type Admin struct {
@@ -36,6 +40,12 @@ type PartitionInfo struct {
 	LogEnd    uint64
 	Bytes     uint64
 	Status    string
+	// Leader (proto.NoNode: offline), LeaderEpoch, Replicas and ISR are
+	// the controller's; DescribeTopic fills them.
+	Leader      uint32
+	LeaderEpoch uint32
+	Replicas    []uint32
+	ISR         []uint32
 }
 
 // GroupInfo is a consumer group's committed positions.
@@ -54,8 +64,9 @@ type GroupPartition struct {
 	Lag       uint64
 }
 
-// NewAdmin returns an Admin for the server at addr ("host:port", or a
-// comma-separated list). It connects on first use.
+// NewAdmin returns an Admin for the cluster at addr: "host:port", or a
+// comma-separated list of nodes to bootstrap from (the first that answers
+// serves). It connects on first use.
 func NewAdmin(addr string, opts Options) (*Admin, error) {
 	cl, err := newCluster(addr, opts, DefaultDialTimeout)
 	if err != nil {
@@ -64,28 +75,31 @@ func NewAdmin(addr string, opts Options) (*Admin, error) {
 	return &Admin{cl: cl}, nil
 }
 
-// Close closes the connection.
+// Close closes the connections.
 func (a *Admin) Close() error {
 	a.cl.close()
 	return nil
 }
 
-func (a *Admin) conn(ctx context.Context) (*Conn, error) { return a.cl.conn(ctx, anyShard) }
-
 // CreateTopic creates a topic with partitions partitions; configs override
 // the server's defaults (keys: proto.ConfigRetentionMs, ConfigSegmentBytes,
 // ConfigFlush, ...).
 func (a *Admin) CreateTopic(ctx context.Context, name string, partitions uint32, configs map[string]string) error {
-	c, err := a.conn(ctx)
-	if err != nil {
-		return err
-	}
-	req := &proto.CreateTopicRequest{Name: name, Partitions: partitions}
+	return a.CreateTopicReplicated(ctx, name, partitions, 0, configs)
+}
+
+// CreateTopicReplicated is CreateTopic with each partition on replicas
+// brokers (0: the cluster's cluster.replication_factor). More replicas
+// than live brokers fail with proto.InvalidReplicationFactor.
+func (a *Admin) CreateTopicReplicated(ctx context.Context, name string, partitions uint32, replicas uint16, configs map[string]string) error {
+	req := &proto.CreateTopicRequest{Name: name, Partitions: partitions, ReplicationFactor: replicas}
 	for _, k := range slices.Sorted(maps.Keys(configs)) {
 		req.Configs = append(req.Configs, proto.Config{Key: k, Value: configs[k]})
 	}
-	_, err = c.CreateTopic(ctx, req)
-	return err
+	return a.anyNode(ctx, false, func(c *Conn) error {
+		_, err := c.CreateTopic(ctx, req)
+		return err
+	})
 }
 
 // AlterTopic changes a topic's configuration: each entry sets its key
@@ -93,16 +107,14 @@ func (a *Admin) CreateTopic(ctx context.Context, name string, partitions uint32,
 // value removes the override so the server's default applies again. Keys
 // not named keep their values.
 func (a *Admin) AlterTopic(ctx context.Context, name string, configs map[string]string) error {
-	c, err := a.conn(ctx)
-	if err != nil {
-		return err
-	}
 	req := &proto.AlterTopicRequest{Name: name}
 	for _, k := range slices.Sorted(maps.Keys(configs)) {
 		req.Configs = append(req.Configs, proto.Config{Key: k, Value: configs[k]})
 	}
-	_, err = c.AlterTopic(ctx, req)
-	return err
+	return a.anyNode(ctx, true, func(c *Conn) error { // setting the same values again is harmless
+		_, err := c.AlterTopic(ctx, req)
+		return err
+	})
 }
 
 // AddPartitions grows a topic to total partitions; existing partitions
@@ -110,31 +122,32 @@ func (a *Admin) AlterTopic(ctx context.Context, name string, configs map[string]
 // above the current count. Producers that partition by key send a key to
 // a different partition from then on.
 func (a *Admin) AddPartitions(ctx context.Context, name string, total uint32) error {
-	c, err := a.conn(ctx)
-	if err != nil {
+	return a.anyNode(ctx, false, func(c *Conn) error {
+		_, err := c.AddPartitions(ctx, &proto.AddPartitionsRequest{Name: name, Partitions: total})
 		return err
-	}
-	_, err = c.AddPartitions(ctx, &proto.AddPartitionsRequest{Name: name, Partitions: total})
-	return err
+	})
 }
 
 // DeleteTopic deletes a topic and its data.
 func (a *Admin) DeleteTopic(ctx context.Context, name string) error {
-	c, err := a.conn(ctx)
-	if err != nil {
+	return a.anyNode(ctx, false, func(c *Conn) error {
+		_, err := c.DeleteTopic(ctx, &proto.DeleteTopicRequest{Name: name})
 		return err
-	}
-	_, err = c.DeleteTopic(ctx, &proto.DeleteTopicRequest{Name: name})
-	return err
+	})
 }
 
-// ListTopics lists every topic with its partitions, sorted by name.
+// ListTopics lists every topic with its partitions, sorted by name; each
+// partition's shard and offsets are its leader's.
 func (a *Admin) ListTopics(ctx context.Context) ([]TopicInfo, error) {
-	c, err := a.conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Metadata(ctx, &proto.MetadataRequest{})
+	var resp *proto.MetadataResponse
+	err := a.anyNode(ctx, true, func(*Conn) error {
+		var err error
+		resp, err = a.cl.refresh(ctx)
+		if resp != nil {
+			return nil // a topic deleted while listing is left out
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +159,8 @@ func (a *Admin) ListTopics(ctx context.Context) ([]TopicInfo, error) {
 		ti := TopicInfo{Name: t.Name}
 		for _, p := range t.Partitions {
 			ti.Partitions = append(ti.Partitions, PartitionInfo{Partition: p.Partition, Shard: p.Shard,
-				LogStart: p.LogStart, LogEnd: p.LogEnd})
+				LogStart: p.LogStart, LogEnd: p.LogEnd, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+				Replicas: p.Replicas, ISR: p.ISR})
 		}
 		out = append(out, ti)
 	}
@@ -164,17 +178,21 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// DescribeTopic returns a topic's partitions (with sizes) and its
-// configuration.
+// DescribeTopic returns a topic's partitions (leadership, and each
+// leader's offsets, size and status) and its configuration.
 func (a *Admin) DescribeTopic(ctx context.Context, name string) (*TopicInfo, error) {
-	c, err := a.conn(ctx)
+	var resp *proto.DescribeTopicResponse
+	var via string
+	err := a.anyNode(ctx, true, func(c *Conn) error {
+		var err error
+		resp, err = c.DescribeTopic(ctx, &proto.DescribeTopicRequest{Name: name})
+		via = c.Addr()
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.DescribeTopic(ctx, &proto.DescribeTopicRequest{Name: name})
-	if err != nil {
-		return nil, err
-	}
+	a.describeLeaders(ctx, name, resp, via)
 	ti := &TopicInfo{Name: name, Configs: make(map[string]string, len(resp.Configs))}
 	for _, p := range resp.Partitions {
 		ti.Partitions = append(ti.Partitions, PartitionInfo(p))
@@ -189,11 +207,12 @@ func (a *Admin) DescribeTopic(ctx context.Context, name string) (*TopicInfo, err
 // their committed offsets and lag per partition, sorted by name. A named
 // group that does not exist fails with proto.GroupNotFound.
 func (a *Admin) ListGroups(ctx context.Context, group string) ([]GroupInfo, error) {
-	c, err := a.conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.ListGroups(ctx, &proto.ListGroupsRequest{Group: group})
+	var resp *proto.ListGroupsResponse
+	err := a.anyNode(ctx, true, func(c *Conn) error {
+		var err error
+		resp, err = c.ListGroups(ctx, &proto.ListGroupsRequest{Group: group})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -121,3 +121,10 @@ func (c *Conn) AddPartitions(ctx context.Context, req *proto.AddPartitionsReques
 	}
 	return resp, codeErr(proto.APIAddPartitions, req.Name, resp.Error, resp.Message)
 }
+
+// ClusterStatus asks the node for its view of the cluster: nodes,
+// controller leader, Raft term and commit index, offline and
+// under-replicated partitions.
+func (c *Conn) ClusterStatus(ctx context.Context) (*proto.ClusterStatusResponse, error) {
+	return roundTrip[proto.ClusterStatusResponse](ctx, c, &proto.ClusterStatusRequest{})
+}

@@ -11,11 +11,12 @@ package client
 //
 //   - Poll returns the next records of the assigned partitions, in offset
 //     order per partition, waiting (long poll: MaxWait, MinBytes) until
-//     there are some or ctx ends. Each server shard owning assigned
-//     partitions gets its own connection and one Fetch in flight at all
-//     times, also while the application works on what Poll returned
-//     (prefetch); a Seek makes the prefetched data of the partition it
-//     moves stale, and it is dropped.
+//     there are some or ctx ends. Fetches go to each partition's leader
+//     (from Metadata): each leader shard owning assigned partitions gets
+//     its own connection and one Fetch in flight at all times, also while
+//     the application works on what Poll returned (prefetch); a Seek
+//     makes the prefetched data of the partition it moves stale, and it is
+//     dropped.
 //   - Every batch's CRC is checked and compressed batches are decompressed;
 //     records below the position (a batch may start before it) are
 //     skipped. A corrupt batch fails Poll with proto.ErrCorrupt and the
@@ -26,7 +27,11 @@ package client
 //     keeps its frame in memory.
 //   - A position out of the log's range (retention deleted it, or the log
 //     is shorter) moves to the log start or end. Retriable errors and lost
-//     connections are retried with backoff inside Poll.
+//     connections are retried with backoff inside Poll, after a metadata
+//     refresh when the leader may have moved (NOT_LEADER,
+//     FENCED_LEADER_EPOCH, a lost connection); a partition without a
+//     leader is fetched again once one is elected, while the others go
+//     on.
 //   - Commit stores the positions (Kafka semantics: the committed offset
 //     is the next offset to read) for the group; CommitAsync does it in the
 //     background. Close does not commit.
@@ -126,7 +131,7 @@ type Consumer struct {
 	mu    sync.Mutex
 	parts []*partState // assigned, in assignment order
 
-	fetches map[int]*fetchOp // by shard: in flight or not yet processed; Poll's goroutine only
+	fetches map[connKey]*fetchOp // by connection: in flight or not yet processed; Poll's goroutine only
 
 	doneMu  sync.Mutex
 	done    []*fetchOp    // finished fetches, in order
@@ -154,7 +159,7 @@ func NewConsumer(addr string, opts ConsumerOptions) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Consumer{opts: opts, cl: cl, fetches: make(map[int]*fetchOp), doneSig: make(chan struct{}, 1)}
+	c := &Consumer{opts: opts, cl: cl, fetches: make(map[connKey]*fetchOp), doneSig: make(chan struct{}, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
 }
@@ -320,43 +325,18 @@ func (c *Consumer) startPositions(ctx context.Context, topic string, parts []uin
 	return pos, committed, nil
 }
 
-// listOffsets asks for the offset at ts (or TimestampEarliest/Latest) of
-// each partition.
+// listOffsets asks each partition's leader for the offset at ts (or
+// TimestampEarliest/Latest), waiting for leaders that moved or are being
+// elected until ctx ends.
 func (c *Consumer) listOffsets(ctx context.Context, topic string, parts []uint32, ts int64) (map[uint32]uint64, error) {
-	req := &proto.ListOffsetsRequest{Topics: []proto.ListOffsetsTopic{{Name: []byte(topic)}}}
-	for _, p := range parts {
-		req.Topics[0].Partitions = append(req.Topics[0].Partitions, proto.ListOffsetsPartition{Partition: p, Timestamp: ts})
-	}
-	conn, err := c.cl.conn(ctx, anyShard)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := conn.ListOffsets(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[uint32]uint64, len(parts))
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			if p.Error != proto.None {
-				return nil, fmt.Errorf("client: list offsets of %s/%d: %w", topic, p.Partition, p.Error)
-			}
-			out[p.Partition] = p.Offset
-		}
-	}
-	for _, p := range parts {
-		if _, ok := out[p]; !ok {
-			return nil, fmt.Errorf("%w: list offsets response lacks %s/%d", ErrProtocol, topic, p)
-		}
-	}
-	return out, nil
+	return c.cl.listOffsets(ctx, topic, parts, ts)
 }
 
 // committedOffsets reads the group's committed offsets (NoOffset: none).
 func (c *Consumer) committedOffsets(ctx context.Context, topic string, parts []uint32) ([]uint64, error) {
 	req := &proto.OffsetFetchRequest{Group: []byte(c.opts.Group),
 		Topics: []proto.OffsetFetchTopic{{Name: []byte(topic), Partitions: parts}}}
-	conn, err := c.cl.conn(ctx, anyShard)
+	conn, err := c.cl.conn(ctx, bootstrapKey)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +375,7 @@ func (c *Consumer) Commit(ctx context.Context) error {
 	if len(sent) == 0 {
 		return nil
 	}
-	conn, err := c.cl.conn(ctx, anyShard)
+	conn, err := c.cl.conn(ctx, bootstrapKey)
 	if err != nil {
 		return err
 	}

@@ -9,13 +9,14 @@ import (
 	"github.com/ringmq/ringmq/proto"
 )
 
-// fetchOp is one Fetch request to one shard, in flight or done and not
-// yet processed.
+// fetchOp is one Fetch request over one connection (a leader's shard), in
+// flight or done and not yet processed.
 type fetchOp struct {
-	shard   int
+	key     connKey
 	offsets map[partKey]uint64 // the offset asked for each partition
 	resp    *proto.FetchResponse
 	err     error
+	waited  bool // err is retriable and the op already backed off and refreshed metadata
 }
 
 // Poll returns the next records of the assigned partitions; see the
@@ -34,11 +35,17 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		delete(c.fetches, f.shard)
+		delete(c.fetches, f.key)
 		recs, err := c.process(f)
 		if len(recs) == 0 && err != nil {
 			if !retriable(err) && !errors.Is(err, context.DeadlineExceeded) && !c.transient(ctx, err) {
 				return nil, err
+			}
+			if f.waited {
+				continue // backed off in the background, the other fetches going on
+			}
+			if staleMetadata(err) {
+				_ = c.cl.refreshStale(ctx, f.topics()...) // best effort: the next fetch tells
 			}
 			if werr := c.backoff(ctx); werr != nil {
 				return nil, werr
@@ -84,11 +91,22 @@ func (c *Consumer) transient(ctx context.Context, err error) bool {
 	if !errors.As(err, &pe) || !unknownPartition(err) {
 		return false
 	}
-	if c.cl.refresh(ctx, pe.key.topic) != nil {
+	if _, err := c.cl.refresh(ctx, pe.key.topic); err != nil {
 		return false
 	}
 	t := c.cl.cached(pe.key.topic)
 	return t != nil && pe.key.partition < t.partitions()
+}
+
+// topics lists the topics f fetches from.
+func (f *fetchOp) topics() []string {
+	var out []string
+	for k := range f.offsets {
+		if !contains(out, k.topic) {
+			out = append(out, k.topic)
+		}
+	}
+	return out
 }
 
 // partitionError is a fetch error about one partition.
@@ -114,25 +132,26 @@ func (c *Consumer) backoff(ctx context.Context) error {
 	}
 }
 
-// startFetches sends a Fetch to every shard that owns assigned partitions
-// and has none in flight, each from the partitions' positions, over that
-// shard's own connection (so the server never forwards them). It returns
-// false if nothing is assigned.
+// startFetches sends a Fetch to every leader shard that owns assigned
+// partitions and has none in flight, each from the partitions' positions,
+// over that shard's own connection (so the server never forwards them).
+// Partitions without a leader get an op that waits and refreshes
+// metadata. It returns false if nothing is assigned.
 func (c *Consumer) startFetches() bool {
-	reqs := make(map[int]*proto.FetchRequest)
-	ops := make(map[int]*fetchOp)
+	reqs := make(map[connKey]*proto.FetchRequest)
+	ops := make(map[connKey]*fetchOp)
 	c.mu.Lock()
 	for _, ps := range c.parts {
-		shard := c.cl.shardOf(ps.key.topic, ps.key.partition)
-		if c.fetches[shard] != nil {
+		k := c.cl.route(ps.key.topic, ps.key.partition)
+		if c.fetches[k] != nil {
 			continue
 		}
-		req, f := reqs[shard], ops[shard]
+		req, f := reqs[k], ops[k]
 		if req == nil {
 			req = &proto.FetchRequest{MaxWaitMs: uint32(c.opts.MaxWait / time.Millisecond),
 				MinBytes: uint32(c.opts.MinBytes), MaxBytes: uint32(c.opts.MaxBytes)}
-			f = &fetchOp{shard: shard, offsets: make(map[partKey]uint64)}
-			reqs[shard], ops[shard] = req, f
+			f = &fetchOp{key: k, offsets: make(map[partKey]uint64)}
+			reqs[k], ops[k] = req, f
 		}
 		ti := len(req.Topics) - 1
 		if ti < 0 || string(req.Topics[ti].Name) != ps.key.topic {
@@ -145,24 +164,33 @@ func (c *Consumer) startFetches() bool {
 	}
 	assigned := len(c.parts) > 0
 	c.mu.Unlock()
-	for shard, f := range ops {
-		c.fetches[shard] = f
+	for k, f := range ops {
+		c.fetches[k] = f
 		c.wg.Add(1)
-		go c.runFetch(f, reqs[shard])
+		go c.runFetch(f, reqs[k])
 	}
 	return assigned
 }
 
-// runFetch sends one Fetch and queues its outcome for Poll.
+// runFetch sends one Fetch and queues its outcome for Poll. A fetch that
+// could not be sent or answered (no leader, a lost connection) waits
+// RetryBackoff and refreshes its topics' metadata here, so that Poll goes
+// on with the other fetches meanwhile.
 func (c *Consumer) runFetch(f *fetchOp, req *proto.FetchRequest) {
 	defer c.wg.Done()
 	ctx, cancel := context.WithTimeout(c.ctx, c.opts.MaxWait+c.opts.RequestTimeout)
 	defer cancel()
-	conn, err := c.cl.conn(ctx, f.shard)
+	conn, err := c.cl.conn(ctx, f.key)
 	if err == nil {
 		f.resp, err = conn.Fetch(ctx, req)
 	}
 	f.err = err
+	if err != nil && staleMetadata(err) && c.ctx.Err() == nil {
+		if sleepCtx(c.ctx, c.opts.RetryBackoff) == nil {
+			_ = c.cl.refreshStale(ctx, f.topics()...) // best effort: the next fetch tells
+			f.waited = true
+		}
+	}
 	c.doneMu.Lock()
 	c.done = append(c.done, f)
 	c.doneMu.Unlock()

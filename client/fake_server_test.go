@@ -25,6 +25,7 @@ type fakeServer struct {
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	conns []*fakeConn
+	down  bool // shut down: connections accepted late are closed
 }
 
 type fakeConn struct {
@@ -51,16 +52,21 @@ func newFakeServer(t testing.TB, handler func(fc *fakeConn, h proto.RequestHeade
 	s := &fakeServer{t: t, ln: ln, handler: handler}
 	s.wg.Add(1)
 	go s.acceptLoop()
-	t.Cleanup(func() {
-		ln.Close()
-		s.mu.Lock()
-		for _, fc := range s.conns {
-			fc.nc.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
-	})
+	t.Cleanup(s.shutdown)
 	return s
+}
+
+// shutdown closes the listener and every connection, as a server that
+// dies does, and waits for its goroutines. It may be called again.
+func (s *fakeServer) shutdown() {
+	s.ln.Close()
+	s.mu.Lock()
+	s.down = true
+	for _, fc := range s.conns {
+		fc.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
 }
 
 func (s *fakeServer) addr() string { return s.ln.Addr().String() }
@@ -74,6 +80,11 @@ func (s *fakeServer) acceptLoop() {
 		}
 		fc := &fakeConn{nc: nc}
 		s.mu.Lock()
+		if s.down {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
 		s.conns = append(s.conns, fc)
 		s.mu.Unlock()
 		s.wg.Add(1)

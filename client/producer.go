@@ -2,10 +2,11 @@ package client
 
 // # Producer contract
 //
-// A Producer batches records per partition and sends them to the server in
-// pipelined Produce requests, one connection per server shard (reactor)
-// asked for with Options.RequestShard, so a request only names partitions
-// its connection's reactor owns.
+// A Producer batches records per partition and sends them to each
+// partition's leader (from Metadata; see cluster.go) in pipelined Produce
+// requests, one connection per leader shard (reactor) asked for with
+// Options.RequestShard, so a request only names partitions its
+// connection's reactor owns.
 //
 //   - Send, Produce and SendSync accept a record or return an error; an
 //     accepted record gets exactly one Result, whatever happens to the
@@ -16,7 +17,7 @@ package client
 //     callback must not block for long: it delays every later result.
 //   - A batch closes when it reaches BatchBytes, when Linger has passed
 //     since its first record, or on Flush/Close; it is sent as soon as its
-//     partition and its shard's connection are free. Linger 0 sends at
+//     partition and its connection are free. Linger 0 sends at
 //     once, and records still batch up while requests are in flight.
 //   - Idempotence (the default; DisableIdempotence turns it off, and
 //     acks=0 never uses it): the producer asks the server for a producer
@@ -39,11 +40,13 @@ package client
 //     up to MaxRequestBytes), so a partition's records are stored in the
 //     order Send accepted them, retries included. MaxInFlight bounds the
 //     requests in flight per connection, across partitions.
-//   - A request that fails with a retriable error (proto.ErrRetriable, a
-//     lost connection, a failed dial, a request timeout) is retried with
-//     exponential backoff after a metadata refresh, until DeliveryTimeout
-//     has passed since the batch was opened; other errors fail its records
-//     at once. UnknownTopic and UnknownPartition are retried only while
+//   - A request that fails with a retriable error (proto.ErrRetriable,
+//     NOT_LEADER and FENCED_LEADER_EPOCH among them, a lost connection, a
+//     failed dial, a request timeout, a partition without a leader:
+//     ErrNoLeader) is retried with exponential backoff after a metadata
+//     refresh (which finds the new leader), until DeliveryTimeout has
+//     passed since the batch was opened; other errors fail its records at
+//     once. UnknownTopic and UnknownPartition are retried only while
 //     fresh metadata still lists the partition (a restarting server refuses
 //     partitions it has not opened yet). Without idempotence delivery is at
 //     least once: a batch the server appended just before the connection
@@ -139,9 +142,9 @@ type Producer struct {
 	mu        sync.Mutex
 	queues    map[partKey]*partQueue
 	sticky    map[string]uint32 // topic → its current sticky partition
-	inflight  map[int]int       // shard → requests in flight
-	turns     map[int]*shardTurns
-	turnCV    *sync.Cond // on mu: a shard's turn moved
+	inflight  map[connKey]int   // connection → requests in flight
+	turns     map[connKey]*connTurns
+	turnCV    *sync.Cond // on mu: a connection's turn moved
 	results   []delivery // resolved batches waiting for the delivery goroutine
 	resultsCV *sync.Cond
 	pending   int             // records accepted and not yet delivered
@@ -173,8 +176,8 @@ func NewProducer(addr string, opts ProducerOptions) (*Producer, error) {
 	p := &Producer{
 		opts: opts, cl: cl, idem: !opts.DisableIdempotence && opts.Acks != AcksNone,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), closed: make(chan struct{}),
-		queues: make(map[partKey]*partQueue), sticky: make(map[string]uint32), inflight: make(map[int]int),
-		turns: make(map[int]*shardTurns),
+		queues: make(map[partKey]*partQueue), sticky: make(map[string]uint32), inflight: make(map[connKey]int),
+		turns: make(map[connKey]*connTurns),
 	}
 	p.resultsCV = sync.NewCond(&p.mu)
 	p.turnCV = sync.NewCond(&p.mu)

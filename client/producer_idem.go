@@ -62,7 +62,7 @@ type idemBatch struct {
 // ensureProducerID asks the server for a producer id the first time an
 // idempotent producer sends. A failure fails the request (retried like a
 // produce error).
-func (p *Producer) ensureProducerID(shard int) error {
+func (p *Producer) ensureProducerID(k connKey) error {
 	if !p.idem || p.pid.known.Load() {
 		return nil
 	}
@@ -73,7 +73,7 @@ func (p *Producer) ensureProducerID(shard int) error {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
 	defer cancel()
-	c, err := p.cl.conn(ctx, shard)
+	c, err := p.cl.conn(ctx, k)
 	if err != nil {
 		return err
 	}
@@ -143,8 +143,8 @@ func (p *Producer) renumber(q *partQueue) {
 // packIdem fills a request with one batch of each queue of qs that may
 // send, up to MaxRequestBytes (at least one batch), and returns the queues
 // that may send more. p.mu is held.
-func (p *Producer) packIdem(shard int, qs []*partQueue, now time.Time) (*produceReq, []*partQueue) {
-	r := &produceReq{shard: shard}
+func (p *Producer) packIdem(k connKey, qs []*partQueue, now time.Time) (*produceReq, []*partQueue) {
+	r := &produceReq{key: k}
 	size := requestOverhead
 	var more []*partQueue
 	for i, q := range qs {

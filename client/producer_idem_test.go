@@ -32,7 +32,7 @@ var (
 type faultProxy struct {
 	t      testing.TB
 	ln     net.Listener
-	target string
+	target atomic.Pointer[string] // the server's address, set once it listens
 	max    int64
 
 	mu    sync.Mutex
@@ -41,12 +41,13 @@ type faultProxy struct {
 	wg    sync.WaitGroup
 }
 
-func startFaultProxy(t testing.TB, target string, seed uint64, maxDrops int) *faultProxy {
+// startFaultProxy listens; setTarget names the server it forwards to.
+func startFaultProxy(t testing.TB, seed uint64, maxDrops int) *faultProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := &faultProxy{t: t, ln: ln, target: target, max: int64(maxDrops), rng: rand.New(rand.NewPCG(seed, seed))}
+	fp := &faultProxy{t: t, ln: ln, max: int64(maxDrops), rng: rand.New(rand.NewPCG(seed, seed))}
 	fp.wg.Add(1)
 	go fp.accept()
 	t.Cleanup(func() {
@@ -58,6 +59,8 @@ func startFaultProxy(t testing.TB, target string, seed uint64, maxDrops int) *fa
 
 func (fp *faultProxy) addr() string { return fp.ln.Addr().String() }
 
+func (fp *faultProxy) setTarget(addr string) { fp.target.Store(&addr) }
+
 func (fp *faultProxy) accept() {
 	defer fp.wg.Done()
 	for {
@@ -65,7 +68,12 @@ func (fp *faultProxy) accept() {
 		if err != nil {
 			return
 		}
-		s, err := net.Dial("tcp", fp.target)
+		target := fp.target.Load()
+		if target == nil {
+			c.Close()
+			continue
+		}
+		s, err := net.Dial("tcp", *target)
 		if err != nil {
 			c.Close()
 			continue
@@ -139,10 +147,16 @@ func lostAnswers(t *testing.T, drops int, opts client.ProducerOptions) (int, [][
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("fault proxy seed %d (replay with -proxy.seed=%d)", seed, seed)
-	srv := newTestServer(t)
+	// The server advertises the proxy as its address, so that the client,
+	// which sends each partition to the address its leader advertises,
+	// goes through the proxy.
+	fp := startFaultProxy(t, seed, drops)
+	srv := &testServer{t: t, dir: t.TempDir(), advertise: fp.addr()}
+	srv.start("127.0.0.1:0")
+	t.Cleanup(srv.stop)
+	fp.setTarget(srv.addr)
 	const partitions = 2
 	createTopic(t, srv.addr, "lost", partitions, nil)
-	fp := startFaultProxy(t, srv.addr, seed, drops)
 	opts.BatchBytes, opts.RetryBackoff, opts.MaxRetryBackoff = 512, time.Millisecond, 5*time.Millisecond
 	opts.DeliveryTimeout = time.Minute
 	p := newProducer(t, fp.addr(), opts)

@@ -62,11 +62,11 @@ type delivery struct {
 	err  error
 }
 
-// produceReq is one Produce request, all for one shard: per partition,
-// one or more batches sent back to back.
+// produceReq is one Produce request, all for one connection (a leader's
+// shard): per partition, one or more batches sent back to back.
 type produceReq struct {
-	shard int
-	turn  uint64 // requests of a shard are queued on its connection in turn order
+	key   connKey
+	turn  uint64 // requests of a connection are queued on it in turn order
 	parts []partSend
 }
 
@@ -117,7 +117,7 @@ func (p *Producer) closeOpen(q *partQueue) {
 	q.ready = append(q.ready, q.open)
 	q.open = nil
 	if cur, ok := p.sticky[q.key.topic]; ok && cur == q.key.partition {
-		if t := p.cl.cached(q.key.topic); t != nil {
+		if t := p.cl.cached(q.key.topic); t != nil && t.partitions() > 0 {
 			p.sticky[q.key.topic] = (cur + 1) % t.partitions()
 		}
 	}
@@ -163,7 +163,8 @@ func (p *Producer) senderLoop() {
 }
 
 // collect closes the batches that are due and packs sendable batches into
-// requests, within each shard's free request slots. It returns the
+// requests, within each connection's free request slots (a partition
+// without a leader gets a request that fails at once and is retried). It returns the
 // requests and the next time something becomes due (zero: none). p.mu is
 // held.
 func (p *Producer) collect(now time.Time) ([]*produceReq, time.Time) {
@@ -176,7 +177,7 @@ func (p *Producer) collect(now time.Time) ([]*produceReq, time.Time) {
 			next = t
 		}
 	}
-	byShard := make(map[int][]*partQueue)
+	byKey := make(map[connKey][]*partQueue)
 	for _, q := range p.queues {
 		if q.open != nil {
 			if at := q.open.opened.Add(p.opts.Linger); p.flushing > 0 || p.closing || !now.Before(at) {
@@ -192,25 +193,25 @@ func (p *Producer) collect(now time.Time) ([]*produceReq, time.Time) {
 			due(at)
 			continue
 		}
-		shard := p.cl.shardOf(q.key.topic, q.key.partition)
-		byShard[shard] = append(byShard[shard], q)
+		k := p.cl.route(q.key.topic, q.key.partition)
+		byKey[k] = append(byKey[k], q)
 	}
 	var reqs []*produceReq
-	for shard, qs := range byShard {
-		for len(qs) > 0 && p.inflight[shard] < p.opts.MaxInFlight {
+	for k, qs := range byKey {
+		for len(qs) > 0 && p.inflight[k] < p.opts.MaxInFlight {
 			var r *produceReq
-			r, qs = p.pack(shard, qs, now)
+			r, qs = p.pack(k, qs, now)
 			if len(r.parts) == 0 {
 				break
 			}
-			t := p.turns[shard]
+			t := p.turns[k]
 			if t == nil {
-				t = &shardTurns{}
-				p.turns[shard] = t
+				t = &connTurns{}
+				p.turns[k] = t
 			}
 			r.turn = t.issued
 			t.issued++
-			p.inflight[shard]++
+			p.inflight[k]++
 			reqs = append(reqs, r)
 		}
 	}
@@ -220,11 +221,11 @@ func (p *Producer) collect(now time.Time) ([]*produceReq, time.Time) {
 // pack fills a request with the sendable batches of the queues in qs, in
 // order, up to MaxRequestBytes (at least one batch), marks their queues
 // busy, and returns the queues left out. p.mu is held.
-func (p *Producer) pack(shard int, qs []*partQueue, now time.Time) (*produceReq, []*partQueue) {
+func (p *Producer) pack(k connKey, qs []*partQueue, now time.Time) (*produceReq, []*partQueue) {
 	if p.idem {
-		return p.packIdem(shard, qs, now)
+		return p.packIdem(k, qs, now)
 	}
-	r := &produceReq{shard: shard}
+	r := &produceReq{key: k}
 	size := requestOverhead
 	for i, q := range qs {
 		ps := partSend{q: q}
@@ -252,7 +253,7 @@ func (p *Producer) pack(shard int, qs []*partQueue, now time.Time) (*produceReq,
 func (p *Producer) runRequest(r *produceReq) {
 	defer p.wg.Done()
 	var req *proto.ProduceRequest
-	err := p.ensureProducerID(r.shard)
+	err := p.ensureProducerID(r.key)
 	if err == nil {
 		req = p.encode(r)
 		p.stats.requests.Add(1)
@@ -261,7 +262,7 @@ func (p *Producer) runRequest(r *produceReq) {
 	outs := p.outcomes(r, resp, err)
 	p.decideRetries(r, outs)
 	p.mu.Lock()
-	p.inflight[r.shard]--
+	p.inflight[r.key]--
 	for i, ps := range r.parts {
 		ps.q.inflight--
 		base := outs[i].base
@@ -340,8 +341,7 @@ func (b *batch) size() int {
 }
 
 // roundTrip sends req (unless err is set: then it only takes its turn)
-// and waits for the response. Requests of a shard are queued on its
-// connection in the order collect made them, so an idempotent
+// and waits for the response. Requests of a connection are queued on it in the order collect made them, so an idempotent
 // partition's pipelined batches reach the server in sequence order.
 func (p *Producer) roundTrip(r *produceReq, req *proto.ProduceRequest, err error) (*proto.ProduceResponse, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
@@ -350,7 +350,7 @@ func (p *Producer) roundTrip(r *produceReq, req *proto.ProduceRequest, err error
 	var q queued
 	if err == nil {
 		var c *Conn
-		if c, err = p.cl.conn(ctx, r.shard); err == nil {
+		if c, err = p.cl.conn(ctx, r.key); err == nil {
 			q, err = c.send(ctx, req)
 		}
 	}
@@ -365,23 +365,23 @@ func (p *Producer) roundTrip(r *produceReq, req *proto.ProduceRequest, err error
 	return resp, nil
 }
 
-// shardTurns orders the requests of one shard: issued is the next turn
-// collect gives out, next the one that may queue now.
-type shardTurns struct{ issued, next uint64 }
+// connTurns orders the requests of one connection: issued is the next
+// turn collect gives out, next the one that may queue now.
+type connTurns struct{ issued, next uint64 }
 
 // awaitTurn blocks until r may queue on its connection.
 func (p *Producer) awaitTurn(r *produceReq) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.turns[r.shard].next != r.turn {
+	for p.turns[r.key].next != r.turn {
 		p.turnCV.Wait()
 	}
 }
 
-// endTurn lets the next request of r's shard queue.
+// endTurn lets the next request of r's connection queue.
 func (p *Producer) endTurn(r *produceReq) {
 	p.mu.Lock()
-	p.turns[r.shard].next++
+	p.turns[r.key].next++
 	p.mu.Unlock()
 	p.turnCV.Broadcast()
 }
@@ -395,8 +395,9 @@ type outcome struct {
 }
 
 // decideRetries refreshes the metadata of the topics whose partitions
-// failed with a retriable error, or were refused as unknown, and marks
-// which to retry. An unknown topic or partition is retried only if fresh
+// failed with a retriable error (the leader moved or has gone, a lost
+// connection, ...), or were refused as unknown, and marks which to retry
+// (a refresh at most every minRefreshInterval per topic). An unknown topic or partition is retried only if fresh
 // metadata still lists it (a server that is still opening its partitions
 // after a restart refuses them for a moment); otherwise the topic is
 // dropped from the cache, so the next Send asks again.
@@ -411,7 +412,7 @@ func (p *Producer) decideRetries(r *produceReq, outs []outcome) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
-	_ = p.cl.refresh(ctx, refresh...) // best effort: a failed refresh drops nothing
+	_ = p.cl.refreshStale(ctx, refresh...) // best effort: a failed refresh drops nothing
 	cancel()
 	for i := range outs {
 		o, k := &outs[i], r.parts[i].q.key
@@ -437,8 +438,12 @@ func unknownPartition(err error) bool {
 func (p *Producer) outcomes(r *produceReq, resp *proto.ProduceResponse, err error) []outcome {
 	outs := make([]outcome, len(r.parts))
 	if err != nil || resp == nil { // resp is nil without error for acks none
-		for i := range outs {
+		for i, ps := range r.parts {
 			outs[i] = outcome{base: NoOffset, err: err}
+			if errors.Is(err, ErrNoLeader) {
+				k := ps.q.key
+				outs[i].err = fmt.Errorf("client: produce to %s/%d: %w", k.topic, k.partition, err)
+			}
 		}
 		return outs
 	}
@@ -486,11 +491,13 @@ func (p *Producer) finish(b *batch, o outcome) {
 		backoff := p.opts.RetryBackoff << min(b.attempts-1, 20)
 		backoff = min(backoff, p.opts.MaxRetryBackoff)
 		now := time.Now()
-		if now.Add(backoff).After(b.deadline) {
+		if !now.Before(b.deadline) {
 			p.resolve(b, 0, fmt.Errorf("%w after %d attempts: %w", ErrDeliveryTimeout, b.attempts, o.err))
 			return
 		}
-		b.notBefore = now.Add(backoff)
+		// The last attempt goes at the deadline: a leader elected late in
+		// the timeout still gets the batch.
+		b.notBefore = now.Add(min(backoff, b.deadline.Sub(now)))
 		p.stats.retries.Add(1)
 		p.requeue(b)
 	}

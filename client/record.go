@@ -73,7 +73,8 @@ var (
 )
 
 // retriable reports whether a failed request may succeed if sent again: a
-// retriable wire error (proto.ErrRetriable) or a lost connection.
+// retriable wire error (proto.ErrRetriable), a lost connection, or a
+// partition without a leader.
 func retriable(err error) bool {
-	return errors.Is(err, proto.ErrRetriable) || errors.Is(err, ErrConnectionLost)
+	return errors.Is(err, proto.ErrRetriable) || errors.Is(err, ErrConnectionLost) || errors.Is(err, ErrNoLeader)
 }

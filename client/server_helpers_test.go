@@ -22,9 +22,10 @@ import (
 // testServer is an in-process server that a test can stop and restart on
 // the same data directory and address.
 type testServer struct {
-	t    testing.TB
-	dir  string
-	addr string
+	t         testing.TB
+	dir       string
+	addr      string
+	advertise string // when set, the address the server tells clients to use
 
 	mu  sync.Mutex
 	srv *reactor.Server
@@ -54,7 +55,11 @@ func newTestServer(t testing.TB) *testServer {
 func (s *testServer) start(listen string) {
 	s.t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := reactor.NewServer(serverConfig(s.dir, listen), log)
+	cfg := serverConfig(s.dir, listen)
+	if s.advertise != "" { // a one-node cluster whose clients reach it at advertise
+		cfg.Cluster.NodeID, cfg.Cluster.Peers = 1, []config.Peer{{ID: 1, Addr: s.advertise}}
+	}
+	srv, err := reactor.NewServer(cfg, log)
 	if err != nil {
 		s.t.Fatalf("NewServer: %v", err)
 	}

@@ -14,6 +14,8 @@ const (
 	CmdExpandISR      CommandType = 5 // Topic, Partition, PartitionEpoch, Broker, BrokerEpoch
 	CmdShrinkISR      CommandType = 6 // Topic, Partition, PartitionEpoch, Broker
 	CmdElectLeader    CommandType = 7 // Topic, Partition, PartitionEpoch, Broker (the new leader)
+	CmdAlterTopic     CommandType = 8 // Topic, Configs (the whole new set of overrides)
+	CmdAddPartitions  CommandType = 9 // Topic, Partitions (the new total), Replicas (of the new ones)
 
 	snapshotType byte = 0x80 // the frame type of a snapshot, never a command
 )
@@ -34,6 +36,10 @@ func (t CommandType) String() string {
 		return "shrink-isr"
 	case CmdElectLeader:
 		return "elect-leader"
+	case CmdAlterTopic:
+		return "alter-topic"
+	case CmdAddPartitions:
+		return "add-partitions"
 	}
 	return fmt.Sprintf("command-%d", uint8(t))
 }
@@ -93,11 +99,14 @@ func AppendCommand(dst []byte, c Command) []byte {
 			b = appendString(b, c.Topic)
 			b = appendUvarint(b, uint64(c.Partitions))
 			b = appendUvarint(b, uint64(c.Replicas))
-			b = appendUvarint(b, uint64(len(c.Configs)))
-			for _, e := range c.Configs {
-				b = appendString(b, e.Key)
-				b = appendString(b, e.Value)
-			}
+			b = appendConfigs(b, c.Configs)
+		case CmdAlterTopic:
+			b = appendString(b, c.Topic)
+			b = appendConfigs(b, c.Configs)
+		case CmdAddPartitions:
+			b = appendString(b, c.Topic)
+			b = appendUvarint(b, uint64(c.Partitions))
+			b = appendUvarint(b, uint64(c.Replicas))
 		case CmdDeleteTopic:
 			b = appendString(b, c.Topic)
 		case CmdExpandISR, CmdShrinkISR, CmdElectLeader:
@@ -137,13 +146,14 @@ func ParseCommand(src []byte) (Command, []byte, error) {
 		c.Topic = r.string(maxNameLen, "topic")
 		c.Partitions = int32(r.uvarint(MaxPartitions, "partitions"))
 		c.Replicas = int32(r.uvarint(MaxReplicas, "replicas"))
-		if n := r.count(MaxConfigs, "configs"); n > 0 {
-			c.Configs = make([]ConfigEntry, n)
-			for i := range c.Configs {
-				c.Configs[i].Key = r.string(MaxConfigKey, "config key")
-				c.Configs[i].Value = r.string(MaxConfigValue, "config value")
-			}
-		}
+		c.Configs = r.configs()
+	case CmdAlterTopic:
+		c.Topic = r.string(maxNameLen, "topic")
+		c.Configs = r.configs()
+	case CmdAddPartitions:
+		c.Topic = r.string(maxNameLen, "topic")
+		c.Partitions = int32(r.uvarint(MaxPartitions, "partitions"))
+		c.Replicas = int32(r.uvarint(MaxReplicas, "replicas"))
 	case CmdDeleteTopic:
 		c.Topic = r.string(maxNameLen, "topic")
 	case CmdExpandISR, CmdShrinkISR, CmdElectLeader:
@@ -161,4 +171,26 @@ func ParseCommand(src []byte) (Command, []byte, error) {
 		return Command{}, src, err
 	}
 	return c, rest, nil
+}
+
+func appendConfigs(b []byte, cs []ConfigEntry) []byte {
+	b = appendUvarint(b, uint64(len(cs)))
+	for _, e := range cs {
+		b = appendString(b, e.Key)
+		b = appendString(b, e.Value)
+	}
+	return b
+}
+
+func (r *reader) configs() []ConfigEntry {
+	n := r.count(MaxConfigs, "configs")
+	if n == 0 {
+		return nil
+	}
+	cs := make([]ConfigEntry, n)
+	for i := range cs {
+		cs[i].Key = r.string(MaxConfigKey, "config key")
+		cs[i].Value = r.string(MaxConfigValue, "config value")
+	}
+	return cs
 }

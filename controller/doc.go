@@ -53,7 +53,7 @@
 //	     0    4 length    bytes after the crc field (>= 2)
 //	     4    4 crc32c    Castagnoli over those length bytes
 //	     8    1 version   recordVersion = 1
-//	     9    1 type      CommandType 1..7, or 0x80 for a snapshot
+//	     9    1 type      CommandType 1..9, or 0x80 for a snapshot
 //	    10    … fields    uvarints, and strings as uvarint length + bytes
 //
 // Command fields: proposer, request, then by type (booleans are one uvarint
@@ -66,6 +66,8 @@
 //	5 expand-isr       topic, partition, partition_epoch, broker, broker_epoch
 //	6 shrink-isr       topic, partition, partition_epoch, broker
 //	7 elect-leader     topic, partition, partition_epoch, broker
+//	8 alter-topic      topic, n, n × (key, value)   (the whole new set)
+//	9 add-partitions   topic, partitions (new total), replicas
 //
 // Snapshot fields:
 //

@@ -34,6 +34,8 @@ func goldenHistory() []Command {
 		{Type: CmdFenceBroker, Proposer: 2, Broker: 3, BrokerEpoch: 3},
 		{Type: CmdElectLeader, Proposer: 2, Topic: "orders", Partition: 0, PartitionEpoch: 2, Broker: 2},
 		{Type: CmdDeleteTopic, Proposer: 1, Request: 9, Topic: "tmp"},
+		{Type: CmdAlterTopic, Proposer: 2, Request: 4, Topic: "orders", Configs: []ConfigEntry{{"retention_ms", "3600000"}}},
+		{Type: CmdAddPartitions, Proposer: 3, Request: 5, Topic: "orders", Partitions: 5, Replicas: 2},
 	}
 }
 
@@ -81,12 +83,16 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Spelled out, not derived from the writer.
-	if b, _ := got.Broker(3); got.Applied() != 10 || b.Alive || b.Epoch != 3 || b.Addr != "127.0.0.1:9420" {
+	if b, _ := got.Broker(3); got.Applied() != 12 || b.Alive || b.Epoch != 3 || b.Addr != "127.0.0.1:9420" {
 		t.Errorf("broker 3 %+v applied %d", b, got.Applied())
 	}
 	orders, ok := got.Topic("orders")
-	if !ok || len(orders.Partitions) != 3 || len(orders.Configs) != 2 || orders.Configs[1].Value != "86400000" {
+	if !ok || len(orders.Partitions) != 5 || len(orders.Configs) != 1 || orders.Configs[0].Value != "3600000" {
 		t.Fatalf("topic orders %+v", orders)
+	}
+	// Added while broker 3 was fenced: on the alive brokers 1 and 2.
+	if p := orders.Partitions[4]; p.Leader != 2 || !reflect.DeepEqual(p.Replicas, []int32{2, 1}) {
+		t.Errorf("orders/4 %+v, want replicas [2 1] led by 2", p)
 	}
 	if p := orders.Partitions[0]; p.Leader != 2 || p.LeaderEpoch != 1 || p.PartitionEpoch != 3 {
 		t.Errorf("orders/0 %+v, want leader 2, leader epoch 1, partition epoch 3", p)

@@ -203,7 +203,8 @@ func (n *Node) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 // again.
 func (n *Node) Propose(c Command) error {
 	c.Proposer = n.cfg.ID
-	if c.Type == CmdCreateTopic || c.Type == CmdDeleteTopic {
+	switch c.Type {
+	case CmdCreateTopic, CmdDeleteTopic, CmdAlterTopic, CmdAddPartitions:
 		if err := n.state.Validate(c); err != nil {
 			return err
 		}
@@ -244,6 +245,11 @@ func (n *Node) LastHeartbeat(id int32) (uint64, bool) {
 
 // Now is the number of ticks since the node started.
 func (n *Node) Now() uint64 { return n.now }
+
+// Campaign starts an election now rather than after the election timeout.
+// The driver calls it at start when this node is the only voter (a
+// one-node cluster leads at once).
+func (n *Node) Campaign() error { return n.rn.Campaign() }
 
 // Tick advances Raft's clock and, on the leader, makes the liveness and
 // preferred-leader decisions by proposing commands.

@@ -136,6 +136,10 @@ func (s *State) Apply(index uint64, c Command) error {
 		s.createTopic(c)
 	case CmdDeleteTopic:
 		delete(s.topics, c.Topic)
+	case CmdAlterTopic:
+		s.topics[c.Topic].Configs = slices.Clone(c.Configs)
+	case CmdAddPartitions:
+		s.addPartitions(c)
 	case CmdExpandISR:
 		p := s.partition(c.Topic, c.Partition)
 		p.ISR = inReplicaOrder(p.Replicas, append(p.ISR, c.Broker))
@@ -170,6 +174,13 @@ func (s *State) Validate(c Command) error {
 			return fmt.Errorf("%w: %q", ErrUnknownTopic, c.Topic)
 		}
 		return nil
+	case CmdAlterTopic:
+		if _, ok := s.topics[c.Topic]; !ok {
+			return fmt.Errorf("%w: %q", ErrUnknownTopic, c.Topic)
+		}
+		return validateConfigs(c.Configs)
+	case CmdAddPartitions:
+		return s.validateAddPartitions(c)
 	case CmdExpandISR, CmdShrinkISR, CmdElectLeader:
 		return s.validatePartitionChange(c)
 	}
@@ -202,14 +213,42 @@ func (s *State) validateCreate(c Command) error {
 	if c.Replicas < 1 || c.Replicas > MaxReplicas {
 		return fmt.Errorf("%w: replication factor %d (want 1-%d)", ErrInvalid, c.Replicas, MaxReplicas)
 	}
-	if len(c.Configs) > MaxConfigs {
-		return fmt.Errorf("%w: %d configs (want at most %d)", ErrInvalid, len(c.Configs), MaxConfigs)
+	if err := validateConfigs(c.Configs); err != nil {
+		return err
 	}
-	for i, e := range c.Configs {
+	if live := len(s.aliveIDs()); int(c.Replicas) > live {
+		return fmt.Errorf("%w: replication factor %d > %d live brokers", ErrNotEnoughBrokers, c.Replicas, live)
+	}
+	return nil
+}
+
+func validateConfigs(cs []ConfigEntry) error {
+	if len(cs) > MaxConfigs {
+		return fmt.Errorf("%w: %d configs (want at most %d)", ErrInvalid, len(cs), MaxConfigs)
+	}
+	for i, e := range cs {
 		if e.Key == "" || len(e.Key) > MaxConfigKey || len(e.Value) > MaxConfigValue ||
-			(i > 0 && strings.Compare(c.Configs[i-1].Key, e.Key) >= 0) {
+			(i > 0 && strings.Compare(cs[i-1].Key, e.Key) >= 0) {
 			return fmt.Errorf("%w: config %q (want keys sorted, unique, 1-%d bytes)", ErrInvalid, e.Key, MaxConfigKey)
 		}
+	}
+	return nil
+}
+
+// validateAddPartitions: the topic exists, the new total is above its
+// partition count and within MaxPartitions, and the new partitions' replication
+// factor fits the live brokers.
+func (s *State) validateAddPartitions(c Command) error {
+	t, ok := s.topics[c.Topic]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, c.Topic)
+	}
+	if int(c.Partitions) <= len(t.Partitions) || c.Partitions > MaxPartitions {
+		return fmt.Errorf("%w: %d partitions for %q, which has %d (want more, at most %d)",
+			ErrInvalid, c.Partitions, c.Topic, len(t.Partitions), MaxPartitions)
+	}
+	if c.Replicas < 1 || c.Replicas > MaxReplicas {
+		return fmt.Errorf("%w: replication factor %d (want 1-%d)", ErrInvalid, c.Replicas, MaxReplicas)
 	}
 	if live := len(s.aliveIDs()); int(c.Replicas) > live {
 		return fmt.Errorf("%w: replication factor %d > %d live brokers", ErrNotEnoughBrokers, c.Replicas, live)
@@ -366,6 +405,15 @@ func (s *State) createTopic(c Command) {
 		t.Partitions[i] = Partition{Replicas: r, Leader: r[0], ISR: slices.Clone(r)}
 	}
 	s.topics[c.Topic] = t
+}
+
+// addPartitions grows a topic to c.Partitions, placing the new partitions
+// like a creation does; existing partitions are unchanged.
+func (s *State) addPartitions(c Command) {
+	t := s.topics[c.Topic]
+	for _, r := range s.place(int(c.Partitions)-len(t.Partitions), int(c.Replicas)) {
+		t.Partitions = append(t.Partitions, Partition{Replicas: r, Leader: r[0], ISR: slices.Clone(r)})
+	}
 }
 
 func without(ids []int32, id int32) []int32 {

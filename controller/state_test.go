@@ -257,6 +257,24 @@ func TestISRChanges(t *testing.T) {
 	}
 }
 
+func TestAlterAndAddPartitions(t *testing.T) {
+	s := build(t, reg(1), reg(2), create("a", 2, 1),
+		Command{Type: CmdAlterTopic, Topic: "a", Configs: []ConfigEntry{{"flush", "sync"}}},
+		Command{Type: CmdAddPartitions, Topic: "a", Partitions: 4, Replicas: 2})
+	a, _ := s.Topic("a")
+	if len(a.Configs) != 1 || a.Configs[0] != (ConfigEntry{"flush", "sync"}) || len(a.Partitions) != 4 {
+		t.Fatalf("topic a %+v", a)
+	}
+	for i, p := range a.Partitions[2:] {
+		if len(p.Replicas) != 2 || p.Leader != p.Replicas[0] || len(p.ISR) != 2 {
+			t.Errorf("added partition %d %+v", i+2, p)
+		}
+	}
+	if err := s.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRejectsInvalid(t *testing.T) {
 	s := build(t, reg(1), create("a", 1, 1))
 	cases := []struct {
@@ -272,6 +290,11 @@ func TestRejectsInvalid(t *testing.T) {
 		{Command{Type: CmdCreateTopic, Topic: "b", Partitions: 1, Replicas: 1,
 			Configs: []ConfigEntry{{"z", "1"}, {"a", "2"}}}, ErrInvalid},
 		{Command{Type: CmdDeleteTopic, Topic: "nope"}, ErrUnknownTopic},
+		{Command{Type: CmdAlterTopic, Topic: "nope"}, ErrUnknownTopic},
+		{Command{Type: CmdAlterTopic, Topic: "a", Configs: []ConfigEntry{{"z", "1"}, {"a", "2"}}}, ErrInvalid},
+		{Command{Type: CmdAddPartitions, Topic: "nope", Partitions: 2, Replicas: 1}, ErrUnknownTopic},
+		{Command{Type: CmdAddPartitions, Topic: "a", Partitions: 1, Replicas: 1}, ErrInvalid},
+		{Command{Type: CmdAddPartitions, Topic: "a", Partitions: 2, Replicas: 2}, ErrNotEnoughBrokers},
 		{Command{Type: CmdFenceBroker, Broker: 9}, ErrUnknownBroker},
 		{Command{Type: 99}, ErrUnknownCommandType},
 	}

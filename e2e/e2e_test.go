@@ -131,7 +131,7 @@ func startServerWithin(t testing.TB, configPath string, timeout time.Duration) *
 		t.Fatalf("server exited before serving: %v\n%s", err, s.logs.String())
 	case <-time.After(timeout):
 		cmd.Process.Kill()
-		t.Fatalf("server did not start within %v", timeout)
+		t.Fatalf("server did not start within %v\n%s", timeout, s.logs.String())
 	}
 	t.Cleanup(func() { s.kill() })
 	return s

@@ -44,6 +44,15 @@ const (
 	InvalidRecord       ErrorCode = 27
 	UnsupportedBatch    ErrorCode = 28
 
+	// Cluster: 30-39.
+	FencedLeaderEpoch        ErrorCode = 30
+	NotController            ErrorCode = 31
+	BrokerNotAvailable       ErrorCode = 32
+	StaleBrokerEpoch         ErrorCode = 33
+	InvalidReplicationFactor ErrorCode = 34
+	LeaderNotAvailable       ErrorCode = 35
+	ControllerNotAvailable   ErrorCode = 36
+
 	// Idempotent producers (40-44).
 	ProducerFenced    ErrorCode = 40
 	UnknownProducerID ErrorCode = 41
@@ -93,13 +102,21 @@ var errorTable = [...]errorInfo{
 	InvalidRecord:       {"INVALID_RECORD", "batch's records do not match its header (count, lengths or compressed payload)", false},
 	UnsupportedBatch:    {"UNSUPPORTED_BATCH_VERSION", "record batch version 1 is no longer accepted; send version 2 (Kafka RecordBatch v2)", false},
 
-	ProducerFenced:    {"PRODUCER_FENCED", "producer epoch is older than the partition's current one for this producer id", false},
-	UnknownProducerID: {"UNKNOWN_PRODUCER_ID", "the partition has no state for this producer id and the batch does not start at sequence 0", false},
-	DuplicateInFlight: {"DUPLICATE_IN_FLIGHT", "the batch repeats one still being written; retry to get its offsets", true},
-	TooManyProducers:  {"TOO_MANY_PRODUCERS", "the partition remembers too many idempotent producers; retry once some expire", true},
+	ProducerFenced:           {"PRODUCER_FENCED", "producer epoch is older than the partition's current one for this producer id", false},
+	UnknownProducerID:        {"UNKNOWN_PRODUCER_ID", "the partition has no state for this producer id and the batch does not start at sequence 0", false},
+	DuplicateInFlight:        {"DUPLICATE_IN_FLIGHT", "the batch repeats one still being written; retry to get its offsets", true},
+	TooManyProducers:         {"TOO_MANY_PRODUCERS", "the partition remembers too many idempotent producers; retry once some expire", true},
+	FencedLeaderEpoch:        {"FENCED_LEADER_EPOCH", "leader epoch is older than the partition's: refresh metadata", true},
+	NotController:            {"NOT_CONTROLLER", "this node is not the controller leader", true},
+	BrokerNotAvailable:       {"BROKER_NOT_AVAILABLE", "broker is not registered with the controller or not alive", true},
+	StaleBrokerEpoch:         {"STALE_BROKER_EPOCH", "broker epoch is fenced: the broker must register again", false},
+	InvalidReplicationFactor: {"INVALID_REPLICATION_FACTOR", "replication factor is invalid or above the alive brokers", false},
+	LeaderNotAvailable:       {"LEADER_NOT_AVAILABLE", "partition has no leader: none of its in-sync replicas is alive", true},
+	ControllerNotAvailable:   {"CONTROLLER_NOT_AVAILABLE", "no controller leader is elected or reachable yet", true},
 }
 
-// Known reports whether c is in this version's table.
+// Known reports whether c is in this version's table (which has gaps:
+// numbers are reserved in ranges per area).
 func (c ErrorCode) Known() bool { return int(c) < len(errorTable) && errorTable[c].name != "" }
 
 // String is the code's name, e.g. "UNKNOWN_TOPIC".

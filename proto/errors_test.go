@@ -30,6 +30,10 @@ func TestErrorCodeNumbersNeverChange(t *testing.T) {
 		{InvalidRecord, 27, "INVALID_RECORD"}, {UnsupportedBatch, 28, "UNSUPPORTED_BATCH_VERSION"},
 		{ProducerFenced, 40, "PRODUCER_FENCED"}, {UnknownProducerID, 41, "UNKNOWN_PRODUCER_ID"},
 		{DuplicateInFlight, 42, "DUPLICATE_IN_FLIGHT"}, {TooManyProducers, 43, "TOO_MANY_PRODUCERS"},
+		{FencedLeaderEpoch, 30, "FENCED_LEADER_EPOCH"}, {NotController, 31, "NOT_CONTROLLER"},
+		{BrokerNotAvailable, 32, "BROKER_NOT_AVAILABLE"}, {StaleBrokerEpoch, 33, "STALE_BROKER_EPOCH"},
+		{InvalidReplicationFactor, 34, "INVALID_REPLICATION_FACTOR"},
+		{LeaderNotAvailable, 35, "LEADER_NOT_AVAILABLE"}, {ControllerNotAvailable, 36, "CONTROLLER_NOT_AVAILABLE"},
 	}
 	known := 0
 	for c := range errorTable {
@@ -39,6 +43,9 @@ func TestErrorCodeNumbersNeverChange(t *testing.T) {
 	}
 	if len(pinned) != known {
 		t.Fatalf("table has %d codes, %d pinned: pin the new ones here", known, len(pinned))
+	}
+	if ErrorCode(29).Known() || ErrorCode(29).String() != "ERROR_CODE_29" {
+		t.Fatalf("the unassigned code 29 reads as %q", ErrorCode(29))
 	}
 	for _, p := range pinned {
 		if uint16(p.c) != p.n || p.c.String() != p.name || p.c.Message() == "" {
@@ -70,12 +77,14 @@ func TestErrorCodeBehaviour(t *testing.T) {
 		!strings.Contains(future.Error(), "999") {
 		t.Fatalf("unknown code: %q retriable %v", future.Error(), future.Retriable())
 	}
-	for _, c := range []ErrorCode{RequestTimedOut, NotLeader, ServerShuttingDown, TooManyConnections, NotEnoughReplicas} {
+	for _, c := range []ErrorCode{RequestTimedOut, NotLeader, ServerShuttingDown, TooManyConnections, NotEnoughReplicas,
+		FencedLeaderEpoch, NotController, BrokerNotAvailable, LeaderNotAvailable, ControllerNotAvailable} {
 		if !c.Retriable() {
 			t.Errorf("%v should be retriable", c)
 		}
 	}
-	for _, c := range []ErrorCode{UnknownTopic, InvalidRequest, TopicExists, PartitionFenced, MessageTooLarge} {
+	for _, c := range []ErrorCode{UnknownTopic, InvalidRequest, TopicExists, PartitionFenced, MessageTooLarge,
+		StaleBrokerEpoch, InvalidReplicationFactor} {
 		if c.Retriable() {
 			t.Errorf("%v should not be retriable", c)
 		}

@@ -26,7 +26,11 @@ const (
 	APIListGroups    APIKey = 11
 	APIAlterTopic    APIKey = 12
 	APIAddPartitions APIKey = 13
-	APIInitProducer  APIKey = 20
+	APIClusterStatus APIKey = 14
+	// Internal to the cluster: nodes send them to each other.
+	APIRaftMessages    APIKey = 15
+	APIBrokerHeartbeat APIKey = 16
+	APIInitProducer    APIKey = 20
 
 	maxAPIKey = APIInitProducer
 )
@@ -45,7 +49,11 @@ var apiNames = [...]string{
 	APIListGroups:    "ListGroups",
 	APIAlterTopic:    "AlterTopic",
 	APIAddPartitions: "AddPartitions",
-	APIInitProducer:  "InitProducer",
+	APIClusterStatus: "ClusterStatus",
+
+	APIRaftMessages:    "RaftMessages",
+	APIBrokerHeartbeat: "BrokerHeartbeat",
+	APIInitProducer:    "InitProducer",
 }
 
 // String is the API's name, e.g. "Produce".

@@ -104,12 +104,12 @@ func TestAppendRequestPatchesLength(t *testing.T) {
 }
 
 func TestAPIKeys(t *testing.T) {
-	for k := APIHello; k <= APIAddPartitions; k++ {
+	for k := APIHello; k <= APIBrokerHeartbeat; k++ {
 		if !k.Supports(0) || k.Supports(1) || k.String() == "" || k.String()[:4] == "API_" {
 			t.Errorf("API %d: name %q, supports v0 %v", k, k, k.Supports(0))
 		}
 	}
-	for _, k := range []APIKey{0, 14, 0xFFFF} {
+	for _, k := range []APIKey{0, maxAPIKey + 1, 0xFFFF} {
 		if k.Supports(0) || k.String() != "API_"+itoa(int(k)) {
 			t.Errorf("unknown API %d: %q supported %v", k, k, k.Supports(0))
 		}

@@ -63,32 +63,37 @@ func checkMessageRoundTrip(mt msgType, data []byte) error {
 	return nil
 }
 
-func FuzzHelloRequest(f *testing.F)          { fuzzMessage(f, "HelloRequest") }
-func FuzzHelloResponse(f *testing.F)         { fuzzMessage(f, "HelloResponse") }
-func FuzzMetadataRequest(f *testing.F)       { fuzzMessage(f, "MetadataRequest") }
-func FuzzMetadataResponse(f *testing.F)      { fuzzMessage(f, "MetadataResponse") }
-func FuzzCreateTopicRequest(f *testing.F)    { fuzzMessage(f, "CreateTopicRequest") }
-func FuzzCreateTopicResponse(f *testing.F)   { fuzzMessage(f, "CreateTopicResponse") }
-func FuzzAlterTopicRequest(f *testing.F)     { fuzzMessage(f, "AlterTopicRequest") }
-func FuzzAlterTopicResponse(f *testing.F)    { fuzzMessage(f, "AlterTopicResponse") }
-func FuzzAddPartitionsRequest(f *testing.F)  { fuzzMessage(f, "AddPartitionsRequest") }
-func FuzzAddPartitionsResponse(f *testing.F) { fuzzMessage(f, "AddPartitionsResponse") }
-func FuzzDeleteTopicRequest(f *testing.F)    { fuzzMessage(f, "DeleteTopicRequest") }
-func FuzzDeleteTopicResponse(f *testing.F)   { fuzzMessage(f, "DeleteTopicResponse") }
-func FuzzDescribeTopicRequest(f *testing.F)  { fuzzMessage(f, "DescribeTopicRequest") }
-func FuzzDescribeTopicResponse(f *testing.F) { fuzzMessage(f, "DescribeTopicResponse") }
-func FuzzListGroupsRequest(f *testing.F)     { fuzzMessage(f, "ListGroupsRequest") }
-func FuzzListGroupsResponse(f *testing.F)    { fuzzMessage(f, "ListGroupsResponse") }
-func FuzzProduceRequest(f *testing.F)        { fuzzMessage(f, "ProduceRequest") }
-func FuzzProduceResponse(f *testing.F)       { fuzzMessage(f, "ProduceResponse") }
-func FuzzFetchRequest(f *testing.F)          { fuzzMessage(f, "FetchRequest") }
-func FuzzFetchResponse(f *testing.F)         { fuzzMessage(f, "FetchResponse") }
-func FuzzListOffsetsRequest(f *testing.F)    { fuzzMessage(f, "ListOffsetsRequest") }
-func FuzzListOffsetsResponse(f *testing.F)   { fuzzMessage(f, "ListOffsetsResponse") }
-func FuzzOffsetCommitRequest(f *testing.F)   { fuzzMessage(f, "OffsetCommitRequest") }
-func FuzzOffsetCommitResponse(f *testing.F)  { fuzzMessage(f, "OffsetCommitResponse") }
-func FuzzOffsetFetchRequest(f *testing.F)    { fuzzMessage(f, "OffsetFetchRequest") }
-func FuzzOffsetFetchResponse(f *testing.F)   { fuzzMessage(f, "OffsetFetchResponse") }
+func FuzzHelloRequest(f *testing.F)            { fuzzMessage(f, "HelloRequest") }
+func FuzzHelloResponse(f *testing.F)           { fuzzMessage(f, "HelloResponse") }
+func FuzzMetadataRequest(f *testing.F)         { fuzzMessage(f, "MetadataRequest") }
+func FuzzMetadataResponse(f *testing.F)        { fuzzMessage(f, "MetadataResponse") }
+func FuzzCreateTopicRequest(f *testing.F)      { fuzzMessage(f, "CreateTopicRequest") }
+func FuzzCreateTopicResponse(f *testing.F)     { fuzzMessage(f, "CreateTopicResponse") }
+func FuzzAlterTopicRequest(f *testing.F)       { fuzzMessage(f, "AlterTopicRequest") }
+func FuzzAlterTopicResponse(f *testing.F)      { fuzzMessage(f, "AlterTopicResponse") }
+func FuzzAddPartitionsRequest(f *testing.F)    { fuzzMessage(f, "AddPartitionsRequest") }
+func FuzzAddPartitionsResponse(f *testing.F)   { fuzzMessage(f, "AddPartitionsResponse") }
+func FuzzDeleteTopicRequest(f *testing.F)      { fuzzMessage(f, "DeleteTopicRequest") }
+func FuzzDeleteTopicResponse(f *testing.F)     { fuzzMessage(f, "DeleteTopicResponse") }
+func FuzzDescribeTopicRequest(f *testing.F)    { fuzzMessage(f, "DescribeTopicRequest") }
+func FuzzDescribeTopicResponse(f *testing.F)   { fuzzMessage(f, "DescribeTopicResponse") }
+func FuzzListGroupsRequest(f *testing.F)       { fuzzMessage(f, "ListGroupsRequest") }
+func FuzzListGroupsResponse(f *testing.F)      { fuzzMessage(f, "ListGroupsResponse") }
+func FuzzProduceRequest(f *testing.F)          { fuzzMessage(f, "ProduceRequest") }
+func FuzzProduceResponse(f *testing.F)         { fuzzMessage(f, "ProduceResponse") }
+func FuzzFetchRequest(f *testing.F)            { fuzzMessage(f, "FetchRequest") }
+func FuzzFetchResponse(f *testing.F)           { fuzzMessage(f, "FetchResponse") }
+func FuzzListOffsetsRequest(f *testing.F)      { fuzzMessage(f, "ListOffsetsRequest") }
+func FuzzListOffsetsResponse(f *testing.F)     { fuzzMessage(f, "ListOffsetsResponse") }
+func FuzzOffsetCommitRequest(f *testing.F)     { fuzzMessage(f, "OffsetCommitRequest") }
+func FuzzOffsetCommitResponse(f *testing.F)    { fuzzMessage(f, "OffsetCommitResponse") }
+func FuzzOffsetFetchRequest(f *testing.F)      { fuzzMessage(f, "OffsetFetchRequest") }
+func FuzzOffsetFetchResponse(f *testing.F)     { fuzzMessage(f, "OffsetFetchResponse") }
+func FuzzClusterStatusRequest(f *testing.F)    { fuzzMessage(f, "ClusterStatusRequest") }
+func FuzzClusterStatusResponse(f *testing.F)   { fuzzMessage(f, "ClusterStatusResponse") }
+func FuzzRaftMessagesRequest(f *testing.F)     { fuzzMessage(f, "RaftMessagesRequest") }
+func FuzzBrokerHeartbeatRequest(f *testing.F)  { fuzzMessage(f, "BrokerHeartbeatRequest") }
+func FuzzBrokerHeartbeatResponse(f *testing.F) { fuzzMessage(f, "BrokerHeartbeatResponse") }
 
 // requestTypes maps each API to its request message type.
 func requestTypes() map[APIKey]msgType {

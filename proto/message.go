@@ -15,10 +15,15 @@ type Request interface {
 }
 
 // ExpectsResponse reports whether the server answers req: everything but a
-// Produce with acks 0 gets a response.
+// Produce with acks 0 and the one-way RaftMessages gets a response.
 func ExpectsResponse(req Request) bool {
-	p, ok := req.(*ProduceRequest)
-	return !ok || p.Acks != AcksNone
+	switch r := req.(type) {
+	case *ProduceRequest:
+		return r.Acks != AcksNone
+	case *RaftMessagesRequest:
+		return false
+	}
+	return true
 }
 
 // AppendRequest appends a whole request frame (version 0) carrying req.

@@ -80,9 +80,21 @@ type MetadataRequest struct {
 	Topics []string
 }
 
-// MetadataResponse describes each requested topic.
+// MetadataResponse describes each requested topic, the cluster's brokers
+// and its controller leader (ControllerID 0: none known).
 type MetadataResponse struct {
-	Topics []MetadataTopic
+	Topics       []MetadataTopic
+	Brokers      []BrokerInfo
+	ControllerID uint32
+}
+
+// BrokerInfo is one broker of the cluster: its node id (from 1), its
+// client address, and whether the controller counts it alive (registered
+// and not fenced).
+type BrokerInfo struct {
+	ID    uint32
+	Addr  string
+	Alive bool
 }
 
 // MetadataTopic is one topic of a MetadataResponse; Error is UnknownTopic
@@ -94,17 +106,30 @@ type MetadataTopic struct {
 }
 
 // PartitionInfo is where a partition lives and the offsets it holds.
+// Leader is the node id of its leader (NoNode: offline, none of its
+// in-sync replicas is alive); LeaderEpoch grows with every change of
+// leader. Shard and the offsets are the answering node's own and are zero
+// where it does not host the partition: ask the leader.
 type PartitionInfo struct {
-	Partition uint32
-	Shard     uint16
-	LogStart  uint64
-	LogEnd    uint64
+	Partition   uint32
+	Shard       uint16
+	LogStart    uint64
+	LogEnd      uint64
+	Leader      uint32
+	LeaderEpoch uint32
+	Replicas    []uint32 // node ids; Replicas[0] is the preferred leader
+	ISR         []uint32 // the in-sync replicas, in replica order
 }
+
+// NoNode is the node id that means none: no leader, no controller. Node
+// ids start at 1.
+const NoNode uint32 = 0
 
 const (
 	minStringSize        = 2
 	minMetadataTopicSize = 2 + 2 + 4
-	partitionInfoSize    = 4 + 2 + 8 + 8
+	partitionInfoSize    = 4 + 2 + 8 + 8 + 4 + 4 + 4 + 4
+	brokerInfoSize       = 4 + 2 + 1
 )
 
 // APIKey implements Request.
@@ -141,7 +166,13 @@ func (r *MetadataResponse) AppendTo(dst []byte) []byte {
 			dst = t.Partitions[j].appendTo(dst)
 		}
 	}
-	return dst
+	dst = appendArrayLen(dst, len(r.Brokers))
+	for _, b := range r.Brokers {
+		dst = appendU32(dst, b.ID)
+		dst = appendString16(dst, b.Addr)
+		dst = appendBool(dst, b.Alive)
+	}
+	return appendU32(dst, r.ControllerID)
 }
 
 // Decode implements Message.
@@ -157,6 +188,14 @@ func (r *MetadataResponse) Decode(b []byte) error {
 			t.Partitions[j].decode(&d)
 		}
 	}
+	r.Brokers = grow(r.Brokers, d.ArrayLen(brokerInfoSize))
+	for i := range r.Brokers {
+		b := &r.Brokers[i]
+		b.ID = d.U32()
+		b.Addr = d.String16()
+		b.Alive = d.Bool()
+	}
+	r.ControllerID = d.U32()
 	return d.End()
 }
 
@@ -164,7 +203,8 @@ func (p *PartitionInfo) appendTo(dst []byte) []byte {
 	dst = appendU32(dst, p.Partition)
 	dst = appendU16(dst, p.Shard)
 	dst = appendU64(dst, p.LogStart)
-	return appendU64(dst, p.LogEnd)
+	dst = appendU64(dst, p.LogEnd)
+	return appendLeadership(dst, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR)
 }
 
 func (p *PartitionInfo) decode(d *Decoder) {
@@ -172,6 +212,34 @@ func (p *PartitionInfo) decode(d *Decoder) {
 	p.Shard = d.U16()
 	p.LogStart = d.U64()
 	p.LogEnd = d.U64()
+	p.Leader, p.LeaderEpoch = d.U32(), d.U32()
+	p.Replicas = decodeU32s(d, p.Replicas)
+	p.ISR = decodeU32s(d, p.ISR)
+}
+
+// appendLeadership appends a partition's leader, leader epoch, replicas
+// and ISR (MetadataResponse, DescribeTopicResponse, ClusterStatusResponse).
+func appendLeadership(dst []byte, leader, epoch uint32, replicas, isr []uint32) []byte {
+	dst = appendU32(dst, leader)
+	dst = appendU32(dst, epoch)
+	dst = appendU32s(dst, replicas)
+	return appendU32s(dst, isr)
+}
+
+func appendU32s(dst []byte, vs []uint32) []byte {
+	dst = appendArrayLen(dst, len(vs))
+	for _, v := range vs {
+		dst = appendU32(dst, v)
+	}
+	return dst
+}
+
+func decodeU32s(d *Decoder, vs []uint32) []uint32 {
+	vs = grow(vs, d.ArrayLen(4))
+	for i := range vs {
+		vs[i] = d.U32()
+	}
+	return vs
 }
 
 // Config is one topic configuration entry.
@@ -200,11 +268,13 @@ func decodeConfigs(d *Decoder, cs []Config) []Config {
 	return cs
 }
 
-// CreateTopicRequest creates a topic with Partitions partitions.
+// CreateTopicRequest creates a topic with Partitions partitions, each on
+// ReplicationFactor brokers (0: the cluster's default).
 type CreateTopicRequest struct {
-	Name       string
-	Partitions uint32
-	Configs    []Config
+	Name              string
+	Partitions        uint32
+	ReplicationFactor uint16
+	Configs           []Config
 }
 
 // CreateTopicResponse carries the outcome and, on failure, a message that
@@ -221,6 +291,7 @@ func (*CreateTopicRequest) APIKey() APIKey { return APICreateTopic }
 func (r *CreateTopicRequest) AppendTo(dst []byte) []byte {
 	dst = appendString16(dst, r.Name)
 	dst = appendU32(dst, r.Partitions)
+	dst = appendU16(dst, r.ReplicationFactor)
 	return appendConfigs(dst, r.Configs)
 }
 
@@ -229,6 +300,7 @@ func (r *CreateTopicRequest) Decode(b []byte) error {
 	d := NewDecoder(b)
 	r.Name = d.String16()
 	r.Partitions = d.U32()
+	r.ReplicationFactor = d.U16()
 	r.Configs = decodeConfigs(&d, r.Configs)
 	return d.End()
 }
@@ -295,16 +367,23 @@ type DescribeTopicResponse struct {
 // DescribePartition is one partition of a DescribeTopicResponse; Bytes is
 // the size of its log on disk. Status is empty for a healthy partition,
 // else what is wrong with it (fenced after an I/O failure, corrupt data).
+// Leader, LeaderEpoch, Replicas and ISR are as in PartitionInfo; the
+// shard, offsets and size are zero where the answering node does not host
+// the partition.
 type DescribePartition struct {
-	Partition uint32
-	Shard     uint16
-	LogStart  uint64
-	LogEnd    uint64
-	Bytes     uint64
-	Status    string
+	Partition   uint32
+	Shard       uint16
+	LogStart    uint64
+	LogEnd      uint64
+	Bytes       uint64
+	Status      string
+	Leader      uint32
+	LeaderEpoch uint32
+	Replicas    []uint32
+	ISR         []uint32
 }
 
-const describePartitionSize = 4 + 2 + 8 + 8 + 8 + 2
+const describePartitionSize = 4 + 2 + 8 + 8 + 8 + 2 + 4 + 4 + 4 + 4
 
 // APIKey implements Request.
 func (*DescribeTopicRequest) APIKey() APIKey { return APIDescribeTopic }
@@ -330,6 +409,7 @@ func (r *DescribeTopicResponse) AppendTo(dst []byte) []byte {
 		dst = appendU64(dst, p.LogEnd)
 		dst = appendU64(dst, p.Bytes)
 		dst = appendString16(dst, p.Status)
+		dst = appendLeadership(dst, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR)
 	}
 	return appendConfigs(dst, r.Configs)
 }
@@ -347,6 +427,9 @@ func (r *DescribeTopicResponse) Decode(b []byte) error {
 		p.LogEnd = d.U64()
 		p.Bytes = d.U64()
 		p.Status = d.String16()
+		p.Leader, p.LeaderEpoch = d.U32(), d.U32()
+		p.Replicas = decodeU32s(&d, p.Replicas)
+		p.ISR = decodeU32s(&d, p.ISR)
 	}
 	r.Configs = decodeConfigs(&d, r.Configs)
 	return d.End()

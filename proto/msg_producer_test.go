@@ -35,7 +35,7 @@ func TestInitProducerEncoding(t *testing.T) {
 	if APIInitProducer != 20 || APIInitProducer.String() != "InitProducer" || !APIInitProducer.Supports(0) {
 		t.Fatalf("API %d %q", APIInitProducer, APIInitProducer)
 	}
-	for k := APIAddPartitions + 1; k < APIInitProducer; k++ {
+	for k := APIBrokerHeartbeat + 1; k < APIInitProducer; k++ {
 		if k.Supports(0) || k.String() != "API_"+itoa(int(k)) {
 			t.Errorf("reserved API %d: %q supported %v", k, k, k.Supports(0))
 		}
@@ -59,7 +59,7 @@ func TestProducerErrorCodes(t *testing.T) {
 			t.Errorf("code %d: %q %q retriable %v", p.c, p.c.String(), p.c.Message(), p.c.Retriable())
 		}
 	}
-	for c := UnsupportedBatch + 1; c < ProducerFenced; c++ {
+	for c := ControllerNotAvailable + 1; c < ProducerFenced; c++ {
 		if c.Known() || c.String() != "ERROR_CODE_"+itoa(int(c)) || c.Retriable() {
 			t.Errorf("reserved code %d: known %v %q", c, c.Known(), c)
 		}

@@ -36,6 +36,8 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"OffsetCommitRequest": APIOffsetCommit, "OffsetFetchRequest": APIOffsetFetch,
 		"ListGroupsRequest": APIListGroups, "AlterTopicRequest": APIAlterTopic,
 		"AddPartitionsRequest": APIAddPartitions, "InitProducerRequest": APIInitProducer,
+		"ClusterStatusRequest": APIClusterStatus,
+		"RaftMessagesRequest":  APIRaftMessages, "BrokerHeartbeatRequest": APIBrokerHeartbeat,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {

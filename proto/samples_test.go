@@ -24,7 +24,8 @@ func sampleBatch(n int) []byte {
 func msgTypes() []msgType {
 	all := append(adminMsgTypes(), dataMsgTypes()...)
 	all = append(all, alterMsgTypes()...) // after the others: their seed files keep their numbers
-	return append(all, producerMsgTypes()...)
+	all = append(all, producerMsgTypes()...)
+	return append(all, clusterMsgTypes()...)
 }
 
 func adminMsgTypes() []msgType {
@@ -43,12 +44,18 @@ func adminMsgTypes() []msgType {
 		}},
 		{"MetadataResponse", func() Message { return new(MetadataResponse) }, []Message{
 			&MetadataResponse{Topics: []MetadataTopic{
-				{Name: "orders", Partitions: []PartitionInfo{{0, 0, 0, 1200}, {1, 1, 300, 1500}, {2, 0, 0, 0}}},
+				{Name: "orders", Partitions: []PartitionInfo{
+					{Partition: 0, LogEnd: 1200, Leader: 1, LeaderEpoch: 3, Replicas: []uint32{1, 2, 3}, ISR: []uint32{1, 3}},
+					{Partition: 1, Shard: 1, LogStart: 300, LogEnd: 1500, Leader: 2, Replicas: []uint32{2}, ISR: []uint32{2}},
+					{Partition: 2, Leader: NoNode, LeaderEpoch: 7, Replicas: []uint32{3}, ISR: []uint32{3}},
+				}},
 				{Name: "missing", Error: UnknownTopic},
-			}},
+			}, Brokers: []BrokerInfo{{1, "10.0.0.1:9400", true}, {2, "10.0.0.2:9400", true}, {3, "10.0.0.3:9400", false}},
+				ControllerID: 2},
+			&MetadataResponse{},
 		}},
 		{"CreateTopicRequest", func() Message { return new(CreateTopicRequest) }, []Message{
-			&CreateTopicRequest{Name: "orders", Partitions: 12, Configs: []Config{
+			&CreateTopicRequest{Name: "orders", Partitions: 12, ReplicationFactor: 3, Configs: []Config{
 				{ConfigRetentionMs, "604800000"}, {ConfigFlush, FlushSync}, {ConfigSegmentBytes, "1073741824"}}},
 			&CreateTopicRequest{Name: "t", Partitions: 1},
 		}},
@@ -67,8 +74,12 @@ func adminMsgTypes() []msgType {
 		}},
 		{"DescribeTopicResponse", func() Message { return new(DescribeTopicResponse) }, []Message{
 			&DescribeTopicResponse{
-				Partitions: []DescribePartition{{0, 0, 0, 1200, 1 << 20, ""}, {1, 1, 300, 1500, 3 << 20, "fenced: no space left on device"}},
-				Configs:    []Config{{ConfigRetentionBytes, "1099511627776"}, {ConfigFlush, FlushInterval}},
+				Partitions: []DescribePartition{
+					{Partition: 0, LogEnd: 1200, Bytes: 1 << 20, Leader: 1, LeaderEpoch: 2, Replicas: []uint32{1, 2}, ISR: []uint32{1, 2}},
+					{Partition: 1, Shard: 1, LogStart: 300, LogEnd: 1500, Bytes: 3 << 20, Status: "fenced: no space left on device",
+						Leader: 2, Replicas: []uint32{2, 1}, ISR: []uint32{2}},
+				},
+				Configs: []Config{{ConfigRetentionBytes, "1099511627776"}, {ConfigFlush, FlushInterval}},
 			},
 			&DescribeTopicResponse{Error: UnknownTopic},
 		}},
@@ -159,6 +170,35 @@ func alterMsgTypes() []msgType {
 		{"AddPartitionsResponse", func() Message { return new(AddPartitionsResponse) }, []Message{
 			&AddPartitionsResponse{},
 			&AddPartitionsResponse{Error: InvalidPartitions, Message: "topic has 6 partitions already"},
+		}},
+	}
+}
+
+func clusterMsgTypes() []msgType {
+	return []msgType{
+		{"ClusterStatusRequest", func() Message { return new(ClusterStatusRequest) }, []Message{
+			&ClusterStatusRequest{},
+		}},
+		{"ClusterStatusResponse", func() Message { return new(ClusterStatusResponse) }, []Message{
+			&ClusterStatusResponse{NodeID: 2, ControllerID: 1, Term: 4, CommitIndex: 120, AppliedIndex: 118,
+				Nodes:  []ClusterNode{{1, "10.0.0.1:9400", true, 17}, {2, "10.0.0.2:9400", true, 18}, {3, "10.0.0.3:9400", false, 0}},
+				Topics: 2, Partitions: 5,
+				Offline: []ClusterPartition{{Topic: "orders", Partition: 2, Leader: NoNode, LeaderEpoch: 4,
+					Replicas: []uint32{3}, ISR: []uint32{3}}},
+				UnderReplicated: []ClusterPartition{{Topic: "payments", Partition: 0, Leader: 1, LeaderEpoch: 9,
+					Replicas: []uint32{1, 3}, ISR: []uint32{1}}},
+			},
+			&ClusterStatusResponse{NodeID: 1},
+		}},
+		{"RaftMessagesRequest", func() Message { return new(RaftMessagesRequest) }, []Message{
+			&RaftMessagesRequest{From: 3, Messages: [][]byte{{0x08, 0x03, 0x10, 0x01}, {0x08, 0x08}}},
+			&RaftMessagesRequest{From: 1},
+		}},
+		{"BrokerHeartbeatRequest", func() Message { return new(BrokerHeartbeatRequest) }, []Message{
+			&BrokerHeartbeatRequest{BrokerID: 2, BrokerEpoch: 1 << 33},
+		}},
+		{"BrokerHeartbeatResponse", func() Message { return new(BrokerHeartbeatResponse) }, []Message{
+			&BrokerHeartbeatResponse{}, &BrokerHeartbeatResponse{Error: NotController, ControllerID: 3},
 		}},
 	}
 }

@@ -123,6 +123,9 @@ func (s *Server) Ready() error {
 	if p := s.unserved.Load(); p != nil {
 		return fmt.Errorf("partitions not served: %s", *p)
 	}
+	if err := s.controllerStopped(); err != nil {
+		return err
+	}
 	fenced, first := 0, ""
 	t := s.topics.Load()
 	for _, name := range t.sortedNames() {

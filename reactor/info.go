@@ -32,13 +32,16 @@ func (r *Reactor) handleMetadata(q *request, body []byte) {
 			mt.Error = proto.UnknownTopic
 		} else {
 			for p := uint32(0); p < info.partitions; p++ {
-				sh := info.shared[p]
+				sh, l := info.shared[p], &info.lead[p]
 				mt.Partitions = append(mt.Partitions, proto.PartitionInfo{Partition: p, Shard: info.shards[p],
-					LogStart: sh.logStart.Load(), LogEnd: sh.logEnd.Load()})
+					LogStart: sh.logStart.Load(), LogEnd: sh.logEnd.Load(),
+					Leader: l.leader, LeaderEpoch: l.epoch, Replicas: l.replicas, ISR: l.isr})
 			}
 		}
 		resp.Topics = append(resp.Topics, mt)
 	}
+	resp.Brokers = r.srv.cl.view.Load().brokers
+	resp.ControllerID = uint32(r.srv.cl.ctrl().Status().Leader)
 	r.respond(q, proto.None, &resp)
 }
 
@@ -55,10 +58,10 @@ func (r *Reactor) handleDescribe(q *request, body []byte) {
 	}
 	resp := proto.DescribeTopicResponse{}
 	for p := uint32(0); p < info.partitions; p++ {
-		sh := info.shared[p]
+		sh, l := info.shared[p], &info.lead[p]
 		resp.Partitions = append(resp.Partitions, proto.DescribePartition{Partition: p, Shard: info.shards[p],
 			LogStart: sh.logStart.Load(), LogEnd: sh.logEnd.Load(), Bytes: uint64(max(sh.bytes.Load(), 0)),
-			Status: partitionStatus(sh)})
+			Status: partitionStatus(sh), Leader: l.leader, LeaderEpoch: l.epoch, Replicas: l.replicas, ISR: l.isr})
 	}
 	for k, v := range info.cfg.Overrides() {
 		resp.Configs = append(resp.Configs, proto.Config{Key: k, Value: v})

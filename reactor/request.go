@@ -106,8 +106,12 @@ func (r *Reactor) dispatch(q *request) {
 		r.handleListOffsets(q, body)
 	case proto.APICreateTopic, proto.APIDeleteTopic, proto.APIOffsetCommit,
 		proto.APIOffsetFetch, proto.APIListGroups, proto.APIAlterTopic, proto.APIAddPartitions,
-		proto.APIInitProducer:
+		proto.APIBrokerHeartbeat, proto.APIInitProducer:
 		r.srv.postAdmin(adminJob{origin: r, req: q, api: q.hdr.API, body: body})
+	case proto.APIClusterStatus:
+		r.handleClusterStatus(q, body)
+	case proto.APIRaftMessages:
+		r.handleRaftMessages(q, body)
 	default:
 		r.respondError(q, proto.UnsupportedAPI)
 	}

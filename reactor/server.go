@@ -18,9 +18,10 @@ import (
 )
 
 // Server is a running broker: N reactors, the data directory, the
-// metadata store and the admin goroutine. Its methods are safe for
-// concurrent use.
+// metadata store, the controller (cluster.go) and the admin goroutine.
+// Its methods are safe for concurrent use.
 type Server struct {
+	cl       cluster
 	cfg      config.Config
 	log      *slog.Logger
 	store    *storage.Store
@@ -98,11 +99,6 @@ func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.closeStores(false)
 		return nil, err
 	}
-	if err := s.loadTopics(); err != nil {
-		s.closeListeners()
-		s.closeStores(false)
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -152,23 +148,8 @@ func (s *Server) closeStores(clean bool) {
 	}
 }
 
-// loadTopics rebuilds the topic table from the metadata store.
-func (s *Server) loadTopics() error {
-	tt := &topicTable{byName: map[string]*topicInfo{}}
-	for _, t := range s.meta.Topics() {
-		ti, err := decodeTopic(t.Name, t.Config, len(s.reactors))
-		if err != nil {
-			return fmt.Errorf("topic %q in metadata store: %w", t.Name, err)
-		}
-		ti.cfg = ti.overrides.Resolve(s.cfg.Storage.TopicDefaults())
-		tt.byName[t.Name] = ti
-	}
-	s.topics.Store(tt)
-	return nil
-}
-
-// Start runs the reactors, opens every partition on its owner, and starts
-// the admin goroutine.
+// Start runs the reactors and the controller, opens the partitions this
+// node hosts (reconcile), and starts the admin goroutine; then accepts.
 func (s *Server) Start() error {
 	for _, r := range s.reactors {
 		go r.run()
@@ -179,26 +160,23 @@ func (s *Server) Start() error {
 			first = err
 		}
 	}
+	if first == nil {
+		first = s.startCluster()
+	}
+	if first == nil {
+		first = s.waitRegistered()
+	}
 	if first != nil {
 		s.startFailed = true
+		s.stopCluster()
 		s.stopReactors()
 		s.closeStores(false)
 		return first
 	}
 	s.started = true
 	s.startedAt.Store(time.Now().UnixMilli())
-	for _, name := range s.topics.Load().sortedNames() {
-		ti := s.topics.Load().byName[name]
-		// Opened (recovered) here and handed to the reactors open.
-		logs, err := s.openLogs(ti, 0)
-		if err != nil {
-			s.log.Error("partition not served", "topic", name, "err", err)
-			s.noteUnserved(name, err)
-		}
-		if err := s.replaceTopic(&topicUpdate{ti: ti, logs: logs}); err != nil {
-			s.log.Error("partition not served", "topic", name, "err", err)
-		}
-	}
+	// Opened (recovered) here and handed to the reactors open.
+	s.reconcile()
 	for _, g := range s.meta.ListGroups() {
 		for _, po := range s.meta.GroupOffsets(g) {
 			stats.ForGroup(g, po.Topic, int32(po.Partition)).SetCommitted(int64(po.Offset))
@@ -257,6 +235,10 @@ func (s *Server) Healthy() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
+		if s.cl.stop != nil {
+			// Proposals and heartbeats in flight give up now.
+			s.cl.stopOnce.Do(func() { close(s.cl.stop) })
+		}
 		if !s.started {
 			if !s.startFailed {
 				s.closeListeners()
@@ -289,6 +271,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		close(s.adminCh)
 		<-s.adminDone
+		s.stopCluster()
 		s.closeStores(true)
 	})
 	return err

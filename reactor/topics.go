@@ -24,6 +24,9 @@ type topicInfo struct {
 	// AddPartitions keeps the same pointers.
 	shared []*partShared
 	stats  *stats.Topic
+	// lead[p] is partition p's leadership as the controller decided it
+	// (cluster_reconcile.go).
+	lead []partLead
 }
 
 // newShared returns n partitions' published state: keep's, then fresh.
@@ -94,13 +97,17 @@ func assignShards(name string, partitions uint32, reactors int) []uint16 {
 }
 
 // partOwner returns the reactor owning partition p of topic info (nil for
-// an unknown topic), or the error code for an unknown topic or partition.
+// an unknown topic), or the error code for an unknown topic or partition,
+// or for a partition this node does not lead (NOT_LEADER, or
+// LEADER_NOT_AVAILABLE when it has no leader).
 func partOwner(info *topicInfo, p uint32) (owner int, code proto.ErrorCode) {
 	switch {
 	case info == nil:
 		return -1, proto.UnknownTopic
 	case p >= info.partitions:
 		return -1, proto.UnknownPartition
+	case info.lead[p].code != proto.None:
+		return -1, info.lead[p].code
 	}
 	return int(info.shards[p]), proto.None
 }

@@ -42,6 +42,14 @@ var help = map[string]string{
 	"ringmq_group_committed_offset":      "Offset a consumer group committed (the next it will read), per partition; -1 before its first commit.",
 	"ringmq_group_lag":                   "Log end offset minus the group's committed offset, per partition.",
 
+	"ringmq_controller_leader":                 "Node id of the controller (Raft) leader as this node sees it; 0 while none is known.",
+	"ringmq_controller_term":                   "Raft term of the controller as this node sees it.",
+	"ringmq_controller_commit_index":           "Raft commit index of the controller log on this node.",
+	"ringmq_controller_leader_elections_total": "Changes of controller leader this node has seen (a new leader elected).",
+	"ringmq_brokers_alive":                     "Brokers the controller counts alive (registered, not fenced).",
+	"ringmq_partitions_offline":                "Partitions with no leader: none of their in-sync replicas is alive.",
+	"ringmq_partitions_under_replicated":       "Partitions whose in-sync replicas are fewer than their replicas.",
+
 	// The Go runtime and process series of github.com/VictoriaMetrics/metrics.
 	"go_goroutines":                 "Goroutines that currently exist.",
 	"go_threads":                    "OS threads created by the Go runtime.",

@@ -249,6 +249,24 @@ func (d *Driver) run() {
 	}()
 	ticker := time.NewTicker(d.cfg.Tick)
 	defer ticker.Stop()
+	// Apply what the log had committed first: that writes nothing, so the
+	// state is published even where the disk is full.
+	if err := d.handleReady(); err != nil {
+		d.log.Error("controller: stopping", "err", err)
+		d.err = err
+		return
+	}
+	if len(d.cfg.Voters) == 1 && d.cfg.Voters[0] == d.cfg.Node.ID {
+		// The only voter: lead now instead of after an election timeout.
+		if err := d.node.Campaign(); err != nil {
+			d.log.Warn("controller: campaign", "err", err)
+		}
+		if err := d.handleReady(); err != nil {
+			d.log.Error("controller: stopping", "err", err)
+			d.err = err
+			return
+		}
+	}
 	for {
 		select {
 		case <-d.stop:

@@ -115,3 +115,26 @@ func TestDriverRefusesOtherCluster(t *testing.T) {
 		t.Fatal("opened a one-node log as a three-node cluster")
 	}
 }
+
+// The only voter leads at once: with a 1 s tick (an election timeout of
+// at least 10 s) it is leader long before the timeout could elect it.
+func TestOneNodeDriverLeadsAtOnce(t *testing.T) {
+	cfg := FromConfig(config.Default().Cluster, "127.0.0.1:9400", t.TempDir())
+	cfg.Tick, cfg.Node.Logger, cfg.NewTransport = time.Second, quietRaft, noTransport(t)
+	start := time.Now()
+	d, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for !d.Status().IsLeader {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("not leader after %v: %+v", time.Since(start), d.Status())
+		}
+		select {
+		case <-d.Changed():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Logf("leader after %v", time.Since(start))
+}

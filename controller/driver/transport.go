@@ -31,13 +31,14 @@ type Deliver func(m *pb.Message)
 
 // TCP is a Transport over TCP: one outgoing connection per peer, dialled
 // and redialled with backoff by a goroutine that drains the peer's bounded
-// queue, and a listener whose connections deliver what they read. A frame
-// is a 4-byte little-endian length and a marshalled raftpb.Message.
-//
-// It uses a listener of its own for now; the server will carry the same
-// frames on the client port through an internal API.
+// queue, and optionally a listener whose connections deliver what they
+// read. A frame is a 4-byte little-endian length and a marshalled
+// raftpb.Message, unless TCPConfig.AppendFrame says otherwise: the server
+// sends RaftMessages requests to its peers' client ports (AppendRaftRequest)
+// and has no listener here, its reactors deliver what arrives.
 type TCP struct {
-	ln      net.Listener
+	ln      net.Listener // nil: outgoing only
+	frame   func(dst []byte, m *pb.Message) ([]byte, error)
 	deliver Deliver
 	log     *slog.Logger
 	peers   map[uint64]*peerQueue
@@ -51,13 +52,16 @@ type TCP struct {
 
 // TCPConfig sets up a TCP transport.
 type TCPConfig struct {
-	Listener   net.Listener      // incoming messages
+	Listener   net.Listener      // incoming messages; nil: none (outgoing only)
 	Peers      map[uint64]string // the other nodes' addresses
 	Deliver    Deliver
 	QueueLen   int // messages queued per peer before dropping; default 1024
 	MaxFrame   int // largest frame read; default 64 MiB
 	Logger     *slog.Logger
 	MaxBackoff time.Duration // longest wait between dials; default 500ms
+	// AppendFrame appends one message as it goes on the wire; nil: a
+	// 4-byte length and the marshalled message.
+	AppendFrame func(dst []byte, m *pb.Message) ([]byte, error)
 }
 
 type peerQueue struct {
@@ -81,7 +85,10 @@ func NewTCP(cfg TCPConfig) *TCP {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	t := &TCP{ln: cfg.Listener, deliver: cfg.Deliver, log: cfg.Logger,
+	if cfg.AppendFrame == nil {
+		cfg.AppendFrame = appendMessageFrame
+	}
+	t := &TCP{ln: cfg.Listener, frame: cfg.AppendFrame, deliver: cfg.Deliver, log: cfg.Logger,
 		peers: map[uint64]*peerQueue{}, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	for id, addr := range cfg.Peers {
 		p := &peerQueue{id: id, addr: addr, q: make(chan *pb.Message, cfg.QueueLen)}
@@ -89,13 +96,20 @@ func NewTCP(cfg TCPConfig) *TCP {
 		t.wg.Add(1)
 		go t.sendLoop(p, cfg.MaxBackoff)
 	}
-	t.wg.Add(1)
-	go t.acceptLoop(cfg.MaxFrame)
+	if t.ln != nil {
+		t.wg.Add(1)
+		go t.acceptLoop(cfg.MaxFrame)
+	}
 	return t
 }
 
-// Addr is the listener's address.
-func (t *TCP) Addr() net.Addr { return t.ln.Addr() }
+// Addr is the listener's address (nil without a listener).
+func (t *TCP) Addr() net.Addr {
+	if t.ln == nil {
+		return nil
+	}
+	return t.ln.Addr()
+}
 
 // Send implements Transport.
 func (t *TCP) Send(to uint64, msgs []*pb.Message) bool {
@@ -124,7 +138,10 @@ func (t *TCP) Close() error {
 	}
 	t.closed = true
 	close(t.done)
-	err := t.ln.Close()
+	var err error
+	if t.ln != nil {
+		err = t.ln.Close()
+	}
 	for c := range t.conns {
 		c.Close()
 	}
@@ -247,7 +264,7 @@ func (t *TCP) sendLoop(p *peerQueue, maxBackoff time.Duration) {
 		c.SetWriteDeadline(time.Now().Add(5 * time.Second)) // a peer that stops reading
 		var err error
 		for m != nil && err == nil {
-			frame, err = appendMessageFrame(frame[:0], m)
+			frame, err = t.frame(frame[:0], m)
 			if err == nil {
 				_, err = w.Write(frame)
 			}
