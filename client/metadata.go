@@ -237,7 +237,7 @@ func (cl *cluster) listOffsets(ctx context.Context, topic string, parts []uint32
 			err := cl.listOffsetsAt(ctx, k, topic, ps, ts, out)
 			switch {
 			case err == nil:
-			case staleMetadata(err) || errors.Is(err, proto.ErrRetriable):
+			case staleMetadata(err) || errors.Is(err, proto.ErrRetriable) || cl.stillListed(ctx, topic, ps, err):
 				last = err
 				for _, p := range ps {
 					if _, ok := out[p]; !ok {
@@ -257,6 +257,18 @@ func (cl *cluster) listOffsets(ctx context.Context, topic string, parts []uint32
 		}
 		backoff = min(2*backoff, maxRouteBackoff)
 	}
+}
+
+// stillListed reports whether err refuses a topic or partition that fresh
+// metadata still lists: a leader that has not opened a partition the
+// controller just created or moved to it answers UNKNOWN_TOPIC or
+// UNKNOWN_PARTITION for a moment.
+func (cl *cluster) stillListed(ctx context.Context, topic string, ps []uint32, err error) bool {
+	if !unknownPartition(err) || cl.refreshStale(ctx, topic) != nil {
+		return false
+	}
+	t := cl.cached(topic)
+	return t != nil && slices.Max(ps) < t.partitions()
 }
 
 // listOffsetsAt sends one ListOffsets over key's connection and stores

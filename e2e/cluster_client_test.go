@@ -254,7 +254,7 @@ func TestClusterClientsSurviveNodeKill(t *testing.T) {
 		t.Fatalf("ringmq produce exited %d: %s", code, stderr)
 	}
 	mu.Lock()
-	t.Logf("Go producer: %d records, max send-to-ack %v, %d failures; CLI producer: %d lines; node %d killed %v after the start",
+	t.Logf("Go producer: %d records, max send-to-ack %v, %d failures; CLI producer: %d lines; node %d killed %v before the producers stopped",
 		sent, maxLatency, len(failed), cliSent, victim, time.Since(killedAt))
 	if len(failed) > 0 {
 		t.Fatalf("%d records failed, first: %v", len(failed), failed[0])
