@@ -295,3 +295,61 @@ func TestClusterClientsSurviveNodeKill(t *testing.T) {
 		t.Errorf("cluster status does not show node %d as not alive:\n%s", victim, out)
 	}
 }
+
+// TestClusterOfflinePartitionWaitsForRestart: with one replica per
+// partition, killing the node that leads one makes it offline (cluster
+// status lists it); the CLI's produce to it fails at its --timeout naming
+// the cause, while a Go producer's record waits and is stored once the
+// node is back, and the consumer reads it.
+func TestClusterOfflinePartitionWaitsForRestart(t *testing.T) {
+	c := startCluster(t, clusterOptions{})
+	leaders := createLedTopic(t, c.addrs(), "solo", 3)
+	victim := int(leaders[0])
+	t.Logf("leaders %v; killing node %d, partition 0's leader", leaders, victim)
+	mustCLI(t, "before\n", "produce", "solo", "-p", "0", "-s", c.addrs())
+
+	c.kill(victim)
+	killed := time.Now()
+	// The controller fences the node after the session timeout (3s).
+	deadline := time.Now().Add(30 * time.Second)
+	var status string
+	for {
+		status = mustCLI(t, "", "cluster", "status", "-s", c.addrs())
+		if regexpMatch(`(?m)^solo\s+0\s+none\s`, status) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partition 0 not reported offline within 30s:\n%s", status)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	t.Logf("offline %v after the kill; cluster status:\n%s", time.Since(killed), status)
+
+	res := runCLI(t, "lost\n", "produce", "solo", "-p", "0", "-s", c.addrs(), "--timeout", "2s")
+	t.Logf("produce to the offline partition: exit %d: %s", res.code, strings.TrimSpace(res.stderr))
+	if res.code == 0 || !strings.Contains(res.stderr, "no leader") {
+		t.Errorf("produce to an offline partition: exit %d, stderr %q; want a failure naming no leader", res.code, res.stderr)
+	}
+	mustCLI(t, "other\n", "produce", "solo", "-p", "1", "-s", c.addrs(), "--timeout", "30s") // led elsewhere: unaffected
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, err := client.NewProducer(c.addrs(), client.ProducerOptions{Partitioner: client.ManualPartitioner{}, DeliveryTimeout: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	f := p.Produce(ctx, client.Record{Topic: "solo", Partition: 0, Value: []byte("waited")})
+	time.Sleep(500 * time.Millisecond) // the record waits meanwhile (load, not synchronization)
+	restarted := time.Now()
+	c.restart(victim)
+	r := f.Wait()
+	if r.Err != nil {
+		t.Fatalf("record waiting for partition 0's leader: %v", r.Err)
+	}
+	t.Logf("record stored %v after the restart began, at offset %d", time.Since(restarted), r.Offset)
+	out := mustCLI(t, "", "consume", "solo", "-p", "0", "-o", "earliest", "-e", "-s", c.addrs())
+	if got := splitLines(out); !slices.Contains(got, "before") || !slices.Contains(got, "waited") {
+		t.Errorf("partition 0 after the restart: %q, want before and waited", got)
+	}
+}
