@@ -87,7 +87,9 @@ func startCluster(t testing.TB, opts clusterOptions) *testCluster {
 	t.Helper()
 	opts = opts.withDefaults()
 	c := &testCluster{t: t, opts: opts}
-	base := t.TempDir() // before the cleanup below, which must run first (LIFO): no process writes there when it goes
+	// Before the cleanup that kills the nodes, so that it runs after it
+	// (cleanups run last-in first-out): no node writes while it is removed.
+	base := t.TempDir()
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
 			n.killProcess()

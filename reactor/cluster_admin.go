@@ -153,7 +153,9 @@ func (s *Server) createCommand(req *proto.CreateTopicRequest) (controller.Comman
 }
 
 // checkReplicationFactor refuses a replication factor above the live
-// brokers, and (until data replication is built) any above 1.
+// brokers, and (until data replication is built) any above 1. While the
+// cluster is forming (no controller leader, no broker registered) the
+// answer is the retriable CONTROLLER_NOT_AVAILABLE.
 func (s *Server) checkReplicationFactor(rf int) (proto.ErrorCode, string) {
 	alive := 0
 	for _, b := range s.cl.ctrl().State().Brokers() {
@@ -162,6 +164,10 @@ func (s *Server) checkReplicationFactor(rf int) (proto.ErrorCode, string) {
 		}
 	}
 	switch {
+	case s.cl.ctrl().Status().Leader == 0:
+		return proto.ControllerNotAvailable, "no controller leader is elected yet; retry"
+	case alive == 0:
+		return proto.ControllerNotAvailable, "no broker has registered with the controller yet; retry"
 	case rf < 1 || rf > controller.MaxReplicas:
 		return proto.InvalidReplicationFactor, fmt.Sprintf("replication factor %d: must be 1..%d", rf, controller.MaxReplicas)
 	case rf > alive:
