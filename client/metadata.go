@@ -63,8 +63,38 @@ func (cl *cluster) refreshLocked(ctx context.Context, names []string) (*proto.Me
 		return nil, err
 	}
 	cl.setBrokers(resp.Brokers, via)
+	if r, addr := cl.askController(ctx, names, resp, via); r != nil {
+		resp, via = r, addr
+		cl.setBrokers(resp.Brokers, via)
+	}
 	cl.leaderViews(ctx, names, resp, via)
 	return resp, cl.cache(resp)
+}
+
+// askController asks the controller leader that resp names again when the
+// node at via did not know a topic: a node applies a topic created
+// through another one a moment after the controller leader does. It
+// returns nil when there is nothing to ask or no answer.
+func (cl *cluster) askController(ctx context.Context, names []string, resp *proto.MetadataResponse, via string) (*proto.MetadataResponse, string) {
+	unknown := slices.ContainsFunc(resp.Topics, func(t proto.MetadataTopic) bool { return t.Error == proto.UnknownTopic })
+	if !unknown || resp.ControllerID == proto.NoNode {
+		return nil, ""
+	}
+	addr := cl.brokerAddr(resp.ControllerID)
+	if addr == "" || addr == via {
+		return nil, ""
+	}
+	vctx, cancel := context.WithTimeout(ctx, leaderViewTimeout)
+	defer cancel()
+	c, err := cl.conn(vctx, connKey{resp.ControllerID, anyShard})
+	if err != nil {
+		return nil, ""
+	}
+	r, err := c.Metadata(vctx, &proto.MetadataRequest{Topics: names})
+	if err != nil {
+		return nil, ""
+	}
+	return r, addr
 }
 
 // askAny asks one node for metadata over the bootstrap connection; a
