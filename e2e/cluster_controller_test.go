@@ -280,6 +280,20 @@ func TestClusterKilledBrokerPartitionsOffline(t *testing.T) {
 		return slices.Equal(offline(s), theirs)
 	})
 	t.Logf("node %d killed: offline %v; nodes %+v", victim, offline(st), st.Nodes)
+	// The controller leader's metrics say so too (a follower's catch up
+	// within a Raft round trip).
+	leader := c.node(int(st.ControllerID))
+	want := fmt.Sprintf("ringmq_partitions_offline %d\n", len(theirs))
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, body := httpGet(t, "http://"+leader.metrics+"/metrics")
+		if strings.Contains(body, want) && strings.Contains(body, "ringmq_brokers_alive 2\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d metrics lack %q and ringmq_brokers_alive 2", leader.id, want)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
 
 	c.restart(victim)
 	c.waitStatus(30*time.Second, "no partition offline after the restart", func(s *proto.ClusterStatusResponse) bool {

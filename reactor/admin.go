@@ -54,12 +54,12 @@ func (s *Server) adminLoop() {
 			s.runAdminJob(j)
 		case <-changed:
 			changed = s.cl.ctrl().Changed()
-			s.reconcile()
+			s.reconcileUnlessStopping()
 		case <-s.cl.reopened:
 			changed = s.cl.ctrl().Changed()
-			s.reconcile()
+			s.reconcileUnlessStopping()
 		case p := <-s.cl.proposed:
-			s.reconcile()
+			s.reconcileUnlessStopping()
 			p.done(p)
 		}
 	}

@@ -53,6 +53,7 @@ type cluster struct {
 
 	// Admin goroutine only.
 	lastLeader uint64           // controller leader last seen (elections metric)
+	reconciled uint64           // applied index of the state last reconciled
 	openFailed map[string]error // topics whose hosted partitions did not all open
 }
 
@@ -115,29 +116,22 @@ func (s *Server) startCluster() error {
 			AppendFrame: driver.AppendRaftRequest}), nil
 	}
 	cl.dc = dc
-	if err := s.openController(); err != nil {
+	ref, err := s.openController()
+	if err != nil {
 		return err
 	}
-	d := cl.ctrl()
-	commit := d.Status().Commit
-	deadline := time.Now().Add(10 * time.Second)
-	for d.Status().Applied < commit && time.Now().Before(deadline) {
-		select {
-		case <-d.Changed():
-		case <-d.Done():
-			s.log.Error("controller stopped at start; serving its last state", "err", d.Err())
-			deadline = time.Now()
-		case <-time.After(10 * time.Millisecond):
-		}
+	if err := caughtUp(ref.d, 10*time.Second); err != nil {
+		s.log.Error("controller at start; serving the state it has", "err", err)
 	}
-	s.publishView(d.State(), d.Status())
+	cl.h.Store(ref)
+	s.publishView(ref.d.State(), ref.d.Status())
 	cl.brokerStarted = true
 	go s.brokerLoop()
 	return nil
 }
 
-// openController opens the driver and makes it the one running.
-func (s *Server) openController() error {
+// openController opens a driver.
+func (s *Server) openController() (*controllerRef, error) {
 	var deliver driver.Deliver
 	dc := s.cl.dc
 	newTransport := dc.NewTransport
@@ -147,9 +141,27 @@ func (s *Server) openController() error {
 	}
 	d, err := driver.Open(dc)
 	if err != nil {
-		return fmt.Errorf("start the controller: %w", err)
+		return nil, fmt.Errorf("start the controller: %w", err)
 	}
-	s.cl.h.Store(&controllerRef{d: d, deliver: deliver})
+	return &controllerRef{d: d, deliver: deliver}, nil
+}
+
+// caughtUp waits until d has applied what its log had committed when it
+// opened (until then its State is only its snapshot's), for at most
+// timeout; an error if it stops or the time runs out first.
+func caughtUp(d *driver.Driver, timeout time.Duration) error {
+	commit := d.Status().Commit
+	deadline := time.After(timeout)
+	for d.Status().Applied < commit {
+		select {
+		case <-d.Changed():
+		case <-d.Done():
+			return fmt.Errorf("controller stopped before applying its log: %w", d.Err())
+		case <-deadline:
+			return fmt.Errorf("controller applied %d of %d committed entries within %v", d.Status().Applied, commit, timeout)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	return nil
 }
 
@@ -164,10 +176,19 @@ func (s *Server) restartController() {
 			return
 		case <-time.After(delay):
 		}
-		if err := s.openController(); err != nil {
+		ref, err := s.openController()
+		if err == nil {
+			// Never publish a state older than the one served: a new
+			// driver starts from its snapshot until it has replayed its log.
+			if err = caughtUp(ref.d, 10*time.Second); err != nil {
+				ref.d.Close()
+			}
+		}
+		if err != nil {
 			s.log.Error("reopen the controller", "err", err)
 			continue
 		}
+		cl.h.Store(ref)
 		select {
 		case cl.reopened <- struct{}{}:
 		default:

@@ -113,11 +113,25 @@ func sameTopic(a, b *topicInfo) bool {
 		slices.EqualFunc(a.lead, b.lead, partLead.equal)
 }
 
+// reconcileUnlessStopping reconciles until Shutdown begins: then the
+// reactors are winding down and may no longer take a topic update.
+func (s *Server) reconcileUnlessStopping() {
+	if !s.cl.stopping() {
+		s.reconcile()
+	}
+}
+
 // reconcile makes the topic table and the partitions open here match the
 // controller's applied state, and publishes the cluster view.
 func (s *Server) reconcile() {
 	d := s.cl.ctrl()
 	st, status := d.State(), d.Status()
+	if st.Applied() < s.cl.reconciled {
+		// Never go back (a driver reopened from its snapshot): a topic
+		// missing from an older state is not deleted.
+		return
+	}
+	s.cl.reconciled = st.Applied()
 	s.publishView(st, status)
 	tt := s.topics.Load()
 	for _, name := range st.TopicNames() {
