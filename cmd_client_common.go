@@ -316,25 +316,29 @@ func commandTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, adminTimeout)
 }
 
-// reachability prints one line on stderr when the server stops answering
-// connection attempts, and one when it answers again, so that a producer
-// or consumer retrying in the background is never silent. It is a
-// client.Options.OnDial hook.
+// reachability prints one line on stderr when a server address stops
+// answering connection attempts, and one when it answers again, so that a
+// producer or consumer retrying in the background is never silent. Each
+// address is tracked alone: in a cluster, one node being down says
+// nothing of the others. It is a client.Options.OnDial hook.
 type reachability struct {
 	mu   sync.Mutex
 	w    io.Writer
-	down bool
+	down map[string]bool
 }
 
 func (r *reachability) onDial(addr string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
-	case err != nil && !r.down:
-		r.down = true
+	case err != nil && !r.down[addr]:
+		if r.down == nil {
+			r.down = make(map[string]bool)
+		}
+		r.down[addr] = true
 		fmt.Fprintf(r.w, "ringmq: %s; retrying\n", connectErr(addr, err))
-	case err == nil && r.down:
-		r.down = false
+	case err == nil && r.down[addr]:
+		delete(r.down, addr)
 		fmt.Fprintf(r.w, "ringmq: connected to %s again\n", addr)
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
+	"syscall"
 	"testing"
 
 	"github.com/ringmq/ringmq/client"
@@ -52,5 +54,23 @@ func TestPrintClusterJSON(t *testing.T) {
 	if got.Controller != 1 || got.Term != 3 || got.CommitIndex != 42 || len(got.Nodes) != 3 || got.Nodes[2].Alive ||
 		len(got.Offline) != 1 || got.Offline[0].Leader != 0 || got.UnderReplicated == nil || got.Offline[0].ISR == nil {
 		t.Errorf("json: %s", b.String())
+	}
+}
+
+// TestReachabilityPerAddress: in a cluster, reaching another node does not
+// mean that a node that was down is back.
+func TestReachabilityPerAddress(t *testing.T) {
+	var out bytes.Buffer
+	r := &reachability{w: &out}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	r.onDial("h:1", refused)
+	r.onDial("h:2", nil)
+	r.onDial("h:2", refused)
+	r.onDial("h:1", nil)
+	want := "ringmq: cannot connect to h:1: connection refused (is ringmq serve running there?); retrying\n" +
+		"ringmq: cannot connect to h:2: connection refused (is ringmq serve running there?); retrying\n" +
+		"ringmq: connected to h:1 again\n"
+	if out.String() != want {
+		t.Fatalf("got %q\nwant %q", out.String(), want)
 	}
 }

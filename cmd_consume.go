@@ -72,20 +72,28 @@ func cmdConsume(args []string) error {
 	return pr.run(ctx)
 }
 
-// logEnds returns the high watermark of every partition of topic, as now,
-// each from the partition's leader.
+// logEnds returns the log end of every partition of topic, as now, each
+// from the partition's leader (an offline partition's is 0). It is the
+// log end, not the high watermark: a record acknowledged before the
+// start but not yet flushed on a flush=sync topic is still waited for.
 func logEnds(ctx context.Context, server, topic string) ([]uint64, error) {
 	a, err := client.NewAdmin(server, client.Options{ClientID: "ringmq-cli"})
 	if err != nil {
 		return nil, err
 	}
 	defer a.Close()
-	ends, err := a.ListOffsets(ctx, topic, proto.TimestampLatest)
+	t, err := a.DescribeTopic(ctx, topic)
 	if isConnectErr(err) {
 		return nil, connectErr(server, err)
 	}
 	if err != nil {
 		return nil, describeErr(fmt.Sprintf("topic %q", topic), err)
+	}
+	ends := make([]uint64, len(t.Partitions))
+	for _, p := range t.Partitions {
+		if int(p.Partition) < len(ends) {
+			ends[p.Partition] = p.LogEnd
+		}
 	}
 	return ends, nil
 }

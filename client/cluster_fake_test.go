@@ -30,6 +30,8 @@ type fakeCluster struct {
 	// lying makes node id answer misled for every partition although
 	// Metadata says it leads them (0: none).
 	lying uint32
+	// lagging names a node that does not know topic "t" yet (0: none).
+	lagging uint32
 
 	controller     uint32       // ClusterStatus's controller leader
 	creates        atomic.Int64 // CreateTopic requests
@@ -139,7 +141,7 @@ func (fc *fakeCluster) answerMetadata(id uint32, req *proto.MetadataRequest) *pr
 	fc.metadataBy[id].Add(1)
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
-	resp := &proto.MetadataResponse{ControllerID: 1}
+	resp := &proto.MetadataResponse{ControllerID: max(fc.controller, 1)}
 	for i, s := range fc.nodes {
 		resp.Brokers = append(resp.Brokers, proto.BrokerInfo{ID: uint32(i + 1), Addr: s.addr(), Alive: !fc.down[i]})
 	}
@@ -148,7 +150,7 @@ func (fc *fakeCluster) answerMetadata(id uint32, req *proto.MetadataRequest) *pr
 		names = []string{"t"}
 	}
 	for _, name := range names {
-		if name != "t" {
+		if name != "t" || fc.lagging == id {
 			resp.Topics = append(resp.Topics, proto.MetadataTopic{Name: name, Error: proto.UnknownTopic})
 			continue
 		}

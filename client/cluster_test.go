@@ -399,3 +399,18 @@ func TestAdminCreateTopicWaitsForController(t *testing.T) {
 		t.Errorf("CreateTopic with 3 replicas: %v", err)
 	}
 }
+
+// A node that has not applied a topic's creation yet answers
+// UNKNOWN_TOPIC; the client then asks the controller leader, which has.
+func TestClusterUnknownTopicAsksController(t *testing.T) {
+	fc := newFakeCluster(t, 2)
+	fc.lagging, fc.controller = 1, 3
+	pr := clusterProducer(t, fc.addrs(1), ProducerOptions{})
+	produceTo(t, pr, 0, 0, 2)
+	if n := fc.metadataBy[3].Load(); n == 0 {
+		t.Error("the controller leader was not asked")
+	}
+	if err := pr.Send(testCtx(t), Record{Topic: "nope"}, nil); !errors.Is(err, proto.UnknownTopic) {
+		t.Errorf("Send to a topic no node knows: %v, want UnknownTopic", err)
+	}
+}

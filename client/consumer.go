@@ -147,8 +147,8 @@ type partState struct {
 	hw        uint64 // high watermark seen in the last fetch
 }
 
-// NewConsumer returns a consumer of the server at addr ("host:port", or a
-// comma-separated list tried in order) with nothing assigned.
+// NewConsumer returns a consumer of the cluster at addr ("host:port", or a
+// comma-separated list of nodes to bootstrap from) with nothing assigned.
 func NewConsumer(addr string, opts ConsumerOptions) (*Consumer, error) {
 	opts = opts.withDefaults()
 	if opts.Group != "" && !proto.ValidName([]byte(opts.Group)) {

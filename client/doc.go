@@ -30,5 +30,10 @@
 // one result per record; its contract heads producer.go), Consumer
 // (assignment, start positions, long-poll prefetch per shard, CRC checks,
 // decompression, group commit and resume; contract at the top of
-// consumer.go) and Admin (topics and groups, admin.go).
+// consumer.go) and Admin (topics, groups and the cluster, admin.go). All
+// three follow the cluster's partition leaders (cluster.go, metadata.go):
+// each partition's produce, fetch and list-offsets go to its leader, and
+// NOT_LEADER, FENCED_LEADER_EPOCH, a lost connection or a partition
+// without a leader (ErrNoLeader) refresh the metadata and retry within
+// the request's timeout.
 package client

@@ -63,8 +63,38 @@ func (cl *cluster) refreshLocked(ctx context.Context, names []string) (*proto.Me
 		return nil, err
 	}
 	cl.setBrokers(resp.Brokers, via)
+	if r, addr := cl.askController(ctx, names, resp, via); r != nil {
+		resp, via = r, addr
+		cl.setBrokers(resp.Brokers, via)
+	}
 	cl.leaderViews(ctx, names, resp, via)
 	return resp, cl.cache(resp)
+}
+
+// askController asks the controller leader that resp names again when the
+// node at via did not know a topic: a node applies a topic created
+// through another one a moment after the controller leader does. It
+// returns nil when there is nothing to ask or no answer.
+func (cl *cluster) askController(ctx context.Context, names []string, resp *proto.MetadataResponse, via string) (*proto.MetadataResponse, string) {
+	unknown := slices.ContainsFunc(resp.Topics, func(t proto.MetadataTopic) bool { return t.Error == proto.UnknownTopic })
+	if !unknown || resp.ControllerID == proto.NoNode {
+		return nil, ""
+	}
+	addr := cl.brokerAddr(resp.ControllerID)
+	if addr == "" || addr == via {
+		return nil, ""
+	}
+	vctx, cancel := context.WithTimeout(ctx, leaderViewTimeout)
+	defer cancel()
+	c, err := cl.conn(vctx, connKey{resp.ControllerID, anyShard})
+	if err != nil {
+		return nil, ""
+	}
+	r, err := c.Metadata(vctx, &proto.MetadataRequest{Topics: names})
+	if err != nil {
+		return nil, ""
+	}
+	return r, addr
 }
 
 // askAny asks one node for metadata over the bootstrap connection; a
@@ -237,7 +267,7 @@ func (cl *cluster) listOffsets(ctx context.Context, topic string, parts []uint32
 			err := cl.listOffsetsAt(ctx, k, topic, ps, ts, out)
 			switch {
 			case err == nil:
-			case staleMetadata(err) || errors.Is(err, proto.ErrRetriable):
+			case staleMetadata(err) || errors.Is(err, proto.ErrRetriable) || cl.stillListed(ctx, topic, ps, err):
 				last = err
 				for _, p := range ps {
 					if _, ok := out[p]; !ok {
@@ -257,6 +287,18 @@ func (cl *cluster) listOffsets(ctx context.Context, topic string, parts []uint32
 		}
 		backoff = min(2*backoff, maxRouteBackoff)
 	}
+}
+
+// stillListed reports whether err refuses a topic or partition that fresh
+// metadata still lists: a leader that has not opened a partition the
+// controller just created or moved to it answers UNKNOWN_TOPIC or
+// UNKNOWN_PARTITION for a moment.
+func (cl *cluster) stillListed(ctx context.Context, topic string, ps []uint32, err error) bool {
+	if !unknownPartition(err) || cl.refreshStale(ctx, topic) != nil {
+		return false
+	}
+	t := cl.cached(topic)
+	return t != nil && slices.Max(ps) < t.partitions()
 }
 
 // listOffsetsAt sends one ListOffsets over key's connection and stores

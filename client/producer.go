@@ -161,9 +161,9 @@ type Producer struct {
 	stats producerCounters
 }
 
-// NewProducer returns a producer for the server at addr ("host:port", or a
-// comma-separated list tried in order). It does not connect until the
-// first Send.
+// NewProducer returns a producer for the cluster at addr: "host:port", or
+// a comma-separated list of nodes to bootstrap from (any one that answers
+// names the others). It does not connect until the first Send.
 func NewProducer(addr string, opts ProducerOptions) (*Producer, error) {
 	opts = opts.withDefaults()
 	if opts.Compression > proto.CodecZstd {

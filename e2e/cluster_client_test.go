@@ -122,6 +122,11 @@ func TestClusterClientsFindLeaders(t *testing.T) {
 	if len(lines) != n+300 {
 		t.Fatalf("consume -e through node 3: %d lines, want %d", len(lines), n+300)
 	}
+	res := runCLI(t, "", "topic", "create", "replicated", "--replicas", "2", "-s", c.node(1).addr)
+	t.Logf("topic create --replicas 2: exit %d: %s", res.code, strings.TrimSpace(res.stderr))
+	if res.code == 0 || !strings.Contains(res.stderr, "INVALID_REPLICATION_FACTOR") {
+		t.Errorf("topic create --replicas 2: exit %d, stderr %q; want a refusal that says why", res.code, res.stderr)
+	}
 	describe := mustCLI(t, "", "topic", "describe", "orders", "-s", c.node(3).addr)
 	t.Logf("topic describe through node 3:\n%s", describe)
 	for id := 1; id <= 3; id++ {
@@ -254,7 +259,7 @@ func TestClusterClientsSurviveNodeKill(t *testing.T) {
 		t.Fatalf("ringmq produce exited %d: %s", code, stderr)
 	}
 	mu.Lock()
-	t.Logf("Go producer: %d records, max send-to-ack %v, %d failures; CLI producer: %d lines; node %d killed %v after the start",
+	t.Logf("Go producer: %d records, max send-to-ack %v, %d failures; CLI producer: %d lines; node %d killed %v before the producers stopped",
 		sent, maxLatency, len(failed), cliSent, victim, time.Since(killedAt))
 	if len(failed) > 0 {
 		t.Fatalf("%d records failed, first: %v", len(failed), failed[0])
@@ -293,5 +298,63 @@ func TestClusterClientsSurviveNodeKill(t *testing.T) {
 	t.Logf("cluster status after the kill:\n%s", out)
 	if !regexpMatch(fmt.Sprintf(`(?m)^%d\s+\S+\s+no\s`, victim), out) {
 		t.Errorf("cluster status does not show node %d as not alive:\n%s", victim, out)
+	}
+}
+
+// TestClusterOfflinePartitionWaitsForRestart: with one replica per
+// partition, killing the node that leads one makes it offline (cluster
+// status lists it); the CLI's produce to it fails at its --timeout naming
+// the cause, while a Go producer's record waits and is stored once the
+// node is back, and the consumer reads it.
+func TestClusterOfflinePartitionWaitsForRestart(t *testing.T) {
+	c := startCluster(t, clusterOptions{})
+	leaders := createLedTopic(t, c.addrs(), "solo", 3)
+	victim := int(leaders[0])
+	t.Logf("leaders %v; killing node %d, partition 0's leader", leaders, victim)
+	mustCLI(t, "before\n", "produce", "solo", "-p", "0", "-s", c.addrs())
+
+	c.kill(victim)
+	killed := time.Now()
+	// The controller fences the node after the session timeout (3s).
+	deadline := time.Now().Add(30 * time.Second)
+	var status string
+	for {
+		status = mustCLI(t, "", "cluster", "status", "-s", c.addrs())
+		if regexpMatch(`(?m)^solo\s+0\s+none\s`, status) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partition 0 not reported offline within 30s:\n%s", status)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	t.Logf("offline %v after the kill; cluster status:\n%s", time.Since(killed), status)
+
+	res := runCLI(t, "lost\n", "produce", "solo", "-p", "0", "-s", c.addrs(), "--timeout", "2s")
+	t.Logf("produce to the offline partition: exit %d: %s", res.code, strings.TrimSpace(res.stderr))
+	if res.code == 0 || !strings.Contains(res.stderr, "no leader") {
+		t.Errorf("produce to an offline partition: exit %d, stderr %q; want a failure naming no leader", res.code, res.stderr)
+	}
+	mustCLI(t, "other\n", "produce", "solo", "-p", "1", "-s", c.addrs(), "--timeout", "30s") // led elsewhere: unaffected
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, err := client.NewProducer(c.addrs(), client.ProducerOptions{Partitioner: client.ManualPartitioner{}, DeliveryTimeout: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	f := p.Produce(ctx, client.Record{Topic: "solo", Partition: 0, Value: []byte("waited")})
+	time.Sleep(500 * time.Millisecond) // the record waits meanwhile (load, not synchronization)
+	restarted := time.Now()
+	c.restart(victim)
+	r := f.Wait()
+	if r.Err != nil {
+		t.Fatalf("record waiting for partition 0's leader: %v", r.Err)
+	}
+	t.Logf("record stored %v after the restart began, at offset %d", time.Since(restarted), r.Offset)
+	out := mustCLI(t, "", "consume", "solo", "-p", "0", "-o", "earliest", "-e", "-s", c.addrs())
+	if got := splitLines(out); !slices.Contains(got, "before") || !slices.Contains(got, "waited") {
+		t.Errorf("partition 0 after the restart: %q, want before and waited", got)
 	}
 }

@@ -8,6 +8,7 @@ package e2e
 // every node (all its runs) are printed when the test fails.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/proto"
 )
 
 // clusterOptions shape a test cluster. Zero fields take the defaults beside
@@ -74,7 +78,8 @@ type clusterNode struct {
 	exited chan error // the current run's exit status
 }
 
-// startCluster starts opts.Nodes nodes and waits until each is ready. If a
+// startCluster starts opts.Nodes nodes and waits until each is ready and
+// the controller counts every node alive (waitFormed). If a
 // port picked for it was taken meanwhile, the whole cluster starts again
 // on fresh ports (at most 3 times). The processes are killed when the test
 // ends.
@@ -145,7 +150,51 @@ func (c *testCluster) tryStart(base string) error {
 			return err
 		}
 	}
-	return nil
+	return c.waitFormed(c.opts.StartTimeout)
+}
+
+// waitFormed waits until a node names a controller leader that counts
+// every running node alive (registered, not fenced), for at most timeout.
+func (c *testCluster) waitFormed(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var running []string
+	for _, n := range c.nodes {
+		if n.cmd != nil {
+			running = append(running, n.addr)
+		}
+	}
+	a, err := client.NewAdmin(strings.Join(running, ","), client.Options{ClientID: "e2e-harness"})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	last := "no answer"
+	for ctx.Err() == nil {
+		st, err := a.ClusterStatus(ctx)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case st.ControllerID == proto.NoNode:
+			last = "no controller leader"
+		default:
+			alive := map[string]bool{}
+			for _, n := range st.Nodes {
+				alive[n.Addr] = n.Alive
+			}
+			formed := true
+			for _, addr := range running {
+				if !alive[addr] {
+					formed, last = false, fmt.Sprintf("%s not alive in %+v", addr, st.Nodes)
+				}
+			}
+			if formed {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronization
+	}
+	return fmt.Errorf("cluster not formed within %v: %s", timeout, last)
 }
 
 // configText is every node's config file; the flags add what differs.
@@ -276,7 +325,7 @@ func (c *testCluster) kill(id int) {
 }
 
 // restart starts node id again on its ports and data directory and waits
-// until it is ready. A port taken meanwhile by another process is retried
+// until it is ready and counted alive by the controller. A port taken meanwhile by another process is retried
 // (at most 5 times, a second apart) rather than moved: the other nodes
 // know the node by its address.
 func (c *testCluster) restart(id int) {
@@ -291,6 +340,9 @@ func (c *testCluster) restart(id int) {
 		}
 		err := c.waitReady(n, c.opts.StartTimeout)
 		if err == nil {
+			if err := c.waitFormed(c.opts.StartTimeout); err != nil {
+				c.t.Fatalf("restart node %d: %v", id, err)
+			}
 			return
 		}
 		n.killProcess()

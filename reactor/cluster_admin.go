@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/controller"
@@ -85,7 +86,13 @@ func (s *Server) createTopic(j adminJob) {
 		s.reply(j, proto.None, refused)
 		return
 	}
-	s.startProposal(s.proposeOne(c), func(p proposal) {
+	s.startProposal(func(ctx context.Context) (bool, error) {
+		retried, err := s.propose(ctx, c)
+		if err == nil {
+			s.awaitTopicOnBrokers(ctx, req.Name)
+		}
+		return retried, err
+	}, func(p proposal) {
 		code := controllerCode(p.err)
 		if p.retried && code == proto.TopicExists {
 			code = proto.None // the first attempt created it
@@ -338,3 +345,30 @@ func (s *Server) autoCreate(j adminJob) {
 		return false, nil
 	}, redispatch)
 }
+
+// awaitTopicOnBrokers waits, for at most topicSpreadTimeout, until every
+// other alive broker describes the new topic, so that a client that asks
+// any live node right after the create finds it. A broker that cannot be
+// asked (down, not yet fenced) or does not know the topic in time is left
+// behind (its clients see UNKNOWN_TOPIC a moment longer).
+func (s *Server) awaitTopicOnBrokers(ctx context.Context, topic string) {
+	deadline := time.Now().Add(topicSpreadTimeout)
+	for _, b := range s.cl.ctrl().State().Brokers() {
+		if !b.Alive || uint32(b.ID) == s.cl.self {
+			continue
+		}
+		var pc peerConn
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			var resp proto.DescribeTopicResponse
+			err := pc.call(b.Addr, &proto.DescribeTopicRequest{Name: topic}, &resp)
+			if err != nil || resp.Error == proto.None {
+				break // it knows the topic, or cannot be asked (down): do not wait for it
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval, bounded by the deadline
+		}
+		pc.close()
+	}
+}
+
+// topicSpreadTimeout bounds awaitTopicOnBrokers.
+const topicSpreadTimeout = 3 * time.Second

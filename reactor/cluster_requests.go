@@ -45,3 +45,14 @@ func (r *Reactor) handleRaftMessages(q *request, body []byte) {
 	}
 	r.finishNoResponse(q)
 }
+
+// unknownTopicCode is the code for a topic missing from the topic table:
+// LEADER_NOT_AVAILABLE (retriable) while the controller has it but this
+// node is still opening its partitions (reconcile), else UNKNOWN_TOPIC.
+// A lookup in the driver's published state: no wait.
+func (s *Server) unknownTopicCode(name string) proto.ErrorCode {
+	if _, ok := s.cl.ctrl().State().Topic(name); ok {
+		return proto.LeaderNotAvailable
+	}
+	return proto.UnknownTopic
+}

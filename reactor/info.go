@@ -29,7 +29,7 @@ func (r *Reactor) handleMetadata(q *request, body []byte) {
 		mt := proto.MetadataTopic{Name: name}
 		info := tt.byName[name]
 		if info == nil {
-			mt.Error = proto.UnknownTopic
+			mt.Error = r.srv.unknownTopicCode(name)
 		} else {
 			for p := uint32(0); p < info.partitions; p++ {
 				sh, l := info.shared[p], &info.lead[p]
