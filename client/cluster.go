@@ -268,18 +268,27 @@ func (cl *cluster) close() {
 	}
 }
 
-// topic returns name's layout, asking the server if it is not cached.
+// topic returns name's layout, asking the server if it is not cached. A
+// retriable answer (LEADER_NOT_AVAILABLE: the node is still opening a
+// topic just created) is asked again, with backoff, until ctx ends.
 func (cl *cluster) topic(ctx context.Context, name string) (*topicMeta, error) {
-	if t := cl.cached(name); t != nil {
-		return t, nil
+	backoff := routeBackoff
+	for {
+		if t := cl.cached(name); t != nil {
+			return t, nil
+		}
+		_, err := cl.refresh(ctx, name)
+		if t := cl.cached(name); t != nil {
+			return t, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("client: metadata for %q: %w", name, proto.UnknownTopic)
+		}
+		if !errors.Is(err, proto.ErrRetriable) || sleepCtx(ctx, backoff) != nil {
+			return nil, err
+		}
+		backoff = min(2*backoff, maxRouteBackoff)
 	}
-	if _, err := cl.refresh(ctx, name); err != nil {
-		return nil, err
-	}
-	if t := cl.cached(name); t != nil {
-		return t, nil
-	}
-	return nil, fmt.Errorf("client: metadata for %q: %w", name, proto.UnknownTopic)
 }
 
 // forget drops name's layout from the cache.

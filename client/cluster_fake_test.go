@@ -32,6 +32,9 @@ type fakeCluster struct {
 	lying uint32
 	// lagging names a node that does not know topic "t" yet (0: none).
 	lagging uint32
+	// opening: so many Metadata answers for "t" say LEADER_NOT_AVAILABLE
+	// (a node still opening a topic just created).
+	opening atomic.Int64
 
 	controller     uint32       // ClusterStatus's controller leader
 	creates        atomic.Int64 // CreateTopic requests
@@ -152,6 +155,10 @@ func (fc *fakeCluster) answerMetadata(id uint32, req *proto.MetadataRequest) *pr
 	for _, name := range names {
 		if name != "t" || fc.lagging == id {
 			resp.Topics = append(resp.Topics, proto.MetadataTopic{Name: name, Error: proto.UnknownTopic})
+			continue
+		}
+		if fc.opening.Add(-1) >= 0 {
+			resp.Topics = append(resp.Topics, proto.MetadataTopic{Name: name, Error: proto.LeaderNotAvailable})
 			continue
 		}
 		t := proto.MetadataTopic{Name: name}

@@ -414,3 +414,18 @@ func TestClusterUnknownTopicAsksController(t *testing.T) {
 		t.Errorf("Send to a topic no node knows: %v, want UnknownTopic", err)
 	}
 }
+
+// A node still opening a topic just created answers LEADER_NOT_AVAILABLE
+// for it: Send and Assign ask again until it is open.
+func TestClusterTopicStillOpening(t *testing.T) {
+	fc := newFakeCluster(t, 1)
+	fc.opening.Store(3)
+	pr := clusterProducer(t, fc.addrs(1), ProducerOptions{})
+	produceTo(t, pr, 0, 0, 1)
+	fc.opening.Store(3)
+	c := clusterConsumer(t, fc.addrs(2), ConsumerOptions{})
+	if err := c.Assign(testCtx(t), "t"); err != nil {
+		t.Fatalf("Assign while the topic opens: %v", err)
+	}
+	consumeUntil(t, c, map[uint32][]string{0: values(0, 0, 1)})
+}
