@@ -43,6 +43,15 @@ const (
 	InvalidRequiredAcks ErrorCode = 26
 	InvalidRecord       ErrorCode = 27
 	UnsupportedBatch    ErrorCode = 28
+	// 30-44: cluster and idempotent producer.
+	UnknownMemberID          ErrorCode = 45
+	FencedMemberEpoch        ErrorCode = 46
+	SubscriptionHeld         ErrorCode = 47
+	SubscriptionTypeMismatch ErrorCode = 48
+	GroupNotEmpty            ErrorCode = 49
+	TooManyGroups            ErrorCode = 50
+	TooManyMembers           ErrorCode = 51
+	CoordinatorNotAvailable  ErrorCode = 52
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -86,10 +95,19 @@ var errorTable = [...]errorInfo{
 	InvalidRequiredAcks: {"INVALID_REQUIRED_ACKS", "acks must be 0, 1 or -1", false},
 	InvalidRecord:       {"INVALID_RECORD", "batch's records do not match its header (count, lengths or compressed payload)", false},
 	UnsupportedBatch:    {"UNSUPPORTED_BATCH_VERSION", "record batch version 1 is no longer accepted; send version 2 (Kafka RecordBatch v2)", false},
+
+	UnknownMemberID:          {"UNKNOWN_MEMBER_ID", "the group has no such member (it left or its session timed out); join again", false},
+	FencedMemberEpoch:        {"FENCED_MEMBER_EPOCH", "the member does not own the partition in this epoch (it was reassigned); request refused", false},
+	SubscriptionHeld:         {"SUBSCRIPTION_HELD", "the exclusive subscription is held by another member", false},
+	SubscriptionTypeMismatch: {"SUBSCRIPTION_TYPE_MISMATCH", "the group has members of another subscription type", false},
+	GroupNotEmpty:            {"GROUP_NOT_EMPTY", "the group has active members; stop them first", false},
+	TooManyGroups:            {"TOO_MANY_GROUPS", "the coordinator holds its maximum number of groups", false},
+	TooManyMembers:           {"TOO_MANY_MEMBERS", "the group has its maximum number of members", false},
+	CoordinatorNotAvailable:  {"COORDINATOR_NOT_AVAILABLE", "the group coordinator is loading or could not persist; retry", true},
 }
 
 // Known reports whether c is in this version's table.
-func (c ErrorCode) Known() bool { return int(c) < len(errorTable) }
+func (c ErrorCode) Known() bool { return int(c) < len(errorTable) && errorTable[c].name != "" }
 
 // String is the code's name, e.g. "UNKNOWN_TOPIC".
 func (c ErrorCode) String() string {

@@ -26,8 +26,15 @@ const (
 	APIListGroups    APIKey = 11
 	APIAlterTopic    APIKey = 12
 	APIAddPartitions APIKey = 13
+	// 14-20: cluster and idempotent producer.
+	APIJoinGroup     APIKey = 21
+	APIHeartbeat     APIKey = 22
+	APILeaveGroup    APIKey = 23
+	APIDescribeGroup APIKey = 24
+	APIDeleteGroup   APIKey = 25
+	APIResetOffsets  APIKey = 26
 
-	maxAPIKey = APIAddPartitions
+	maxAPIKey = APIResetOffsets
 )
 
 var apiNames = [...]string{
@@ -44,19 +51,29 @@ var apiNames = [...]string{
 	APIListGroups:    "ListGroups",
 	APIAlterTopic:    "AlterTopic",
 	APIAddPartitions: "AddPartitions",
+	APIJoinGroup:     "JoinGroup",
+	APIHeartbeat:     "Heartbeat",
+	APILeaveGroup:    "LeaveGroup",
+	APIDescribeGroup: "DescribeGroup",
+	APIDeleteGroup:   "DeleteGroup",
+	APIResetOffsets:  "ResetOffsets",
 }
 
 // String is the API's name, e.g. "Produce".
 func (k APIKey) String() string {
-	if k == 0 || k > maxAPIKey {
+	if !k.known() {
 		return "API_" + strconv.Itoa(int(k))
 	}
 	return apiNames[k]
 }
 
+// known reports whether this package defines the API (the table has gaps:
+// numbers are reserved per feature).
+func (k APIKey) known() bool { return k != 0 && k <= maxAPIKey && apiNames[k] != "" }
+
 // MaxVersion is the highest version of the API this package encodes, and
 // ok is false for an API it does not know. Every API is at version 0.
-func (k APIKey) MaxVersion() (v uint16, ok bool) { return 0, k != 0 && k <= maxAPIKey }
+func (k APIKey) MaxVersion() (v uint16, ok bool) { return 0, k.known() }
 
 // Supports reports whether this package encodes version v of the API.
 func (k APIKey) Supports(v uint16) bool {

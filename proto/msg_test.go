@@ -35,7 +35,9 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"ProduceRequest": APIProduce, "FetchRequest": APIFetch, "ListOffsetsRequest": APIListOffsets,
 		"OffsetCommitRequest": APIOffsetCommit, "OffsetFetchRequest": APIOffsetFetch,
 		"ListGroupsRequest": APIListGroups, "AlterTopicRequest": APIAlterTopic,
-		"AddPartitionsRequest": APIAddPartitions,
+		"AddPartitionsRequest": APIAddPartitions, "JoinGroupRequest": APIJoinGroup, "HeartbeatRequest": APIHeartbeat,
+		"LeaveGroupRequest": APILeaveGroup, "DescribeGroupRequest": APIDescribeGroup,
+		"DeleteGroupRequest": APIDeleteGroup, "ResetOffsetsRequest": APIResetOffsets,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {
