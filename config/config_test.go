@@ -73,8 +73,8 @@ func TestDefaultTOMLDocumentsEveryKey(t *testing.T) {
 
 func TestKeysAreUnique(t *testing.T) {
 	keys := Keys()
-	if len(keys) != 42 {
-		t.Errorf("len(Keys()) = %d, want 42 (a setting was added or lost)", len(keys))
+	if len(keys) != 50 {
+		t.Errorf("len(Keys()) = %d, want 50 (a setting was added or lost)", len(keys))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {
