@@ -3,7 +3,6 @@ package reactor
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/ringmq/ringmq/config"
 	"github.com/ringmq/ringmq/proto"
@@ -13,8 +12,9 @@ import (
 )
 
 // The admin goroutine serialises the requests that change metadata or do
-// slow I/O outside the reactors: topic creation and deletion and consumer
-// offsets (the metadata store fsyncs). It reads the request's body, which
+// slow I/O outside the reactors: topic creation, deletion and changes (the
+// metadata store fsyncs). Consumer groups and their commits have their own
+// goroutine (group.go). It reads the request's body, which
 // its origin does not touch until the answer comes back through the
 // origin's mailbox.
 
@@ -74,24 +74,6 @@ func (s *Server) runAdmin(j adminJob) (proto.ErrorCode, proto.Message) {
 			return proto.InvalidRequest, nil
 		}
 		return proto.None, &proto.DeleteTopicResponse{Error: s.deleteTopic(req.Name)}
-	case proto.APIOffsetCommit:
-		var req proto.OffsetCommitRequest
-		if err := req.Decode(j.body); err != nil {
-			return proto.InvalidRequest, nil
-		}
-		return s.offsetCommit(&req)
-	case proto.APIOffsetFetch:
-		var req proto.OffsetFetchRequest
-		if err := req.Decode(j.body); err != nil {
-			return proto.InvalidRequest, nil
-		}
-		return s.offsetFetch(&req)
-	case proto.APIListGroups:
-		var req proto.ListGroupsRequest
-		if err := req.Decode(j.body); err != nil {
-			return proto.InvalidRequest, nil
-		}
-		return s.listGroups(&req)
 	case proto.APIAlterTopic, proto.APIAddPartitions:
 		return s.runAlter(j)
 	}
@@ -173,16 +155,7 @@ func (s *Server) deleteTopic(name string) proto.ErrorCode {
 		return proto.StorageError
 	}
 	// A topic created later under the same name starts with no commits.
-	for _, g := range s.meta.ListGroups() {
-		for _, po := range s.meta.GroupOffsets(g) {
-			if po.Topic != name {
-				continue
-			}
-			if err := s.meta.DeleteOffset(g, name, po.Partition); err != nil {
-				s.log.Error("delete committed offset of a deleted topic", "group", g, "topic", name, "err", err)
-			}
-		}
-	}
+	s.groups.topicDeleted(name)
 	s.metrics.dropTopic(name)
 	s.log.Info("topic deleted", "topic", name)
 	return proto.None
@@ -237,104 +210,4 @@ func decodeTopic(name string, b []byte, reactors int) (*topicInfo, error) {
 	return &topicInfo{name: name, partitions: r.Partitions, overrides: r.Overrides,
 		shards: assignShards(name, r.Partitions, reactors), shared: newShared(r.Partitions, nil),
 		stats: stats.ForTopic(name)}, nil
-}
-
-func (s *Server) offsetCommit(req *proto.OffsetCommitRequest) (proto.ErrorCode, proto.Message) {
-	if !proto.ValidName(req.Group) {
-		return proto.InvalidGroupName, nil
-	}
-	group := string(req.Group)
-	tt := s.topics.Load()
-	now := time.Now().UnixMilli()
-	resp := &proto.OffsetCommitResponse{Topics: make([]proto.OffsetCommitTopicResponse, len(req.Topics))}
-	for i, t := range req.Topics {
-		rt := &resp.Topics[i]
-		rt.Name = t.Name
-		info := tt.lookup(t.Name)
-		for _, p := range t.Partitions {
-			_, code := partOwner(info, p.Partition)
-			if code == proto.None && p.Offset > info.shared[p.Partition].logEnd.Load() {
-				// Kafka semantics: the committed offset is the next one to
-				// read, so the log end itself is the highest valid commit.
-				code = proto.OffsetOutOfRange
-			}
-			if code == proto.None {
-				c := metalog.OffsetCommit{Offset: p.Offset, Metadata: string(p.Metadata), CommitTimeMs: now}
-				if err := s.meta.CommitOffset(group, info.name, p.Partition, c); err != nil {
-					code = proto.StorageError
-				} else {
-					s.metrics.committed(group, info, p.Partition, p.Offset)
-				}
-			}
-			rt.Partitions = append(rt.Partitions, proto.PartitionError{Partition: p.Partition, Error: code})
-		}
-	}
-	return proto.None, resp
-}
-
-func (s *Server) offsetFetch(req *proto.OffsetFetchRequest) (proto.ErrorCode, proto.Message) {
-	if !proto.ValidName(req.Group) {
-		return proto.InvalidGroupName, nil
-	}
-	group := string(req.Group)
-	resp := &proto.OffsetFetchResponse{}
-	if len(req.Topics) == 0 {
-		byTopic := map[string]int{}
-		for _, po := range s.meta.GroupOffsets(group) {
-			i, ok := byTopic[po.Topic]
-			if !ok {
-				i = len(resp.Topics)
-				byTopic[po.Topic] = i
-				resp.Topics = append(resp.Topics, proto.OffsetFetchTopicResponse{Name: []byte(po.Topic)})
-			}
-			resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, proto.OffsetFetchPartitionResponse{
-				Partition: po.Partition, Offset: po.Offset, Metadata: []byte(po.Metadata), CommitTimeMs: po.CommitTimeMs})
-		}
-		return proto.None, resp
-	}
-	for _, t := range req.Topics {
-		rt := proto.OffsetFetchTopicResponse{Name: t.Name}
-		for _, p := range t.Partitions {
-			pr := proto.OffsetFetchPartitionResponse{Partition: p, Offset: proto.NoOffset}
-			if c, ok := s.meta.FetchOffset(group, string(t.Name), p); ok {
-				pr.Offset, pr.Metadata, pr.CommitTimeMs = c.Offset, []byte(c.Metadata), c.CommitTimeMs
-			}
-			rt.Partitions = append(rt.Partitions, pr)
-		}
-		resp.Topics = append(resp.Topics, rt)
-	}
-	return proto.None, resp
-}
-
-func (s *Server) listGroups(req *proto.ListGroupsRequest) (proto.ErrorCode, proto.Message) {
-	if req.Group != "" && !proto.ValidName([]byte(req.Group)) {
-		return proto.InvalidGroupName, nil
-	}
-	tt := s.topics.Load()
-	resp := &proto.ListGroupsResponse{}
-	for _, g := range s.meta.ListGroups() {
-		if req.Group != "" && req.Group != g {
-			continue
-		}
-		gi := proto.GroupInfo{Name: g}
-		for _, po := range s.meta.GroupOffsets(g) {
-			if n := len(gi.Topics); n == 0 || gi.Topics[n-1].Name != po.Topic {
-				gi.Topics = append(gi.Topics, proto.GroupTopic{Name: po.Topic})
-			}
-			gp := proto.GroupPartition{Partition: po.Partition, Committed: po.Offset}
-			if info := tt.byName[po.Topic]; info != nil && po.Partition < info.partitions {
-				gp.LogEnd = info.shared[po.Partition].logEnd.Load()
-				if gp.LogEnd > gp.Committed {
-					gp.Lag = gp.LogEnd - gp.Committed
-				}
-			}
-			gt := &gi.Topics[len(gi.Topics)-1]
-			gt.Partitions = append(gt.Partitions, gp)
-		}
-		resp.Groups = append(resp.Groups, gi)
-	}
-	if req.Group != "" && len(resp.Groups) == 0 {
-		return proto.GroupNotFound, nil
-	}
-	return proto.None, resp
 }

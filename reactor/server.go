@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/config"
-	"github.com/ringmq/ringmq/stats"
 	"github.com/ringmq/ringmq/storage"
 	"github.com/ringmq/ringmq/storage/metalog"
 	"golang.org/x/sys/unix"
@@ -45,6 +44,7 @@ type Server struct {
 	// buffered is the memory every connection holds (see budget.go).
 	buffered atomic.Int64
 
+	groups      *groupDriver // the consumer-group coordinator (group.go)
 	adminCh     chan adminJob
 	adminDone   chan struct{}
 	stopOnce    sync.Once
@@ -185,11 +185,13 @@ func (s *Server) Start() error {
 			s.log.Error("partition not served", "topic", name, "err", err)
 		}
 	}
-	for _, g := range s.meta.ListGroups() {
-		for _, po := range s.meta.GroupOffsets(g) {
-			stats.ForGroup(g, po.Topic, int32(po.Partition)).SetCommitted(int64(po.Offset))
-		}
+	if err := s.openGroups(); err != nil {
+		s.startFailed = true
+		s.stopReactors()
+		s.closeStores(false)
+		return err
 	}
+	go s.groups.run()
 	go s.adminLoop()
 	// Accept only now, so no request ever sees a partition not yet open.
 	for _, r := range s.reactors {
@@ -275,6 +277,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		close(s.adminCh)
 		<-s.adminDone
+		close(s.groups.ch)
+		<-s.groups.done
 		s.closeStores(true)
 	})
 	return err
