@@ -59,6 +59,8 @@ func subcommands(cmd string) []string {
 	switch cmd {
 	case "topic":
 		return topicSubcommandNames()
+	case "groups":
+		return []string{"list", "describe", "delete", "reset"}
 	case "bench":
 		return []string{string(bench.ModeProduce), string(bench.ModeConsume), string(bench.ModeE2E), string(bench.ModeTCP), string(bench.ModeRawlog)}
 	case "completion":
