@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ringmq/ringmq/group"
@@ -275,15 +276,7 @@ func (d *groupDriver) turn(jobs []groupJob) {
 		}
 		d.handle(j, now)
 	}
-	failed := map[int]bool{}
-	for _, gp := range d.parts {
-		if gp.broken == nil && gp.c.HasReady() {
-			if err := d.persist(gp); err != nil {
-				failed[gp.id] = true
-				d.fail(gp, err)
-			}
-		}
-	}
+	failed := d.persistAll()
 	for _, r := range d.replies {
 		if r.part >= 0 && failed[r.part] {
 			r.code, r.resp = proto.CoordinatorNotAvailable, nil
@@ -301,8 +294,47 @@ func (d *groupDriver) turn(jobs []groupJob) {
 	}
 }
 
+// persistAll appends the records of every coordinator that has some, the
+// partitions' logs in parallel (one write and one fdatasync each), and
+// returns the partitions whose append failed (their coordinators are
+// rebuilt from their logs).
+func (d *groupDriver) persistAll() map[int]bool {
+	var dirty []*groupPartition
+	for _, gp := range d.parts {
+		if gp.broken == nil && gp.c.HasReady() {
+			dirty = append(dirty, gp)
+		}
+	}
+	errs := make([]error, len(dirty))
+	if len(dirty) == 1 {
+		errs[0] = d.persist(dirty[0])
+	} else {
+		var wg sync.WaitGroup
+		for i, gp := range dirty {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = d.persist(gp)
+			}()
+		}
+		wg.Wait()
+	}
+	var failed map[int]bool
+	for i, gp := range dirty {
+		if errs[i] != nil {
+			if failed == nil {
+				failed = map[int]bool{}
+			}
+			failed[gp.id] = true
+			d.fail(gp, errs[i])
+		}
+	}
+	return failed
+}
+
 // persist appends a coordinator's Ready records as one group commit and
-// compacts the log when it has grown enough.
+// compacts the log when it has grown enough. It touches only gp (so the
+// partitions persist in parallel).
 func (d *groupDriver) persist(gp *groupPartition) error {
 	if !gp.c.HasReady() {
 		return nil
