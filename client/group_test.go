@@ -168,4 +168,3 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond) // the condition's polling interval
 	}
 }
-
