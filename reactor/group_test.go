@@ -288,3 +288,50 @@ func TestGroupStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("restored member's commit: %v", code)
 	}
 }
+
+// Group metrics: per state and member counts (never per group), and the
+// per-partition commit series bounded by groups.max_lag_series.
+func TestGroupMetricsBounded(t *testing.T) {
+	cfg := groupTestConfig(t, t.TempDir())
+	cfg.Groups.MaxLagSeries = 2
+	srv := startServer(t, cfg)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "metered", 3)
+	for p := uint32(0); p < 3; p++ {
+		produceOne(t, c, "metered", p, []byte("x"))
+	}
+	a := join(t, c, "metered-g", proto.GroupTypeFailover, "m", "metered")
+	for p := uint32(0); p < 3; p++ {
+		if code := commit(t, c, "metered-g", "m", a.MemberEpoch, "metered", p, 1); code != proto.None {
+			t.Fatal(code)
+		}
+	}
+	var text string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		text = scrapeText(t)
+		if strings.Contains(text, `ringmq_groups{state="stable"} 1`) && strings.Contains(text, "ringmq_group_members 1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group gauges not exported:\n%s", grepLines(text, "ringmq_group"))
+		}
+		time.Sleep(50 * time.Millisecond) // the gauges refresh every 250 ms
+	}
+	if n := strings.Count(text, `ringmq_group_committed_offset{group="metered-g"`); n != 2 {
+		t.Fatalf("%d committed-offset series of the group, want max_lag_series = 2:\n%s", n, grepLines(text, "metered-g"))
+	}
+	if !strings.Contains(text, "ringmq_group_commits_total") {
+		t.Fatal("no ringmq_group_commits_total")
+	}
+}
+
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
