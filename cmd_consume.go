@@ -68,9 +68,9 @@ func cmdConsume(args []string) error {
 	defer c.Close()
 	actx, cancel := commandTimeout(ctx)
 	defer cancel()
-	if opts.group != "" {
+	if opts.group != "" && opts.partition < 0 {
 		err = c.Subscribe(actx, opts.topic)
-	} else {
+	} else { // manual assignment; with --group, commits while the group has no members
 		err = c.Assign(actx, opts.topic, parts...)
 	}
 	if err != nil {
@@ -159,8 +159,6 @@ func parseConsumeFlags(args []string, now time.Time) (consumeOptions, error) {
 		return o, fmt.Errorf("consume: --partition %d is out of range", o.partition)
 	case o.group != "" && !proto.ValidName([]byte(o.group)):
 		return o, fmt.Errorf("consume: invalid group name %q (1-%d of [A-Za-z0-9._-])", o.group, proto.MaxNameLen)
-	case o.group != "" && o.partition >= 0:
-		return o, fmt.Errorf("consume: --partition and --group do not go together: the group assigns the partitions")
 	case o.session <= 0:
 		return o, fmt.Errorf("consume: --session-timeout must be more than 0")
 	}
