@@ -447,7 +447,11 @@ func groupMessage(err error) string {
 	msg := err.Error()
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		if _, sentinel := groupSentinels[e]; sentinel {
-			return strings.TrimPrefix(msg, e.Error()+": ")
+			msg = strings.TrimPrefix(msg, e.Error()+": ")
+			if e == group.ErrUnknownGroup {
+				msg = "group " + msg + " does not exist"
+			}
+			return msg
 		}
 	}
 	return msg
