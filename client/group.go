@@ -6,7 +6,8 @@ package client
 // topics; the broker assigns the partitions (the consumer never picks
 // them). A goroutine heartbeats the group coordinator every heartbeat
 // interval (at least three times per SessionTimeout) with the partitions
-// the consumer holds and takes the assignment each answer carries. Poll,
+// the consumer holds and takes the assignment each answer carries (every
+// RetryBackoff while partitions assigned to it are still pending). Poll,
 // on its own goroutine, applies it:
 //
 //   - a partition to revoke is committed at its position (what earlier
@@ -90,6 +91,9 @@ type membership struct {
 	interval time.Duration
 	assigned map[partKey]bool // to read (from the last answer)
 	revoke   map[partKey]bool // to commit and release
+	// pending: partitions assigned to it are still held by their previous
+	// owner; it heartbeats every RetryBackoff until they come.
+	pending bool
 	// lost: the member is gone; Poll drops everything, then the heartbeat
 	// goroutine joins again.
 	lost bool
@@ -157,6 +161,7 @@ func (c *Consumer) applyLocked(resp *proto.AssignmentResponse) {
 	m.epoch = resp.MemberEpoch
 	m.interval = min(time.Duration(resp.HeartbeatIntervalMs)*time.Millisecond, c.opts.SessionTimeout/3)
 	m.assigned, m.revoke = partSet(resp.Assigned), partSet(resp.Revoke)
+	m.pending = len(resp.Pending) > 0
 	signal(m.sig)
 }
 
@@ -220,10 +225,10 @@ func (c *Consumer) heartbeatLoop(m *membership) {
 	for {
 		c.mu.Lock()
 		wait, lost := m.interval, m.lost
-		c.mu.Unlock()
-		if lost {
-			wait = c.opts.RetryBackoff
+		if lost || m.pending {
+			wait = min(wait, c.opts.RetryBackoff)
 		}
+		c.mu.Unlock()
 		t := time.NewTimer(wait)
 		select {
 		case <-c.ctx.Done():
