@@ -294,6 +294,8 @@ func (d *groupDriver) turn(jobs []groupJob) {
 	}
 }
 
+var errInjected = errors.New("reactor: injected group append failure (test)")
+
 // persistAll appends the records of every coordinator that has some, the
 // partitions' logs in parallel (one write and one fdatasync each), and
 // returns the partitions whose append failed (their coordinators are
@@ -341,7 +343,10 @@ func (d *groupDriver) persist(gp *groupPartition) error {
 	}
 	rd := gp.c.Ready()
 	start := time.Now()
-	err := gp.log.append(rd.Records)
+	err := errInjected
+	if !d.s.failGroupAppends.Load() {
+		err = gp.log.append(rd.Records)
+	}
 	stats.ObserveGroupAppend(time.Since(start))
 	if err != nil {
 		return err

@@ -335,3 +335,33 @@ func grepLines(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// An append that fails answers COORDINATOR_NOT_AVAILABLE and rebuilds the
+// coordinator from its log: the commit that was not persisted is gone,
+// the durable state (the member and its last commit) is kept.
+func TestGroupAppendFailureRebuildsFromLog(t *testing.T) {
+	srv := startServer(t, groupTestConfig(t, t.TempDir()))
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "t", 1)
+	for i := 0; i < 10; i++ {
+		produceOne(t, c, "t", 0, []byte("x"))
+	}
+	a := join(t, c, "g", proto.GroupTypeFailover, "a", "t")
+	if code := commit(t, c, "g", "a", a.MemberEpoch, "t", 0, 4); code != proto.None {
+		t.Fatal(code)
+	}
+	srv.failGroupAppends.Store(true)
+	resp, err := c.OffsetCommit(ringtest.Ctx(t), &proto.OffsetCommitRequest{Group: []byte("g"), MemberID: []byte("a"),
+		MemberEpoch: a.MemberEpoch, Topics: []proto.OffsetCommitTopic{{Name: []byte("t"),
+			Partitions: []proto.OffsetCommitPartition{{Partition: 0, Offset: 8}}}}})
+	if !errors.Is(err, proto.CoordinatorNotAvailable) || !errors.Is(err, proto.ErrRetriable) {
+		t.Fatalf("commit while appends fail: %+v, %v", resp, err)
+	}
+	srv.failGroupAppends.Store(false)
+	if got := committed(t, c, "g", "t", 0); got != 4 {
+		t.Fatalf("after the failed append the commit is %d, want the durable 4", got)
+	}
+	if code := commit(t, c, "g", "a", a.MemberEpoch, "t", 0, 9); code != proto.None {
+		t.Fatalf("the member (rebuilt from the log) commits again: %v", code)
+	}
+}

@@ -41,6 +41,9 @@ type Server struct {
 	// completions of their fdatasyncs (as a slow disk would), and handle
 	// them once it is cleared.
 	holdFsyncs atomic.Bool
+	// failGroupAppends is a test seam: while set, the group coordinator's
+	// appends fail (as a broken disk would) without writing.
+	failGroupAppends atomic.Bool
 	// buffered is the memory every connection holds (see budget.go).
 	buffered atomic.Int64
 
