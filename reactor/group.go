@@ -41,7 +41,6 @@ type groupJob struct {
 	api    proto.APIKey
 	body   []byte
 	addr   string // the client's address (JoinGroup)
-	posted time.Time
 }
 
 const (
@@ -190,7 +189,6 @@ func (d *groupDriver) topicCounts() map[string]uint32 {
 // post hands a group request to the coordinator goroutine without
 // blocking the reactor.
 func (s *Server) postGroup(j groupJob) {
-	j.posted = time.Now()
 	select {
 	case s.groups.ch <- j:
 	default:
