@@ -82,6 +82,8 @@
 //	11 ListGroups    group string (empty: all)
 //	                 → [name string, type u8, state u8, members u32, [topic string,
 //	                    [partition u32, committed u64, log_end u64, lag u64]]]
+//	20 InitProducer  producer_id i64 (-1: a new one), producer_epoch i16
+//	                 → error u16, producer_id i64, producer_epoch i16
 //	21 JoinGroup     group, type u8, member_id, client_id, session_timeout_ms u32, [topic]
 //	                 → error u16, message, member_id, member_epoch u32,
 //	                   heartbeat_interval_ms u32, assigned, revoke, pending

@@ -43,7 +43,14 @@ const (
 	InvalidRequiredAcks ErrorCode = 26
 	InvalidRecord       ErrorCode = 27
 	UnsupportedBatch    ErrorCode = 28
-	// 30-44: cluster and idempotent producer.
+
+	// Idempotent producers (40-44).
+	ProducerFenced    ErrorCode = 40
+	UnknownProducerID ErrorCode = 41
+	DuplicateInFlight ErrorCode = 42
+	TooManyProducers  ErrorCode = 43
+
+	// Consumer groups (45-59).
 	UnknownMemberID          ErrorCode = 45
 	FencedMemberEpoch        ErrorCode = 46
 	SubscriptionHeld         ErrorCode = 47
@@ -96,6 +103,10 @@ var errorTable = [...]errorInfo{
 	InvalidRecord:       {"INVALID_RECORD", "batch's records do not match its header (count, lengths or compressed payload)", false},
 	UnsupportedBatch:    {"UNSUPPORTED_BATCH_VERSION", "record batch version 1 is no longer accepted; send version 2 (Kafka RecordBatch v2)", false},
 
+	ProducerFenced:           {"PRODUCER_FENCED", "producer epoch is older than the partition's current one for this producer id", false},
+	UnknownProducerID:        {"UNKNOWN_PRODUCER_ID", "the partition has no state for this producer id and the batch does not start at sequence 0", false},
+	DuplicateInFlight:        {"DUPLICATE_IN_FLIGHT", "the batch repeats one still being written; retry to get its offsets", true},
+	TooManyProducers:         {"TOO_MANY_PRODUCERS", "the partition remembers too many idempotent producers; retry once some expire", true},
 	UnknownMemberID:          {"UNKNOWN_MEMBER_ID", "the group has no such member (it left or its session timed out); join again", false},
 	FencedMemberEpoch:        {"FENCED_MEMBER_EPOCH", "the member does not own the partition in this epoch (it was reassigned); request refused", false},
 	SubscriptionHeld:         {"SUBSCRIPTION_HELD", "the exclusive subscription is held by another member", false},

@@ -28,6 +28,8 @@ func TestErrorCodeNumbersNeverChange(t *testing.T) {
 		{InvalidGroupName, 23, "INVALID_GROUP_NAME"}, {OutOfOrderSequence, 24, "OUT_OF_ORDER_SEQUENCE"},
 		{DuplicateSequence, 25, "DUPLICATE_SEQUENCE"}, {InvalidRequiredAcks, 26, "INVALID_REQUIRED_ACKS"},
 		{InvalidRecord, 27, "INVALID_RECORD"}, {UnsupportedBatch, 28, "UNSUPPORTED_BATCH_VERSION"},
+		{ProducerFenced, 40, "PRODUCER_FENCED"}, {UnknownProducerID, 41, "UNKNOWN_PRODUCER_ID"},
+		{DuplicateInFlight, 42, "DUPLICATE_IN_FLIGHT"}, {TooManyProducers, 43, "TOO_MANY_PRODUCERS"},
 		{UnknownMemberID, 45, "UNKNOWN_MEMBER_ID"}, {FencedMemberEpoch, 46, "FENCED_MEMBER_EPOCH"},
 		{SubscriptionHeld, 47, "SUBSCRIPTION_HELD"}, {SubscriptionTypeMismatch, 48, "SUBSCRIPTION_TYPE_MISMATCH"},
 		{GroupNotEmpty, 49, "GROUP_NOT_EMPTY"}, {TooManyGroups, 50, "TOO_MANY_GROUPS"},

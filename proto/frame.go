@@ -26,7 +26,9 @@ const (
 	APIListGroups    APIKey = 11
 	APIAlterTopic    APIKey = 12
 	APIAddPartitions APIKey = 13
-	// 14-20: cluster and idempotent producer.
+	// 14-19: cluster.
+	APIInitProducer APIKey = 20
+	// 27: reserved for consumer groups.
 	APIJoinGroup     APIKey = 21
 	APIHeartbeat     APIKey = 22
 	APILeaveGroup    APIKey = 23
@@ -51,6 +53,7 @@ var apiNames = [...]string{
 	APIListGroups:    "ListGroups",
 	APIAlterTopic:    "AlterTopic",
 	APIAddPartitions: "AddPartitions",
+	APIInitProducer:  "InitProducer",
 	APIJoinGroup:     "JoinGroup",
 	APIHeartbeat:     "Heartbeat",
 	APILeaveGroup:    "LeaveGroup",
@@ -67,8 +70,8 @@ func (k APIKey) String() string {
 	return apiNames[k]
 }
 
-// known reports whether this package defines the API (the table has gaps:
-// numbers are reserved per feature).
+// known reports whether k is an API of this package (the numbers have
+// gaps: ranges are reserved per area).
 func (k APIKey) known() bool { return k != 0 && k <= maxAPIKey && apiNames[k] != "" }
 
 // MaxVersion is the highest version of the API this package encodes, and

@@ -35,7 +35,7 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"ProduceRequest": APIProduce, "FetchRequest": APIFetch, "ListOffsetsRequest": APIListOffsets,
 		"OffsetCommitRequest": APIOffsetCommit, "OffsetFetchRequest": APIOffsetFetch,
 		"ListGroupsRequest": APIListGroups, "AlterTopicRequest": APIAlterTopic,
-		"AddPartitionsRequest": APIAddPartitions, "JoinGroupRequest": APIJoinGroup, "HeartbeatRequest": APIHeartbeat,
+		"AddPartitionsRequest": APIAddPartitions, "InitProducerRequest": APIInitProducer, "JoinGroupRequest": APIJoinGroup, "HeartbeatRequest": APIHeartbeat,
 		"LeaveGroupRequest": APILeaveGroup, "DescribeGroupRequest": APIDescribeGroup,
 		"DeleteGroupRequest": APIDeleteGroup, "ResetOffsetsRequest": APIResetOffsets,
 	}

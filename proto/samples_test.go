@@ -23,8 +23,9 @@ func sampleBatch(n int) []byte {
 
 func msgTypes() []msgType {
 	all := append(adminMsgTypes(), dataMsgTypes()...)
-	all = append(all, alterMsgTypes()...)
-	return append(all, groupMsgTypes()...) // last: the seed files of the others keep their numbers
+	all = append(all, alterMsgTypes()...) // after the others: their seed files keep their numbers
+	all = append(all, producerMsgTypes()...)
+	return append(all, groupMsgTypes()...)
 }
 
 func adminMsgTypes() []msgType {

@@ -76,6 +76,8 @@ func (s *Server) runAdmin(j adminJob) (proto.ErrorCode, proto.Message) {
 		return proto.None, &proto.DeleteTopicResponse{Error: s.deleteTopic(req.Name)}
 	case proto.APIAlterTopic, proto.APIAddPartitions:
 		return s.runAlter(j)
+	case proto.APIInitProducer:
+		return s.initProducer(j.body)
 	}
 	return proto.UnsupportedAPI, nil
 }
