@@ -61,6 +61,8 @@ func subcommands(cmd string) []string {
 		return topicSubcommandNames()
 	case "cluster":
 		return clusterSubcommandNames()
+	case "groups":
+		return []string{"list", "describe", "delete", "reset"}
 	case "bench":
 		return []string{string(bench.ModeProduce), string(bench.ModeConsume), string(bench.ModeE2E), string(bench.ModeTCP), string(bench.ModeRawlog)}
 	case "completion":

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,7 @@ import (
 	"github.com/ringmq/ringmq/proto"
 )
 
-const consumeUsage = "ringmq consume TOPIC [-o earliest|latest|OFFSET|@UNIX_MS|RFC3339|-DURATION] [-n N] [-e] [-g GROUP] [-p P] [-f text|json|FORMAT] [--encoding text|base64|hex] [--print-key ...] [-s HOST:PORT]"
+const consumeUsage = "ringmq consume TOPIC [-o earliest|latest|OFFSET|@UNIX_MS|RFC3339|-DURATION] [-n N] [-e] [-g GROUP [--type failover|exclusive] [--session-timeout D]] [-p P] [-f text|json|FORMAT] [--encoding text|base64|hex] [--print-key ...] [-s HOST:PORT]"
 
 // consumeOptions are the parsed flags of ringmq consume.
 type consumeOptions struct {
@@ -27,6 +28,8 @@ type consumeOptions struct {
 	limit     int64 // 0: no limit
 	exitAtEnd bool
 	group     string
+	subType   client.Subscription
+	session   time.Duration
 	partition int64 // -1: every partition
 	json      bool
 	enc       encoding
@@ -52,15 +55,25 @@ func cmdConsume(args []string) error {
 		parts = []uint32{uint32(opts.partition)}
 	}
 	reach := &reachability{w: os.Stderr}
-	c, err := client.NewConsumer(opts.server, client.ConsumerOptions{ClientID: "ringmq-consume",
-		Group: opts.group, Start: opts.from, MaxWait: fetchMaxWait, OnDial: reach.onDial})
+	copts := client.ConsumerOptions{ClientID: "ringmq-consume", Group: opts.group, Start: opts.from,
+		MaxWait: fetchMaxWait, OnDial: reach.onDial, Subscription: opts.subType, SessionTimeout: opts.session}
+	if opts.group != "" {
+		copts.OnAssigned = func(tps []client.TopicPartition) { reportAssignment(opts.group, "assigned", tps) }
+		copts.OnRevoked = func(tps []client.TopicPartition) { reportAssignment(opts.group, "revoked", tps) }
+	}
+	c, err := client.NewConsumer(opts.server, copts)
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
 	defer c.Close()
 	actx, cancel := commandTimeout(ctx)
 	defer cancel()
-	if err := c.Assign(actx, opts.topic, parts...); err != nil {
+	if opts.group != "" && opts.partition < 0 {
+		err = c.Subscribe(actx, opts.topic)
+	} else { // manual assignment; with --group, commits while the group has no members
+		err = c.Assign(actx, opts.topic, parts...)
+	}
+	if err != nil {
 		return describeErr(fmt.Sprintf("consume %q", opts.topic), err)
 	}
 	pr := &printer{c: c, opts: opts, out: bufio.NewWriterSize(os.Stdout, consumeOutputBufBytes)}
@@ -108,8 +121,10 @@ func parseConsumeFlags(args []string, now time.Time) (consumeOptions, error) {
 	fromBeginning := fs.Bool("from-beginning", false, "same as --from earliest (Kafka console consumer)")
 	exitAtEnd := fs.Bool("exit-at-end", false, "exit once every partition is read up to its end as of the start")
 	fs.alias("e", "exit-at-end")
-	group := fs.String("group", "", "consumer `group`: resume from its committed offsets and commit as records are printed")
+	group := fs.String("group", "", "consumer `group` to join: the broker assigns its partitions; resume from its committed offsets and commit as records are printed")
 	fs.alias("g", "group")
+	subType := fs.String("type", "failover", "group subscription `TYPE`: failover (partitions spread over the members) or exclusive (one member at a time)")
+	session := fs.Duration("session-timeout", 10*time.Second, "group member session `timeout`: silent this long (killed, hung), its partitions go to the others")
 	partition := fs.Int64("partition", -1, "read only partition `P` (default: all)")
 	fs.alias("p", "partition")
 	format := fs.String("format", "text", "`FORMAT`: text (one value a line), json (one object a record), or a format string such as '%p %o %k=%v\\n' (verbs %t %p %o %T %k %v %h %K %V %H; %v{hex}, %v{base64}, %T{rfc3339})")
@@ -126,7 +141,11 @@ func parseConsumeFlags(args []string, now time.Time) (consumeOptions, error) {
 	if err != nil {
 		return consumeOptions{}, err
 	}
-	o := consumeOptions{server: *server, topic: pos[0], limit: *limit, exitAtEnd: *exitAtEnd, group: *group, partition: *partition}
+	o := consumeOptions{server: *server, topic: pos[0], limit: *limit, exitAtEnd: *exitAtEnd, group: *group, partition: *partition,
+		session: *session}
+	if o.subType, err = client.ParseSubscription(*subType); err != nil {
+		return o, fmt.Errorf("consume: --type %q: want failover or exclusive", *subType)
+	}
 	if *fromBeginning {
 		*from = "earliest"
 	}
@@ -143,6 +162,8 @@ func parseConsumeFlags(args []string, now time.Time) (consumeOptions, error) {
 		return o, fmt.Errorf("consume: --partition %d is out of range", o.partition)
 	case o.group != "" && !proto.ValidName([]byte(o.group)):
 		return o, fmt.Errorf("consume: invalid group name %q (1-%d of [A-Za-z0-9._-])", o.group, proto.MaxNameLen)
+	case o.session <= 0:
+		return o, fmt.Errorf("consume: --session-timeout must be more than 0")
 	}
 	if err := o.setFormat(*format, cf); err != nil {
 		return o, fmt.Errorf("consume: %w", err)
@@ -288,7 +309,11 @@ func (pr *printer) atEnd() bool {
 	if !pr.opts.exitAtEnd {
 		return false
 	}
-	for _, a := range pr.c.Assignment() {
+	as := pr.c.Assignment()
+	if pr.opts.group != "" && len(as) == 0 {
+		return false // nothing assigned (yet)
+	}
+	for _, a := range as {
 		if int(a.Partition) < len(pr.ends) && a.Offset < pr.ends[a.Partition] {
 			return false
 		}
@@ -345,8 +370,25 @@ func (pr *printer) commit(ctx context.Context) error {
 		return fmt.Errorf("consume: write stdout: %w", err)
 	}
 	pr.lastCommit = time.Now()
-	if err := pr.c.Commit(ctx); err != nil {
+	err := pr.c.Commit(ctx)
+	if errors.Is(err, proto.FencedMemberEpoch) || errors.Is(err, proto.UnknownMemberID) {
+		// The partition moved to another member (this one was too slow or
+		// lost its session): its records go on there from the last commit.
+		fmt.Fprintf(os.Stderr, "consume: group %q: commit refused: %v\n", pr.opts.group, err)
+		return nil
+	}
+	if err != nil {
 		return describeErr(fmt.Sprintf("consume: commit for group %q", pr.opts.group), err)
 	}
 	return nil
+}
+
+// reportAssignment tells stderr which partitions the group gave or took.
+func reportAssignment(group, what string, tps []client.TopicPartition) {
+	names := make([]string, len(tps))
+	for i, tp := range tps {
+		names[i] = fmt.Sprintf("%s/%d", tp.Topic, tp.Partition)
+	}
+	slices.Sort(names)
+	fmt.Fprintf(os.Stderr, "consume: group %q: %s %s\n", group, what, strings.Join(names, " "))
 }

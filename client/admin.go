@@ -48,9 +48,14 @@ type PartitionInfo struct {
 	ISR         []uint32
 }
 
-// GroupInfo is a consumer group's committed positions.
+// GroupInfo is a consumer group: its subscription type, state
+// ("empty", "reconciling", "stable"), member count and committed
+// positions.
 type GroupInfo struct {
 	Name       string
+	Type       Subscription
+	State      string
+	Members    int
 	Partitions []GroupPartition
 }
 
@@ -218,7 +223,7 @@ func (a *Admin) ListGroups(ctx context.Context, group string) ([]GroupInfo, erro
 	}
 	out := make([]GroupInfo, 0, len(resp.Groups))
 	for _, g := range resp.Groups {
-		gi := GroupInfo{Name: g.Name}
+		gi := GroupInfo{Name: g.Name, Type: subscriptionOf(g.Type), State: groupState(g.State), Members: int(g.Members)}
 		for _, t := range g.Topics {
 			for _, p := range t.Partitions {
 				gi.Partitions = append(gi.Partitions, GroupPartition{Topic: t.Name, Partition: p.Partition,

@@ -35,6 +35,8 @@ package client
 //   - Commit stores the positions (Kafka semantics: the committed offset
 //     is the next offset to read) for the group; CommitAsync does it in the
 //     background. Close does not commit.
+//   - Subscribe (group.go) instead of Assign makes the consumer a group
+//     member: the broker assigns the partitions and Poll follows it.
 //
 // Poll, Assign, Unassign, Seek and Close must not be called concurrently
 // with each other; Commit, CommitAsync, Position and Assignment may be
@@ -57,6 +59,15 @@ type ConsumerOptions struct {
 	ClientID string
 	Group    string // commit and resume under this group; "" for none
 	Start    Start  // where a partition without committed offset starts: StartEarliest
+
+	// Group membership (Subscribe; see group.go).
+	Subscription   Subscription  // SubscriptionFailover
+	SessionTimeout time.Duration // 10 s: silent this long, the member is removed
+	// OnAssigned and OnRevoked are called on Poll's goroutine with the
+	// partitions Poll starts reading, and those it stops reading (after
+	// committing them, unless the member was lost).
+	OnAssigned func([]TopicPartition)
+	OnRevoked  func([]TopicPartition)
 
 	MaxWait           time.Duration // 500 ms: how long a fetch waits for MinBytes
 	MinBytes          int           // 1
@@ -87,6 +98,9 @@ func (o ConsumerOptions) withDefaults() ConsumerOptions {
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = 100 * time.Millisecond
+	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = 10 * time.Second
 	}
 	return o
 }
@@ -130,6 +144,7 @@ type Consumer struct {
 
 	mu    sync.Mutex
 	parts []*partState // assigned, in assignment order
+	group *membership  // set by Subscribe; guarded by mu
 
 	fetches map[connKey]*fetchOp // by connection: in flight or not yet processed; Poll's goroutine only
 
@@ -334,7 +349,10 @@ func (c *Consumer) listOffsets(ctx context.Context, topic string, parts []uint32
 
 // committedOffsets reads the group's committed offsets (NoOffset: none).
 func (c *Consumer) committedOffsets(ctx context.Context, topic string, parts []uint32) ([]uint64, error) {
-	req := &proto.OffsetFetchRequest{Group: []byte(c.opts.Group),
+	c.mu.Lock()
+	id, epoch := c.memberLocked()
+	c.mu.Unlock()
+	req := &proto.OffsetFetchRequest{Group: []byte(c.opts.Group), MemberID: id, MemberEpoch: epoch,
 		Topics: []proto.OffsetFetchTopic{{Name: []byte(topic), Partitions: parts}}}
 	conn, err := c.cl.conn(ctx, bootstrapKey)
 	if err != nil {
@@ -368,10 +386,15 @@ func (c *Consumer) committedOffsets(ctx context.Context, topic string, parts []u
 // Partitions whose position has not moved since their last commit are
 // skipped.
 func (c *Consumer) Commit(ctx context.Context) error {
+	return c.commitParts(ctx, nil)
+}
+
+// commitParts commits the positions of only (all partitions if nil).
+func (c *Consumer) commitParts(ctx context.Context, only []partKey) error {
 	if c.opts.Group == "" {
 		return errors.New("client: commit without a group (ConsumerOptions.Group)")
 	}
-	req, sent := c.commitRequest()
+	req, sent := c.commitRequest(only)
 	if len(sent) == 0 {
 		return nil
 	}
@@ -405,13 +428,14 @@ func (c *Consumer) Commit(ctx context.Context) error {
 }
 
 // commitRequest builds an OffsetCommit of the positions that moved.
-func (c *Consumer) commitRequest() (*proto.OffsetCommitRequest, map[partKey]uint64) {
+func (c *Consumer) commitRequest(only []partKey) (*proto.OffsetCommitRequest, map[partKey]uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	req := &proto.OffsetCommitRequest{Group: []byte(c.opts.Group)}
+	id, epoch := c.memberLocked()
+	req := &proto.OffsetCommitRequest{Group: []byte(c.opts.Group), MemberID: id, MemberEpoch: epoch}
 	sent := make(map[partKey]uint64)
 	for _, ps := range c.parts {
-		if ps.pos == ps.committed {
+		if ps.pos == ps.committed || only != nil && !slices.Contains(only, ps.key) {
 			continue
 		}
 		ti := slices.IndexFunc(req.Topics, func(t proto.OffsetCommitTopic) bool { return string(t.Name) == ps.key.topic })
@@ -441,12 +465,13 @@ func (c *Consumer) CommitAsync(fn func(error)) {
 	}()
 }
 
-// Close waits for async commits, stops the prefetch and closes the
-// connections. It does not commit.
+// Close waits for async commits, stops the prefetch, leaves the group (if
+// subscribed) and closes the connections. It does not commit.
 func (c *Consumer) Close() error {
 	c.async.Wait()
 	c.cancel()
 	c.wg.Wait()
+	c.leave()
 	c.cl.close()
 	return nil
 }

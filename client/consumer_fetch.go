@@ -28,10 +28,24 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 		if c.ctx.Err() != nil {
 			return nil, ErrConsumerClosed
 		}
+		if c.group != nil {
+			if err := c.reconcile(ctx); err != nil {
+				return nil, err
+			}
+		}
 		if !c.startFetches() && len(c.fetches) == 0 {
-			return nil, fmt.Errorf("client: poll: %w", ErrNotAssigned)
+			if c.group == nil {
+				return nil, fmt.Errorf("client: poll: %w", ErrNotAssigned)
+			}
+			if err := c.awaitAssignment(ctx); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		f, err := c.nextDone(ctx)
+		if errors.Is(err, errReassigned) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -61,8 +75,29 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 	}
 }
 
-// nextDone waits for a finished fetch.
+// errReassigned: the group assignment changed while Poll waited.
+var errReassigned = errors.New("client: assignment changed")
+
+// awaitAssignment waits, with nothing to read, until the group assigns
+// something (or ctx or the consumer ends).
+func (c *Consumer) awaitAssignment(ctx context.Context) error {
+	select {
+	case <-c.group.sig:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.ctx.Done():
+		return ErrConsumerClosed
+	}
+}
+
+// nextDone waits for a finished fetch (or, in a group, a new assignment:
+// errReassigned).
 func (c *Consumer) nextDone(ctx context.Context) (*fetchOp, error) {
+	var reassigned chan struct{}
+	if c.group != nil {
+		reassigned = c.group.sig
+	}
 	for {
 		c.doneMu.Lock()
 		if len(c.done) > 0 {
@@ -75,6 +110,8 @@ func (c *Consumer) nextDone(ctx context.Context) (*fetchOp, error) {
 		c.doneMu.Unlock()
 		select {
 		case <-c.doneSig:
+		case <-reassigned:
+			return nil, errReassigned
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-c.ctx.Done():

@@ -186,7 +186,7 @@ func TestConsumerGroupCommitResume(t *testing.T) {
 	}
 	a.Close()
 	groups, err := newAdmin(t, srv.addr).ListGroups(ctx, "billing")
-	want := []client.GroupInfo{{Name: "billing", Partitions: []client.GroupPartition{
+	want := []client.GroupInfo{{Name: "billing", State: "empty", Partitions: []client.GroupPartition{
 		{Topic: "orders", Partition: 0, Committed: 60, LogEnd: 100, Lag: 40}}}}
 	if err != nil || fmt.Sprint(groups) != fmt.Sprint(want) {
 		t.Fatalf("ListGroups = %+v, %v; want %+v", groups, err, want)

@@ -14,6 +14,7 @@ type Config struct {
 	Topics  TopicsConfig  `toml:"topics"`
 	Log     LogConfig     `toml:"log"`
 	Cluster ClusterConfig `toml:"cluster"`
+	Groups  GroupsConfig  `toml:"groups"`
 }
 
 // ServerConfig is the [server] table: listeners, limits and shutdown.
@@ -127,6 +128,7 @@ func Default() Config {
 			SessionTimeout: 3 * time.Second, ElectionTimeout: time.Second,
 			AutoPreferredLeader: true,
 		},
+		Groups: defaultGroups(),
 	}
 }
 

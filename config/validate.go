@@ -47,6 +47,7 @@ func (c Config) Validate() error {
 	c.Topics.validate(&ck)
 	c.Log.validate(&ck)
 	c.Cluster.validate(&ck)
+	c.Groups.validate(&ck)
 	return ck.err
 }
 

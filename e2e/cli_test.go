@@ -146,9 +146,9 @@ func TestCLIProduceConsumeGroups(t *testing.T) {
 			t.Fatalf("got %d then %d lines, want %d each", len(first), len(second), n/2)
 		}
 		checkAllOnce(t, append(first, second...), n)
-		out := mustCLI(t, "", "groups", "g", s)
-		if strings.Count(out, "\n") != 4 || !regexpMatch(`(?m)^g\s+t\s+0\s+\d+\s+\d+\s+0$`, out) ||
-			regexpMatch(`(?m)\s[1-9]\d*$`, out) {
+		out := mustCLI(t, "", "groups", "describe", "g", s)
+		if !strings.Contains(out, "state empty") || strings.Count(out, "\nt ") != 3 ||
+			!regexpMatch(`(?m)^t\s+0\s+\d+\s+\d+\s+0\s+-$`, out) || regexpMatch(`(?m)\s[1-9]\d*\s+-$`, out) {
 			t.Fatalf("groups g after reading everything (want 3 partitions, lag 0):\n%s", out)
 		}
 	})

@@ -72,16 +72,30 @@
 //	                    log_start u64, records]]
 //	8  ListOffsets   [name, [partition u32, timestamp i64]]
 //	                 → [name, [partition u32, error u16, offset u64, timestamp i64]]
-//	9  OffsetCommit  group string, [name, [partition u32, offset u64, metadata string]]
+//	9  OffsetCommit  group string, member_id string, member_epoch u32,
+//	                 [name, [partition u32, offset u64, metadata string]]
 //	                 → [name, [partition u32, error u16]]
-//	10 OffsetFetch   group string, [name, [partition u32]] (empty: all the group has)
+//	10 OffsetFetch   group string, member_id string, member_epoch u32,
+//	                 [name, [partition u32]] (empty: all the group has)
 //	                 → [name, [partition u32, offset u64, metadata string,
 //	                    commit_time_ms i64, error u16]]
 //	11 ListGroups    group string (empty: all)
-//	                 → [name string, [topic string,
+//	                 → [name string, type u8, state u8, members u32, [topic string,
 //	                    [partition u32, committed u64, log_end u64, lag u64]]]
 //	20 InitProducer  producer_id i64 (-1: a new one), producer_epoch i16
 //	                 → error u16, producer_id i64, producer_epoch i16
+//	21 JoinGroup     group, type u8, member_id, client_id, session_timeout_ms u32, [topic]
+//	                 → error u16, message, member_id, member_epoch u32,
+//	                   heartbeat_interval_ms u32, assigned, revoke, pending
+//	                   (each [topic string, [partition u32]])
+//	22 Heartbeat     group, member_id, member_epoch u32, owned → as JoinGroup
+//	23 LeaveGroup    group, member_id → error u16, message
+//	24 DescribeGroup group → error u16, message, type u8, state u8, epoch u32,
+//	                   [member: id, client_id, addr, session_timeout_ms u32, epoch u32,
+//	                    [topic], assigned, revoking, pending], positions (as ListGroups)
+//	25 DeleteGroup   group → error u16, message
+//	26 ResetOffsets  group, topic, dry_run bool, [partition u32, offset u64]
+//	                 → error u16, message, [partition u32, had bool, from u64, to u64]
 //
 // The record batch layout is documented in batch.go and record.go: it is
 // Kafka's RecordBatch v2 byte for byte, big-endian unlike the frames around

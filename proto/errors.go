@@ -58,6 +58,16 @@ const (
 	UnknownProducerID ErrorCode = 41
 	DuplicateInFlight ErrorCode = 42
 	TooManyProducers  ErrorCode = 43
+
+	// Consumer groups (45-59).
+	UnknownMemberID          ErrorCode = 45
+	FencedMemberEpoch        ErrorCode = 46
+	SubscriptionHeld         ErrorCode = 47
+	SubscriptionTypeMismatch ErrorCode = 48
+	GroupNotEmpty            ErrorCode = 49
+	TooManyGroups            ErrorCode = 50
+	TooManyMembers           ErrorCode = 51
+	CoordinatorNotAvailable  ErrorCode = 52
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -113,6 +123,14 @@ var errorTable = [...]errorInfo{
 	InvalidReplicationFactor: {"INVALID_REPLICATION_FACTOR", "replication factor is invalid or above the alive brokers", false},
 	LeaderNotAvailable:       {"LEADER_NOT_AVAILABLE", "partition has no leader: none of its in-sync replicas is alive", true},
 	ControllerNotAvailable:   {"CONTROLLER_NOT_AVAILABLE", "no controller leader is elected or reachable yet", true},
+	UnknownMemberID:          {"UNKNOWN_MEMBER_ID", "the group has no such member (it left or its session timed out); join again", false},
+	FencedMemberEpoch:        {"FENCED_MEMBER_EPOCH", "the member does not own the partition in this epoch (it was reassigned); request refused", false},
+	SubscriptionHeld:         {"SUBSCRIPTION_HELD", "the exclusive subscription is held by another member", false},
+	SubscriptionTypeMismatch: {"SUBSCRIPTION_TYPE_MISMATCH", "the group has members of another subscription type", false},
+	GroupNotEmpty:            {"GROUP_NOT_EMPTY", "the group has active members; stop them first", false},
+	TooManyGroups:            {"TOO_MANY_GROUPS", "the coordinator holds its maximum number of groups", false},
+	TooManyMembers:           {"TOO_MANY_MEMBERS", "the group has its maximum number of members", false},
+	CoordinatorNotAvailable:  {"COORDINATOR_NOT_AVAILABLE", "the group coordinator is loading or could not persist; retry", true},
 }
 
 // Known reports whether c is in this version's table (which has gaps:

@@ -34,12 +34,19 @@ func TestErrorCodeNumbersNeverChange(t *testing.T) {
 		{BrokerNotAvailable, 32, "BROKER_NOT_AVAILABLE"}, {StaleBrokerEpoch, 33, "STALE_BROKER_EPOCH"},
 		{InvalidReplicationFactor, 34, "INVALID_REPLICATION_FACTOR"},
 		{LeaderNotAvailable, 35, "LEADER_NOT_AVAILABLE"}, {ControllerNotAvailable, 36, "CONTROLLER_NOT_AVAILABLE"},
+		{UnknownMemberID, 45, "UNKNOWN_MEMBER_ID"}, {FencedMemberEpoch, 46, "FENCED_MEMBER_EPOCH"},
+		{SubscriptionHeld, 47, "SUBSCRIPTION_HELD"}, {SubscriptionTypeMismatch, 48, "SUBSCRIPTION_TYPE_MISMATCH"},
+		{GroupNotEmpty, 49, "GROUP_NOT_EMPTY"}, {TooManyGroups, 50, "TOO_MANY_GROUPS"},
+		{TooManyMembers, 51, "TOO_MANY_MEMBERS"}, {CoordinatorNotAvailable, 52, "COORDINATOR_NOT_AVAILABLE"},
 	}
 	known := 0
 	for c := range errorTable {
 		if ErrorCode(c).Known() {
 			known++
 		}
+	}
+	if ErrorCode(29).Known() || ErrorCode(29).String() != "ERROR_CODE_29" {
+		t.Fatal("a reserved gap in the table reads as a known code")
 	}
 	if len(pinned) != known {
 		t.Fatalf("table has %d codes, %d pinned: pin the new ones here", known, len(pinned))

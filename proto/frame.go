@@ -31,8 +31,15 @@ const (
 	APIRaftMessages    APIKey = 15
 	APIBrokerHeartbeat APIKey = 16
 	APIInitProducer    APIKey = 20
+	// Consumer groups (27 reserved).
+	APIJoinGroup     APIKey = 21
+	APIHeartbeat     APIKey = 22
+	APILeaveGroup    APIKey = 23
+	APIDescribeGroup APIKey = 24
+	APIDeleteGroup   APIKey = 25
+	APIResetOffsets  APIKey = 26
 
-	maxAPIKey = APIInitProducer
+	maxAPIKey = APIResetOffsets
 )
 
 var apiNames = [...]string{
@@ -54,6 +61,12 @@ var apiNames = [...]string{
 	APIRaftMessages:    "RaftMessages",
 	APIBrokerHeartbeat: "BrokerHeartbeat",
 	APIInitProducer:    "InitProducer",
+	APIJoinGroup:       "JoinGroup",
+	APIHeartbeat:       "Heartbeat",
+	APILeaveGroup:      "LeaveGroup",
+	APIDescribeGroup:   "DescribeGroup",
+	APIDeleteGroup:     "DeleteGroup",
+	APIResetOffsets:    "ResetOffsets",
 }
 
 // String is the API's name, e.g. "Produce".

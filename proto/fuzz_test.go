@@ -382,3 +382,14 @@ func TestCanonicalOracleAcceptsBuilderOutput(t *testing.T) {
 		t.Fatalf("seed file format: %q", seedFile([]byte{0, 'a'}))
 	}
 }
+
+func FuzzJoinGroupRequest(f *testing.F)      { fuzzMessage(f, "JoinGroupRequest") }
+func FuzzAssignmentResponse(f *testing.F)    { fuzzMessage(f, "AssignmentResponse") }
+func FuzzHeartbeatRequest(f *testing.F)      { fuzzMessage(f, "HeartbeatRequest") }
+func FuzzLeaveGroupRequest(f *testing.F)     { fuzzMessage(f, "LeaveGroupRequest") }
+func FuzzGroupResultResponse(f *testing.F)   { fuzzMessage(f, "GroupResultResponse") }
+func FuzzDescribeGroupRequest(f *testing.F)  { fuzzMessage(f, "DescribeGroupRequest") }
+func FuzzDescribeGroupResponse(f *testing.F) { fuzzMessage(f, "DescribeGroupResponse") }
+func FuzzDeleteGroupRequest(f *testing.F)    { fuzzMessage(f, "DeleteGroupRequest") }
+func FuzzResetOffsetsRequest(f *testing.F)   { fuzzMessage(f, "ResetOffsetsRequest") }
+func FuzzResetOffsetsResponse(f *testing.F)  { fuzzMessage(f, "ResetOffsetsResponse") }

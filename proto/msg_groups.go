@@ -13,10 +13,14 @@ type ListGroupsResponse struct {
 	Groups []GroupInfo
 }
 
-// GroupInfo is one consumer group.
+// GroupInfo is one consumer group: its subscription type (GroupType*),
+// state (GroupState*), member count and committed positions.
 type GroupInfo struct {
-	Name   string
-	Topics []GroupTopic
+	Name    string
+	Type    uint8
+	State   uint8
+	Members uint32
+	Topics  []GroupTopic
 }
 
 // GroupTopic is one topic a group has committed positions in.
@@ -35,7 +39,7 @@ type GroupPartition struct {
 }
 
 const (
-	minGroupInfoSize   = 2 + 4
+	minGroupInfoSize   = 2 + 1 + 1 + 4 + 4
 	groupPartitionSize = 4 + 8 + 8 + 8
 )
 
@@ -58,18 +62,10 @@ func (r *ListGroupsResponse) AppendTo(dst []byte) []byte {
 	for i := range r.Groups {
 		g := &r.Groups[i]
 		dst = appendString16(dst, g.Name)
-		dst = appendArrayLen(dst, len(g.Topics))
-		for j := range g.Topics {
-			t := &g.Topics[j]
-			dst = appendString16(dst, t.Name)
-			dst = appendArrayLen(dst, len(t.Partitions))
-			for _, p := range t.Partitions {
-				dst = appendU32(dst, p.Partition)
-				dst = appendU64(dst, p.Committed)
-				dst = appendU64(dst, p.LogEnd)
-				dst = appendU64(dst, p.Lag)
-			}
-		}
+		dst = appendU8(dst, g.Type)
+		dst = appendU8(dst, g.State)
+		dst = appendU32(dst, g.Members)
+		dst = appendGroupTopics(dst, g.Topics)
 	}
 	return dst
 }
@@ -81,19 +77,10 @@ func (r *ListGroupsResponse) Decode(b []byte) error {
 	for i := range r.Groups {
 		g := &r.Groups[i]
 		g.Name = d.String16()
-		g.Topics = grow(g.Topics, d.ArrayLen(minTopicSize))
-		for j := range g.Topics {
-			t := &g.Topics[j]
-			t.Name = d.String16()
-			t.Partitions = grow(t.Partitions, d.ArrayLen(groupPartitionSize))
-			for k := range t.Partitions {
-				p := &t.Partitions[k]
-				p.Partition = d.U32()
-				p.Committed = d.U64()
-				p.LogEnd = d.U64()
-				p.Lag = d.U64()
-			}
-		}
+		g.Type = d.U8()
+		g.State = d.U8()
+		g.Members = d.U32()
+		g.Topics = d.groupTopics(g.Topics)
 	}
 	return d.End()
 }

@@ -130,9 +130,16 @@ func (r *ListOffsetsResponse) Decode(b []byte) error {
 }
 
 // OffsetCommitRequest stores a consumer group's positions.
+//
+// MemberID and MemberEpoch identify a group member (fenced: the member must
+// own each partition in that epoch); an empty MemberID is a client outside
+// group management (manual assignment), allowed only while the group has
+// no members.
 type OffsetCommitRequest struct {
-	Group  []byte
-	Topics []OffsetCommitTopic
+	Group       []byte
+	MemberID    []byte
+	MemberEpoch uint32
+	Topics      []OffsetCommitTopic
 }
 
 // OffsetCommitTopic is one topic of an OffsetCommitRequest.
@@ -177,6 +184,8 @@ func (*OffsetCommitRequest) APIKey() APIKey { return APIOffsetCommit }
 // AppendTo implements Message.
 func (r *OffsetCommitRequest) AppendTo(dst []byte) []byte {
 	dst = appendBytes16(dst, r.Group)
+	dst = appendBytes16(dst, r.MemberID)
+	dst = appendU32(dst, r.MemberEpoch)
 	dst = appendArrayLen(dst, len(r.Topics))
 	for i := range r.Topics {
 		t := &r.Topics[i]
@@ -195,6 +204,8 @@ func (r *OffsetCommitRequest) AppendTo(dst []byte) []byte {
 func (r *OffsetCommitRequest) Decode(b []byte) error {
 	d := NewDecoder(b)
 	r.Group = d.Bytes16()
+	r.MemberID = d.Bytes16()
+	r.MemberEpoch = d.U32()
 	r.Topics = grow(r.Topics, d.ArrayLen(minTopicSize))
 	for i := range r.Topics {
 		t := &r.Topics[i]
@@ -243,9 +254,12 @@ func (r *OffsetCommitResponse) Decode(b []byte) error {
 
 // OffsetFetchRequest reads a group's committed positions; no topics means
 // every partition the group has committed.
+// MemberID and MemberEpoch are fenced as in OffsetCommitRequest.
 type OffsetFetchRequest struct {
-	Group  []byte
-	Topics []OffsetFetchTopic
+	Group       []byte
+	MemberID    []byte
+	MemberEpoch uint32
+	Topics      []OffsetFetchTopic
 }
 
 // OffsetFetchTopic is a topic and the partitions wanted.
@@ -283,6 +297,8 @@ func (*OffsetFetchRequest) APIKey() APIKey { return APIOffsetFetch }
 // AppendTo implements Message.
 func (r *OffsetFetchRequest) AppendTo(dst []byte) []byte {
 	dst = appendBytes16(dst, r.Group)
+	dst = appendBytes16(dst, r.MemberID)
+	dst = appendU32(dst, r.MemberEpoch)
 	dst = appendArrayLen(dst, len(r.Topics))
 	for i := range r.Topics {
 		t := &r.Topics[i]
@@ -299,6 +315,8 @@ func (r *OffsetFetchRequest) AppendTo(dst []byte) []byte {
 func (r *OffsetFetchRequest) Decode(b []byte) error {
 	d := NewDecoder(b)
 	r.Group = d.Bytes16()
+	r.MemberID = d.Bytes16()
+	r.MemberEpoch = d.U32()
 	r.Topics = grow(r.Topics, d.ArrayLen(minTopicSize))
 	for i := range r.Topics {
 		t := &r.Topics[i]

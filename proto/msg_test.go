@@ -38,6 +38,9 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"AddPartitionsRequest": APIAddPartitions, "InitProducerRequest": APIInitProducer,
 		"ClusterStatusRequest": APIClusterStatus,
 		"RaftMessagesRequest":  APIRaftMessages, "BrokerHeartbeatRequest": APIBrokerHeartbeat,
+		"JoinGroupRequest": APIJoinGroup, "HeartbeatRequest": APIHeartbeat,
+		"LeaveGroupRequest": APILeaveGroup, "DescribeGroupRequest": APIDescribeGroup,
+		"DeleteGroupRequest": APIDeleteGroup, "ResetOffsetsRequest": APIResetOffsets,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {

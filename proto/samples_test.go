@@ -25,7 +25,8 @@ func msgTypes() []msgType {
 	all := append(adminMsgTypes(), dataMsgTypes()...)
 	all = append(all, alterMsgTypes()...) // after the others: their seed files keep their numbers
 	all = append(all, producerMsgTypes()...)
-	return append(all, clusterMsgTypes()...)
+	all = append(all, clusterMsgTypes()...)
+	return append(all, groupMsgTypes()...)
 }
 
 func adminMsgTypes() []msgType {
@@ -88,8 +89,9 @@ func adminMsgTypes() []msgType {
 		}},
 		{"ListGroupsResponse", func() Message { return new(ListGroupsResponse) }, []Message{
 			&ListGroupsResponse{Groups: []GroupInfo{
-				{Name: "billing", Topics: []GroupTopic{{Name: "orders", Partitions: []GroupPartition{{0, 100, 150, 50}, {1, 7, 7, 0}}}}},
-				{Name: "audit"},
+				{Name: "billing", Type: GroupTypeFailover, State: GroupStateStable, Members: 3,
+					Topics: []GroupTopic{{Name: "orders", Partitions: []GroupPartition{{0, 100, 150, 50}, {1, 7, 7, 0}}}}},
+				{Name: "audit", Type: GroupTypeExclusive, State: GroupStateEmpty},
 			}},
 		}},
 	}
@@ -136,16 +138,18 @@ func dataMsgTypes() []msgType {
 				{0, None, 0, -1}, {1, None, 1500, -1}, {2, None, 1234, 1_700_000_000_004}, {9, UnknownPartition, 0, 0}}}}},
 		}},
 		{"OffsetCommitRequest", func() Message { return new(OffsetCommitRequest) }, []Message{
-			&OffsetCommitRequest{Group: []byte("billing"), Topics: []OffsetCommitTopic{{Name: []byte("orders"), Partitions: []OffsetCommitPartition{
+			&OffsetCommitRequest{Group: []byte("billing"), MemberID: []byte{}, Topics: []OffsetCommitTopic{{Name: []byte("orders"), Partitions: []OffsetCommitPartition{
 				{0, 100, []byte("host-a")}, {1, 7, []byte{}}}}}},
+			&OffsetCommitRequest{Group: []byte("billing"), MemberID: []byte("5f0c2a9e1b7d4c3a"), MemberEpoch: 12, Topics: []OffsetCommitTopic{
+				{Name: []byte("orders"), Partitions: []OffsetCommitPartition{{3, 33622, []byte{}}}}}},
 		}},
 		{"OffsetCommitResponse", func() Message { return new(OffsetCommitResponse) }, []Message{
 			&OffsetCommitResponse{Topics: []OffsetCommitTopicResponse{{Name: []byte("orders"), Partitions: []PartitionError{
 				{0, None}, {1, OffsetOutOfRange}}}}},
 		}},
 		{"OffsetFetchRequest", func() Message { return new(OffsetFetchRequest) }, []Message{
-			&OffsetFetchRequest{Group: []byte("billing"), Topics: []OffsetFetchTopic{{Name: []byte("orders"), Partitions: []uint32{0, 1, 2}}}},
-			&OffsetFetchRequest{Group: []byte("billing")},
+			&OffsetFetchRequest{Group: []byte("billing"), MemberID: []byte{}, Topics: []OffsetFetchTopic{{Name: []byte("orders"), Partitions: []uint32{0, 1, 2}}}},
+			&OffsetFetchRequest{Group: []byte("billing"), MemberID: []byte("5f0c2a9e1b7d4c3a"), MemberEpoch: 3},
 		}},
 		{"OffsetFetchResponse", func() Message { return new(OffsetFetchResponse) }, []Message{
 			&OffsetFetchResponse{Topics: []OffsetFetchTopicResponse{{Name: []byte("orders"), Partitions: []OffsetFetchPartitionResponse{

@@ -190,6 +190,8 @@ func (s *Server) removeTopic(ti *topicInfo) {
 	if err := s.dropLogs(ti); err != nil {
 		s.log.Error("delete topic partitions", "topic", name, "err", err)
 	}
+	// A topic created later under the same name starts with no commits.
+	s.groups.topicDeleted(name)
 	// What a failed open left behind (partition directories not served).
 	if err := s.store.RemoveTopicDir(name); err != nil {
 		s.log.Error("remove the directory of a deleted topic", "topic", name, "err", err)

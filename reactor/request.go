@@ -104,14 +104,17 @@ func (r *Reactor) dispatch(q *request) {
 		r.handleDescribe(q, body)
 	case proto.APIListOffsets:
 		r.handleListOffsets(q, body)
-	case proto.APICreateTopic, proto.APIDeleteTopic, proto.APIOffsetCommit,
-		proto.APIOffsetFetch, proto.APIListGroups, proto.APIAlterTopic, proto.APIAddPartitions,
+	case proto.APICreateTopic, proto.APIDeleteTopic, proto.APIAlterTopic, proto.APIAddPartitions,
 		proto.APIBrokerHeartbeat, proto.APIInitProducer:
 		r.srv.postAdmin(adminJob{origin: r, req: q, api: q.hdr.API, body: body})
 	case proto.APIClusterStatus:
 		r.handleClusterStatus(q, body)
 	case proto.APIRaftMessages:
 		r.handleRaftMessages(q, body)
+	case proto.APIOffsetCommit, proto.APIOffsetFetch, proto.APIListGroups, proto.APIJoinGroup,
+		proto.APIHeartbeat, proto.APILeaveGroup, proto.APIDescribeGroup, proto.APIDeleteGroup,
+		proto.APIResetOffsets:
+		r.postGroup(q, body)
 	default:
 		r.respondError(q, proto.UnsupportedAPI)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/config"
-	"github.com/ringmq/ringmq/stats"
 	"github.com/ringmq/ringmq/storage"
 	"github.com/ringmq/ringmq/storage/metalog"
 	"golang.org/x/sys/unix"
@@ -43,6 +42,9 @@ type Server struct {
 	// completions of their fdatasyncs (as a slow disk would), and handle
 	// them once it is cleared.
 	holdFsyncs atomic.Bool
+	// failGroupAppends is a test seam: while set, the group coordinator's
+	// appends fail (as a broken disk would) without writing.
+	failGroupAppends atomic.Bool
 	// holdNotifs is a test seam: while set, the reactors hold back the
 	// notifications of zero-copy sends (the kernel still reading).
 	holdNotifs atomic.Bool
@@ -57,6 +59,7 @@ type Server struct {
 	// buffered is the memory every connection holds (see budget.go).
 	buffered atomic.Int64
 
+	groups      *groupDriver // the consumer-group coordinator (group.go)
 	adminCh     chan adminJob
 	adminDone   chan struct{}
 	stopOnce    sync.Once
@@ -177,11 +180,14 @@ func (s *Server) Start() error {
 	s.startedAt.Store(time.Now().UnixMilli())
 	// Opened (recovered) here and handed to the reactors open.
 	s.reconcile()
-	for _, g := range s.meta.ListGroups() {
-		for _, po := range s.meta.GroupOffsets(g) {
-			stats.ForGroup(g, po.Topic, int32(po.Partition)).SetCommitted(int64(po.Offset))
-		}
+	if err := s.openGroups(); err != nil {
+		s.startFailed = true
+		s.stopCluster()
+		s.stopReactors()
+		s.closeStores(false)
+		return err
 	}
+	go s.groups.run()
 	go s.adminLoop()
 	// Accept only now, so no request ever sees a partition not yet open.
 	for _, r := range s.reactors {
@@ -271,6 +277,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		close(s.adminCh)
 		<-s.adminDone
+		close(s.groups.ch)
+		<-s.groups.done
 		s.stopCluster()
 		s.closeStores(true)
 	})

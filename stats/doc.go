@@ -43,6 +43,9 @@
 //	ringmq_log_end_offset{topic,partition}        gauge
 //	ringmq_group_committed_offset{group,topic,partition}  gauge
 //	ringmq_group_lag{group,topic,partition}       gauge: log end - committed, at scrape time
+//	ringmq_groups{state}, ringmq_group_members    gauges: per state, never per group
+//	ringmq_group_{rebalances,commits,fenced,sessions_expired}_total  counters
+//	ringmq_group_append_duration_seconds          histogram of __consumer_offsets appends
 //
 // WritePrometheus (and GET /metrics) writes them in the Prometheus text
 // format with a # HELP text (table help in expose.go) and a # TYPE per
