@@ -37,7 +37,6 @@ func (l *Log) closeClean() error {
 	if s.maxUnindexed && s.tidx.put(uint64(s.planMaxTs), s.planMaxRel) {
 		s.tidx.n, s.maxUnindexed = s.tidx.planned, false
 	}
-	blocking("fsync")
 	var errs []error
 	if l.dirGen != l.dirSynced {
 		errs = append(errs, syncDir(l.fs, l.dir))

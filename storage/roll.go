@@ -250,7 +250,6 @@ func (l *Log) createNext(base uint64, capacity int64) (*segment, error) {
 func (l *Log) install(p *preparedSegment, base uint64) (*segment, error) {
 	dst := segmentPaths(l.dir, base)
 	for i := range dst {
-		blocking("rename")
 		if err := l.fs.Rename(p.paths[i], dst[i]); err != nil {
 			p.discard()
 			return nil, fmt.Errorf("rename %s: %w", p.paths[i], err)

@@ -166,14 +166,12 @@ func (l *Log) applySeal(p sealPhase) {
 			if err == nil {
 				err = resize(fsys, fd, lens[i], lens[i])
 				if err == nil {
-					blocking("fdatasync")
 					err = fsys.Fdatasync(fd)
 				}
 				closeFd(fsys, fd)
 			}
 			errs = append(errs, err)
 		}
-		blocking("fdatasync")
 		errs = append(errs, fsys.Fdatasync(logFd))
 		if err := errors.Join(errs...); err != nil {
 			return sealPhase{s: s, phase: 2, err: fmt.Errorf("seal: %w", err)}
