@@ -93,6 +93,10 @@ var errFlushRefused = errors.New("storage refused to plan the flush")
 // fdatasync per descriptor it names.
 func (r *Reactor) startFlush(p *partition, upTo uint64) {
 	fl, ok := p.log.PrepareFlush()
+	if !ok && p.log.Err() == nil && p.log.FlushWaiting() {
+		p.rep.FlushDeferred() // the log's notify function steps p again
+		return
+	}
 	if !ok {
 		err := p.log.Err()
 		if err == nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/replica"
 	"github.com/ringmq/ringmq/stats"
 	"github.com/ringmq/ringmq/storage"
@@ -43,6 +44,11 @@ type partition struct {
 	resumeAt    time.Time
 	resumeDelay time.Duration
 	corruptSeen int // corrupt ranges published (corruption.go)
+
+	// Produce parts waiting for the next segment (rollwait.go), and
+	// whether a msgLogReady for the log is in the mailbox.
+	held     []heldAppend
+	notified atomic.Bool
 }
 
 // partShared is what other goroutines may read of a partition: published
@@ -130,6 +136,7 @@ func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) (*
 	rep.Tick(r.now)
 	p := &partition{topic: ti, id: id, log: lg, rep: rep, shared: ti.shared[id],
 		pstats: stats.ForPartition(ti.name, int32(id))}
+	r.watchLog(p)
 	r.noteFence(p) // opened on a full disk
 	r.noteCorruption(p)
 	r.publishOffsets(p, rep.Offsets())
@@ -165,6 +172,7 @@ func (r *Reactor) dropTopic(u *topicUpdate) {
 		r.publishStats(p, storage.Stats{}, true)
 		r.dropAcks(p)
 		r.dropWaiters(p)
+		r.answerHeld(p, proto.UnknownTopic)
 		u.logs[id] = p.log
 	}
 }

@@ -35,6 +35,7 @@ var (
 	fetchWakeups  = set.NewCounter("ringmq_fetch_wakeups_total")
 	indexFaults   = set.NewCounter("ringmq_index_faults_total")
 	connsTimedOut = set.NewCounter("ringmq_connections_timed_out_total")
+	appendsHeld   = set.NewCounter("ringmq_appends_held_total")
 
 	partitionsAlive   atomic.Int64
 	partitionsFenced  atomic.Int64
@@ -66,6 +67,13 @@ func init() {
 
 // ObserveFsync records the latency of one fdatasync (or fsync).
 func ObserveFsync(d time.Duration) { fsyncDuration.Update(d.Seconds()) }
+
+// AppendHeld counts a produce part held because its partition's next
+// segment was not ready yet.
+func AppendHeld() { appendsHeld.Inc() }
+
+// AppendsHeld is ringmq_appends_held_total (for tests).
+func AppendsHeld() uint64 { return appendsHeld.Get() }
 
 // PartitionFenced counts partitions that refuse appends after an I/O
 // failure (delta 1) or resumed or went away (delta -1).

@@ -16,6 +16,8 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.ckpt.Wait() // an older checkpoint must not land after the final one
+	l.rolls.wg.Wait()
+	l.applyRolls() // rolled segments get their names before the final sync
 	l.finishSeals()
 	err := l.closeClean()
 	l.releaseAll()
@@ -67,6 +69,9 @@ func (l *Log) releaseAll() {
 	l.seals.wg.Wait()
 	for _, p := range l.seals.take() {
 		p.release(l.fs) // a phase 1 never applied
+	}
+	for _, r := range l.rolls.take() {
+		closeFd(l.fs, r.dirFd)
 	}
 	if p := l.prepared.Swap(nil); p != nil {
 		p.discard()

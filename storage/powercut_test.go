@@ -287,7 +287,7 @@ func (r *cutRun) step() {
 			r.fatalf("Flush: %v", err)
 		}
 	case x < 59:
-		r.check("Roll", r.anyPart().l.Roll())
+		r.check("Roll", rollNow(r.anyPart().l))
 	case x < 64:
 		p := r.anyPart()
 		r.check("EnforceRetention", p.l.EnforceRetention(time.UnixMilli(r.clock+int64(r.rng.IntN(5000)))))

@@ -190,10 +190,12 @@ func (l *Log) finishSeals() {
 }
 
 // ApplyBackground applies the background work of this log that finished
-// (seal phases; PrepareFlush and EnforceRetention apply it too). It does
+// (seal phases, roll-lane results; PrepareFlush, EnforceRetention and
+// PrepareAppend apply it too). It does
 // no I/O.
 func (l *Log) ApplyBackground() {
 	if !l.closed {
 		l.applySeals()
+		l.applyRolls()
 	}
 }

@@ -42,6 +42,7 @@ type Store struct {
 	lockFd int
 	clean  bool
 	worker *worker
+	roller *worker // the roll lane: next segments and their renames (roll.go)
 
 	mu      sync.Mutex
 	logs    map[string]*Log // open, and being opened (nil)
@@ -83,6 +84,7 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 		}
 	}
 	s.worker = startWorker()
+	s.roller = startWorker()
 	return s, nil
 }
 
@@ -307,6 +309,7 @@ func (s *Store) Close() error {
 		errs = append(errs, l.Close())
 	}
 	s.worker.stop()
+	s.roller.stop()
 	s.mu.Lock()
 	clean := !s.unclean
 	s.mu.Unlock()
