@@ -30,6 +30,7 @@ type partition struct {
 	// The flush in flight: one fdatasync per descriptor of flush.
 	flush      storage.FlushOp
 	flushLeft  int
+	flushNext  int // next descriptor of flush.Fds to submit
 	flushErr   int32
 	flushStart time.Time
 	// Published metrics: the partition's series, and the last segment

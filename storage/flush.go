@@ -81,8 +81,8 @@ func (l *Log) Flushed(op FlushOp) {
 	for i := range l.flushSegs {
 		t := &l.flushSegs[i]
 		t.seg.flushedSize = max(t.seg.flushedSize, t.size)
-		// A segment trimmed (and its files synced, seal.go) while this
-		// flush was in flight is flushed too once its data is.
+		// A segment trimmed (seal.go) while this flush was in flight is
+		// flushed too once its data is.
 		if (t.sealed || t.seg.trimmed) && t.seg.state == SegmentSealed && t.seg.flushedSize >= t.seg.size {
 			t.seg.state = SegmentFlushed
 			t.seg.idx.dropFd()

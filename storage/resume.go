@@ -185,6 +185,9 @@ func (l *Log) FinishResume(res ResumeResult) error {
 // ResumeNow runs a resume on the caller's goroutine (tools and tests; the
 // server uses StartResume so that its reactors make no file system calls).
 func (l *Log) ResumeNow() error {
+	if !l.closed {
+		l.rolls.wg.Wait() // renames of the roll lane in flight
+	}
 	if !l.Resumable() {
 		if l.err == nil {
 			return nil

@@ -265,8 +265,10 @@ func (l *Log) notifyOwner() {
 func (l *Log) requestPrealloc() { l.prepareNext(false) }
 
 // readyNext asks the roll lane to open and map the next segment (creating
-// it first if needed) unless that is done or under way: once the active
-// segment is half full, or half its age limit old, or a roll needs it.
+// it first if needed) unless that is done or under way: right after a
+// roll (the log is being written to), once the active segment of a log
+// opened since is half full or half its age limit old, or when a roll
+// needs it.
 func (l *Log) readyNext() { l.prepareNext(true) }
 
 func (l *Log) prepareNext(mapped bool) {
@@ -379,7 +381,7 @@ func (l *Log) roll() error {
 	l.segs = append(l.segs, s)
 	l.maybeSeal(old)
 	l.renameSegment(s, from)
-	l.requestPrealloc()
+	l.readyNext() // the log is written to: have the next one mapped at once
 	return nil
 }
 

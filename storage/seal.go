@@ -11,8 +11,7 @@ import (
 )
 
 // Sealing a rolled segment, once its last write completed, trims its
-// files to their used size and readies its indexes for one last
-// fdatasync. Every file operation of it runs on the Store's background
+// files to their used size. Every file operation of it runs on the Store's background
 // worker, in two phases, so that the owner's thread never blocks; the
 // owner applies each finished phase (applySeals) from PrepareFlush,
 // EnforceRetention and ApplyBackground:
@@ -23,10 +22,20 @@ import (
 //     its file);
 //  2. owner: switch the indexes to the new mappings;
 //  3. worker: unmap the old index mappings, cut the index files to the
-//     new mappings' length and fdatasync them and the .log;
+//     new mappings' length;
 //  4. owner: the segment is trimmed, and SegmentFlushed when a flush
 //     already covered its data (otherwise the next flush, which fdatasyncs
 //     its .log, makes it so).
+//
+// Nothing here is synced. The .log's data is the flushes' (through the
+// driver's ring, with the active segment's); a cut lost to a power cut
+// leaves a zero tail that recovery knows (an untrimmed sealed segment).
+// Index files are derived data: recovery validates each (well-formed
+// entries whose last one points at the right batch) and completes or
+// rebuilds it from the log, so entries lost to a power cut cost a scan,
+// not data. Syncing all three here made every roll two or three journal
+// commits and a synchronous writeback on the one worker, which fell
+// behind with small segment_bytes and stalled writers (§9 of DESIGN.md).
 //
 // A failed phase leaves the segment sealed but untrimmed (counted in
 // Stats.SealErrors): recovery trims it. Until phase 4 the segment stays
@@ -151,7 +160,6 @@ func (l *Log) applySeal(p sealPhase) {
 	old := [2][]byte{s.idx.m, s.tidx.m}
 	lens := [2]int64{int64(len(p.maps[0])), int64(len(p.maps[1]))}
 	paths := [2]string{s.idx.path, s.tidx.path}
-	logFd := s.file.fd
 	fsys := l.fs
 	for i, x := range []*index{&s.idx, &s.tidx} {
 		x.dropFd()
@@ -165,14 +173,10 @@ func (l *Log) applySeal(p sealPhase) {
 			fd, err := openFile(fsys, path, unix.O_RDWR)
 			if err == nil {
 				err = resize(fsys, fd, lens[i], lens[i])
-				if err == nil {
-					err = fsys.Fdatasync(fd)
-				}
 				closeFd(fsys, fd)
 			}
 			errs = append(errs, err)
 		}
-		errs = append(errs, fsys.Fdatasync(logFd))
 		if err := errors.Join(errs...); err != nil {
 			return sealPhase{s: s, phase: 2, err: fmt.Errorf("seal: %w", err)}
 		}
