@@ -6,8 +6,8 @@ import (
 )
 
 // FlushOp is one planned flush: the driver fdatasyncs every descriptor in
-// Fds (segment files, newly sealed indexes, the partition directory after a
-// roll), then calls Log.Flushed or Log.FlushFailed. Fds is owned by the log
+// Fds (the active segment's .log, each newly sealed segment's .log, the
+// partition directory after a roll), then calls Log.Flushed or Log.FlushFailed. Fds is owned by the log
 // and valid until the next PrepareFlush.
 type FlushOp struct {
 	Fds  []int
