@@ -66,9 +66,8 @@
 //
 // Index entries are derived data: written (at PrepareAppend) into the
 // mmap'd file, visible to lookups when their append becomes visible,
-// not synced when sealed (only at a clean close), and validated,
-// completed or rebuilt from the log at recovery whenever they do not
-// check out. Index blocks are allocated (fallocate)
+// fsync'd when their segment is sealed, and validated, completed or
+// rebuilt from the log at recovery whenever they do not check out. Index blocks are allocated (fallocate)
 // one chunk ahead of the entries, by the background worker, so a write
 // through the mapping never lands on a hole: on a full disk that would be
 // SIGBUS, not ENOSPC. Entries past the allocated blocks (the worker is
