@@ -68,6 +68,7 @@ var powerCutRegressions = []struct {
 	{1043, "an archived segment whose unlink was not durable came back before a gap the recovery point had passed; recovery took the gap for a torn tail and dropped the flushed segments after it"},
 	{1341, "sealing that no longer fdatasynced the index files lost flushed records"},
 	{1357, "same as 1341"},
+	{1129, "sealing that cut the .log without fdatasyncing it: the cut became durable and its data did not, and recovery took the cut segment for a complete one"},
 }
 
 func TestPowerCutRegressions(t *testing.T) {

@@ -22,18 +22,15 @@ import (
 //     its file);
 //  2. owner: switch the indexes to the new mappings;
 //  3. worker: unmap the old index mappings, cut the index files to the
-//     new mappings' length and fdatasync them;
+//     new mappings' length and fdatasync them and the .log;
 //  4. owner: the segment is trimmed, and SegmentFlushed when a flush
 //     already covered its data (otherwise the next flush, which fdatasyncs
 //     its .log, makes it so).
 //
-// The .log is not synced here: its data is the flushes' (through the
-// driver's ring, with the active segment's); a cut lost to a power cut
-// leaves a zero tail that recovery knows (an untrimmed sealed segment).
-// Syncing it here wrote every rolled segment back synchronously on the
-// one worker, which fell behind with small segment_bytes (§9 of
-// DESIGN.md). The index files are synced: without it the power-cut test
-// lost flushed records (long-mode seeds 1341 and 1357).
+// The .log is synced here, not left to the flushes: recovery takes a cut
+// segment for a complete one, so its cut must not become durable before
+// its data. Without this sync the long power-cut mode lost flushed
+// records (seed 1129); without the index syncs too (seeds 1341, 1357).
 //
 // A failed phase leaves the segment sealed but untrimmed (counted in
 // Stats.SealErrors): recovery trims it. Until phase 4 the segment stays
@@ -158,6 +155,7 @@ func (l *Log) applySeal(p sealPhase) {
 	old := [2][]byte{s.idx.m, s.tidx.m}
 	lens := [2]int64{int64(len(p.maps[0])), int64(len(p.maps[1]))}
 	paths := [2]string{s.idx.path, s.tidx.path}
+	logFd := s.file.fd
 	fsys := l.fs
 	for i, x := range []*index{&s.idx, &s.tidx} {
 		x.dropFd()
@@ -183,6 +181,7 @@ func (l *Log) applySeal(p sealPhase) {
 				closeFd(fsys, fd)
 			}
 		}
+		errs = append(errs, fsys.Fdatasync(logFd))
 		if err := errors.Join(errs...); err != nil {
 			return sealPhase{s: s, phase: 2, err: fmt.Errorf("seal: %w", err)}
 		}
