@@ -94,6 +94,10 @@ var errFlushRefused = errors.New("storage refused to plan the flush")
 // fdatasync per descriptor it names.
 func (r *Reactor) startFlush(p *partition, upTo uint64) {
 	fl, ok := p.log.PrepareFlush()
+	if !ok && p.log.Err() == nil && p.log.FlushWaiting() {
+		p.rep.FlushDeferred() // the log's notify function steps p again
+		return
+	}
 	if !ok {
 		err := p.log.Err()
 		if err == nil {
@@ -106,12 +110,25 @@ func (r *Reactor) startFlush(p *partition, upTo uint64) {
 	if fl.UpTo != upTo {
 		panic(fmt.Sprintf("BUG: reactor: storage planned a flush up to %d, the replica up to %d", fl.UpTo, upTo))
 	}
-	p.flush, p.flushLeft, p.flushErr, p.flushStart = fl, len(fl.Fds), 0, r.now
-	for _, fd := range fl.Fds {
-		slot, o := r.ops.alloc()
-		*o = ioOp{part: p}
-		r.ring.PrepareFsync(fd, true, makeUD(udFsync, 0, slot))
+	p.flush, p.flushLeft, p.flushNext, p.flushErr, p.flushStart = fl, len(fl.Fds), 0, 0, r.now
+	for p.flushNext < min(len(fl.Fds), maxFsyncsInFlight) {
+		r.submitFsync(p)
 	}
+}
+
+// maxFsyncsInFlight bounds the fdatasyncs of one partition's flush in the
+// kernel at once. The ring runs them on its io-wq workers, which also take
+// the segment writes that cannot complete inline: a flush naming dozens of
+// rolled segments (small segment_bytes) submitted at once would hold every
+// worker and stall the partition's writes behind it.
+const maxFsyncsInFlight = 2
+
+// submitFsync submits the next fdatasync of p's flush.
+func (r *Reactor) submitFsync(p *partition) {
+	slot, o := r.ops.alloc()
+	*o = ioOp{part: p}
+	r.ring.PrepareFsync(p.flush.Fds[p.flushNext], true, makeUD(udFsync, 0, slot))
+	p.flushNext++
 }
 
 // onFsyncDone counts one fdatasync of the partition's flush; the flush is
@@ -122,6 +139,9 @@ func (r *Reactor) onFsyncDone(o *ioOp, res int32) {
 		p.flushErr = res
 	}
 	p.flushLeft--
+	if p.flushNext < len(p.flush.Fds) {
+		r.submitFsync(p)
+	}
 	if p.flushLeft > 0 {
 		return
 	}

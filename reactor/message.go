@@ -29,6 +29,7 @@ const (
 	msgListen                         // partitions are open: start accepting
 	msgResumed                        // a fenced partition's resume job finished
 	msgUpdateTopic                    // a topic was created, altered or grew: apply update
+	msgLogReady                       // part's log finished background work its owner waits for
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -97,6 +98,8 @@ func (r *Reactor) onMessage(m *message) {
 		r.onResumed(m.part, m.resume)
 	case msgUpdateTopic:
 		m.done <- r.updateTopic(m.update)
+	case msgLogReady:
+		r.onLogReady(m.part)
 	}
 }
 

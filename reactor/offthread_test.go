@@ -75,26 +75,10 @@ func callers() string {
 	return strings.Join(names, " < ")
 }
 
-// notYetOffReactor names the paths that still make file syscalls on the
-// reactor thread: taking the next segment at a roll, and the directory
-// descriptor the flush after a roll opens (DESIGN.md §11).
-func notYetOffReactor(what string) string {
-	for _, f := range []string{"storage.(*Log).roll", "storage.(*Log).openDir < storage.(*Log).PrepareFlush"} {
-		if strings.Contains(what, f) {
-			return "roll, not yet moved"
-		}
-	}
-	return ""
-}
-
 func (w *threadWatch) report(t *testing.T, phase string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for what, n := range w.seen {
-		if pending := notYetOffReactor(what); pending != "" {
-			t.Logf("%s: still on a reactor thread (%s) (%d×): %s", phase, pending, n, what)
-			continue
-		}
 		t.Errorf("%s: blocking file operation on a reactor thread (%d×): %s", phase, n, what)
 	}
 	clear(w.seen)

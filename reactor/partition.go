@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/replica"
 	"github.com/ringmq/ringmq/stats"
 	"github.com/ringmq/ringmq/storage"
@@ -29,6 +30,7 @@ type partition struct {
 	// The flush in flight: one fdatasync per descriptor of flush.
 	flush      storage.FlushOp
 	flushLeft  int
+	flushNext  int // next descriptor of flush.Fds to submit
 	flushErr   int32
 	flushStart time.Time
 	// Published metrics: the partition's series, and the last segment
@@ -45,6 +47,10 @@ type partition struct {
 	corruptSeen int // corrupt ranges published (corruption.go)
 
 	prod producerSide // idempotent producers' snapshots (producer.go)
+	// Produce parts waiting for the next segment (rollwait.go), and
+	// whether a msgLogReady for the log is in the mailbox.
+	held     []heldAppend
+	notified atomic.Bool
 }
 
 // partShared is what other goroutines may read of a partition: published
@@ -134,6 +140,7 @@ func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) (*
 	p := &partition{topic: ti, id: id, log: lg, rep: rep, shared: ti.shared[id],
 		pstats: stats.ForPartition(ti.name, int32(id))}
 	r.restoreProducers(p)
+	r.watchLog(p)
 	r.noteFence(p) // opened on a full disk
 	r.noteCorruption(p)
 	r.publishOffsets(p, rep.Offsets())
@@ -170,6 +177,7 @@ func (r *Reactor) dropTopic(u *topicUpdate) {
 		r.publishStats(p, storage.Stats{}, true)
 		r.dropAcks(p)
 		r.dropWaiters(p)
+		r.answerHeld(p, proto.UnknownTopic)
 		u.logs[id] = p.log
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/replica"
+	"github.com/ringmq/ringmq/storage"
 )
 
 // Produce path: the origin reactor decodes the request, answers unknown
@@ -64,16 +65,28 @@ func (r *Reactor) handleProduce(q *request, body []byte) {
 
 // appendPart runs on the partition's owner.
 func (r *Reactor) appendPart(q *request, origin *Reactor, ti, pi int) {
+	r.tryAppend(q, origin, ti, pi, false)
+}
+
+// tryAppend plans and starts one produce part, answers it with an error,
+// or holds it while its partition's next segment is made (rollwait.go).
+// retry says the part is the first one held: it returns false, and holds
+// nothing, when the segment is still not ready.
+func (r *Reactor) tryAppend(q *request, origin *Reactor, ti, pi int, retry bool) bool {
 	t := &q.produce.Topics[ti]
 	p := &t.Partitions[pi]
 	part := r.partition(t.Name, p.Partition)
 	if part == nil {
 		r.partResult(q, origin, ti, pi, proto.UnknownPartition, 0, 0)
-		return
+		return true
 	}
 	if r.stopping {
 		r.partResult(q, origin, ti, pi, proto.ServerShuttingDown, 0, 0)
-		return
+		return true
+	}
+	if !retry && len(part.held) > 0 {
+		r.holdAppend(part, q, origin, ti, pi) // behind the held ones
+		return true
 	}
 	level := levelOf(q.produce.Acks)
 	if err := part.rep.CheckAppend(level); err != nil {
@@ -82,17 +95,24 @@ func (r *Reactor) appendPart(q *request, origin *Reactor, ti, pi int) {
 			code = proto.PartitionFenced
 		}
 		r.partResult(q, origin, ti, pi, code, 0, 0)
-		return
+		return true
 	}
 	prod, done := r.checkProducer(q, origin, ti, pi, part, level)
 	if done {
-		return
+		return true
 	}
 	op, err := part.log.PrepareAppend(p.Records)
+	if errors.Is(err, storage.ErrRollPending) {
+		if retry {
+			return false
+		}
+		r.holdAppend(part, q, origin, ti, pi)
+		return true
+	}
 	if err != nil {
 		r.partResult(q, origin, ti, pi, storageErrorCode(err), 0, 0)
-		r.noteFence(part) // a roll found no room
-		return
+		r.noteFence(part) // the next segment could not be made
+		return true
 	}
 	tok := r.acks.put(ackEntry{req: q, origin: origin, ti: int32(ti), pi: int32(pi), part: part, writing: true})
 	part.rep.AppendPlanned(replica.Append{Base: op.Base, Last: op.Last, Bytes: len(op.Buf), Level: level,
@@ -101,6 +121,7 @@ func (r *Reactor) appendPart(q *request, origin *Reactor, ti, pi int) {
 	*o = ioOp{part: part, append: op, ack: tok, wbuf: op.Buf, wpos: op.Pos}
 	r.ring.PrepareWrite(op.Fd, op.Buf, uint64(op.Pos), makeUD(udWrite, 0, slot))
 	r.srv.metrics.produced(part, int(op.Records()), len(op.Buf))
+	return true
 }
 
 // partResult reports one produce part to its origin.

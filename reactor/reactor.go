@@ -293,6 +293,7 @@ func (r *Reactor) beginStop() {
 		return
 	}
 	r.stopping = true
+	r.answerAllHeld()
 	if r.listenFd >= 0 {
 		unix.Shutdown(r.listenFd, unix.SHUT_RDWR)
 	}

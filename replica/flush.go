@@ -47,6 +47,22 @@ func (r *Replica) FlushFailed(err error) {
 	r.check()
 }
 
+// FlushDeferred records that storage cannot plan the flush the last
+// Ready asked for yet (on one node: a rolled segment's files are still
+// being renamed into place); nothing failed. A later Ready asks again: the
+// driver feeds the replica an input (and so steps it) when storage is
+// ready.
+func (r *Replica) FlushDeferred() {
+	if !r.flushing {
+		panic("BUG: replica: flush deferred with none in flight")
+	}
+	r.flushing = false
+	if !r.cfg.Sync {
+		r.flushDue = true
+	}
+	r.check()
+}
+
 // Tick tells the replica the time (the driver's clock; monotonic). It
 // expires waiters whose deadline is not after now, and marks an interval
 // flush and a checkpoint due when their periods have passed. Times only

@@ -511,3 +511,37 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A flush storage cannot plan yet (a rolled segment is being renamed into
+// place) is deferred, not failed: nothing is fenced, acks=all waits, and
+// the next Ready asks for the flush again, covering what came meanwhile;
+// with flush=interval it stays due until it runs.
+func TestFlushDeferred(t *testing.T) {
+	d := newDriver(t, syncConfig(), Offsets{})
+	d.r.AppendCompleted(d.plan(2, 10, AckAll))
+	d.turn()
+	d.r.FlushDeferred()
+	d.inFlight = false
+	d.r.AppendCompleted(d.plan(1, 10, AckAll))
+	d.turn()
+	d.expectAcks("")
+	if len(d.flushes) != 2 || d.flushes[1] != 3 {
+		t.Fatalf("flushes %v, want a second one up to 3 after the deferral", d.flushes)
+	}
+	d.flushDone()
+	d.turn()
+	d.expectAcks("0:acks=all:ok 2:acks=all:ok")
+	d.expectOffsets(Offsets{HighWatermark: 3, Flushed: 3, LogEnd: 3})
+
+	d = newDriver(t, intervalConfig(), Offsets{})
+	d.r.AppendCompleted(d.plan(1, 10, AckLeader))
+	d.tick(time.Second)
+	d.turn()
+	d.r.FlushDeferred()
+	d.inFlight = false
+	d.turn()
+	if len(d.flushes) != 2 || d.flushes[1] != 1 {
+		t.Fatalf("interval flushes %v, want the deferred one asked for again", d.flushes)
+	}
+	mustPanicBUG(t, func() { newDriver(t, syncConfig(), Offsets{}).r.FlushDeferred() })
+}

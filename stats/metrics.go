@@ -36,6 +36,7 @@ var (
 	indexFaults   = set.NewCounter("ringmq_index_faults_total")
 	connsTimedOut = set.NewCounter("ringmq_connections_timed_out_total")
 	duplicates    = set.NewCounter("ringmq_produce_duplicates_total")
+	appendsHeld   = set.NewCounter("ringmq_appends_held_total")
 
 	partitionsAlive   atomic.Int64
 	partitionsFenced  atomic.Int64
@@ -67,6 +68,13 @@ func init() {
 
 // ObserveFsync records the latency of one fdatasync (or fsync).
 func ObserveFsync(d time.Duration) { fsyncDuration.Update(d.Seconds()) }
+
+// AppendHeld counts a produce part held because its partition's next
+// segment was not ready yet.
+func AppendHeld() { appendsHeld.Inc() }
+
+// AppendsHeld is ringmq_appends_held_total (for tests).
+func AppendsHeld() uint64 { return appendsHeld.Get() }
 
 // PartitionFenced counts partitions that refuse appends after an I/O
 // failure (delta 1) or resumed or went away (delta -1).

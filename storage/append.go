@@ -122,13 +122,14 @@ func (l *Log) PrepareAppend(batches []byte) (AppendOp, error) {
 	case l.err != nil:
 		return AppendOp{}, l.err
 	}
+	l.applyRolls()
 	sum, err := validateAppend(batches, l.next)
 	if err != nil {
 		return AppendOp{}, err
 	}
 	n := int64(len(batches))
 	if err := l.makeRoom(n, &sum); err != nil {
-		if !errors.Is(err, ErrBatchTooLarge) {
+		if !errors.Is(err, ErrBatchTooLarge) && !errors.Is(err, ErrRollPending) {
 			// The next segment could not be made (a full disk):
 			// fence, so that the log reports it and resumes by itself.
 			l.fenceAt(l.pend.tail, fmt.Errorf("%w: %w", ErrFenced, err))
@@ -149,6 +150,7 @@ func (l *Log) PrepareAppend(batches []byte) (AppendOp, error) {
 	}
 	s.reserved = pos + n
 	l.extendIndexes(s)
+	l.prepareAhead(s, sum.maxTs)
 	seq := l.pend.push(pendingOp{seg: s, pos: pos, mark: s.mark(pos+n, sum.next)})
 	l.next = sum.next
 	return AppendOp{Fd: s.file.fd, Pos: pos, Buf: batches, Base: sum.base, Last: sum.next - 1, seq: seq}, nil
@@ -236,8 +238,6 @@ func (l *Log) advance() {
 		s.publish(&p.mark)
 		l.end = p.mark.next
 		l.pend.pop()
-		if s.state != SegmentActive && s.reserved == s.size && !s.sealing {
-			l.seal(s)
-		}
+		l.maybeSeal(s)
 	}
 }

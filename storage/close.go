@@ -16,6 +16,8 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.ckpt.Wait() // an older checkpoint must not land after the final one
+	l.rolls.wg.Wait()
+	l.applyRolls() // rolled segments get their names before the final sync
 	l.finishSeals()
 	err := l.closeClean()
 	l.releaseAll()
@@ -37,7 +39,6 @@ func (l *Log) closeClean() error {
 	if s.maxUnindexed && s.tidx.put(uint64(s.planMaxTs), s.planMaxRel) {
 		s.tidx.n, s.maxUnindexed = s.tidx.planned, false
 	}
-	blocking("fsync")
 	var errs []error
 	if l.dirGen != l.dirSynced {
 		errs = append(errs, syncDir(l.fs, l.dir))
@@ -68,6 +69,9 @@ func (l *Log) releaseAll() {
 	l.seals.wg.Wait()
 	for _, p := range l.seals.take() {
 		p.release(l.fs) // a phase 1 never applied
+	}
+	for _, r := range l.rolls.take() {
+		closeFd(l.fs, r.dirFd)
 	}
 	if p := l.prepared.Swap(nil); p != nil {
 		p.discard()

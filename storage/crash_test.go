@@ -32,7 +32,7 @@ type cutDriver struct {
 // queue is below the window.
 func (c *cutDriver) step(t *testing.T, b []byte) {
 	if b != nil {
-		op, err := c.l.PrepareAppend(b)
+		op, err := prepareNow(c.l, b)
 		if err != nil {
 			t.Fatalf("PrepareAppend: %v", err)
 		}
@@ -79,7 +79,7 @@ func runUntilCut(t *testing.T, l *Log, c *cutDriver, seed uint64) []byte {
 	for !c.dead {
 		switch r := rng.IntN(100); {
 		case r < 3:
-			if err := l.Roll(); err != nil {
+			if err := rollNow(l); err != nil {
 				t.Fatal(err)
 			}
 		case r < 8 && len(c.queue) == 0:

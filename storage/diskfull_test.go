@@ -75,7 +75,7 @@ func TestFullDiskFencesAndResumes(t *testing.T) {
 	noFault(t)
 	defer failOnFault(t)
 	// A roll starts a segment whose index pages the disk has no room for.
-	if err := l.Roll(); err != nil {
+	if err := rollNow(l); err != nil {
 		t.Logf("roll on a full disk: %v", err)
 	}
 	acked, err := appendUntilFull(t, l, rng)
@@ -94,6 +94,7 @@ func TestFullDiskFencesAndResumes(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
+	l.WaitBackground() // a rename of the roll lane may still be in flight
 	if !l.Resumable() {
 		t.Fatalf("fenced log with nothing in flight is not resumable")
 	}

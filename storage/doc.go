@@ -12,11 +12,14 @@
 // and is not safe for concurrent use. Safe from any goroutine: Store
 // methods (a mutex; the data directory lock is an flock), View.Release
 // (an atomic reference count; the last release unmaps), and the Store's
-// background worker, one goroutine per Store that preallocates the next
-// segment of each log, unlinks deleted segments and copies archived ones.
-// It talks to a Log only through an atomic pointer (the prepared segment)
-// and a mutex-guarded list (finished archive moves) that the owner drains
-// in EnforceRetention; Close waits for a log's jobs.
+// background goroutines, two per Store: the worker (seals, checkpoints,
+// index extension, retention's unlinks, archive copies, resumes) and the
+// roll lane (each log's next segment and the renames of rolled ones;
+// roll.go). They talk to a Log only through atomics (the prepared segment)
+// and mutex-guarded lists the owner drains without I/O (ApplyBackground,
+// PrepareFlush, PrepareAppend, EnforceRetention); a log's notify function
+// (SetNotify) tells the owner when it waits for one. Close waits for a
+// log's jobs.
 //
 // # File system
 //
@@ -63,8 +66,8 @@
 //
 // Index entries are derived data: written (at PrepareAppend) into the
 // mmap'd file, visible to lookups when their append becomes visible,
-// fsync'd with a segment when it is sealed, and rebuilt from the log
-// whenever they do not check out. Index blocks are allocated (fallocate)
+// fsync'd when their segment is sealed, and validated, completed or
+// rebuilt from the log at recovery whenever they do not check out. Index blocks are allocated (fallocate)
 // one chunk ahead of the entries, by the background worker, so a write
 // through the mapping never lands on a hole: on a full disk that would be
 // SIGBUS, not ENOSPC. Entries past the allocated blocks (the worker is
@@ -75,9 +78,10 @@
 // A segment keeps its .log descriptor (writes, cold reads). Index files
 // are used through their mappings with their descriptors closed (opened
 // by path to resize them, and kept by a sealed segment until the flush
-// that fdatasyncs them); the partition directory is opened for the flush
-// after a roll only; a prepared next segment is files only, mapped when a
-// roll installs it. A new partition costs one descriptor.
+// that fdatasyncs them); the partition directory is opened (by the roll
+// lane) for the flush after a roll only; a prepared next segment is files
+// only until the active one is half full, then its .log is opened and all
+// three mapped. A new partition costs one descriptor.
 //
 // # Segment life cycle
 //
@@ -89,9 +93,14 @@
 //
 // A roll happens when an append would not fit in SegmentBytes, or when its
 // max timestamp is SegmentMs past the segment's first batch (Kafka's
-// rule), or on Roll. The next segment is normally ready (preallocated by
-// the worker); otherwise it is created inline, sparse, and counted
-// (Stats.PreallocMisses). Retention (EnforceRetention, from the owner's
+// rule), or on Roll. A roll makes no system call: the next segment is
+// prepared by the roll lane (files created after the previous roll, opened
+// and mapped once the active segment is half full) and becomes the active
+// one at once; the lane then renames its files into place, and a flush
+// that would cover data in it waits for that (FlushWaiting). When it is
+// not ready, PrepareAppend returns ErrRollPending, changes nothing and
+// counts the wait (Stats.PreallocMisses); the owner retries once notified
+// (roll.go). Retention (EnforceRetention, from the owner's
 // timer) deletes the oldest flushed or archived segments while the oldest
 // is older than RetentionMs or the rest still hold RetentionBytes, never
 // the active one; deletion drops the segment from the log at once and

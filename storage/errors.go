@@ -16,6 +16,11 @@ var (
 	ErrBadBatch = errors.New("storage: invalid record batch")
 	// ErrBatchTooLarge rejects an append larger than the segment size.
 	ErrBatchTooLarge = errors.New("storage: append larger than a segment")
+	// ErrRollPending refuses an append that needs the next segment while
+	// the roll lane is still preparing it. Nothing changed; the owner holds
+	// the append and retries it once the log's notify function ran
+	// (SetNotify) and it applied the background work (ApplyBackground).
+	ErrRollPending = errors.New("storage: next segment not ready yet")
 	// ErrFenced is returned by every append after a write or flush failed.
 	// Reads of the completed prefix still work; StartResume (or ResumeNow)
 	// lifts the fence once the cause is gone.

@@ -25,8 +25,10 @@ func fdsUnder(t *testing.T, dir string) []string {
 }
 
 // TestLogKeepsOnlyLogDescriptors: once flushed, a log holds one
-// descriptor per segment, its .log (writes, cold reads); indexes, the
-// directory and the prepared next segment hold none.
+// descriptor per segment, its .log (writes, cold reads); indexes and the
+// directory hold none, nor does the prepared next segment until the
+// active one is half full (then its .log is opened and mapped ahead of
+// the roll).
 func TestLogKeepsOnlyLogDescriptors(t *testing.T) {
 	cfg := testConfig()
 	_, l := createTestLog(t, cfg)
@@ -42,11 +44,15 @@ func TestLogKeepsOnlyLogDescriptors(t *testing.T) {
 	waitPrepared(t, l)
 	segs := l.Segments(nil)
 	fds := fdsUnder(t, l.Dir())
-	if len(fds) != len(segs) {
-		t.Fatalf("%d segments, %d descriptors: %v", len(segs), len(fds), fds)
+	next := 0
+	if p := l.prepared.Load(); p != nil && p.mapped {
+		next = 1
+	}
+	if len(fds) != len(segs)+next {
+		t.Fatalf("%d segments (and %d mapped next one), %d descriptors: %v", len(segs), next, len(fds), fds)
 	}
 	for _, p := range fds {
-		if !strings.HasSuffix(p, logExt) || strings.Contains(p, nextPrefix) {
+		if !strings.HasSuffix(p, logExt) || strings.Contains(p, nextPrefix) && next == 0 {
 			t.Fatalf("descriptor open on %s", p)
 		}
 	}

@@ -59,7 +59,6 @@ func segmentPath(dir string, base uint64, ext string) string {
 // paths belong to: vfs.OS in the server, a vfs.Mem in crash tests.
 
 func openFile(fsys vfs.FS, path string, flags int) (int, error) {
-	blocking("open")
 	return fsys.Open(path, flags)
 }
 
@@ -86,7 +85,6 @@ func createSized(fsys vfs.FS, path string, size int64, zeroFill bool, cancel *at
 }
 
 func fillFile(fsys vfs.FS, fd int, size int64, zeroFill bool, cancel *atomic.Bool) error {
-	blocking("ftruncate")
 	if !zeroFill {
 		return fsys.Ftruncate(fd, size)
 	}
@@ -107,7 +105,6 @@ func fillFile(fsys vfs.FS, fd int, size int64, zeroFill bool, cancel *atomic.Boo
 // resize sets a file's size: down to keep (dropping everything after it,
 // which also turns stale bytes into holes), then up to size.
 func resize(fsys vfs.FS, fd int, keep, size int64) error {
-	blocking("ftruncate")
 	if err := fsys.Ftruncate(fd, keep); err != nil {
 		return err
 	}
@@ -125,7 +122,6 @@ func allocate(fsys vfs.FS, fd int, off, n int64) error {
 	if n <= 0 {
 		return nil
 	}
-	blocking("fallocate")
 	err := fsys.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, off, n)
 	if err != unix.EOPNOTSUPP {
 		return err
@@ -191,7 +187,6 @@ func mapFile(fsys vfs.FS, fd int, size int64, writable bool) ([]byte, error) {
 	if size == 0 {
 		return nil, nil
 	}
-	blocking("mmap")
 	b, err := fsys.Mmap(fd, int(size), writable)
 	if err != nil {
 		return nil, fmt.Errorf("mmap %d bytes: %w", size, err)
@@ -201,7 +196,6 @@ func mapFile(fsys vfs.FS, fd int, size int64, writable bool) ([]byte, error) {
 
 func unmap(fsys vfs.FS, b []byte) {
 	if b != nil {
-		blocking("munmap")
 		if err := fsys.Munmap(b); err != nil {
 			panic("BUG: storage: munmap of a mapping we own failed: " + err.Error())
 		}
@@ -220,7 +214,6 @@ func syncDir(fsys vfs.FS, dir string) error {
 	if err != nil {
 		return err
 	}
-	blocking("fsync")
 	defer fsys.Close(fd)
 	return fsys.Fsync(fd)
 }

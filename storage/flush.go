@@ -6,8 +6,8 @@ import (
 )
 
 // FlushOp is one planned flush: the driver fdatasyncs every descriptor in
-// Fds (segment files, newly sealed indexes, the partition directory after a
-// roll), then calls Log.Flushed or Log.FlushFailed. Fds is owned by the log
+// Fds (the active segment's .log, each newly sealed segment's .log, the
+// partition directory after a roll), then calls Log.Flushed or Log.FlushFailed. Fds is owned by the log
 // and valid until the next PrepareFlush.
 type FlushOp struct {
 	Fds  []int
@@ -23,19 +23,23 @@ type flushTarget struct {
 
 // PrepareFlush plans a flush of everything visible. It returns false when
 // there is nothing to flush, a flush is already in flight (one at a time),
-// or the log is fenced or closed. It does not allocate in steady state.
+// the log is fenced or closed, or the flush must wait for a rolled
+// segment's names (FlushWaiting; the notify function runs when they are
+// in place). It makes no system call and does not allocate in steady
+// state.
 func (l *Log) PrepareFlush() (FlushOp, bool) {
 	if l.closed || l.err != nil || l.flushing {
 		return FlushOp{}, false
 	}
 	l.applySeals()
+	l.applyRolls()
+	if l.err != nil || l.FlushWaiting() {
+		return FlushOp{}, false
+	}
 	fds, targets := l.flushFds[:0], l.flushSegs[:0]
 	if l.dirGen != l.dirSynced {
 		if l.dirFd < 0 {
-			if err := l.openDir(); err != nil {
-				l.fenceAt(l.pend.head, fmt.Errorf("%w: %w", ErrFenced, err))
-				return FlushOp{}, false
-			}
+			panic("BUG: storage: a directory entry changed without a directory descriptor to sync it")
 		}
 		fds = append(fds, l.dirFd)
 	}
@@ -77,8 +81,8 @@ func (l *Log) Flushed(op FlushOp) {
 	for i := range l.flushSegs {
 		t := &l.flushSegs[i]
 		t.seg.flushedSize = max(t.seg.flushedSize, t.size)
-		// A segment trimmed (and its files synced, seal.go) while this
-		// flush was in flight is flushed too once its data is.
+		// A segment trimmed (seal.go) while this flush was in flight is
+		// flushed too once its data is.
 		if (t.sealed || t.seg.trimmed) && t.seg.state == SegmentSealed && t.seg.flushedSize >= t.seg.size {
 			t.seg.state = SegmentFlushed
 			t.seg.idx.dropFd()

@@ -61,6 +61,7 @@ func (s *Store) crash() {
 		l.closed = true
 	}
 	s.worker.stop()
+	s.roller.stop()
 	closeFd(s.fs, s.lockFd)
 }
 
@@ -161,4 +162,28 @@ func crashTempDir(t testing.TB) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+// prepareNow is PrepareAppend for a test driving the log on its own
+// goroutine: when the next segment is not ready it waits for the roll
+// lane and tries again.
+func prepareNow(l *Log, b []byte) (AppendOp, error) {
+	for {
+		op, err := l.PrepareAppend(b)
+		if !errors.Is(err, ErrRollPending) {
+			return op, err
+		}
+		l.WaitBackground()
+	}
+}
+
+// rollNow is Roll, waiting for the roll lane like prepareNow.
+func rollNow(l *Log) error {
+	for {
+		err := l.Roll()
+		if !errors.Is(err, ErrRollPending) {
+			return err
+		}
+		l.WaitBackground()
+	}
 }

@@ -95,13 +95,11 @@ func (x *index) openFd() error {
 // msync of the mapping otherwise.
 func (x *index) sync() error {
 	if x.fd >= 0 {
-		blocking("fdatasync")
 		return x.fs.Fdatasync(x.fd)
 	}
 	if len(x.m) == 0 {
 		return nil
 	}
-	blocking("msync")
 	return x.fs.Msync(x.m)
 }
 

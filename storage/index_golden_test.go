@@ -45,7 +45,7 @@ func writeGoldenSegment(t *testing.T) (logData, idx, tidx []byte) {
 	for _, b := range goldenIndexBatches() {
 		mustAppend(t, &d, l, b)
 	}
-	if err := l.Roll(); err != nil {
+	if err := rollNow(l); err != nil {
 		t.Fatal(err)
 	}
 	l.finishSeals() // the background worker trims the sealed segment's files

@@ -57,6 +57,11 @@ type Log struct {
 	prepared     atomic.Pointer[preparedSegment]
 	preallocBusy atomic.Bool
 	preallocSeq  uint64
+	waiting      atomic.Bool // an append waits for the prepared segment: notify
+	notify       atomic.Pointer[func()]
+	rolls        rollQueue // roll-lane results (roll.go)
+	rollWait     bool      // the owner returned ErrRollPending and waits
+	renaming     int       // rolled segments not yet renamed into place
 	archMu       sync.Mutex
 	archDone     []archiveResult
 	seals        sealQueue // seal phases the worker finished (seal.go)
@@ -229,7 +234,7 @@ type Stats struct {
 	InFlight     int
 	Fenced       bool
 	// PreallocHits and PreallocMisses count rolls that found the next
-	// segment ready and rolls that had to create it inline.
+	// segment ready and rolls that had to wait for it (ErrRollPending).
 	PreallocHits, PreallocMisses uint64
 	// DeletedSegments and ArchivedSegments count retention since open.
 	DeletedSegments, ArchivedSegments uint64

@@ -149,7 +149,7 @@ func TestOutOfOrderCompletion(t *testing.T) {
 	var ops []AppendOp
 	for i := range 4 {
 		b := makeBatch(batchSpec{ts: []int64{int64(i)}, values: [][]byte{[]byte("v")}})
-		op, err := l.PrepareAppend(b)
+		op, err := prepareNow(l, b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,9 +177,9 @@ func TestFailedWriteFences(t *testing.T) {
 	var d SyncDriver
 	b := func() []byte { return makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{[]byte("v")}}) }
 	mustAppend(t, &d, l, b())
-	op1, _ := l.PrepareAppend(b())
-	op2, _ := l.PrepareAppend(b())
-	op3, _ := l.PrepareAppend(b())
+	op1, _ := prepareNow(l, b())
+	op2, _ := prepareNow(l, b())
+	op3, _ := prepareNow(l, b())
 	d.write(op1.Fd, op1.Buf, op1.Pos)
 	d.write(op3.Fd, op3.Buf, op3.Pos)
 	l.Failed(op2, errors.New("disk on fire"))
@@ -192,7 +192,7 @@ func TestFailedWriteFences(t *testing.T) {
 	if l.LogEnd() != 2 {
 		t.Fatalf("End %d, want 2 (nothing past the failed write)", l.LogEnd())
 	}
-	if _, err := l.PrepareAppend(b()); !errors.Is(err, ErrFenced) {
+	if _, err := prepareNow(l, b()); !errors.Is(err, ErrFenced) {
 		t.Fatalf("append after fence: %v", err)
 	}
 	if got := readAllBatches(t, l, 0); lastNext(t, got) != 2 {

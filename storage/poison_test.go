@@ -57,7 +57,7 @@ func TestAppendRefusesPoisonBatch(t *testing.T) {
 				t.Fatalf("the crafted batch must pass the header and CRC check: %v", err)
 			}
 			_, l := createTestLog(t, testConfig())
-			op, err := l.PrepareAppend(batch)
+			op, err := prepareNow(l, batch)
 			if err == nil {
 				l.Appended(op)
 				t.Fatalf("PrepareAppend accepted a batch with lying records; log end now %d", l.LogEnd())

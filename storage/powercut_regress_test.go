@@ -59,7 +59,7 @@ func TestPowerCutLosingAnEarlierSegmentEndsTheLog(t *testing.T) {
 	for range 3 {
 		mustAppend(t, &d, l, randomBatch(rng, 3, 50, 1000))
 	}
-	if err := l.Roll(); err != nil {
+	if err := rollNow(l); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
@@ -105,7 +105,7 @@ func TestPowerCutKeepsArchivedSegments(t *testing.T) {
 		op := mustAppend(t, &d, l, randomBatch(rng, 3, 50, 1000))
 		want = append(want, op.Buf...)
 		if i == 2 {
-			if err := l.Roll(); err != nil {
+			if err := rollNow(l); err != nil {
 				t.Fatal(err)
 			}
 		}

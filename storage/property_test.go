@@ -99,7 +99,7 @@ func (p *propRun) do() {
 	case r < 72:
 		p.seek()
 	case r < 75:
-		p.check(p.l.Roll())
+		p.check(rollNow(p.l))
 		p.m.roll()
 	case r < 80:
 		p.check(p.d.Flush(p.l))
@@ -113,7 +113,7 @@ func (p *propRun) do() {
 		p.reopen(false)
 	}
 	if p.l.LogStart() != p.m.start() || p.l.LogEnd() != p.m.next {
-		p.fatalf("log [%d, %d), model [%d, %d)", p.l.LogStart(), p.l.LogEnd(), p.m.start(), p.m.next)
+		p.fatalf("log [%d, %d), model [%d, %d) segs %+v", p.l.LogStart(), p.l.LogEnd(), p.m.start(), p.m.next, p.l.Segments(nil))
 	}
 }
 

@@ -204,6 +204,9 @@ func (ld *loader) loadAll() error {
 			return fmt.Errorf("%w: %s starts at offset %d but the log before it ends at %d",
 				ErrCorrupt, segmentPath(r.dir, r.base, logExt), r.base, ld.expect)
 		}
+		if r.base > ld.expect && ld.expect < ld.ckpt.RecoveryPoint && ld.powerCutPossible() {
+			return ld.dropStale(i) // retention's deletes before i were not durable
+		}
 		if r.base > ld.expect && i-1 >= ld.rpIdx && ld.powerCutPossible() {
 			return ld.dropFrom(i) // the previous segment's tail was lost (power cut)
 		}
@@ -240,6 +243,34 @@ func (ld *loader) loadAll() error {
 		ld.expect = next
 	}
 	return nil
+}
+
+// dropStale deletes segments 0..i-1 and loads the log again from segment
+// i. They end in a gap that begins below the recovery point: every offset
+// below it was durable, so only retention can have removed those after the
+// gap's start, and the segments before it are ones retention deleted too,
+// brought back by a power cut that lost their unlinks while keeping later
+// ones (deletes in different directories, or unsynced ones, reach the disk
+// in any order).
+func (ld *loader) dropStale(i int) error {
+	l := ld.l
+	l.logger.Warn("storage: dropping segments retention had deleted before a power cut",
+		"dir", l.dir, "first", ld.refs[0].base, "until", ld.refs[i].base)
+	for _, s := range l.segs {
+		s.close()
+	}
+	l.segs, l.corrupt = nil, nil
+	for _, r := range ld.refs[:i] {
+		for _, ext := range segmentExts {
+			if err := l.fs.Remove(segmentPath(r.dir, r.base, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("storage: drop a segment retention had deleted: %w", err)
+			}
+		}
+	}
+	ld.refs = ld.refs[i:]
+	ld.rpIdx, ld.rpPos, ld.match = 0, 0, false
+	ld.locate(ld.ckpt, true)
+	return ld.loadAll()
 }
 
 // dropFrom deletes segments i and later: they follow a torn tail and

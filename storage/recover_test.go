@@ -141,8 +141,8 @@ func TestStaleBatchAfterHoleNotResurrected(t *testing.T) {
 	var d SyncDriver
 	b := func(v string) []byte { return makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{[]byte(v)}}) }
 	mustAppend(t, &d, l, b("a"))
-	op1, _ := l.PrepareAppend(b("b"))
-	op2, _ := l.PrepareAppend(b("c"))
+	op1, _ := prepareNow(l, b("b"))
+	op2, _ := prepareNow(l, b("c"))
 	d.write(op2.Fd, op2.Buf, op2.Pos) // op1 is never written
 	st = reopen(t, st, false)
 	l = openExisting(t, st, cfg)
@@ -452,7 +452,7 @@ func TestRecoveryScansOnlyPastRecoveryPoint(t *testing.T) {
 func TestLogsClosedUncleanlyMeanNoMarker(t *testing.T) {
 	cfg := testConfig()
 	st, l := createTestLog(t, cfg)
-	if _, err := l.PrepareAppend(makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{nil}})); err != nil {
+	if _, err := prepareNow(l, makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{nil}})); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Close(); err == nil {
@@ -513,7 +513,7 @@ func TestReopenKeepsTimeIndexSound(t *testing.T) {
 		}
 		appendAt(t, l, 5000, 50) // indexed raise after the last offset entry
 		appendAt(t, l, 200, 50)
-		if err := l.Roll(); err != nil {
+		if err := rollNow(l); err != nil {
 			t.Fatal(err)
 		}
 		var d SyncDriver

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 
 	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
@@ -36,6 +37,8 @@ type ResumeResult struct {
 	base     uint64 // segment the log resumes in
 	err      error
 	finished bool
+	dirFd    int // the partition directory, to sync the dropped names (-1: none)
+	dir      string
 }
 
 // Err is the job's error: nil when the log can resume.
@@ -56,7 +59,8 @@ type resumeJob struct {
 // Resumable reports whether StartResume may run now: the log is fenced,
 // not closed, and has no append, flush or resume in flight.
 func (l *Log) Resumable() bool {
-	if l.err == nil || l.closed || l.flushing || l.resuming {
+	l.applyRolls()
+	if l.err == nil || l.closed || l.flushing || l.resuming || l.renaming > 0 {
 		return false
 	}
 	for seq := l.pend.head; seq < l.pend.tail; seq++ {
@@ -76,8 +80,8 @@ func (l *Log) planResume() *resumeJob {
 	k := l.resumeSegment()
 	s := l.segs[k]
 	l.resumeGen++
-	j := &resumeJob{res: ResumeResult{gen: l.resumeGen, base: s.base}, fs: l.fs, fd: s.file.fd, size: s.size,
-		capacity: s.fileSize}
+	j := &resumeJob{res: ResumeResult{gen: l.resumeGen, base: s.base, dirFd: -1, dir: l.dir}, fs: l.fs, fd: s.file.fd,
+		size: s.size, capacity: s.fileSize}
 	if s.trimmed || s.sealing {
 		j.capacity = s.size // sealed: the next append rolls
 	}
@@ -99,6 +103,14 @@ func (j *resumeJob) run() ResumeResult {
 			res.err = fmt.Errorf("storage: resume: %w", err)
 			return res
 		}
+	}
+	if len(j.drop) > 0 {
+		fd, err := openFile(j.fs, res.dir, unix.O_RDONLY|unix.O_DIRECTORY)
+		if err != nil {
+			res.err = fmt.Errorf("storage: resume: %w", err)
+			return res
+		}
+		res.dirFd = fd
 	}
 	if j.capacity > j.size {
 		if err := cutTail(j.fs, j.fd, j.size, j.capacity); err != nil {
@@ -153,17 +165,19 @@ func (l *Log) FinishResume(res ResumeResult) error {
 		return ErrClosed
 	}
 	if !res.finished || res.gen != l.resumeGen || !l.resuming {
+		closeFd(l.fs, res.dirFd)
 		return nil
 	}
 	l.resuming = false
 	if res.err != nil {
+		closeFd(l.fs, res.dirFd)
 		return res.err
 	}
 	k := l.resumeSegment()
 	if l.segs[k].base != res.base {
 		panic("BUG: storage: resuming log's visible end moved while fenced")
 	}
-	l.rewind(k)
+	l.rewind(k, res.dirFd)
 	l.logger.Info("storage: partition resumed", "topic", l.topic, "partition", l.partition, "log_end", l.end)
 	return nil
 }
@@ -171,6 +185,9 @@ func (l *Log) FinishResume(res ResumeResult) error {
 // ResumeNow runs a resume on the caller's goroutine (tools and tests; the
 // server uses StartResume so that its reactors make no file system calls).
 func (l *Log) ResumeNow() error {
+	if !l.closed {
+		l.rolls.wg.Wait() // renames of the roll lane in flight
+	}
 	if !l.Resumable() {
 		if l.err == nil {
 			return nil
@@ -182,13 +199,24 @@ func (l *Log) ResumeNow() error {
 }
 
 // rewind drops everything planned past the visible end: segments rolled
-// after it (their files are gone), the planned index entries and the
-// pending appends, and makes segment k the active one again.
-func (l *Log) rewind(k int) {
-	for _, s := range l.segs[k+1:] {
-		s.close()
+// after it (their files are gone; their mappings are released on the
+// worker, with dirFd to sync the names), the planned index entries and
+// the pending appends, and makes segment k the active one again.
+func (l *Log) rewind(k int, dirFd int) {
+	if dropped := slices.Clone(l.segs[k+1:]); len(dropped) > 0 {
 		l.dirGen++
+		if l.dirFd < 0 {
+			l.dirFd, dirFd = dirFd, -1
+		}
+		l.bg.Add(1)
+		l.store.worker.post(func() {
+			defer l.bg.Done()
+			for _, s := range dropped {
+				s.close()
+			}
+		})
 	}
+	closeFd(l.fs, dirFd)
 	clear(l.segs[k+1:])
 	l.segs = l.segs[:k+1]
 	s := l.segs[k]

@@ -25,7 +25,7 @@ func TestResumeDropsWhatNeverBecameVisible(t *testing.T) {
 	var d SyncDriver
 	ops := make([]AppendOp, 0, 4)
 	for _, batch := range [][]byte{a, b, c, e} {
-		op, err := l.PrepareAppend(batch)
+		op, err := prepareNow(l, batch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func TestResumeDropsWhatNeverBecameVisible(t *testing.T) {
 	if err := l.Appended(ops[0]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.PrepareAppend(b); !errors.Is(err, ErrFenced) {
+	if _, err := prepareNow(l, b); !errors.Is(err, ErrFenced) {
 		t.Fatalf("append while fenced: %v", err)
 	}
 	rolled := l.Segments(nil)[1].Path

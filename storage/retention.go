@@ -79,7 +79,6 @@ func (l *Log) deleteOldest() {
 		var paths [3]string
 		for i, ext := range segmentExts {
 			paths[i] = s.path(ext) + deletedSuffix
-			blocking("rename")
 			if err := fsys.Rename(s.path(ext), paths[i]); err != nil {
 				l.logger.Warn("storage: deleting a segment failed; the next start deletes it again", "path", s.path(ext), "err", err)
 				s.close()
@@ -88,7 +87,6 @@ func (l *Log) deleteOldest() {
 		}
 		s.close()
 		for _, p := range paths {
-			blocking("unlink")
 			fsys.Remove(p)
 		}
 	}

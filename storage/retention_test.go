@@ -24,7 +24,7 @@ func segmentsAtTimes(t *testing.T, l *Log, times ...int64) {
 	t.Helper()
 	for _, ts := range times {
 		appendAt(t, l, ts, 500)
-		if err := l.Roll(); err != nil {
+		if err := rollNow(l); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -81,7 +81,7 @@ func TestRetentionBySizeOnlyDeletesFlushed(t *testing.T) {
 	_, l := createTestLog(t, cfg)
 	for range 4 {
 		appendAt(t, l, 1, 500)
-		l.Roll()
+		rollNow(l)
 	}
 	if err := l.EnforceRetention(time.UnixMilli(0)); err != nil || l.LogStart() != 0 {
 		t.Fatalf("unflushed segments deleted: start %d, %v", l.LogStart(), err)
@@ -104,7 +104,7 @@ func TestViewOutlivesDeletedSegment(t *testing.T) {
 	cfg.RetentionMs = 0
 	_, l := createTestLog(t, cfg)
 	first := appendAt(t, l, 1, 300)
-	l.Roll()
+	rollNow(l)
 	appendAt(t, l, 2, 300)
 	var d SyncDriver
 	d.Flush(l)

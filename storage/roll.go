@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ringmq/ringmq/storage/vfs"
@@ -87,12 +88,17 @@ func createMappedSegment(fsys vfs.FS, paths [3]string, capacity, entries int64) 
 	f, err := createSegmentFiles(fsys, paths, capacity, entries, false, nil)
 	if err == nil {
 		if err = f.mapFiles(); err != nil {
-			for _, p := range paths {
-				fsys.Remove(p)
-			}
+			f.discardFiles()
 		}
 	}
 	return f, err
+}
+
+// discardFiles removes the files of a segment that was never used.
+func (f *segmentFiles) discardFiles() {
+	for _, p := range f.paths {
+		f.fs.Remove(p)
+	}
 }
 
 // newSegment wraps freshly created, mapped files as an empty active
@@ -116,6 +122,9 @@ func newSegment(dir string, base uint64, f *segmentFiles) *segment {
 // allocated ones. Until it is done, entries past them are dropped (the
 // index is only sparser). It does not allocate unless it posts a job.
 func (l *Log) extendIndexes(s *segment) {
+	if s.unnamed {
+		return // the jobs open the files by their final names
+	}
 	for _, x := range []*index{&s.idx, &s.tidx} {
 		if !x.wantsChunk() {
 			continue
@@ -152,10 +161,36 @@ func segmentPaths(dir string, base uint64) [3]string {
 	return p
 }
 
-// preparedSegment is a next segment made by the background worker under
-// temporary names (.next-<n>.log, ...), handed to the log through an atomic
-// pointer.
-type preparedSegment struct{ *segmentFiles }
+// Rolling without blocking the owner. The next segment is prepared ahead
+// of need on the Store's roll lane (a goroutine of its own, so that seals'
+// fdatasyncs and retention on the worker never delay it): its three files
+// are created under temporary names (.next-<n>.log, ...), sized, opened
+// and mapped. A roll only swaps pointers: the prepared segment becomes the
+// active one at once, under its final paths, and the roll lane renames its
+// files into place and opens the partition directory for the flush that
+// makes the names durable; the owner applies that (applyRolls) when the
+// lane's result comes back. Until then the segment is "unnamed":
+//
+//   - a flush that would cover data in it waits (PrepareFlush refuses,
+//     FlushWaiting says why), since the data would be under a name
+//     recovery deletes;
+//   - it is not sealed, and its indexes are not extended (those jobs open
+//     the files by their final names).
+//
+// When the prepared segment is not ready at a roll (or too small after
+// segment_bytes grew), PrepareAppend returns ErrRollPending and changes
+// nothing; the owner holds the append until the log's notify function
+// runs. A preparation that fails while an append waits fences the log
+// (as a failed write does); a failed rename fences it too (the data in
+// the segment could never become durable).
+
+// preparedSegment is a next segment the roll lane made under temporary
+// names (and, once mapped, opened and mapped), handed to the log through
+// an atomic pointer.
+type preparedSegment struct {
+	*segmentFiles
+	mapped bool
+}
 
 func preparedPaths(dir string, n uint64) [3]string {
 	var p [3]string
@@ -172,100 +207,290 @@ func (p *preparedSegment) discard() {
 	}
 }
 
-// requestPrealloc asks the background worker for the next segment unless
-// one is ready or being made.
-func (l *Log) requestPrealloc() {
-	if l.closed || l.prepared.Load() != nil || l.preallocBusy.Load() {
+// rollResult is a finished roll-lane job for the owner: a segment renamed
+// into place (seg, with the partition directory's descriptor), or a failed
+// preparation (seg nil).
+type rollResult struct {
+	seg   *segment
+	dirFd int
+	err   error
+	seq   uint64 // the failed preparation's number (Log.preallocSeq)
+}
+
+// rollQueue holds the roll-lane results, for the owner.
+type rollQueue struct {
+	mu    sync.Mutex
+	done  []rollResult
+	ready atomic.Int32 // len(done), read without the lock
+	wg    sync.WaitGroup
+}
+
+func (q *rollQueue) post(r rollResult) {
+	q.mu.Lock()
+	q.done = append(q.done, r)
+	q.ready.Store(int32(len(q.done)))
+	q.mu.Unlock()
+}
+
+func (q *rollQueue) take() []rollResult {
+	if q.ready.Load() == 0 {
+		return nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	done := q.done
+	q.done = nil
+	q.ready.Store(0)
+	return done
+}
+
+// SetNotify installs fn, called on a background goroutine when work the
+// owner waits for finished: the next segment an append needed is ready (or
+// could not be made), or a rolled segment got its name. The owner then
+// calls ApplyBackground on its own goroutine, retries the appends refused
+// with ErrRollPending, and plans the flush that waited. fn must not block.
+// Call it before the first append.
+func (l *Log) SetNotify(fn func()) { l.notify.Store(&fn) }
+
+func (l *Log) notifyOwner() {
+	if fn := l.notify.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
+// requestPrealloc asks the roll lane for the next segment's files unless
+// they exist or are being made (after open and after each roll): created
+// and sized under temporary names, holding no descriptor, so an idle
+// partition costs none.
+func (l *Log) requestPrealloc() { l.prepareNext(false) }
+
+// readyNext asks the roll lane to open and map the next segment (creating
+// it first if needed) unless that is done or under way: right after a
+// roll (the log is being written to), once the active segment of a log
+// opened since is half full or half its age limit old, or when a roll
+// needs it.
+func (l *Log) readyNext() { l.prepareNext(true) }
+
+func (l *Log) prepareNext(mapped bool) {
+	if l.closed || l.preallocBusy.Load() {
 		return
 	}
+	p := l.prepared.Load()
+	if p != nil && (p.mapped || !mapped) {
+		return
+	}
+	if p != nil && !l.fits(p) {
+		l.prepared.Store(nil)
+		l.discardOnLane(p)
+		p = nil
+	}
+	l.prepared.Store(nil) // the job holds it (nothing else stores it while busy)
 	l.preallocBusy.Store(true)
-	l.preallocSeq++
-	paths := preparedPaths(l.dir, l.preallocSeq)
+	seq := l.preallocSeq
+	var paths [3]string
+	if p == nil {
+		l.preallocSeq++
+		seq = l.preallocSeq
+		paths = preparedPaths(l.dir, seq)
+	}
 	capacity := l.cfg.SegmentBytes
 	entries, zero := l.cfg.indexEntries(capacity), l.cfg.Preallocate
 	l.bg.Add(1)
-	l.store.worker.post(func() {
+	l.store.roller.post(func() {
 		defer l.bg.Done()
-		defer l.preallocBusy.Store(false)
-		f, err := createSegmentFiles(l.fs, paths, capacity, entries, zero, &l.cancel)
-		if err != nil {
-			if !l.cancel.Load() {
-				l.logger.Warn("storage: preallocating a segment failed", "dir", l.dir, "err", err)
+		var err error
+		if p == nil {
+			var f *segmentFiles
+			if f, err = createSegmentFiles(l.fs, paths, capacity, entries, zero, &l.cancel); err == nil {
+				p = &preparedSegment{segmentFiles: f}
 			}
-			return
 		}
-		p := &preparedSegment{f}
-		if l.cancel.Load() {
+		if err == nil && mapped {
+			if err = p.mapFiles(); err != nil {
+				p.discardFiles()
+			}
+			p.mapped = err == nil
+		}
+		if err == nil && l.cancel.Load() {
 			p.discard()
-			return
+			err = ErrClosed
 		}
-		if old := l.prepared.Swap(p); old != nil {
-			old.discard()
+		if err == nil {
+			l.prepared.Store(p)
+		}
+		l.preallocBusy.Store(false)
+		if err != nil && !l.cancel.Load() {
+			l.logger.Warn("storage: preparing the next segment failed", "dir", l.dir, "err", err)
+			l.rolls.post(rollResult{err: fmt.Errorf("prepare the next segment of %s: %w", l.dir, err), seq: seq})
+		}
+		// After prepared (or the failure) is published: an owner that
+		// announced its wait either sees it or is notified.
+		if l.waiting.Swap(false) {
+			l.notifyOwner()
 		}
 	})
 }
 
-// roll seals the active segment and starts a new one at l.next.
-func (l *Log) roll() error {
-	s, err := l.createNext(l.next, l.cfg.SegmentBytes)
-	if err != nil {
-		return err
+// fits says whether a prepared segment is large enough for the current
+// configuration (segment_bytes may have grown since it was made).
+func (l *Log) fits(p *preparedSegment) bool {
+	return p.capacity >= l.cfg.SegmentBytes && p.entries >= l.cfg.indexEntries(l.cfg.SegmentBytes)
+}
+
+func (l *Log) discardOnLane(p *preparedSegment) {
+	l.bg.Add(1)
+	l.store.roller.post(func() { defer l.bg.Done(); p.discard() })
+}
+
+// prepareAhead readies the next segment once the active one s is half
+// full or half its age limit old, so that its roll rarely waits.
+func (l *Log) prepareAhead(s *segment, maxTs int64) {
+	half := 2*s.reserved >= s.capacity() || l.cfg.SegmentMs > 0 && 2*(maxTs-s.firstTs) >= l.cfg.SegmentMs
+	if half {
+		l.readyNext()
 	}
+}
+
+// roll seals the active segment and makes the prepared one active at
+// l.next, or returns ErrRollPending (nothing changed) when none is ready.
+func (l *Log) roll() error {
+	p := l.takePrepared()
+	if p == nil {
+		if !l.rollWait {
+			l.rollWait = true
+			l.stats.preallocMisses++
+		}
+		l.waiting.Store(true) // announce the wait, then look again
+		l.readyNext()
+		if p = l.takePrepared(); p == nil {
+			return ErrRollPending
+		}
+	}
+	if l.rollWait {
+		l.rollWait = false
+	} else {
+		l.stats.preallocHits++
+	}
+	base := l.next
+	from := p.paths
+	p.paths = segmentPaths(l.dir, base)
+	s := newSegment(l.dir, base, p.segmentFiles)
+	s.unnamed = true
 	old := l.active()
 	old.state = SegmentSealed
 	l.segs = append(l.segs, s)
-	l.dirGen++
-	if old.reserved == old.size && !old.sealing {
-		l.seal(old)
-	}
-	l.requestPrealloc()
+	l.maybeSeal(old)
+	l.renameSegment(s, from)
+	l.readyNext() // the log is written to: have the next one mapped at once
 	return nil
 }
 
-// createNext takes the preallocated segment when it is ready and large
-// enough (renaming its files: metadata only), or creates one inline,
-// sparse, and counts the miss.
-func (l *Log) createNext(base uint64, capacity int64) (*segment, error) {
-	entries := l.cfg.indexEntries(capacity)
-	if p := l.prepared.Swap(nil); p != nil {
-		if p.capacity >= capacity && p.entries >= entries {
-			if s, err := l.install(p, base); err == nil {
-				l.stats.preallocHits++
-				return s, nil
-			} else {
-				l.logger.Warn("storage: installing a preallocated segment failed", "err", err)
-			}
-		} else {
-			p.discard()
-		}
+// takePrepared takes the prepared segment if it is mapped and large
+// enough; nil otherwise (it stays for readyNext, or, too small, goes).
+func (l *Log) takePrepared() *preparedSegment {
+	p := l.prepared.Load()
+	if p == nil || !p.mapped || !l.fits(p) {
+		return nil
 	}
-	l.stats.preallocMisses++
-	f, err := createMappedSegment(l.fs, segmentPaths(l.dir, base), capacity, entries)
-	if err != nil {
-		return nil, fmt.Errorf("roll %s: %w", l.dir, err)
-	}
-	return newSegment(l.dir, base, f), nil
+	l.prepared.Store(nil)
+	return p
 }
 
-func (l *Log) install(p *preparedSegment, base uint64) (*segment, error) {
-	dst := segmentPaths(l.dir, base)
-	for i := range dst {
-		blocking("rename")
-		if err := l.fs.Rename(p.paths[i], dst[i]); err != nil {
-			p.discard()
-			return nil, fmt.Errorf("rename %s: %w", p.paths[i], err)
+// renameSegment has the roll lane give s's files (made under the names
+// from) their final names and open the partition directory, whose fsync
+// makes them durable.
+func (l *Log) renameSegment(s *segment, from [3]string) {
+	l.renaming++
+	to := [3]string{s.path(logExt), s.idx.path, s.tidx.path}
+	fsys, dir := l.fs, l.dir
+	l.bg.Add(1)
+	l.rolls.wg.Add(1)
+	l.store.roller.post(func() {
+		defer l.bg.Done()
+		defer l.rolls.wg.Done()
+		res := rollResult{seg: s, dirFd: -1}
+		for i := range to {
+			if err := fsys.Rename(from[i], to[i]); err != nil {
+				res.err = fmt.Errorf("rename %s: %w", from[i], err)
+				break
+			}
 		}
-		p.paths[i] = dst[i]
+		if res.err == nil {
+			res.dirFd, res.err = openFile(fsys, dir, unix.O_RDONLY|unix.O_DIRECTORY)
+		}
+		l.rolls.post(res)
+		l.notifyOwner()
+	})
+}
+
+// applyRolls applies the roll lane's results (on the owner; no I/O).
+func (l *Log) applyRolls() {
+	for _, res := range l.rolls.take() {
+		l.applyRoll(res)
 	}
-	if err := p.mapFiles(); err != nil {
-		p.discard()
-		return nil, fmt.Errorf("map %s: %w", dst[0], err)
+}
+
+func (l *Log) applyRoll(res rollResult) {
+	if l.closed {
+		closeFd(l.fs, res.dirFd)
+		return
 	}
-	return newSegment(l.dir, base, p.segmentFiles), nil
+	if res.seg == nil { // a preparation failed
+		if l.rollWait && res.seq == l.preallocSeq { // not a stale failure
+			l.rollWait = false
+			l.fenceAt(l.pend.tail, fmt.Errorf("%w: %w", ErrFenced, res.err))
+		}
+		return
+	}
+	l.renaming--
+	if res.err != nil {
+		l.fenceAt(l.pend.head, fmt.Errorf("%w: roll: %w", ErrFenced, res.err))
+		return
+	}
+	res.seg.unnamed = false
+	l.dirGen++
+	if l.dirFd < 0 {
+		l.dirFd = res.dirFd
+	} else {
+		closeFd(l.fs, res.dirFd)
+	}
+	l.maybeSeal(res.seg)
+}
+
+// maybeSeal seals s once it was rolled, its last write completed and its
+// files carry their names.
+func (l *Log) maybeSeal(s *segment) {
+	if s.state != SegmentActive && s.reserved == s.size && !s.sealing && !s.unnamed && s.file != nil {
+		l.seal(s)
+	}
+}
+
+// FlushWaiting reports whether a flush must wait for a rolled segment's
+// names: visible data lies in a segment the roll lane has not renamed yet.
+// The log's notify function runs when it has.
+func (l *Log) FlushWaiting() bool {
+	for i := len(l.segs) - 1; i >= 0 && l.segs[i].unnamed; i-- {
+		if l.segs[i].base < l.end {
+			return true
+		}
+	}
+	return false
+}
+
+// WaitBackground waits for this log's background jobs and applies their
+// results: for tools and tests that drive a log synchronously (a server's
+// owner is notified instead, SetNotify).
+func (l *Log) WaitBackground() {
+	if l.closed {
+		return
+	}
+	l.bg.Wait()
+	l.ApplyBackground()
 }
 
 // Roll seals the active segment now if it holds anything (an admin action
-// and a test hook; appends roll by size and age on their own).
+// and a test hook; appends roll by size and age on their own). It returns
+// ErrRollPending like PrepareAppend.
 func (l *Log) Roll() error {
 	switch {
 	case l.closed:

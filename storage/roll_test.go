@@ -71,13 +71,30 @@ func TestRollBySizeSealsAndTrims(t *testing.T) {
 	}
 }
 
-func TestRollMissCreatesInline(t *testing.T) {
+// TestRollMissWaits: a roll that finds no next segment ready refuses with
+// ErrRollPending and changes nothing; once the roll lane made it (the log's
+// notify function runs), the roll goes through.
+func TestRollMissWaits(t *testing.T) {
 	_, l := createTestLog(t, testConfig())
+	notified := make(chan struct{}, 16)
+	l.SetNotify(func() { notified <- struct{}{} })
 	var d SyncDriver
 	mustAppend(t, &d, l, makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{[]byte("a")}}))
 	waitPrepared(t, l)
-	l.prepared.Swap(nil).discard() // as if the worker had not finished
-	if err := l.Roll(); err != nil {
+	l.prepared.Swap(nil).discard() // as if the roll lane had not finished
+	if err := l.Roll(); !errors.Is(err, ErrRollPending) {
+		t.Fatalf("roll without a prepared segment: %v, want ErrRollPending", err)
+	}
+	if n := len(l.Segments(nil)); n != 1 {
+		t.Fatalf("%d segments after a refused roll, want 1", n)
+	}
+	select {
+	case <-notified:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the roll lane did not notify the owner")
+	}
+	l.ApplyBackground()
+	if err := rollNow(l); err != nil {
 		t.Fatal(err)
 	}
 	if st := l.Stats(); st.PreallocMisses != 1 || st.Segments[SegmentActive] != 1 || st.Segments[SegmentSealed] != 1 {
@@ -85,7 +102,7 @@ func TestRollMissCreatesInline(t *testing.T) {
 	}
 	mustAppend(t, &d, l, makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{[]byte("b")}}))
 	if got := readAllBatches(t, l, 0); lastNext(t, got) != 2 {
-		t.Fatalf("log after inline roll ends at %d", lastNext(t, got))
+		t.Fatalf("log after the roll ends at %d", lastNext(t, got))
 	}
 }
 
@@ -104,10 +121,10 @@ func TestRollByAge(t *testing.T) {
 	if len(bases) != 3 || bases[1] != 3 || bases[2] != 5 {
 		t.Fatalf("segment bases %v, want [0 3 5]", bases)
 	}
-	if err := l.Roll(); err != nil || len(l.Segments(nil)) != 4 {
+	if err := rollNow(l); err != nil || len(l.Segments(nil)) != 4 {
 		t.Fatalf("explicit roll: %v", err)
 	}
-	if err := l.Roll(); err != nil || len(l.Segments(nil)) != 4 {
+	if err := rollNow(l); err != nil || len(l.Segments(nil)) != 4 {
 		t.Fatalf("rolling an empty segment must do nothing: %v", err)
 	}
 }
@@ -117,7 +134,7 @@ func TestAppendLargerThanSegment(t *testing.T) {
 	cfg.SegmentBytes = MinSegmentBytes
 	_, l := createTestLog(t, cfg)
 	big := makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{make([]byte, 2000)}})
-	if _, err := l.PrepareAppend(big); !errors.Is(err, ErrBatchTooLarge) {
+	if _, err := prepareNow(l, big); !errors.Is(err, ErrBatchTooLarge) {
 		t.Fatalf("PrepareAppend(%d bytes) = %v, want ErrBatchTooLarge", len(big), err)
 	}
 }
@@ -126,11 +143,11 @@ func TestRolledSegmentSealsWhenItsWritesComplete(t *testing.T) {
 	_, l := createTestLog(t, testConfig())
 	var d SyncDriver
 	b := func() []byte { return makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{make([]byte, 100)}}) }
-	op1, _ := l.PrepareAppend(b())
-	if err := l.Roll(); err != nil {
+	op1, _ := prepareNow(l, b())
+	if err := rollNow(l); err != nil {
 		t.Fatal(err)
 	}
-	op2, _ := l.PrepareAppend(b())
+	op2, _ := prepareNow(l, b())
 	for _, op := range []AppendOp{op1, op2} {
 		if err := d.write(op.Fd, op.Buf, op.Pos); err != nil {
 			t.Fatal(err)

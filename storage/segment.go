@@ -102,6 +102,7 @@ type segment struct {
 	damaged     []damage // corrupt ranges found at recovery (damage.go)
 	trimmed     bool     // .log and indexes cut to their used size
 	sealing     bool     // sealing started (seal.go); trimmed once it ends
+	unnamed     bool     // rolled; its files are not renamed into place yet (roll.go)
 	archiving   bool     // an archive job is in flight
 	indexFaults int      // reads that found the offset index wrong (find)
 }

@@ -42,6 +42,7 @@ type Store struct {
 	lockFd int
 	clean  bool
 	worker *worker
+	roller *worker // the roll lane: next segments and their renames (roll.go)
 
 	mu      sync.Mutex
 	logs    map[string]*Log // open, and being opened (nil)
@@ -60,7 +61,7 @@ type Partition struct {
 // marker, remembering whether it was there. A directory locked by another
 // process fails with ErrLocked.
 func OpenStore(dir string, opts StoreOptions) (*Store, error) {
-	s := &Store{dir: dir, fs: vfs.Or(opts.FS), opts: opts, logger: opts.Logger, lockFd: -1, logs: map[string]*Log{}}
+	s := &Store{dir: dir, fs: hookedFS{vfs.Or(opts.FS)}, opts: opts, logger: opts.Logger, lockFd: -1, logs: map[string]*Log{}}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -83,6 +84,7 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 		}
 	}
 	s.worker = startWorker()
+	s.roller = startWorker()
 	return s, nil
 }
 
@@ -153,7 +155,6 @@ func (s *Store) open(topic string, partition uint32, cfg LogConfig, mode openMod
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	blocking("open")
 	key := partitionKey(topic, partition)
 	s.mu.Lock()
 	if _, busy := s.logs[key]; busy || s.closed {
@@ -211,7 +212,6 @@ func (s *Store) DeletePartition(topic string, partition uint32) error {
 	if err := validatePartition(topic, partition); err != nil {
 		return err
 	}
-	blocking("unlink")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, open := s.logs[partitionKey(topic, partition)]; open {
@@ -241,7 +241,6 @@ func (s *Store) RemoveTopicDir(topic string) error {
 	if err := validatePartition(topic, 0); err != nil {
 		return err
 	}
-	blocking("unlink")
 	return s.fs.RemoveAll(filepath.Join(s.dir, topicsDir, topic))
 }
 
@@ -310,6 +309,7 @@ func (s *Store) Close() error {
 		errs = append(errs, l.Close())
 	}
 	s.worker.stop()
+	s.roller.stop()
 	s.mu.Lock()
 	clean := !s.unclean
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"io"
 
 	"golang.org/x/sys/unix"
@@ -17,9 +18,14 @@ type SyncDriver struct {
 }
 
 // Append prepares, writes and completes one append (several batches back
-// to back are one append).
+// to back are one append). When the next segment is not ready it waits for
+// the roll lane (Log.WaitBackground) and tries again.
 func (d *SyncDriver) Append(l *Log, batches []byte) (AppendOp, error) {
 	op, err := l.PrepareAppend(batches)
+	for errors.Is(err, ErrRollPending) {
+		l.WaitBackground()
+		op, err = l.PrepareAppend(batches)
+	}
 	if err != nil {
 		return op, err
 	}
@@ -52,13 +58,19 @@ func (d *SyncDriver) write(fd int, b []byte, off int64) error {
 	return nil
 }
 
-// Flush waits for the seals in progress, then fsyncs everything visible
+// Flush waits for the renames and seals in progress, then fsyncs everything visible
 // (nothing when there is nothing to do).
 func (d *SyncDriver) Flush(l *Log) error {
 	if !l.closed {
+		l.rolls.wg.Wait() // rolled segments get their names, then seal
+		l.applyRolls()
 		l.finishSeals()
 	}
 	op, ok := l.PrepareFlush()
+	if !ok && l.FlushWaiting() {
+		l.WaitBackground()
+		op, ok = l.PrepareFlush()
+	}
 	if !ok {
 		return l.Err()
 	}
