@@ -74,6 +74,7 @@ func (r *Replica) Tick(now time.Time) {
 		r.nextCheckpoint = now.Add(r.cfg.CheckpointInterval)
 	}
 	r.expireWaiters()
+	r.checkLag()
 }
 
 // NextDeadline is when the replica next wants a Tick: the next interval
