@@ -139,7 +139,8 @@ func (r *Replica) pendingAdd(id ID) bool {
 // ISRChanged applies the ISR the controller committed at partitionEpoch
 // (the leader's proposal, or a change of its own such as a fenced broker
 // leaving). An older partition epoch than the leader's is ignored
-// (ErrStaleEpoch). It ends a proposal in flight.
+// (ErrStaleEpoch). A newer one ends the proposal in flight: it was
+// committed, or can never be.
 func (r *Replica) ISRChanged(partitionEpoch int32, isr []ID) error {
 	if r.rp.role != RoleLeader {
 		return ErrNotLeader
@@ -147,16 +148,27 @@ func (r *Replica) ISRChanged(partitionEpoch int32, isr []ID) error {
 	if partitionEpoch < r.rp.partitionEpoch {
 		return fmt.Errorf("%w: ISR of partition epoch %d, leader has %d", ErrStaleEpoch, partitionEpoch, r.rp.partitionEpoch)
 	}
+	if r.rp.proposing && partitionEpoch > r.rp.proposal.PartitionEpoch {
+		// the controller moved on: the proposal was committed (this is
+		// it) or can never be
+		r.rp.proposing, r.rp.proposed = false, false
+	}
 	r.rp.partitionEpoch = partitionEpoch
-	r.rp.proposing, r.rp.proposed = false, false
 	r.setISR(isr)
 	return nil
 }
 
-// ISRChangeRefused ends the proposal in flight without a change (the
-// controller refused it: a stale partition epoch, or this leader was
-// replaced); a later Tick or fetch may propose again.
-func (r *Replica) ISRChangeRefused() {
+// ISRChangeRefused ends the proposal made at partitionEpoch without a
+// change: the controller refused it (a stale partition epoch, or this
+// leader was replaced), so it can never be committed; a later Tick or
+// fetch may propose again. A refusal of another proposal is ignored. A
+// proposal whose answer was lost must not be given up (a committed expand
+// would then not be counted): the driver sends it again, or waits for the
+// controller's state (ISRChanged, BecomeLeader).
+func (r *Replica) ISRChangeRefused(partitionEpoch int32) {
+	if !r.rp.proposing || r.rp.proposal.PartitionEpoch != partitionEpoch {
+		return
+	}
 	r.rp.proposing, r.rp.proposed = false, false
 	r.updateHW()
 	r.check()

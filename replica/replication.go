@@ -237,6 +237,10 @@ func (r *Replica) BecomeLeader(s LeaderState) error {
 	if s.Epoch < r.rp.epoch || (s.Epoch == r.rp.epoch && r.rp.decided && r.rp.role == RoleFollower) {
 		return fmt.Errorf("%w: become leader in epoch %d, replica is %v in epoch %d", ErrStaleEpoch, s.Epoch, r.rp.role, r.rp.epoch)
 	}
+	if s.Epoch == r.rp.epoch && r.rp.decided && r.rp.role == RoleLeader {
+		// the same leadership again (a metadata refresh): only the ISR
+		return r.ISRChanged(s.PartitionEpoch, s.ISR)
+	}
 	if err := r.rp.epochs.Assign(s.Epoch, r.next); err != nil {
 		return err
 	}
