@@ -125,11 +125,11 @@ func TestLeaderAnswersDivergence(t *testing.T) {
 		end   uint64
 		valid bool
 	}{
-		{12, 5, 0, 0, true},  // in the current epoch: fine
-		{10, 3, 0, 0, true},  // epoch 3 ended at 10: fine
-		{14, 3, 3, 10, false}, // epoch 3 ended at 10, the follower has more of it
-		{14, 4, 3, 10, false}, // epoch 4 never wrote here: epoch 3, ended at 10
-		{25, 5, 5, 20, false}, // past the leader's log end
+		{12, 5, 0, 0, true},      // in the current epoch: fine
+		{10, 3, 0, 0, true},      // epoch 3 ended at 10: fine
+		{14, 3, 3, 10, false},    // epoch 3 ended at 10, the follower has more of it
+		{14, 4, 3, 10, false},    // epoch 4 never wrote here: epoch 3, ended at 10
+		{25, 5, 5, 20, false},    // past the leader's log end
 		{8, NoEpoch, 0, 0, true}, // an empty log from 8 on (retention): nothing to check
 		{25, NoEpoch, NoEpoch, 20, false},
 	} {
@@ -198,7 +198,7 @@ func TestISRShrinkAfterLagTime(t *testing.T) {
 	if d.turn().ProposeISR {
 		t.Fatal("the proposal was handed out twice")
 	}
-	d.expectAcks("") // 3 still counts until committed
+	d.expectAcks("")        // 3 still counts until committed
 	d.r.ISRChangeRefused(8) // not ours
 	must(t, d.r.ISRChanged(10, []ID{1, 2}))
 	d.turn()
