@@ -37,7 +37,7 @@ import (
 var simLong = flag.Bool("sim.long", false, "run TestReplicationSim with many seeds and long runs")
 
 func TestReplicationSim(t *testing.T) {
-	seeds := []uint64{1, 2, uint64(time.Now().UnixNano())}
+	seeds := []uint64{1, 2, 3, uint64(time.Now().UnixNano())}
 	steps := 2000
 	if *simLong {
 		seeds, steps = nil, 30000
