@@ -219,6 +219,7 @@ func (l *Log) rewind(k int) {
 		l.pend.pop()
 	}
 	l.next = l.end
+	l.truncateEpochs(l.end)
 	l.err, l.fence = nil, math.MaxUint64
 	l.requestPrealloc()
 }
