@@ -215,7 +215,12 @@ func (l *Log) latestEpoch() int32 {
 // the epoch is newer than the latest. It does not allocate unless it adds
 // one.
 func (l *Log) assignEpoch(epoch int32, start uint64) {
-	if n := len(l.epochs); epoch >= 0 && (n == 0 || epoch > l.epochs[n-1].Epoch) {
+	n := len(l.epochs)
+	switch {
+	case epoch < 0 || (n > 0 && epoch <= l.epochs[n-1].Epoch):
+	case n > 0 && l.epochs[n-1].Start == start:
+		l.epochs[n-1].Epoch = epoch // an entry with no batch (the log start moved past it)
+	default:
 		l.epochs = append(l.epochs, EpochEntry{Epoch: epoch, Start: start})
 	}
 }
@@ -298,6 +303,7 @@ func (l *Log) loadEpochs() error {
 		l.epochs = l.epochs[:0] // the file's end is no batch boundary here: rebuild
 		l.walkEpochs(start)
 	}
+	l.truncateEpochs(l.end) // an epoch left with no batch by the log start
 	if have && c.End > l.end {
 		cp := l.epochCheckpoint(l.end)
 		if err := writeEpochs(l.fs, l.dir, &cp); err != nil {

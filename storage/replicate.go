@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"path/filepath"
 
 	"github.com/ringmq/ringmq/proto"
 )
@@ -152,27 +153,23 @@ func (l *Log) TruncateTo(offset uint64) error {
 	if offset == s.base {
 		drop = k
 	}
-	for _, x := range l.segs[drop:] {
+	// Later segments go last first, so that a crash in between leaves a
+	// prefix of the log; the first segment is replaced, never removed (a
+	// log with no segment would restart at offset 0).
+	for i := len(l.segs) - 1; i >= max(drop, 1); i-- {
+		x := l.segs[i]
 		x.close()
+		l.segs[i] = nil
 		for _, ext := range segmentExts {
 			if err := l.fs.Remove(x.path(ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				l.fenceAt(l.pend.tail, fmt.Errorf("%w: truncate: %w", ErrFenced, err))
-				return l.err
+				l.segs = l.segs[:i]
+				return l.fail(err)
 			}
 		}
 	}
-	clear(l.segs[drop:])
-	l.segs = l.segs[:drop]
+	l.segs = l.segs[:max(drop, 1)]
 	if drop == 0 {
-		// everything goes: start over at offset
-		if err := syncDir(l.fs, l.dir); err != nil {
-			return l.fail(err)
-		}
-		l.epochs = l.epochs[:0]
-		if err := l.createFirst(offset); err != nil {
-			return l.fail(err)
-		}
-		return l.fail(syncDir(l.fs, l.dir))
+		return l.fail(l.restartAt(offset))
 	}
 	if drop == k+1 {
 		if err := l.cutSegment(s, pos, offset); err != nil {
@@ -189,6 +186,45 @@ func (l *Log) TruncateTo(offset uint64) error {
 	if last.state != SegmentActive {
 		last.fileSize = last.size // sealed: the next append rolls
 	}
+	return nil
+}
+
+// restartAt replaces the log's only segment (based at offset) by an empty
+// one: its files are created under temporary names and renamed over the
+// old ones, indexes first and the .log last, so a crash leaves either the
+// old segment or the new one (with possibly empty indexes, which recovery
+// rebuilds).
+func (l *Log) restartAt(offset uint64) error {
+	old := l.segs[0]
+	capacity := l.cfg.SegmentBytes
+	var tmp [3]string
+	for i, ext := range segmentExts {
+		tmp[i] = filepath.Join(l.dir, nextPrefix+"-truncate"+ext)
+	}
+	f, err := createSegmentFiles(l.fs, tmp, capacity, l.cfg.indexEntries(capacity), false, nil)
+	if err != nil {
+		return err
+	}
+	dst := segmentPaths(l.dir, offset)
+	for i := len(dst) - 1; i >= 0; i-- {
+		blocking("rename")
+		if err := l.fs.Rename(tmp[i], dst[i]); err != nil {
+			return err
+		}
+	}
+	f.paths = dst
+	if err := syncDir(l.fs, l.dir); err != nil {
+		return err
+	}
+	if err := f.mapFiles(); err != nil {
+		return err
+	}
+	old.close()
+	l.segs[0] = newSegment(l.dir, offset, f)
+	l.next, l.end, l.flushed = offset, offset, offset
+	l.epochs = l.epochs[:0]
+	l.rp = l.checkpointAt()
+	l.written = l.rp
 	return nil
 }
 
