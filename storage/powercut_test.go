@@ -157,7 +157,7 @@ type cutPart struct {
 	batches []cutBatch // every batch ever appended and not lost to a crash
 	start   uint64     // LogStart after the last retention
 	acked   uint64     // flushed offset acknowledged
-	epoch int32 // the newest leader epoch used (a controller's epochs only grow)
+	epoch   int32      // the newest leader epoch used (a controller's epochs only grow)
 	// before: the batches before a TruncateTo in the current step, which a
 	// crash inside it may bring back (truncFloor: its offset)
 	before     []cutBatch
