@@ -60,6 +60,9 @@ func (r *Replica) Tick(now time.Time) {
 	if first {
 		r.nextFlush = now.Add(r.cfg.FlushInterval)
 		r.nextCheckpoint = now.Add(r.cfg.CheckpointInterval)
+		for i := range r.followers { // known before the clock: their lag starts now
+			r.followers[i].lastCaughtUp = later(r.followers[i].lastCaughtUp, now)
+		}
 	}
 	if !r.cfg.Sync && !now.Before(r.nextFlush) {
 		covered := r.off.Flushed

@@ -349,3 +349,22 @@ func TestFollowerIgnoresStaleAnswers(t *testing.T) {
 		t.Fatal("no new fetch after stale answers")
 	}
 }
+
+// Followers put in the ISR before the first Tick get their lag time from
+// that Tick, not from the zero time.
+func TestLagCountsFromTheFirstTick(t *testing.T) {
+	cfg := syncConfig()
+	cfg.ID, cfg.ReplicaLagTime = 1, time.Second
+	r, err := New(cfg, Offsets{})
+	must(t, err)
+	r.SetISR([]ID{1, 2})
+	r.Tick(t0)
+	if rd := r.Ready(); rd.ProposeISR {
+		t.Fatalf("shrink proposed at the first tick: %+v", rd.ISRChange)
+	}
+	r.Advance()
+	r.Tick(t0.Add(2 * time.Second))
+	if rd := r.Ready(); !rd.ProposeISR || rd.ISRChange.Op != ISRShrink {
+		t.Fatalf("no shrink after the lag time: %+v", rd)
+	}
+}
