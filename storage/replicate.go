@@ -82,10 +82,11 @@ func validateReplicated(b []byte, next uint64, epoch int32) (appendSummary, erro
 
 // TruncateTo drops every batch at or after offset (a batch boundary in
 // [LogStart, LogEnd]): the segments after it are deleted, the one holding
-// it is cut there (a hole punched from there to its end, so a View still
-// reading it sees zeros, never SIGBUS), indexes, leader epochs and the
-// flushed offset follow, and the next append goes at offset (into a new
-// segment when the cut one was sealed). Nothing may be in flight (no
+// it is cut there (the active one by a hole punched from there to its
+// end, so a View still reading it sees zeros; a sealed one by cutting its
+// file, as sealing does), indexes, leader epochs and the flushed offset
+// follow, and the next append goes at offset (into a new active segment
+// when the log now ends with a sealed one). Nothing may be in flight (no
 // append, flush or resume; ErrTruncateBusy), and an offset inside an
 // archived segment is refused.
 //
@@ -176,16 +177,24 @@ func (l *Log) TruncateTo(offset uint64) error {
 			return l.fail(err)
 		}
 	}
-	if err := syncDir(l.fs, l.dir); err != nil {
-		return l.fail(err)
-	}
 	l.end = offset
 	l.flushed = min(l.flushed, offset)
 	last := l.segs[len(l.segs)-1]
 	l.rewind(len(l.segs) - 1)
 	if last.state != SegmentActive {
-		last.fileSize = last.size // sealed: the next append rolls
+		// the log now ends with a sealed (flushed, archived) segment: the
+		// next appends go to a new one, and the old keeps its state
+		seg, err := l.createNext(offset, l.cfg.SegmentBytes)
+		if err != nil {
+			return l.fail(err)
+		}
+		l.segs = append(l.segs, seg)
+		l.dirGen++
 	}
+	if err := syncDir(l.fs, l.dir); err != nil {
+		return l.fail(err)
+	}
+	l.dirSynced = l.dirGen
 	return nil
 }
 
@@ -238,11 +247,18 @@ func (l *Log) fail(err error) error {
 	return l.err
 }
 
-// cutSegment cuts s at pos (offset): a hole from pos to the file's end,
-// fdatasync'd, and its visible state, indexes and running max timestamp
-// shortened to match.
+// cutSegment cuts s at pos (offset), fdatasync'd: the active segment by a
+// hole from pos to its end (it keeps its capacity), a sealed one by
+// cutting the file there (as sealing trims it); its visible state,
+// indexes and running max timestamp are shortened to match.
 func (l *Log) cutSegment(s *segment, pos int64, offset uint64) error {
-	if s.fileSize > pos {
+	switch {
+	case s.state != SegmentActive:
+		if err := resize(l.fs, s.file.fd, pos, pos); err != nil {
+			return err
+		}
+		s.fileSize = pos
+	case s.fileSize > pos:
 		blocking("fallocate")
 		if err := cutTail(l.fs, s.file.fd, pos, s.fileSize); err != nil {
 			return err
