@@ -276,6 +276,9 @@ func (r *Replica) BecomeFollower(epoch int32, leader ID) error {
 	}
 	wasLeader := r.rp.role == RoleLeader
 	r.rp.role, r.rp.epoch, r.rp.leader, r.rp.decided = RoleFollower, epoch, leader, true
+	// an epoch this replica led without writing anything is no part of
+	// its log: the new leader's batches of an older epoch may follow
+	r.rp.epochs.TruncateFrom(r.next)
 	r.rp.proposing, r.rp.proposed = false, false
 	if wasLeader {
 		for i := 0; i < r.aboveHW.len(); i++ {

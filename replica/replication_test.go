@@ -368,3 +368,28 @@ func TestLagCountsFromTheFirstTick(t *testing.T) {
 		t.Fatalf("no shrink after the lag time: %+v", rd)
 	}
 }
+
+// A leader demoted before it wrote anything in its epoch drops that epoch,
+// so the new leader's batches of an older epoch (which it has further than
+// the demoted one) are taken.
+func TestDemotedLeaderTakesOlderEpochBatches(t *testing.T) {
+	cfg := intervalConfig()
+	cfg.ID = 1
+	d := newDriver(t, cfg, Offsets{LogEnd: 100, Flushed: 100})
+	must(t, d.r.SetEpochs([]EpochEntry{{Epoch: 4, Start: 0}}))
+	must(t, d.r.BecomeLeader(LeaderState{Epoch: 5, PartitionEpoch: 3, ISR: []ID{1, 2}}))
+	d.turn()
+	must(t, d.r.BecomeFollower(6, 2))
+	rd := d.turn()
+	if !rd.SendFetch || rd.Fetch.LastEpoch != 4 {
+		t.Fatalf("fetch %+v", rd.Fetch)
+	}
+	must(t, d.r.Fetched(Fetched{Token: 1, LeaderEpoch: 6, HighWatermark: 90,
+		Batches: []Batch{{Base: 100, Last: 104, Epoch: 4, Bytes: 10}, {Base: 105, Last: 105, Epoch: 6, Bytes: 10}}}))
+	if rd := d.turn(); !rd.Replicate || rd.ReplicateWork.Batches != 2 {
+		t.Fatalf("replicate %+v", rd.ReplicateWork)
+	}
+	if got := d.r.Epochs().Entries(nil); !slices.Equal(got, []EpochEntry{{4, 0}, {6, 105}}) {
+		t.Fatalf("epochs %v", got)
+	}
+}
