@@ -276,11 +276,11 @@ func (r *Replica) BecomeFollower(epoch int32, leader ID) error {
 	}
 	wasLeader := r.rp.role == RoleLeader
 	r.rp.role, r.rp.epoch, r.rp.leader, r.rp.decided = RoleFollower, epoch, leader, true
-	// an epoch this replica led without writing anything is no part of
-	// its log: the new leader's batches of an older epoch may follow
-	r.rp.epochs.TruncateFrom(r.next)
 	r.rp.proposing, r.rp.proposed = false, false
 	if wasLeader {
+		// an epoch this replica led without writing anything is no part
+		// of its log: the new leader's batches of an older epoch may follow
+		r.rp.epochs.TruncateFrom(r.next)
 		for i := 0; i < r.aboveHW.len(); i++ {
 			if v := r.aboveHW.at(i); v.waiting {
 				v.waiting = false
