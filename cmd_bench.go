@@ -18,7 +18,7 @@ import (
 
 const benchUsage = "ringmq bench produce|consume|e2e|tcp|rawlog [--driver raw|client] [--server HOST:PORT] [--topic T] [--partitions N] " +
 	"[--producers N] [--consumers N] [--inflight N] [--msg-size B] [--messages N | --duration D] " +
-	"[--batch-bytes B] [--linger D] [--dir DIR] [--acks 0|1|all] [--compression none|gzip|snappy|lz4|zstd] [--rate R] [--json] [--report FILE.html] [--cpuprofile FILE]"
+	"[--batch-bytes B] [--linger D] [--dir DIR] [--acks 0|1|all] [--compression none|gzip|snappy|lz4|zstd] [--rate R] [--idempotence=false] [--json] [--report FILE.html] [--cpuprofile FILE]"
 
 func cmdBench(args []string) error {
 	cfg, opts, err := parseBenchFlags(args)
@@ -136,6 +136,7 @@ func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 	compression := fs.String("compression", "none", "none, gzip, snappy, lz4 or zstd")
 	dir := fs.String("dir", "", "rawlog: directory for its files (a fresh one inside, removed after; default: the system's temp dir)")
 	rate := fs.Float64("rate", 0, "cap on messages per second, all producers together (0: none)")
+	idempotence := fs.Bool("idempotence", true, "produce as idempotent producers (producer ids and sequence numbers; never with acks 0)")
 	var out benchOutput
 	fs.BoolVar(&out.json, "json", false, "print the report as one JSON object")
 	fs.StringVar(&out.report, "report", "", "also write the report as one self-contained HTML page with charts to `FILE.html`")
@@ -149,7 +150,7 @@ func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Server: *server, Dir: *dir, Topic: *topic, Partitions: *partitions,
 		Producers: *producers, Consumers: *consumers, InFlight: *inflight, MsgSize: *msgSize,
 		Messages: *messages, Duration: *duration, BatchBytes: *batchBytes, Linger: *linger,
-		Rate: *rate, Progress: os.Stderr, ProgressInterval: time.Second, ProgressBar: isTerminal(os.Stderr),
+		Rate: *rate, Idempotent: *idempotence, Progress: os.Stderr, ProgressInterval: time.Second, ProgressBar: isTerminal(os.Stderr),
 	}
 	if err := checkBenchFlags(&cfg, *acks, *compression); err != nil {
 		return cfg, out, err

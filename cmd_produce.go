@@ -20,7 +20,7 @@ import (
 )
 
 const (
-	produceUsage   = "ringmq produce TOPIC [-a 0|1|all] [-k KEY | -K SEP] [-H name=value ...] [-p P] [--print-offsets] [--timeout 30s] [-s HOST:PORT]"
+	produceUsage   = "ringmq produce TOPIC [-a 0|1|all] [-k KEY | -K SEP] [-H name=value ...] [-p P] [--print-offsets] [--timeout 30s] [--idempotence=false] [-s HOST:PORT]"
 	maxLineBytes   = 8 << 20 // longest stdin line accepted as one record
 	readBufferSize = 256 << 10
 )
@@ -36,6 +36,7 @@ type produceOptions struct {
 	partition    int64 // -1: by key, or sticky round robin without one
 	printOffsets bool
 	timeout      time.Duration
+	idempotence  bool
 }
 
 func cmdProduce(args []string) error {
@@ -55,7 +56,8 @@ func cmdProduce(args []string) error {
 	}
 	reach := &reachability{w: os.Stderr}
 	popts := client.ProducerOptions{ClientID: "ringmq-produce", Acks: clientAcks(opts.acks),
-		DeliveryTimeout: opts.timeout, RequestTimeout: min(opts.timeout, produceRequestTimeout), OnDial: reach.onDial}
+		DeliveryTimeout: opts.timeout, RequestTimeout: min(opts.timeout, produceRequestTimeout), OnDial: reach.onDial,
+		DisableIdempotence: !opts.idempotence}
 	if opts.partition >= 0 {
 		popts.Partitioner = client.ManualPartitioner{}
 	}
@@ -107,12 +109,13 @@ func parseProduceFlags(args []string) (produceOptions, error) {
 	fs.alias("p", "partition")
 	printOffsets := fs.Bool("print-offsets", false, "print \"partition P offset O\" for each record, in input order, once acknowledged")
 	timeout := fs.Duration("timeout", produceDeliveryTimeout, "fail records not acknowledged within this `DURATION` (the producer retries until then)")
+	idempotence := fs.Bool("idempotence", true, "idempotent producer: a retried record is stored once (false: at least once; acks 0 never is)")
 	pos, err := fs.parse(args, 1, 1)
 	if err != nil {
 		return produceOptions{}, err
 	}
 	o := produceOptions{server: *server, topic: pos[0], keySep: *keySep, partition: *partition,
-		headers: headers.list, printOffsets: *printOffsets, timeout: *timeout}
+		headers: headers.list, printOffsets: *printOffsets, timeout: *timeout, idempotence: *idempotence}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "key" || f.Name == "k" {
 			o.key = []byte(*key)

@@ -48,8 +48,13 @@ const (
 	DefaultMsgSize    = 1024
 	DefaultMessages   = 1_000_000
 	DefaultBatchBytes = 64 << 10
-	DefaultLinger     = 5 * time.Millisecond
-	DefaultInFlight   = 4
+	// DefaultLinger is short because a paced run counts each record's
+	// latency from its due time: the first record of a batch waits up to
+	// the linger, so the linger is a floor under the latency percentiles
+	// whenever batches do not fill sooner (at half the peak rate they do
+	// not: 5 ms gave p50 6.8 ms where 1 ms gave 2.5 ms, same minute).
+	DefaultLinger   = time.Millisecond
+	DefaultInFlight = 4
 
 	// minMsgSize leaves room for the 8-byte send time every record carries.
 	minMsgSize = 8
@@ -75,6 +80,10 @@ type Config struct {
 	Acks       int8          // proto.AcksNone, AcksLeader or AcksAll
 	Codec      proto.Codec
 	Rate       float64 // messages per second, all producers together; 0: no cap
+	// Idempotent stamps batches with producer ids and sequence numbers
+	// (the raw driver: one producer id per request slot; the client
+	// driver: client.Producer's idempotence). Never with acks 0.
+	Idempotent bool
 
 	// Progress receives a line every ProgressInterval (default 1s); nil:
 	// none. With ProgressBar (Progress is a terminal) it gets one line

@@ -107,7 +107,7 @@ func startClientProducers(cfg *Config, parts []proto.PartitionInfo, m *meter) (*
 			Partitioner: client.ManualPartitioner{}, BatchBytes: cfg.BatchBytes, Linger: cfg.Linger,
 			MaxInFlight: cfg.InFlight, MaxBufferedBytes: clientBufferBytes(cfg),
 			MaxRequestBytes: max(1<<20, 2*cfg.BatchBytes), // room for a whole batch and its framing
-			DeliveryTimeout: clientDeliveryTimeout,
+			DeliveryTimeout: clientDeliveryTimeout, DisableIdempotence: !cfg.Idempotent,
 		})
 		if err != nil {
 			cp.close()

@@ -54,9 +54,15 @@ func newTemplate(count, msgSize int) *template {
 func (t *template) capacity() int { return len(t.valueAt) }
 
 // stamp returns a finished batch of the first n records, record i carrying
-// send time firstNs + i*stepNs. The batch aliases the template until the
-// next stamp.
+// send time firstNs + i*stepNs, not idempotent. The batch aliases the
+// template until the next stamp.
 func (t *template) stamp(n int, firstNs, stepNs int64) []byte {
+	return t.stampProducer(n, firstNs, stepNs, proto.NoProducerID, -1, -1)
+}
+
+// stampProducer is stamp with the producer id, epoch and base sequence of
+// an idempotent producer.
+func (t *template) stampProducer(n int, firstNs, stepNs, id int64, epoch int16, seq int32) []byte {
 	if n < 1 || n > len(t.valueAt) {
 		panic(fmt.Sprintf("BUG: bench: stamp %d records of a %d-record template", n, len(t.valueAt)))
 	}
@@ -64,7 +70,7 @@ func (t *template) stamp(n int, firstNs, stepNs int64) []byte {
 		binary.LittleEndian.PutUint64(t.buf[off:], uint64(firstNs+int64(i)*stepNs))
 	}
 	ms := firstNs / 1e6
-	return proto.FinishBatch(t.buf[:t.recordTo[n-1]], 0, uint32(n), ms, ms, -1, -1, -1)
+	return proto.FinishBatch(t.buf[:t.recordTo[n-1]], 0, uint32(n), ms, ms, id, epoch, seq)
 }
 
 // sendTime reads the send time a record's value carries.

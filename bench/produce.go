@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,7 +72,12 @@ func startProducers(ctx context.Context, cfg *Config, parts []proto.PartitionInf
 		}
 		p.conns = append(p.conns, c)
 		for slot := range cfg.InFlight {
-			p.senders = append(p.senders, newSender(cfg, c, a.parts, slot, total, m.newWorker()))
+			s := newSender(cfg, c, a.parts, slot, total, m.newWorker())
+			if err := s.initProducer(ctx); err != nil {
+				p.close()
+				return nil, err
+			}
+			p.senders = append(p.senders, s)
 		}
 	}
 	return p, nil
@@ -131,6 +137,12 @@ type sender struct {
 	comp     []byte        // compressed batch buffer
 	interval time.Duration // with a rate: time between this sender's records
 	req      proto.ProduceRequest
+	// An idempotent sender is a producer of its own (its requests to a
+	// partition are one at a time, so its sequences stay in order):
+	// its id and epoch, and the next sequence per entry of parts.
+	pid   int64
+	epoch int16
+	seqs  []int32
 }
 
 func newSender(cfg *Config, c *client.Conn, parts []uint32, slot, senders int, w *worker) *sender {
@@ -145,6 +157,20 @@ func newSender(cfg *Config, c *client.Conn, parts []uint32, slot, senders int, w
 	s.req = proto.ProduceRequest{Acks: cfg.Acks, TimeoutMs: produceTimeoutMs,
 		Topics: []proto.ProduceTopic{{Name: []byte(cfg.Topic), Partitions: make([]proto.ProducePartition, 1)}}}
 	return s
+}
+
+// initProducer gets the sender a producer id when the run is idempotent.
+func (s *sender) initProducer(ctx context.Context) error {
+	s.pid, s.epoch = proto.NoProducerID, -1
+	if !s.cfg.Idempotent || s.cfg.Acks == proto.AcksNone {
+		return nil
+	}
+	resp, err := s.conn.InitProducer(ctx, &proto.InitProducerRequest{ProducerID: proto.NoProducerID, Epoch: -1})
+	if err != nil {
+		return fmt.Errorf("bench: idempotent producer (--idempotence=false to go without): %w", err)
+	}
+	s.pid, s.epoch, s.seqs = resp.ProducerID, resp.Epoch, make([]int32, len(s.parts))
+	return nil
 }
 
 func (s *sender) run(ctx context.Context, start time.Time) error {
@@ -205,13 +231,19 @@ func (s *sender) runPaced(ctx context.Context, start time.Time) error {
 // the ack; ok reports they were acknowledged (or, acks 0, queued). Records
 // a partition refuses count as errors; a failed request ends the run.
 func (s *sender) send(ctx context.Context, n int, firstNs, stepNs int64) (ok bool, err error) {
-	batch := s.tpl.stamp(n, firstNs, stepNs)
+	i := s.next
+	s.next = (s.next + 1) % len(s.parts)
+	var batch []byte
+	if s.seqs == nil {
+		batch = s.tpl.stamp(n, firstNs, stepNs)
+	} else {
+		batch = s.tpl.stampProducer(n, firstNs, stepNs, s.pid, s.epoch, s.seqs[i])
+	}
 	if s.cfg.Codec != proto.CodecNone {
 		s.comp = proto.CompressBatch(s.comp[:0], batch, s.cfg.Codec)
 		batch = s.comp
 	}
-	part := s.parts[s.next]
-	s.next = (s.next + 1) % len(s.parts)
+	part := s.parts[i]
 	s.req.Topics[0].Partitions[0] = proto.ProducePartition{Partition: part, Records: batch}
 	resp, err := s.conn.Produce(ctx, &s.req)
 	switch {
@@ -223,9 +255,21 @@ func (s *sender) send(ctx context.Context, n int, firstNs, stepNs int64) (ok boo
 		s.w.errs.Add(int64(n))
 		return false, nil
 	}
+	if s.seqs != nil { // a refused batch was not stored: its sequence goes to the next one
+		s.seqs[i] = nextSeq(s.seqs[i], int32(n))
+	}
 	s.w.msgs.Add(int64(n))
 	s.w.bytes.Add(int64(n * s.cfg.MsgSize))
 	return true, nil
+}
+
+// nextSeq is the sequence n records after seq: it wraps after
+// math.MaxInt32 to 0, as the server's does.
+func nextSeq(seq, n int32) int32 {
+	if seq > math.MaxInt32-n {
+		return n - (math.MaxInt32 - seq) - 1
+	}
+	return seq + n
 }
 
 // sleepUntil waits until t or until ctx ends (then it returns ctx.Err()).

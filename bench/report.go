@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/ringmq/ringmq/proto"
 )
 
 // Histogram bounds, in microseconds.
@@ -46,6 +47,7 @@ type Report struct {
 	Acks        string  `json:"acks"`
 	Compression string  `json:"compression"`
 	Rate        float64 `json:"rate"`
+	Idempotent  bool    `json:"idempotent"`
 
 	// For the HTML report (WriteHTML), not in the JSON: the totals sampled
 	// four times a second, and the latency percentile curve.
@@ -110,7 +112,7 @@ func newReport(cfg *Config, msgs, bytes int64, elapsed time.Duration, h *hdrhist
 		Latency: latencyOf(h), MsgSize: cfg.MsgSize, Partitions: cfg.Partitions,
 		Producers: cfg.Producers, Consumers: cfg.Consumers, InFlight: cfg.InFlight,
 		BatchBytes: cfg.BatchBytes, Acks: acksName(cfg.Acks), Compression: cfg.Codec.String(),
-		Rate: cfg.Rate,
+		Rate: cfg.Rate, Idempotent: cfg.Idempotent && cfg.Acks != proto.AcksNone,
 	}
 	if cfg.Mode == ModeTCP || cfg.Mode == ModeRawlog {
 		r.Driver = ""
@@ -169,6 +171,9 @@ func (r *Report) setup() string {
 	}
 	s := fmt.Sprintf("%s driver, %d producers × %d in flight, %d partitions, batch %d B, acks %s, compression %s",
 		r.Driver, r.Producers, r.InFlight, r.Partitions, r.BatchBytes, r.Acks, r.Compression)
+	if r.Idempotent {
+		s += ", idempotent"
+	}
 	if r.Mode == ModeE2E {
 		s += fmt.Sprintf(", %d consumers", r.Consumers)
 	}

@@ -234,37 +234,66 @@ const closeDrainTimeout = 5 * time.Second
 // rather than copied: req's Records must stay untouched until Do returns
 // (on every path, Do returns only once the writer no longer reads them).
 func (c *Conn) Do(ctx context.Context, req proto.Request, resp proto.Message) error {
+	q, err := c.send(ctx, req)
+	if err != nil || q.cl == nil {
+		return err
+	}
+	return q.wait(ctx, resp)
+}
+
+// queued is a request send queued that waits for its response (cl nil:
+// none expected).
+type queued struct {
+	c   *Conn
+	api proto.APIKey
+	cl  *call
+	id  uint32
+	seq uint64
+}
+
+// send is the first half of Do: it takes an in-flight slot and queues req.
+// Requests are written in the order send queued them. Unless req expects
+// no response (or send fails), the caller must call wait.
+func (c *Conn) send(ctx context.Context, req proto.Request) (queued, error) {
 	select {
 	case c.slots <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return queued{}, ctx.Err()
 	case <-c.done:
-		return c.Err()
+		return queued{}, c.Err()
 	}
 	if !proto.ExpectsResponse(req) {
 		if _, _, err := c.enqueue(req, nil); err != nil {
 			<-c.slots
-			return err
+			return queued{}, err
 		}
-		return nil // the writer frees the slot
+		return queued{}, nil // the writer frees the slot
 	}
-	defer func() { <-c.slots }()
 	cl := &call{ch: make(chan result, 1)}
 	id, seq, err := c.enqueue(req, cl)
 	if err != nil {
-		return err
+		<-c.slots
+		return queued{}, err
 	}
+	return queued{c: c, api: req.APIKey(), cl: cl, id: id, seq: seq}, nil
+}
+
+// wait is the second half of Do: it waits for the response of a request
+// send queued and frees its slot.
+func (q queued) wait(ctx context.Context, resp proto.Message) error {
+	c := q.c
+	defer func() { <-c.slots }()
 	select {
-	case r := <-cl.ch:
+	case r := <-q.cl.ch:
 		// A response means the server read the whole request, so the
 		// kernel has copied its batches; a failure may be mid-write.
 		if r.err != nil {
-			c.release(seq)
+			c.release(q.seq)
 		}
-		return finish(r, req.APIKey(), resp)
+		return finish(r, q.api, resp)
 	case <-ctx.Done():
-		c.abandon(id, cl)
-		c.release(seq)
+		c.abandon(q.id, q.cl)
+		c.release(q.seq)
 		return ctx.Err()
 	}
 }

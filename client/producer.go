@@ -18,20 +18,36 @@ package client
 //     since its first record, or on Flush/Close; it is sent as soon as its
 //     partition and its shard's connection are free. Linger 0 sends at
 //     once, and records still batch up while requests are in flight.
-//   - At most one request per partition is in flight; it carries every
-//     batch of the partition ready to go (back to back, up to
-//     MaxRequestBytes), so a partition's records are stored in the order
-//     Send accepted them, retries included. MaxInFlight bounds the requests
-//     in flight per connection, across partitions.
+//   - Idempotence (the default; DisableIdempotence turns it off, and
+//     acks=0 never uses it): the producer asks the server for a producer
+//     id on its first request (InitProducer) and stamps every batch with
+//     it, an epoch and the partition's next sequence number, so the server
+//     stores a retried batch once and answers a retry with the original
+//     offsets. Up to five requests per partition are in flight (each
+//     carrying one batch of it), never a batch five or more past the
+//     partition's oldest unresolved one (the server remembers five); after
+//     a failure nothing new is sent to the partition until its requests in
+//     flight are answered, and the failed batches are sent again in order.
+//     OUT_OF_ORDER_SEQUENCE or UNKNOWN_PRODUCER_ID for a batch with an
+//     earlier one unresolved is retried; for the oldest one it means the
+//     server lost the partition's state for this producer (records a power
+//     cut took back, an expired producer): the partition starts a new
+//     epoch at sequence 0 (Kafka's KIP-360) and its unresolved batches are
+//     renumbered and sent again, in order. PRODUCER_FENCED fails the batch.
+//   - Without idempotence at most one request per partition is in flight;
+//     it carries every batch of the partition ready to go (back to back,
+//     up to MaxRequestBytes), so a partition's records are stored in the
+//     order Send accepted them, retries included. MaxInFlight bounds the
+//     requests in flight per connection, across partitions.
 //   - A request that fails with a retriable error (proto.ErrRetriable, a
 //     lost connection, a failed dial, a request timeout) is retried with
 //     exponential backoff after a metadata refresh, until DeliveryTimeout
 //     has passed since the batch was opened; other errors fail its records
 //     at once. UnknownTopic and UnknownPartition are retried only while
 //     fresh metadata still lists the partition (a restarting server refuses
-//     partitions it has not opened yet). Delivery is at least once: a batch
-//     the server appended just before the connection dropped is stored
-//     again by the retry.
+//     partitions it has not opened yet). Without idempotence delivery is at
+//     least once: a batch the server appended just before the connection
+//     dropped is stored again by the retry.
 //   - Keys are placed by Partitioner (HashPartitioner: KeyPartition, the
 //     FNV-1a hash of the key modulo the partition count, stable across
 //     versions); keyless records stick to one partition per batch.
@@ -71,6 +87,10 @@ type ProducerOptions struct {
 	DialTimeout     time.Duration // DefaultDialTimeout
 	// OnDial is told the outcome of every connection attempt (see Options).
 	OnDial func(addr string, err error)
+	// DisableIdempotence turns idempotence off: no producer id, one
+	// request per partition in flight, and a retry of a batch the server
+	// appended stores it again (at least once).
+	DisableIdempotence bool
 }
 
 func (o ProducerOptions) withDefaults() ProducerOptions {
@@ -120,7 +140,9 @@ type Producer struct {
 	queues    map[partKey]*partQueue
 	sticky    map[string]uint32 // topic → its current sticky partition
 	inflight  map[int]int       // shard → requests in flight
-	results   []delivery        // resolved batches waiting for the delivery goroutine
+	turns     map[int]*shardTurns
+	turnCV    *sync.Cond // on mu: a shard's turn moved
+	results   []delivery // resolved batches waiting for the delivery goroutine
 	resultsCV *sync.Cond
 	pending   int             // records accepted and not yet delivered
 	buffered  int             // their bytes
@@ -129,6 +151,9 @@ type Producer struct {
 	flushing  int             // Flush calls in progress: close open batches now
 	closing   bool            // Close called: Send refuses
 	aborted   error           // Close gave up: everything left fails with it
+
+	idem bool       // idempotent: batches carry the producer id (producer_idem.go)
+	pid  producerID // the id, once the server gave one
 
 	stats producerCounters
 }
@@ -146,11 +171,13 @@ func NewProducer(addr string, opts ProducerOptions) (*Producer, error) {
 		return nil, err
 	}
 	p := &Producer{
-		opts: opts, cl: cl,
+		opts: opts, cl: cl, idem: !opts.DisableIdempotence && opts.Acks != AcksNone,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), closed: make(chan struct{}),
 		queues: make(map[partKey]*partQueue), sticky: make(map[string]uint32), inflight: make(map[int]int),
+		turns: make(map[int]*shardTurns),
 	}
 	p.resultsCV = sync.NewCond(&p.mu)
+	p.turnCV = sync.NewCond(&p.mu)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(2)
 	go p.senderLoop()

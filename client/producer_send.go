@@ -20,15 +20,17 @@ type partKey struct {
 	partition uint32
 }
 
-// partQueue is one partition's batches. At most one request carries a
-// partition at a time (busy), which keeps its batches in order across
-// retries and connections.
+// partQueue is one partition's batches. Without idempotence at most one
+// request carries a partition at a time, which keeps its batches in order
+// across retries and connections; with it, sequence numbers do
+// (producer_idem.go).
 type partQueue struct {
-	key   partKey
-	open  *batch   // accepting records; nil if none
-	ready []*batch // closed, waiting to be sent, by seq
-	seq   uint64   // seq of the next batch
-	busy  bool     // a request in flight carries this partition
+	key      partKey
+	open     *batch   // accepting records; nil if none
+	ready    []*batch // closed, waiting to be sent, by seq
+	seq      uint64   // seq of the next batch
+	inflight int      // requests in flight carrying this partition
+	idem     idemQueue
 }
 
 // batch is one record batch and the callbacks of its records. While a
@@ -44,6 +46,7 @@ type batch struct {
 	notBefore time.Time // retry backoff
 	attempts  int
 	payload   []byte // the finished, maybe compressed batch; set when first sent
+	idem      idemBatch
 }
 
 // fits reports whether a record of size bytes may join b.
@@ -63,6 +66,7 @@ type delivery struct {
 // one or more batches sent back to back.
 type produceReq struct {
 	shard int
+	turn  uint64 // requests of a shard are queued on its connection in turn order
 	parts []partSend
 }
 
@@ -181,7 +185,7 @@ func (p *Producer) collect(now time.Time) ([]*produceReq, time.Time) {
 				due(at)
 			}
 		}
-		if len(q.ready) == 0 || q.busy {
+		if len(q.ready) == 0 || !p.sendable(q) {
 			continue
 		}
 		if at := q.ready[0].notBefore; now.Before(at) {
@@ -196,6 +200,16 @@ func (p *Producer) collect(now time.Time) ([]*produceReq, time.Time) {
 		for len(qs) > 0 && p.inflight[shard] < p.opts.MaxInFlight {
 			var r *produceReq
 			r, qs = p.pack(shard, qs, now)
+			if len(r.parts) == 0 {
+				break
+			}
+			t := p.turns[shard]
+			if t == nil {
+				t = &shardTurns{}
+				p.turns[shard] = t
+			}
+			r.turn = t.issued
+			t.issued++
 			p.inflight[shard]++
 			reqs = append(reqs, r)
 		}
@@ -207,6 +221,9 @@ func (p *Producer) collect(now time.Time) ([]*produceReq, time.Time) {
 // order, up to MaxRequestBytes (at least one batch), marks their queues
 // busy, and returns the queues left out. p.mu is held.
 func (p *Producer) pack(shard int, qs []*partQueue, now time.Time) (*produceReq, []*partQueue) {
+	if p.idem {
+		return p.packIdem(shard, qs, now)
+	}
 	r := &produceReq{shard: shard}
 	size := requestOverhead
 	for i, q := range qs {
@@ -225,7 +242,7 @@ func (p *Producer) pack(shard int, qs []*partQueue, now time.Time) (*produceReq,
 		if len(ps.batches) == 0 {
 			return r, qs[i:]
 		}
-		q.busy = true
+		q.inflight++
 		r.parts = append(r.parts, ps)
 	}
 	return r, nil
@@ -234,18 +251,26 @@ func (p *Producer) pack(shard int, qs []*partQueue, now time.Time) (*produceReq,
 // runRequest sends one request and resolves or requeues its batches.
 func (p *Producer) runRequest(r *produceReq) {
 	defer p.wg.Done()
-	req := p.encode(r)
-	p.stats.requests.Add(1)
-	resp, err := p.roundTrip(r.shard, req)
+	var req *proto.ProduceRequest
+	err := p.ensureProducerID(r.shard)
+	if err == nil {
+		req = p.encode(r)
+		p.stats.requests.Add(1)
+	}
+	resp, err := p.roundTrip(r, req, err)
 	outs := p.outcomes(r, resp, err)
 	p.decideRetries(r, outs)
 	p.mu.Lock()
 	p.inflight[r.shard]--
 	for i, ps := range r.parts {
-		ps.q.busy = false
+		ps.q.inflight--
 		base := outs[i].base
 		for _, b := range ps.batches {
-			p.finish(b, outcome{base: base, err: outs[i].err, retry: outs[i].retry})
+			o := outcome{base: base, err: outs[i].err, retry: outs[i].retry}
+			if p.idem {
+				o = p.sequenceOutcome(ps.q, b, o)
+			}
+			p.finish(b, o)
 			if base != NoOffset {
 				base += uint64(len(b.fns))
 			}
@@ -292,7 +317,12 @@ func (p *Producer) encode(r *produceReq) *proto.ProduceRequest {
 // sent.
 func (p *Producer) seal(b *batch) {
 	if b.payload != nil {
+		p.restamp(b)
 		return
+	}
+	if b.idem.assigned {
+		b.bb.SetProducer(p.stampOf(b))
+		b.idem.stamped = b.idem.stamp
 	}
 	b.payload = b.bb.Finish()
 	if p.opts.Compression != proto.CodecNone {
@@ -309,14 +339,51 @@ func (b *batch) size() int {
 	return b.bb.Size()
 }
 
-func (p *Producer) roundTrip(shard int, req *proto.ProduceRequest) (*proto.ProduceResponse, error) {
+// roundTrip sends req (unless err is set: then it only takes its turn)
+// and waits for the response. Requests of a shard are queued on its
+// connection in the order collect made them, so an idempotent
+// partition's pipelined batches reach the server in sequence order.
+func (p *Producer) roundTrip(r *produceReq, req *proto.ProduceRequest, err error) (*proto.ProduceResponse, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
 	defer cancel()
-	c, err := p.cl.conn(ctx, shard)
-	if err != nil {
+	p.awaitTurn(r)
+	var q queued
+	if err == nil {
+		var c *Conn
+		if c, err = p.cl.conn(ctx, r.shard); err == nil {
+			q, err = c.send(ctx, req)
+		}
+	}
+	p.endTurn(r)
+	if err != nil || q.cl == nil { // acks none: no response
 		return nil, err
 	}
-	return c.Produce(ctx, req)
+	resp := new(proto.ProduceResponse)
+	if err := q.wait(ctx, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// shardTurns orders the requests of one shard: issued is the next turn
+// collect gives out, next the one that may queue now.
+type shardTurns struct{ issued, next uint64 }
+
+// awaitTurn blocks until r may queue on its connection.
+func (p *Producer) awaitTurn(r *produceReq) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.turns[r.shard].next != r.turn {
+		p.turnCV.Wait()
+	}
+}
+
+// endTurn lets the next request of r's shard queue.
+func (p *Producer) endTurn(r *produceReq) {
+	p.mu.Lock()
+	p.turns[r.shard].next++
+	p.mu.Unlock()
+	p.turnCV.Broadcast()
 }
 
 // outcome is what a request did for one partition: the offset of its first
@@ -431,6 +498,9 @@ func (p *Producer) finish(b *batch, o outcome) {
 
 // resolve hands b's results to the delivery goroutine. p.mu is held.
 func (p *Producer) resolve(b *batch, base uint64, err error) {
+	if p.idem {
+		p.unsent(b)
+	}
 	p.results = append(p.results, delivery{b: b, base: base, err: err})
 	p.resultsCV.Signal()
 }

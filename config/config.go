@@ -43,6 +43,7 @@ type ReactorConfig struct {
 	RecvBuffers    int    `toml:"recv_buffers"`
 	PinThreads     bool   `toml:"pin_threads"`
 	SendZC         SendZC `toml:"send_zc"`
+	SendZCMinBytes int    `toml:"send_zc_min_bytes"` // smallest send that goes out zero-copy
 }
 
 // StorageConfig is the [storage] table: partition logs and their defaults.
@@ -59,6 +60,7 @@ type StorageConfig struct {
 	ArchiveAfter           time.Duration `toml:"archive_after"` // 0: never
 	Preallocate            bool          `toml:"preallocate"`
 	RetentionCheckInterval time.Duration `toml:"retention_check_interval"`
+	ProducerIdleExpiry     time.Duration `toml:"producer_idle_expiry"`
 }
 
 // TopicsConfig is the [topics] table: how topics come to exist.
@@ -103,6 +105,7 @@ func Default() Config {
 			RecvBuffers:    256,
 			PinThreads:     true,
 			SendZC:         SendZCAuto,
+			SendZCMinBytes: 16 * kib,
 		},
 		Storage: StorageConfig{
 			DataDir:                "./data",
@@ -115,6 +118,7 @@ func Default() Config {
 			FlushInterval:          time.Second,
 			Preallocate:            false,
 			RetentionCheckInterval: 30 * time.Second,
+			ProducerIdleExpiry:     24 * time.Hour,
 		},
 		Topics: TopicsConfig{DefaultPartitions: 1},
 		Log:    LogConfig{Level: slog.LevelInfo, Format: LogText},

@@ -73,8 +73,8 @@ func TestDefaultTOMLDocumentsEveryKey(t *testing.T) {
 
 func TestKeysAreUnique(t *testing.T) {
 	keys := Keys()
-	if len(keys) != 42 {
-		t.Errorf("len(Keys()) = %d, want 42 (a setting was added or lost)", len(keys))
+	if len(keys) != 44 {
+		t.Errorf("len(Keys()) = %d, want 44 (a setting was added or lost)", len(keys))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {
@@ -168,6 +168,7 @@ func TestParseErrors(t *testing.T) {
 		{"[storage]\nflush = \"sometimes\"", `storage.flush = "sometimes": want "interval" or "sync"`, ErrInvalid},
 		{"[storage]\nflush = 1", `storage.flush = 1: want a string`, ErrInvalid},
 		{"[reactor]\nsend_zc = \"maybe\"", `reactor.send_zc = "maybe": want "auto", "on" or "off"`, ErrInvalid},
+		{"[reactor]\nsend_zc_min_bytes = -1", `reactor.send_zc_min_bytes = -1: must be 0 or more`, ErrInvalid},
 		{"[log]\nformat = \"xml\"", `log.format = "xml": want "text" or "json"`, ErrInvalid},
 		{"[log]\nlevel = \"verbose\"", `log.level = "verbose": want "debug", "info", "warn" or "error"`, ErrInvalid},
 		{"[log]\nlevel = 0", `log.level = 0: want "debug", "info", "warn" or "error"`, ErrInvalid},

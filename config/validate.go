@@ -89,6 +89,7 @@ func (r ReactorConfig) validate(ck *checker) {
 		fmt.Sprintf("must be a power of two from 1 to %d", maxRecvBuffers))
 	ck.check(validEnum(sendZCNames, uint8(r.SendZC)), "reactor.send_zc", r.SendZC,
 		"want "+enumChoices(sendZCNames))
+	ck.check(r.SendZCMinBytes >= 0, "reactor.send_zc_min_bytes", r.SendZCMinBytes, "must be 0 or more")
 }
 
 func (s StorageConfig) validate(ck *checker) {
@@ -105,6 +106,8 @@ func (s StorageConfig) validate(ck *checker) {
 		"needs storage.archive_dir")
 	ck.check(s.RetentionCheckInterval > 0, "storage.retention_check_interval",
 		s.RetentionCheckInterval, "must be more than 0")
+	ck.check(s.ProducerIdleExpiry > 0, "storage.producer_idle_expiry", s.ProducerIdleExpiry,
+		"must be more than 0")
 }
 
 func (t TopicsConfig) validate(ck *checker) {

@@ -80,6 +80,8 @@
 //	11 ListGroups    group string (empty: all)
 //	                 → [name string, [topic string,
 //	                    [partition u32, committed u64, log_end u64, lag u64]]]
+//	20 InitProducer  producer_id i64 (-1: a new one), producer_epoch i16
+//	                 → error u16, producer_id i64, producer_epoch i16
 //
 // The record batch layout is documented in batch.go and record.go: it is
 // Kafka's RecordBatch v2 byte for byte, big-endian unlike the frames around

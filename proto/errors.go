@@ -43,6 +43,12 @@ const (
 	InvalidRequiredAcks ErrorCode = 26
 	InvalidRecord       ErrorCode = 27
 	UnsupportedBatch    ErrorCode = 28
+
+	// Idempotent producers (40-44).
+	ProducerFenced    ErrorCode = 40
+	UnknownProducerID ErrorCode = 41
+	DuplicateInFlight ErrorCode = 42
+	TooManyProducers  ErrorCode = 43
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -86,10 +92,15 @@ var errorTable = [...]errorInfo{
 	InvalidRequiredAcks: {"INVALID_REQUIRED_ACKS", "acks must be 0, 1 or -1", false},
 	InvalidRecord:       {"INVALID_RECORD", "batch's records do not match its header (count, lengths or compressed payload)", false},
 	UnsupportedBatch:    {"UNSUPPORTED_BATCH_VERSION", "record batch version 1 is no longer accepted; send version 2 (Kafka RecordBatch v2)", false},
+
+	ProducerFenced:    {"PRODUCER_FENCED", "producer epoch is older than the partition's current one for this producer id", false},
+	UnknownProducerID: {"UNKNOWN_PRODUCER_ID", "the partition has no state for this producer id and the batch does not start at sequence 0", false},
+	DuplicateInFlight: {"DUPLICATE_IN_FLIGHT", "the batch repeats one still being written; retry to get its offsets", true},
+	TooManyProducers:  {"TOO_MANY_PRODUCERS", "the partition remembers too many idempotent producers; retry once some expire", true},
 }
 
 // Known reports whether c is in this version's table.
-func (c ErrorCode) Known() bool { return int(c) < len(errorTable) }
+func (c ErrorCode) Known() bool { return int(c) < len(errorTable) && errorTable[c].name != "" }
 
 // String is the code's name, e.g. "UNKNOWN_TOPIC".
 func (c ErrorCode) String() string {

@@ -26,8 +26,9 @@ const (
 	APIListGroups    APIKey = 11
 	APIAlterTopic    APIKey = 12
 	APIAddPartitions APIKey = 13
+	APIInitProducer  APIKey = 20
 
-	maxAPIKey = APIAddPartitions
+	maxAPIKey = APIInitProducer
 )
 
 var apiNames = [...]string{
@@ -44,19 +45,24 @@ var apiNames = [...]string{
 	APIListGroups:    "ListGroups",
 	APIAlterTopic:    "AlterTopic",
 	APIAddPartitions: "AddPartitions",
+	APIInitProducer:  "InitProducer",
 }
 
 // String is the API's name, e.g. "Produce".
 func (k APIKey) String() string {
-	if k == 0 || k > maxAPIKey {
+	if !k.known() {
 		return "API_" + strconv.Itoa(int(k))
 	}
 	return apiNames[k]
 }
 
+// known reports whether k is an API of this package (the numbers have
+// gaps: ranges are reserved per area).
+func (k APIKey) known() bool { return k != 0 && k <= maxAPIKey && apiNames[k] != "" }
+
 // MaxVersion is the highest version of the API this package encodes, and
 // ok is false for an API it does not know. Every API is at version 0.
-func (k APIKey) MaxVersion() (v uint16, ok bool) { return 0, k != 0 && k <= maxAPIKey }
+func (k APIKey) MaxVersion() (v uint16, ok bool) { return 0, k.known() }
 
 // Supports reports whether this package encodes version v of the API.
 func (k APIKey) Supports(v uint16) bool {

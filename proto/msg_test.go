@@ -35,7 +35,7 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"ProduceRequest": APIProduce, "FetchRequest": APIFetch, "ListOffsetsRequest": APIListOffsets,
 		"OffsetCommitRequest": APIOffsetCommit, "OffsetFetchRequest": APIOffsetFetch,
 		"ListGroupsRequest": APIListGroups, "AlterTopicRequest": APIAlterTopic,
-		"AddPartitionsRequest": APIAddPartitions,
+		"AddPartitionsRequest": APIAddPartitions, "InitProducerRequest": APIInitProducer,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {

@@ -23,7 +23,8 @@ func sampleBatch(n int) []byte {
 
 func msgTypes() []msgType {
 	all := append(adminMsgTypes(), dataMsgTypes()...)
-	return append(all, alterMsgTypes()...) // last: the seed files of the others keep their numbers
+	all = append(all, alterMsgTypes()...) // after the others: their seed files keep their numbers
+	return append(all, producerMsgTypes()...)
 }
 
 func adminMsgTypes() []msgType {

@@ -94,6 +94,8 @@ func (s *Server) runAdmin(j adminJob) (proto.ErrorCode, proto.Message) {
 		return s.listGroups(&req)
 	case proto.APIAlterTopic, proto.APIAddPartitions:
 		return s.runAlter(j)
+	case proto.APIInitProducer:
+		return s.initProducer(j.body)
 	}
 	return proto.UnsupportedAPI, nil
 }

@@ -164,6 +164,7 @@ func (s *Server) openLogs(ti *topicInfo, first uint32) ([]*storage.Log, error) {
 					errs[shard] = fmt.Errorf("partition %d: %w", id, err)
 					return
 				}
+				s.recoverProducers(lg)
 				logs[id] = lg
 			}
 		}()

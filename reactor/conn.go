@@ -27,6 +27,9 @@ type conn struct {
 	sending  bool
 	iov      []unix.Iovec
 	msg      unix.Msghdr
+	// sends tracks send operations and the frames they may still read
+	// (zero-copy sends until their notification; send.go).
+	sends sendTrack
 
 	recvArmed   bool
 	recvPaused  bool // backpressure: unanswered bytes over the limit
@@ -73,6 +76,7 @@ func (c *conn) reset() {
 	c.sending, c.recvArmed, c.recvPaused, c.closing, c.closeQueued = false, false, false, false, false
 	c.handoff = -1
 	c.requests, c.unanswered, c.inFlight = 0, 0, 0
+	c.sends.reset()
 	c.held, c.inHeld, c.memPaused = 0, 0, false
 }
 
@@ -146,8 +150,12 @@ func (r *Reactor) onRecv(c *conn, res int32, flags uint32) {
 	}
 }
 
-// onData frames the received bytes: every whole frame is copied into a
-// pooled buffer owned by its request; a partial frame waits in c.in.
+// onData frames the received bytes. A whole frame in data is copied into
+// a pooled buffer owned by its request. A partial frame collects in c.in,
+// which becomes its request's buffer once complete (no second copy): a
+// pooled buffer of the frame's size as soon as its length is known, when
+// that is at most presizeMax; a frame larger still grows c.in as its bytes
+// arrive, so a sender that stalls holds only what it sent.
 func (r *Reactor) onData(c *conn, data []byte) {
 	for len(data) > 0 && !c.closing && !c.closeQueued {
 		if len(c.in) == 0 {
@@ -156,6 +164,7 @@ func (r *Reactor) onData(c *conn, data []byte) {
 				return
 			}
 			if need == 0 || len(data) < need {
+				r.presizeIn(c, need)
 				c.in = append(c.in, data...)
 				c.frameStart = r.now
 				return
@@ -174,22 +183,34 @@ func (r *Reactor) onData(c *conn, data []byte) {
 		if need < 0 {
 			return
 		}
+		r.presizeIn(c, need)
 		take := min(need-len(c.in), len(data))
 		c.in = append(c.in, data[:take]...)
 		data = data[take:]
 		if len(c.in) == need {
-			r.startRequest(c, c.in)
-			c.in = c.in[:0]
-			if cap(c.in) > maxKeptInBytes {
-				c.in = nil // a big frame's buffer is not kept for the next one
-			}
+			frame := c.in
+			c.in = nil
+			r.hold(c, -c.inHeld) // counted again as the request's frame
+			c.inHeld = 0
+			r.takeRequest(c, frame)
 		}
 	}
 }
 
-// maxKeptInBytes is the largest partial-frame buffer a connection keeps
-// between frames.
-const maxKeptInBytes = 64 << 10
+// presizeMax is the largest frame whose whole buffer a connection takes
+// from the pool before its bytes arrive.
+func (r *Reactor) presizeMax() int { return 2 * r.srv.cfg.Reactor.RecvBufferSize }
+
+// presizeIn makes c.in a pooled buffer with room for the whole frame of
+// need bytes (0: length not known yet) when it is small enough.
+func (r *Reactor) presizeIn(c *conn, need int) {
+	if need == 0 || cap(c.in) >= need || need > r.presizeMax() {
+		return
+	}
+	b := r.pool.get(need)[:len(c.in)]
+	copy(b, c.in)
+	c.in = b
+}
 
 // holdIn counts the partial frame buffer's current size in c.held.
 func (r *Reactor) holdIn(c *conn) {
@@ -224,100 +245,6 @@ func (r *Reactor) protocolError(c *conn) {
 	}
 }
 
-// queueFrame appends a response frame to c's output.
-func (r *Reactor) queueFrame(c *conn, f outFrame) {
-	for _, p := range f.parts {
-		f.size += len(p)
-	}
-	c.out = append(c.out, f)
-	c.outBytes += f.size
-	if !c.sending {
-		r.needSend = append(r.needSend, c)
-	}
-}
-
-// flushSends starts one sendmsg per connection that has output and no send
-// in flight: everything queued in this loop turn goes out together.
-func (r *Reactor) flushSends() {
-	for _, c := range r.needSend {
-		if c.sending || len(c.out) == 0 || c.fd < 0 {
-			continue
-		}
-		r.startSend(c)
-	}
-	clear(r.needSend)
-	r.needSend = r.needSend[:0]
-}
-
-const maxIov = 1024
-
-func (r *Reactor) startSend(c *conn) {
-	c.iov = c.iov[:0]
-	skip := c.sentHead
-	for i := range c.out {
-		for _, p := range c.out[i].parts {
-			if skip >= len(p) {
-				skip -= len(p)
-				continue
-			}
-			p = p[skip:]
-			skip = 0
-			if len(c.iov) == maxIov {
-				break
-			}
-			c.iov = append(c.iov, unix.Iovec{Base: &p[0], Len: uint64(len(p))})
-		}
-	}
-	if len(c.iov) == 0 {
-		return
-	}
-	c.msg = unix.Msghdr{Iov: &c.iov[0], Iovlen: uint64(len(c.iov))}
-	c.sending = true
-	c.inFlight++
-	r.ring.PrepareSendmsg(c.fd, &c.msg, unix.MSG_NOSIGNAL, makeUD(udSend, c.gen, c.slot))
-}
-
-func (r *Reactor) onSend(c *conn, res int32) {
-	c.sending = false
-	c.inFlight--
-	if res < 0 {
-		r.closeConn(c)
-		return
-	}
-	c.active = r.now
-	n := int(res) + c.sentHead
-	done := 0
-	for done < len(c.out) && n >= c.out[done].size {
-		n -= c.out[done].size
-		r.srv.metrics.bytesOut(c.out[done].size)
-		c.outBytes -= c.out[done].size
-		r.frameSent(&c.out[done])
-		done++
-	}
-	c.sentHead = n
-	rest := copy(c.out, c.out[done:])
-	clear(c.out[rest:])
-	c.out = c.out[:rest]
-	switch {
-	case len(c.out) > 0 && !c.closing:
-		r.startSend(c)
-	case c.closeQueued && len(c.out) == 0:
-		r.closeConn(c)
-	default:
-		r.maybeFinishConn(c)
-	}
-}
-
-func (r *Reactor) frameSent(f *outFrame) {
-	if f.buf != nil {
-		r.pool.put(f.buf)
-	}
-	if f.req != nil {
-		r.sentResponse(f.req)
-	}
-	*f = outFrame{}
-}
-
 // closeConn shuts the socket down; the slot is freed once the kernel has
 // returned every operation on it and every request has finished.
 func (r *Reactor) closeConn(c *conn) {
@@ -331,11 +258,8 @@ func (r *Reactor) closeConn(c *conn) {
 	c.closing = true
 	unix.Shutdown(c.fd, unix.SHUT_RDWR)
 	r.parked.expireConn(c, r.fetchDeadline)
-	for i := range c.out {
-		c.outBytes -= c.out[i].size
-		r.frameSent(&c.out[i])
-	}
-	c.out = c.out[:0]
+	r.dropOut(c)
+	r.pool.put(c.in)
 	c.in = nil
 	r.holdIn(c)
 	r.maybeFinishConn(c)

@@ -60,6 +60,7 @@ func (r *Reactor) stepPartition(p *partition) {
 	}
 	if rd.Checkpoint {
 		p.log.WriteCheckpointAsync() // file creation and fdatasync: on the store's worker
+		r.snapshotProducers(p)
 	}
 	p.rep.Advance()
 }

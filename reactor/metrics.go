@@ -11,13 +11,16 @@ import (
 // serverMetrics holds pre-created series so the hot path never formats a
 // metric name.
 type serverMetrics struct {
-	api [proto.APIAddPartitions + 1]*stats.APIStats
+	api [proto.APIInitProducer + 1]*stats.APIStats
 }
 
 func newServerMetrics() serverMetrics {
 	var m serverMetrics
 	m.api[0] = stats.API("unknown") // API numbers the server does not know
 	for k := proto.APIHello; k < proto.APIKey(len(m.api)); k++ {
+		if !k.Supports(0) { // a gap in the numbers
+			continue
+		}
 		m.api[k] = stats.API(strings.ToLower(k.String()))
 	}
 	return m
@@ -34,6 +37,7 @@ func (m *serverMetrics) coldRead(n int) { stats.ColdReadBytes(n) }
 func (m *serverMetrics) fetchWake()     { stats.FetchWakeup() }
 func (m *serverMetrics) indexFault()    { stats.IndexFault() }
 func (m *serverMetrics) timedOut()      { stats.ConnTimedOut() }
+func (m *serverMetrics) duplicate()     { stats.ProduceDuplicate() }
 
 // requestDone records the time the server worked on a request: d, less
 // waited, the time it spent parked in a long poll (observed apart).
@@ -91,6 +95,8 @@ func (m *serverMetrics) responseErrors(api proto.APIKey, code proto.ErrorCode, r
 	case *proto.AlterTopicResponse:
 		m.requestError(api, r.Error)
 	case *proto.AddPartitionsResponse:
+		m.requestError(api, r.Error)
+	case *proto.InitProducerResponse:
 		m.requestError(api, r.Error)
 	}
 }

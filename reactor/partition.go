@@ -43,6 +43,8 @@ type partition struct {
 	resumeAt    time.Time
 	resumeDelay time.Duration
 	corruptSeen int // corrupt ranges published (corruption.go)
+
+	prod producerSide // idempotent producers' snapshots (producer.go)
 }
 
 // partShared is what other goroutines may read of a partition: published
@@ -113,6 +115,7 @@ func (r *Reactor) enforceRetention() {
 			// Storage deletes only flushed segments: the new start is at
 			// most the flushed offset, so at most the HW.
 			p.rep.LogStartMoved(p.log.LogStart())
+			r.expireProducers(p)
 			r.touch(p)
 			r.publishStats(p, p.log.Stats(), false)
 			r.noteCorruption(p)
@@ -130,6 +133,7 @@ func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) (*
 	rep.Tick(r.now)
 	p := &partition{topic: ti, id: id, log: lg, rep: rep, shared: ti.shared[id],
 		pstats: stats.ForPartition(ti.name, int32(id))}
+	r.restoreProducers(p)
 	r.noteFence(p) // opened on a full disk
 	r.noteCorruption(p)
 	r.publishOffsets(p, rep.Offsets())
@@ -144,7 +148,8 @@ func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) (*
 
 // replicaConfig is the replica policy of ti's partitions on this node.
 func (r *Reactor) replicaConfig(ti *topicInfo) replica.Config {
-	return replica.Config{Sync: ti.cfg.Flush == config.FlushSync, FlushInterval: r.srv.cfg.Storage.FlushInterval}
+	return replica.Config{Sync: ti.cfg.Flush == config.FlushSync, FlushInterval: r.srv.cfg.Storage.FlushInterval,
+		ProducerIdleExpiry: r.srv.cfg.Storage.ProducerIdleExpiry}
 }
 
 // dropTopic stops serving the partitions of u.ti this reactor owns and

@@ -14,7 +14,9 @@ import (
 // storage, hands it to the replica with the ack level and a token, and
 // writes through its ring; the replica releases the ack (drive.go) when
 // its level is met: acks=0 and acks=1 when the records are visible,
-// acks=all when the high watermark passes them.
+// acks=all when the high watermark passes them. An idempotent batch is
+// checked against the partition's producer state first (producer.go): a
+// retry of an appended one is answered with its offsets, not written.
 
 func (r *Reactor) handleProduce(q *request, body []byte) {
 	req := &q.produce
@@ -82,6 +84,10 @@ func (r *Reactor) appendPart(q *request, origin *Reactor, ti, pi int) {
 		r.partResult(q, origin, ti, pi, code, 0, 0)
 		return
 	}
+	prod, done := r.checkProducer(q, origin, ti, pi, part, level)
+	if done {
+		return
+	}
 	op, err := part.log.PrepareAppend(p.Records)
 	if err != nil {
 		r.partResult(q, origin, ti, pi, storageErrorCode(err), 0, 0)
@@ -90,7 +96,7 @@ func (r *Reactor) appendPart(q *request, origin *Reactor, ti, pi int) {
 	}
 	tok := r.acks.put(ackEntry{req: q, origin: origin, ti: int32(ti), pi: int32(pi), part: part, writing: true})
 	part.rep.AppendPlanned(replica.Append{Base: op.Base, Last: op.Last, Bytes: len(op.Buf), Level: level,
-		Token: replica.Token(tok)})
+		Token: replica.Token(tok), Producer: prod})
 	slot, o := r.ops.alloc()
 	*o = ioOp{part: part, append: op, ack: tok, wbuf: op.Buf, wpos: op.Pos}
 	r.ring.PrepareWrite(op.Fd, op.Buf, uint64(op.Pos), makeUD(udWrite, 0, slot))

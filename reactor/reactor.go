@@ -50,7 +50,13 @@ type Reactor struct {
 	// heldFsyncs: fdatasync completions held back while the test seam
 	// Server.holdFsyncs is set.
 	heldFsyncs []heldCQE
-	parked     parkedFetches
+	// heldNotifs: zero-copy send notifications held back while the test
+	// seam Server.holdNotifs is set.
+	heldNotifs []heldNotif
+	// zcOn: large sends go out zero-copy (send_zc, and the kernel has
+	// it); zcAuto: a connection whose sends the kernel copies goes plain.
+	zcOn, zcAuto bool
+	parked       parkedFetches
 	// wakes are local parked fetches to re-gather this turn (runWakes);
 	// wakesSpare is the other half of the double buffer.
 	wakes, wakesSpare []waiter
@@ -116,6 +122,7 @@ func (r *Reactor) setup() error {
 		return fmt.Errorf("reactor %d: %w", r.id, err)
 	}
 	r.ring = rg
+	r.setupZC()
 	r.bufs, err = rg.NewBufRing(1, cfg.RecvBuffers, cfg.RecvBufferSize)
 	if err != nil {
 		return fmt.Errorf("reactor %d: %w", r.id, err)
@@ -202,7 +209,7 @@ func (r *Reactor) nextTimeout() time.Duration {
 	if !r.nextWaitTick.IsZero() && r.nextWaitTick.Before(next) {
 		next = r.nextWaitTick
 	}
-	if len(r.heldFsyncs) > 0 { // test seam: look again soon
+	if len(r.heldFsyncs) > 0 || len(r.heldNotifs) > 0 { // test seams: look again soon
 		if t := time.Now().Add(time.Millisecond); t.Before(next) {
 			next = t
 		}
@@ -239,6 +246,8 @@ func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
 		if c := r.connFor(gen, idx); c != nil {
 			r.onSend(c, res)
 		}
+	case udSendZC:
+		r.onSendZC(idx, gen, res, flags)
 	case udWrite, udFsync, udRead:
 		r.onOp(kind, idx, res)
 	case udWake:
@@ -328,7 +337,7 @@ func (r *Reactor) idle() bool {
 		return false
 	}
 	for _, c := range r.conns {
-		if c.fd >= 0 && (c.requests > 0 || len(c.out) > 0 || c.sending) {
+		if c.fd >= 0 && (c.requests > 0 || len(c.out) > 0 || c.sending || len(c.sends.pending) > 0) {
 			return false
 		}
 	}

@@ -33,6 +33,8 @@ type request struct {
 	fetch       fetchState
 	listOffsets proto.ListOffsetsRequest
 	listResp    proto.ListOffsetsResponse
+	// respParts holds the parts of a one-buffer response (respond).
+	respParts [1][]byte
 }
 
 func (r *Reactor) getRequest() *request {
@@ -45,21 +47,31 @@ func (r *Reactor) getRequest() *request {
 }
 
 // startRequest copies one whole frame into a pooled buffer and dispatches it.
-// Once the server is stopping, frames are dropped unread: the connection
-// closes when what it sent before has been answered.
 func (r *Reactor) startRequest(c *conn, frame []byte) {
 	if r.stopping {
 		return
 	}
+	b := r.pool.get(len(frame))
+	copy(b, frame)
+	r.takeRequest(c, b)
+}
+
+// takeRequest dispatches a whole frame held in a buffer that its request
+// now owns (returned to the pool when the request ends). Once the server
+// is stopping, frames are dropped unread: the connection closes when what
+// it sent before has been answered.
+func (r *Reactor) takeRequest(c *conn, frame []byte) {
 	hdr, _, err := proto.ParseRequestHeader(frame)
-	if err != nil {
-		r.protocolError(c)
+	if r.stopping || err != nil {
+		r.pool.put(frame)
+		if err != nil && !r.stopping {
+			r.protocolError(c)
+		}
 		return
 	}
 	q := r.getRequest()
 	q.c, q.hdr, q.start = c, hdr, r.now
-	q.frame = r.pool.get(len(frame))
-	copy(q.frame, frame)
+	q.frame = frame
 	q.body = q.frame[proto.RequestHeaderSize:len(frame):len(frame)]
 	q.pending, q.autoTried, q.waited = 0, false, 0
 	c.requests++
@@ -93,7 +105,8 @@ func (r *Reactor) dispatch(q *request) {
 	case proto.APIListOffsets:
 		r.handleListOffsets(q, body)
 	case proto.APICreateTopic, proto.APIDeleteTopic, proto.APIOffsetCommit,
-		proto.APIOffsetFetch, proto.APIListGroups, proto.APIAlterTopic, proto.APIAddPartitions:
+		proto.APIOffsetFetch, proto.APIListGroups, proto.APIAlterTopic, proto.APIAddPartitions,
+		proto.APIInitProducer:
 		r.srv.postAdmin(adminJob{origin: r, req: q, api: q.hdr.API, body: body})
 	default:
 		r.respondError(q, proto.UnsupportedAPI)
@@ -105,7 +118,8 @@ func (r *Reactor) respond(q *request, code proto.ErrorCode, resp proto.Message) 
 	buf := r.pool.get(256)[:0]
 	buf = proto.AppendResponse(buf, proto.ResponseHeader{CorrelationID: q.hdr.CorrelationID, Error: code}, resp)
 	r.srv.metrics.responseErrors(q.hdr.API, code, resp)
-	r.respondFrame(q, outFrame{parts: [][]byte{buf}, buf: buf})
+	q.respParts[0] = buf // the frame's parts live in q, which outlives the send
+	r.respondFrame(q, outFrame{parts: q.respParts[:], buf: buf})
 }
 
 func (r *Reactor) respondError(q *request, code proto.ErrorCode) {
@@ -145,7 +159,7 @@ func (r *Reactor) sentResponse(q *request) {
 	r.releaseFetch(q)
 	r.hold(c, -int64(cap(q.frame)))
 	r.pool.put(q.frame)
-	q.frame, q.body, q.c = nil, nil, nil
+	q.frame, q.body, q.c, q.respParts[0] = nil, nil, nil, nil
 	r.reqFree = append(r.reqFree, q)
 	r.maybeFinishConn(c)
 }
@@ -197,7 +211,7 @@ func (r *Reactor) handleHello(q *request, body []byte) {
 // The connection must have nothing else in flight; otherwise it stays here.
 func (r *Reactor) handOff(q *request, target int, resp *proto.HelloResponse) {
 	c := q.c
-	if c.requests != 1 || len(c.out) > 0 || c.sending || len(c.in) > 0 || c.closing {
+	if c.requests != 1 || len(c.out) > 0 || c.sending || len(c.sends.pending) > 0 || len(c.in) > 0 || c.closing {
 		resp.Shard, resp.Moved = uint16(r.id), false
 		r.respond(q, proto.None, resp)
 		return

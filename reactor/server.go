@@ -42,6 +42,17 @@ type Server struct {
 	// completions of their fdatasyncs (as a slow disk would), and handle
 	// them once it is cleared.
 	holdFsyncs atomic.Bool
+	// holdNotifs is a test seam: while set, the reactors hold back the
+	// notifications of zero-copy sends (the kernel still reading).
+	holdNotifs atomic.Bool
+	// noSendZC is a test seam: the reactors act as if the kernel lacked
+	// sendmsg_zc. Set before Start.
+	noSendZC bool
+	// partialSends counts sends that left part of a frame for the next
+	// one (tests check that they ran).
+	partialSends atomic.Int64
+	// heldNotifCount: notifications held by holdNotifs (tests wait for it).
+	heldNotifCount atomic.Int64
 	// buffered is the memory every connection holds (see budget.go).
 	buffered atomic.Int64
 
@@ -54,6 +65,9 @@ type Server struct {
 	unserved    atomic.Pointer[string] // a topic not opened at start (Ready)
 	failedCh    chan struct{}          // closed when a reactor dies (see Failed)
 	failOnce    sync.Once
+
+	pids          producerIDs // idempotent producer ids (admin goroutine; producer_ids.go)
+	prodRecovered sync.Map    // *storage.Log → its recovered producer state (producer_recover.go)
 }
 
 // NewServer opens the data directory (locking it and recovering every

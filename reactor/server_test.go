@@ -31,14 +31,25 @@ func testConfig(t testing.TB, dir string) config.Config {
 
 func startServer(t testing.TB, cfg config.Config) *Server {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.Default()
-	}
-	srv, err := NewServer(cfg, log)
+	srv, err := NewServer(cfg, testLogger())
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
+	startServerWith(t, srv)
+	return srv
+}
+
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.Default()
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startServerWith starts srv, made by NewServer, and shuts it down when
+// the test ends.
+func startServerWith(t testing.TB, srv *Server) {
+	t.Helper()
 	if err := srv.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -49,7 +60,6 @@ func startServer(t testing.TB, cfg config.Config) *Server {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	return srv
 }
 
 // recordValue encodes (producer, seq) so a consumer can check exactly-once

@@ -30,8 +30,10 @@
 //
 // Memory named by an SQE (buffers, iovec arrays, msghdrs and what they point
 // to) is the kernel's from Prepare until the operation's final completion
-// (for PrepareSendZC and PrepareSendmsgZC: until the IsNotif completion,
-// which Linux 6.18 posts even when the send failed). The caller must keep it
+// (for PrepareSendZC and PrepareSendmsgZC: the data until the IsNotif
+// completion, which Linux 6.18 posts even when the send failed; the msghdr
+// and iovec array only until the first completion, since the kernel imports
+// them when it issues the send). The caller must keep it
 // reachable and untouched for that time, e.g. in its per-connection struct.
 // It must not live on a goroutine stack, which moves when it grows: Prepare
 // methods store the pointer they pass in the Ring, which makes the compiler

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/pawelgaczynski/giouring"
 	"golang.org/x/sys/unix"
 )
 
@@ -295,5 +296,22 @@ func TestPollAddMultishot(t *testing.T) {
 		if c.ud == 3 && HasMore(c.flags) {
 			t.Fatalf("poll still armed after cancel: %+v", c)
 		}
+	}
+}
+
+// TestSupportsMatchesTheKernel: the opcode probe agrees with what the
+// kernel does with the opcode (EBADF on fd -1 where it knows it, EINVAL
+// where it does not), and an opcode past the kernel's table is refused.
+func TestSupportsMatchesTheKernel(t *testing.T) {
+	defer runtime.UnlockOSThread()
+	r := newTestRing(t, 8)
+	if got, want := r.SupportsSendmsgZC(), probeSendmsgZC(t, r); got != want {
+		t.Fatalf("SupportsSendmsgZC() = %v, but sending says %v", got, want)
+	}
+	if !r.Supports(giouring.OpNop) {
+		t.Fatal("Supports(OpNop) = false")
+	}
+	if r.Supports(250) {
+		t.Fatal("Supports(250) = true for an opcode no kernel has")
 	}
 }

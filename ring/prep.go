@@ -104,8 +104,9 @@ func (r *Ring) PrepareSendZC(fd int, buf []byte, msgFlags uint32, zc ZCFlags, ud
 
 // PrepareSendmsgZC is PrepareSendmsg without copying the slices msg
 // describes: completions as for PrepareSendZC (result with HasMore, then
-// the notification). msg and every slice it points at must stay untouched
-// until the notification, not just the result.
+// the notification). Every slice msg points at must stay untouched until
+// the notification, not just the result; msg and its iovec array only
+// until the result (the kernel has imported them by then).
 func (r *Ring) PrepareSendmsgZC(fd int, msg *unix.Msghdr, msgFlags uint32, zc ZCFlags, ud uint64) {
 	s := r.prep(giouring.OpSendMsgZC, fd, r.addr(unsafe.Pointer(msg)), 1, 0, ud)
 	s.OpcodeFlags = msgFlags

@@ -255,3 +255,17 @@ func IsNotif(flags uint32) bool { return flags&giouring.CQEFNotif != 0 }
 
 // SockNonEmpty reports IORING_CQE_F_SOCK_NONEMPTY: more data is waiting.
 func SockNonEmpty(flags uint32) bool { return flags&giouring.CQEFSockNonempty != 0 }
+
+// Supports reports whether the kernel implements opcode op
+// (IORING_REGISTER_PROBE), e.g. giouring.OpSendMsgZC; false when the probe
+// itself is unsupported. It makes one io_uring_register call: ask once at
+// setup, not on a hot path.
+func (r *Ring) Supports(op uint8) bool {
+	p, err := r.ring.GetProbeRing()
+	return err == nil && p.IsSupported(op)
+}
+
+// SupportsSendmsgZC reports whether PrepareSendmsgZC's opcode
+// (IORING_OP_SENDMSG_ZC, Linux 6.1) is available. ZCReportUsage needs 6.2:
+// on 6.1 a send asking for it fails with -EINVAL before sending anything.
+func (r *Ring) SupportsSendmsgZC() bool { return r.Supports(giouring.OpSendMsgZC) }

@@ -29,6 +29,7 @@
 //	ringmq_fetch_wakeups_total                    counter: parked fetches woken by new data
 //	ringmq_index_faults_total                     counter: reads that found a wrong index entry
 //	ringmq_connections_timed_out_total            counter: closed by frame_timeout or idle_timeout
+//	ringmq_produce_duplicates_total               counter: idempotent batches answered as already stored
 //	ringmq_partitions                             gauge: partition handles alive
 //	ringmq_partitions_fenced                      gauge: partitions refusing appends after an I/O failure
 //	ringmq_partitions_corrupt                     gauge: partitions with damaged data (served around it)

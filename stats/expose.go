@@ -22,6 +22,7 @@ var help = map[string]string{
 	"ringmq_bad_frames_total":            "Connections closed for a malformed or oversized frame.",
 	"ringmq_backpressure_pauses_total":   "Times a connection stopped being read because it, or its reactor, held more memory than conn_max_unanswered_bytes or its share of max_buffered_bytes.",
 	"ringmq_connections_timed_out_total": "Connections closed by frame_timeout (a frame did not complete) or idle_timeout.",
+	"ringmq_produce_duplicates_total":    "Idempotent producer batches answered with the offsets they were already stored at (retries), not written again.",
 	"ringmq_fetch_wakeups_total":         "Parked fetches woken by data past what they had read.",
 	"ringmq_index_faults_total":          "Reads that found a wrong offset index entry and scanned the segment instead.",
 	"ringmq_bytes_sent_total":            "Response bytes handed to the kernel.",

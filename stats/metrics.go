@@ -35,6 +35,7 @@ var (
 	fetchWakeups  = set.NewCounter("ringmq_fetch_wakeups_total")
 	indexFaults   = set.NewCounter("ringmq_index_faults_total")
 	connsTimedOut = set.NewCounter("ringmq_connections_timed_out_total")
+	duplicates    = set.NewCounter("ringmq_produce_duplicates_total")
 
 	partitionsAlive   atomic.Int64
 	partitionsFenced  atomic.Int64
@@ -141,6 +142,10 @@ func IndexFault() { indexFaults.Inc() }
 // ConnTimedOut counts a connection closed by frame_timeout or
 // idle_timeout.
 func ConnTimedOut() { connsTimedOut.Inc() }
+
+// ProduceDuplicate counts an idempotent batch answered with the offsets
+// it was already stored at, not written again.
+func ProduceDuplicate() { duplicates.Inc() }
 
 // ConnOpened counts an accepted connection that the server keeps.
 func ConnOpened() {
