@@ -58,6 +58,8 @@ func (r *Replica) CheckAppend(level Level) error {
 	switch {
 	case level != AckNone && level != AckLeader && level != AckAll:
 		return fmt.Errorf("%w: %d", ErrBadLevel, int8(level))
+	case r.rp.role != RoleLeader:
+		return ErrNotLeader
 	case r.fenceErr != nil:
 		return r.fenceErr
 	case level == AckAll && r.isrSize() < r.cfg.MinInsync:
@@ -77,6 +79,11 @@ func (r *Replica) AppendPlanned(a Append) {
 		panic(fmt.Sprintf("BUG: replica: append planned with ack level %d (CheckAppend first)", int8(a.Level)))
 	case a.Base != r.next || a.Last < a.Base || a.Bytes <= 0:
 		panic(fmt.Sprintf("BUG: replica: append %d-%d (%d bytes) planned, next offset is %d", a.Base, a.Last, a.Bytes, r.next))
+	case r.rp.role != RoleLeader:
+		panic("BUG: replica: append planned on a follower (CheckAppend first)")
+	}
+	if err := r.rp.epochs.Assign(r.rp.epoch, a.Base); err != nil {
+		panic("BUG: replica: leader epoch behind its cache: " + err.Error())
 	}
 	r.inflight.push(pending{base: a.Base, last: a.Last, bytes: uint64(a.Bytes), token: a.Token, level: a.Level})
 	r.next = a.Last + 1
@@ -184,8 +191,15 @@ func (r *Replica) advance() {
 			p.released = true
 			r.release(p.token, p.level, p.base, p.last, nil)
 		}
+		waiting := p.level == AckAll && !p.released
+		if waiting && r.rp.role != RoleLeader {
+			// planned as leader, visible as follower: the new leader
+			// may not have it
+			waiting, p.released = false, true
+			r.release(p.token, p.level, p.base, p.last, ErrNotLeader)
+		}
 		r.aboveHW.push(visible{base: p.base, last: p.last, bytes: p.bytes, cumEnd: r.leoBytes,
-			token: p.token, level: p.level, waiting: p.level == AckAll && !p.released})
+			token: p.token, level: p.level, waiting: waiting})
 	}
 	r.updateHW()
 }

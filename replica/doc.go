@@ -53,12 +53,37 @@
 //	Producers()             the producer state: Restore and Replay at recovery,
 //	                        Snapshot beside each checkpoint
 //
+// Replication inputs (replication.go, leader.go, follower.go):
+//
+//	SetEpochs(entries)      the leader-epoch cache storage rebuilt at open
+//	BecomeLeader(state)     the controller made this replica leader (epoch, partition
+//	                        epoch, ISR); BecomeFollower(epoch, leader): a follower
+//	FollowerFetch(req)      leader: a follower's fetch → FetchAnswer (read [Offset,
+//	                        UpTo), or Diverging: where the follower's log diverges)
+//	ISRChanged(pe, isr)     leader: the ISR the controller committed; ISRChangeRefused(pe)
+//	Fetched(answer)         follower: the leader's answer; FetchFailed: none came
+//	TruncateCompleted(off)  follower: storage cut the log as Ready.Truncate asked
+//
+// A replica starts as the leader in epoch 0 (one node: nothing changes).
+// A follower asks for one fetch at a time, only with nothing in flight; a
+// divergence becomes a truncation (never to the HW: to where its epoch
+// ended on the leader, KIP-101/279/320), batches a replicated append that
+// keeps the leader's offsets and epochs. The leader counts each
+// follower's match offset (its fetch offset, or its flushed offset on
+// flush=sync topics) over the ISR plus a follower being added, and
+// proposes ISR shrink (not caught up for ReplicaLagTime) and expand
+// (caught up to the HW and its epoch's start), fenced by partition epoch.
+//
 // # Outputs: Ready, then Advance
 //
 // Ready returns Acks to send (a Token and Level per produce part, with an
 // error when it failed), Wakes (a Token and WakeReason per waiter), at
 // most one flush to start (with its FlushUpTo), a checkpoint to write and
-// the offsets to publish. The driver does all of it and calls Advance.
+// the offsets to publish; for replication, the new role and epoch
+// (EpochChanged: a leader stamps LeaderEpoch into its batches), a
+// truncation (Truncate), a replicated append (Replicate), a fetch to send
+// (SendFetch) and an ISR change to propose (ProposeISR). The driver does
+// all of it and calls Advance.
 //
 // # Acks by level
 //

@@ -52,3 +52,20 @@ func (f *fifo[T]) search(ok func(*T) bool) int {
 	}
 	return lo
 }
+
+// back returns the last element (len > 0).
+func (f *fifo[T]) back() *T { return f.at(f.len() - 1) }
+
+// popBack removes the last element.
+func (f *fifo[T]) popBack() {
+	var zero T
+	f.tail--
+	f.buf[f.tail&uint64(len(f.buf)-1)] = zero
+}
+
+// clear removes every element.
+func (f *fifo[T]) clear() {
+	for f.len() > 0 {
+		f.pop()
+	}
+}

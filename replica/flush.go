@@ -76,6 +76,9 @@ func (r *Replica) Tick(now time.Time) {
 	if first {
 		r.nextFlush = now.Add(r.cfg.FlushInterval)
 		r.nextCheckpoint = now.Add(r.cfg.CheckpointInterval)
+		for i := range r.followers { // known before the clock: their lag starts now
+			r.followers[i].lastCaughtUp = later(r.followers[i].lastCaughtUp, now)
+		}
 	}
 	if !r.cfg.Sync && !now.Before(r.nextFlush) {
 		covered := r.off.Flushed
@@ -90,6 +93,7 @@ func (r *Replica) Tick(now time.Time) {
 		r.nextCheckpoint = now.Add(r.cfg.CheckpointInterval)
 	}
 	r.expireWaiters()
+	r.checkLag()
 }
 
 // NextDeadline is when the replica next wants a Tick: the next interval

@@ -94,7 +94,7 @@ func (d *driver) takeAcks() string {
 		res := "ok"
 		if a.Err != nil {
 			res = "err"
-			if !errors.Is(a.Err, ErrFenced) && !errors.Is(a.Err, ErrReset) {
+			if !errors.Is(a.Err, ErrFenced) && !errors.Is(a.Err, ErrReset) && !errors.Is(a.Err, ErrNotLeader) {
 				d.t.Fatalf("ack %d: error %v does not wrap ErrFenced", a.Base, a.Err)
 			}
 		}

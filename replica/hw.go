@@ -13,7 +13,11 @@ import "fmt"
 // is, listed or not). A follower not seen before starts with match 0, so
 // it holds the HW until it reports (the controller admits a follower only
 // once it caught up). Shrinking the set may advance the HW at once.
-func (r *Replica) SetISR(ids []ID) {
+func (r *Replica) SetISR(ids []ID) { r.setISR(ids) }
+
+// setISR sets the committed in-sync set; a follower joining it gets a
+// full ReplicaLagTime from now.
+func (r *Replica) setISR(ids []ID) {
 	for i := range r.followers {
 		r.followers[i].inISR = false
 	}
@@ -21,7 +25,11 @@ func (r *Replica) SetISR(ids []ID) {
 		if id == r.cfg.ID {
 			continue
 		}
-		r.follower(id).inISR = true
+		f := r.follower(id)
+		if !f.inISR {
+			f.lastCaughtUp = later(f.lastCaughtUp, r.now)
+		}
+		f.inISR = true
 	}
 	r.updateHW()
 	r.check()
@@ -73,19 +81,30 @@ func (r *Replica) isrSize() int {
 	return n
 }
 
-// updateHW advances the HW to the in-sync minimum, releases the acks=all
-// Acks it passes and wakes the waiters it satisfies.
-func (r *Replica) updateHW() {
+// targetHW is where the HW may go: on a leader the minimum match over the
+// ISR (and a follower being added), when the ISR has MinInsync members; on
+// a follower the leader's HW, capped by the local match.
+func (r *Replica) targetHW() (uint64, bool) {
+	if r.rp.role == RoleFollower {
+		return min(r.rp.leaderHW, r.localMatch()), true
+	}
 	if r.isrSize() < r.cfg.MinInsync {
-		return
+		return 0, false
 	}
 	hw := r.localMatch()
 	for i := range r.followers {
-		if f := &r.followers[i]; f.inISR {
+		if f := &r.followers[i]; f.inISR || r.pendingAdd(f.id) {
 			hw = min(hw, f.match)
 		}
 	}
-	if hw <= r.off.HighWatermark {
+	return hw, true
+}
+
+// updateHW advances the HW to the in-sync minimum, releases the acks=all
+// Acks it passes and wakes the waiters it satisfies.
+func (r *Replica) updateHW() {
+	hw, ok := r.targetHW()
+	if !ok || hw <= r.off.HighWatermark {
 		return
 	}
 	r.off.HighWatermark = hw

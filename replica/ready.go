@@ -23,11 +23,72 @@ type Ready struct {
 	// since the last Ready (publish them, then).
 	Offsets        Offsets
 	OffsetsChanged bool
+
+	// Replication (replication.go, leader.go, follower.go).
+	//
+	// EpochChanged: a BecomeLeader or BecomeFollower changed the role or
+	// the leader epoch: Role, LeaderEpoch and Leader are the new ones (a
+	// leader stamps LeaderEpoch into the batches it appends: storage's
+	// SetLeaderEpoch; a follower connects to Leader).
+	EpochChanged bool
+	Role         Role
+	LeaderEpoch  int32
+	Leader       ID
+	// Truncate (follower): cut the log at TruncateTo (storage's
+	// TruncateTo), then TruncateCompleted(TruncateTo). Nothing else is
+	// in flight when it comes, and nothing is planned until it completed.
+	Truncate   bool
+	TruncateTo uint64
+	// Replicate (follower): append the fetched batches it names keeping
+	// their offsets (storage's AppendReplicated); in flight from this Ready.
+	Replicate     bool
+	ReplicateWork Replicate
+	// SendFetch (follower): send Fetch to the leader; in flight until
+	// Fetched or FetchFailed.
+	SendFetch bool
+	Fetch     FetchRequest
+	// ProposeISR (leader): send ISRChange to the controller; answered by
+	// ISRChanged or ISRChangeRefused. ISRChange.ISR is valid until then.
+	ProposeISR bool
+	ISRChange  ISRChange
 }
 
 // HasReady reports whether Ready has anything for the driver.
 func (r *Replica) HasReady() bool {
-	return len(r.acks) > 0 || len(r.wakes) > 0 || r.wantFlush() || r.wantCheckpoint() || r.off != r.published
+	return len(r.acks) > 0 || len(r.wakes) > 0 || r.wantFlush() || r.wantCheckpoint() || r.off != r.published ||
+		r.rp.epochChanged || r.wantTruncate() || (r.rp.haveRepl && r.fenceErr == nil) || r.wantFetch() || (r.rp.proposing && !r.rp.proposed)
+}
+
+// wantTruncate says whether Ready should hand out the due truncation:
+// only once nothing is in flight.
+func (r *Replica) wantTruncate() bool {
+	return r.rp.truncate && !r.rp.truncating && r.inflight.len() == 0 && !r.flushing
+}
+
+// readyReplication fills in the replication work of rd.
+func (r *Replica) readyReplication(rd *Ready) {
+	rp := &r.rp
+	if rp.epochChanged {
+		rd.EpochChanged, rd.Role, rd.LeaderEpoch, rd.Leader = true, rp.role, rp.epoch, r.Leader()
+		rp.epochChanged = false
+	}
+	if rp.proposing && !rp.proposed {
+		rd.ProposeISR, rd.ISRChange = true, rp.proposal
+		rp.proposed = true
+	}
+	if rp.role != RoleFollower {
+		return
+	}
+	switch {
+	case r.wantTruncate():
+		rp.truncate, rp.truncating = false, true
+		rd.Truncate, rd.TruncateTo = true, rp.truncateTo
+	case rp.haveRepl && r.fenceErr == nil:
+		rd.Replicate, rd.ReplicateWork = true, r.planReplicate()
+	case r.wantFetch():
+		rp.fetching = true
+		rd.SendFetch, rd.Fetch = true, r.NextFetch()
+	}
 }
 
 // Ready returns the work to do now. The flush and checkpoint it returns
@@ -45,10 +106,11 @@ func (r *Replica) Ready() Ready {
 	rd := Ready{Acks: r.acks, Wakes: r.wakes, Offsets: r.off, OffsetsChanged: r.off != r.published}
 	r.nAcks, r.nWakes = len(r.acks), len(r.wakes)
 	r.published = r.off
-	if r.wantFlush() {
+	if r.wantFlush() && !r.rp.truncating {
 		r.flushing, r.flushUpTo, r.flushDue = true, r.off.LogEnd, false
 		rd.Flush, rd.FlushUpTo = true, r.off.LogEnd
 	}
+	r.readyReplication(&rd)
 	if r.wantCheckpoint() {
 		r.checkpointed = r.off.Flushed
 		rd.Checkpoint, rd.CheckpointAt = true, r.off.Flushed

@@ -86,6 +86,10 @@ type Config struct {
 	// MaxProducers bounds the producers the partition remembers: a new one
 	// past it is refused (ErrTooManyProducers). 0 means DefaultMaxProducers.
 	MaxProducers int
+	// ReplicaLagTime is replica_lag_time: a follower in the ISR that has
+	// not caught up for longer is proposed for removal. 0 means
+	// DefaultReplicaLagTime.
+	ReplicaLagTime time.Duration
 }
 
 // Offsets are the partition's positions, each an offset (the next one to
@@ -112,6 +116,16 @@ type progress struct {
 	id    ID
 	match uint64 // the follower has every offset below match (fsync'd if Sync)
 	inISR bool
+	// From its fetches in this leader epoch (leader.go): its log end, and
+	// whether it fetched at all.
+	leo     uint64
+	fetched bool
+	// lastCaughtUp: when it last had the leader's log end (Kafka's rule);
+	// lastFetch and lastFetchLEO: the time and the leader's log end at its
+	// previous fetch.
+	lastCaughtUp time.Time
+	lastFetch    time.Time
+	lastFetchLEO uint64
 }
 
 // Replica is the state machine of one partition replica. It is owned by
@@ -152,6 +166,7 @@ type Replica struct {
 	checkpointed   uint64 // flushed offset of the last checkpoint asked for
 
 	followers []progress
+	rp        repl // replication: role, epochs, fetch and ISR state (replication.go)
 
 	// prod is the idempotent-producer state (producer.go); dupWaits the
 	// acks=all Acks of duplicates waiting for the HW (producer_dup.go).
@@ -186,6 +201,9 @@ func New(cfg Config, o Offsets) (*Replica, error) {
 	if cfg.MaxProducers == 0 {
 		cfg.MaxProducers = DefaultMaxProducers
 	}
+	if cfg.ReplicaLagTime == 0 {
+		cfg.ReplicaLagTime = DefaultReplicaLagTime
+	}
 	switch {
 	case cfg.MinInsync < 0:
 		return nil, fmt.Errorf("%w: min_insync_replicas %d", ErrBadConfig, cfg.MinInsync)
@@ -197,8 +215,11 @@ func New(cfg Config, o Offsets) (*Replica, error) {
 		return nil, fmt.Errorf("%w: producer idle expiry %v", ErrBadConfig, cfg.ProducerIdleExpiry)
 	case cfg.MaxProducers < 0:
 		return nil, fmt.Errorf("%w: max producers %d", ErrBadConfig, cfg.MaxProducers)
+	case cfg.ReplicaLagTime < 0:
+		return nil, fmt.Errorf("%w: replica lag time %v", ErrBadConfig, cfg.ReplicaLagTime)
 	}
 	r := &Replica{cfg: cfg, fenceAt: math.MaxUint64}
+	r.rp.lagTime = cfg.ReplicaLagTime
 	r.prod.SetMaxProducers(cfg.MaxProducers)
 	if err := r.setOffsets(o); err != nil {
 		return nil, err
@@ -289,5 +310,8 @@ func (r *Replica) Reset(o Offsets) error {
 	}
 	r.fenceAt, r.fenceErr = math.MaxUint64, nil
 	r.flushDue, r.checkpointDue = false, false
+	r.rp.fetching, r.rp.haveRepl, r.rp.truncate, r.rp.truncating = false, false, false, false
+	r.rp.epochs.TruncateFrom(o.LogEnd)
+	r.rp.leaderHW = min(r.rp.leaderHW, o.LogEnd)
 	return r.setOffsets(o)
 }

@@ -68,10 +68,6 @@ func (r *pendingRing) pop() {
 	r.head++
 }
 
-// leaderEpoch is the partition_leader_epoch stamped into every appended
-// batch: 0, the one epoch of a partition until replication assigns them.
-const leaderEpoch int32 = 0
-
 // appendSummary describes the batches of one append.
 type appendSummary struct {
 	base, next uint64
@@ -80,9 +76,10 @@ type appendSummary struct {
 
 // validateAppend checks every batch of b (header, length, CRC, and the
 // records against the header: proto.ValidateRecords) and patches their base
-// offsets consecutively from next and their leader epochs. It does not
-// allocate unless b is invalid or compressed.
-func validateAppend(b []byte, next uint64) (appendSummary, error) {
+// offsets consecutively from next and their leader epochs (the log's
+// SetLeaderEpoch; 0 until replication assigns one). It does not allocate
+// unless b is invalid or compressed.
+func validateAppend(b []byte, next uint64, leaderEpoch int32) (appendSummary, error) {
 	sum := appendSummary{base: next, maxTs: math.MinInt64}
 	if len(b) == 0 {
 		return sum, fmt.Errorf("%w: empty append", ErrBadBatch)
@@ -123,10 +120,17 @@ func (l *Log) PrepareAppend(batches []byte) (AppendOp, error) {
 		return AppendOp{}, l.err
 	}
 	l.applyRolls()
-	sum, err := validateAppend(batches, l.next)
+	sum, err := validateAppend(batches, l.next, l.epoch)
 	if err != nil {
 		return AppendOp{}, err
 	}
+	return l.planAppend(batches, sum)
+}
+
+// planAppend reserves the file position of validated batches (rolling
+// first when needed), plans their index entries and epochs, and returns
+// the write.
+func (l *Log) planAppend(batches []byte, sum appendSummary) (AppendOp, error) {
 	n := int64(len(batches))
 	if err := l.makeRoom(n, &sum); err != nil {
 		if !errors.Is(err, ErrBatchTooLarge) && !errors.Is(err, ErrRollPending) {
@@ -146,6 +150,7 @@ func (l *Log) PrepareAppend(batches []byte) (AppendOp, error) {
 			panic("BUG: storage: validated batch does not parse: " + err.Error())
 		}
 		s.plan(pos+p, &h, interval)
+		l.assignEpoch(h.LeaderEpoch, h.BaseOffset)
 		p += int64(h.Size())
 	}
 	s.reserved = pos + n

@@ -225,7 +225,7 @@ func writeConverted(fsys vfs.FS, path string, src []byte, limit int) error {
 	}
 	for pos := 0; pos < len(src) && (limit < 0 || off < int64(limit)); {
 		var n int
-		if buf, n, err = proto.ConvertBatchV1(buf, src[pos:], leaderEpoch); err != nil {
+		if buf, n, err = proto.ConvertBatchV1(buf, src[pos:], v1LeaderEpoch); err != nil {
 			panic("BUG: storage: planned version-1 batch does not convert: " + err.Error())
 		}
 		pos += n

@@ -112,7 +112,7 @@ func (c *crashingConvert) do(op convertOp) error {
 func convertedBatches(src []byte) [][]byte {
 	var out [][]byte
 	for len(src) > 0 {
-		b, n, err := proto.ConvertBatchV1(nil, src, leaderEpoch)
+		b, n, err := proto.ConvertBatchV1(nil, src, v1LeaderEpoch)
 		if err != nil {
 			break
 		}

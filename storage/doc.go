@@ -43,6 +43,7 @@
 //	    00000000000000004711.log        next segment: named by base offset
 //	    ...                             (20 digits, zero-padded)
 //	    recovery-point                  checkpoint (checkpoint.go)
+//	    leader-epoch-checkpoint         leader epoch → first offset (epoch.go)
 //	    .next-<n>.log|.index|.timeindex preallocated next segment
 //	    *.deleted                       being unlinked by the worker
 //	<archive>/topics/<topic>/<partition>/   same names, archived segments
@@ -124,6 +125,10 @@
 //	PrepareFlush() ─▶ FlushOp{Fds, UpTo} ─▶ driver fdatasyncs each fd ─▶
 //	   Flushed(op) | FlushFailed(op, err); FlushedOffset becomes UpTo
 //	WriteCheckpoint() persists the last flush as the recovery point
+//	AppendReplicated(batches) is PrepareAppend for a follower: offsets and
+//	   leader epochs kept, the first batch must start at the log end
+//	TruncateTo(offset) drops everything at or after offset, crash-safe
+//	   (replicate.go); SetLeaderEpoch sets the epoch PrepareAppend stamps
 //
 // Read(off, maxBytes) returns Views of whole batches from the one holding
 // off, at least one batch, up to maxBytes: slices of the segment's shared

@@ -27,7 +27,7 @@ func fuzzValidBatches() [][]byte {
 	for range fuzzBatches {
 		b := randomBatch(rng, 3, 120, 1000)
 		proto.SetBaseOffset(b, next)
-		proto.SetLeaderEpoch(b, leaderEpoch) // as the append stamps it
+		proto.SetLeaderEpoch(b, 0) // as the append stamps it (epoch 0 by default)
 		h, _ := proto.ParseBatchHeader(b)
 		next = h.NextOffset()
 		out = append(out, b)

@@ -37,6 +37,13 @@ type Log struct {
 	// reconfigured: Reconfigure changed cfg after the segments were made.
 	reconfigured bool
 
+	// Leader epochs (epoch.go): the epoch PrepareAppend stamps, the
+	// cache of planned batches' epochs, and the end offset the last
+	// leader-epoch checkpoint asked for describes.
+	epoch         int32
+	epochs        []EpochEntry
+	epochsWritten uint64
+
 	corrupt   []Corruption // damage found at recovery or by reads (damage.go)
 	resuming  bool         // a resume job is in flight (resume.go)
 	resumeGen uint64       // numbers resume jobs, so a stale result is ignored

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -123,6 +124,7 @@ func TestPowerCutAtEverySync(t *testing.T) {
 					snap := r.snapshot()
 					r.step()
 					if img := r.mem.Image(); img != nil {
+						r.midStep = true
 						r.crash(img, snap)
 						break
 					}
@@ -156,6 +158,7 @@ type cutRun struct {
 	metaOpt    metalog.Options
 	clock      int64
 	crashes    int
+	midStep    bool // the crash image was taken inside the last step
 
 	topics    map[string]*cutTopic
 	gone      map[string]*cutTopic // deleted: a crash may bring one back
@@ -178,6 +181,11 @@ type cutPart struct {
 	batches []cutBatch // every batch ever appended and not lost to a crash
 	start   uint64     // LogStart after the last retention
 	acked   uint64     // flushed offset acknowledged
+	epoch   int32      // the newest leader epoch used (a controller's epochs only grow)
+	// before: the batches before a TruncateTo in the current step, which a
+	// crash inside it may bring back (truncFloor: its offset)
+	before     []cutBatch
+	truncFloor uint64
 }
 
 type cutBatch struct {
@@ -276,6 +284,11 @@ func (r *cutRun) snapshot() cutSnapshot {
 
 func (r *cutRun) step() {
 	r.t.Helper()
+	for _, tp := range r.topics {
+		for _, p := range tp.parts {
+			p.before = nil // a truncation that returned is durable
+		}
+	}
 	if len(r.topics) == 0 {
 		r.createTopic()
 	}
@@ -302,6 +315,7 @@ func (r *cutRun) step() {
 		} else {
 			p.l.WriteCheckpointAsync()
 		}
+		p.l.WriteEpochsAsync() // beside the checkpoint, as the driver does
 	case x < 73:
 		if len(r.topics) < 4 {
 			r.createTopic()
@@ -310,8 +324,12 @@ func (r *cutRun) step() {
 		if len(r.topics) > 1 {
 			r.deleteTopic()
 		}
-	case x < 90:
+	case x < 84:
 		r.commitOffset()
+	case x < 87:
+		r.truncate()
+	case x < 90:
+		r.appendReplicated()
 	case x < 96:
 		r.check("metalog Sync", r.meta.Sync())
 		r.acked = len(r.history)
@@ -509,20 +527,50 @@ func (r *cutRun) recoverPart(topic string, partition uint32, p *cutPart, acked b
 		if start > p.start {
 			r.fatalf("%s/%d: log starts at %d, retention had only reached %d", topic, partition, start, p.start)
 		}
-		if want := snap.parts[p]; end < want {
+		want := snap.parts[p]
+		if r.midStep && p.before != nil {
+			want = min(want, p.truncFloor) // the truncation may have happened
+		}
+		if end < want {
 			r.fatalf("%s/%d: log ends at %d, %d was flushed and acknowledged", topic, partition, end, want)
 		}
 	}
+	var got []byte
+	if end > start {
+		got = readAllBatches(r.t, l, start)
+	}
+	kept, why := matchBatches(p.batches, start, end, got)
+	if why != "" && r.midStep && p.before != nil {
+		// a crash inside TruncateTo may bring back the log before it
+		if k, why2 := matchBatches(p.before, start, end, got); why2 == "" {
+			kept, why = k, ""
+		}
+	}
+	if why != "" {
+		r.fatalf("%s/%d: %s", topic, partition, why)
+	}
+	checkEpochs(r, topic, partition, l, got)
+	p.batches, p.start, p.acked, p.before = kept, start, l.FlushedOffset(), nil
+	p.epoch = max(p.epoch, l.latestEpoch())
+	r.check("SetLeaderEpoch", l.SetLeaderEpoch(p.epoch)) // as a driver does when it leads again
+	if p.acked < end {
+		r.fatalf("%s/%d: recovered log not flushed: flushed %d, end %d", topic, partition, p.acked, end)
+	}
+}
+
+// matchBatches checks that got, the recovered [start, end), is the model's
+// batches over that range, and returns the model's batches up to end.
+func matchBatches(batches []cutBatch, start, end uint64, got []byte) ([]cutBatch, string) {
 	var want []byte
 	var kept []cutBatch
 	pos := start
-	for _, b := range p.batches {
+	for _, b := range batches {
 		if b.next > end {
 			break
 		}
 		if b.base >= start {
 			if b.base != pos {
-				r.fatalf("%s/%d: recovered [%d, %d) does not start at a batch the model has (%d)", topic, partition, start, end, b.base)
+				return nil, fmt.Sprintf("recovered [%d, %d) does not start at a batch the model has (%d)", start, end, b.base)
 			}
 			want = append(want, b.data...)
 			pos = b.next
@@ -530,17 +578,93 @@ func (r *cutRun) recoverPart(topic string, partition uint32, p *cutPart, acked b
 		kept = append(kept, b)
 	}
 	if pos != end && end != start {
-		r.fatalf("%s/%d: recovered [%d, %d), the model's batches reach only %d", topic, partition, start, end, pos)
+		return nil, fmt.Sprintf("recovered [%d, %d), the model's batches reach only %d", start, end, pos)
 	}
-	if end > start {
-		got := readAllBatches(r.t, l, start)
-		if !bytes.Equal(got, want) {
-			r.fatalf("%s/%d: recovered [%d, %d) differs from what was appended (%d bytes, want %d)",
-				topic, partition, start, end, len(got), len(want))
+	if !bytes.Equal(got, want) {
+		return nil, fmt.Sprintf("recovered [%d, %d) differs from what was appended (%d bytes, want %d)", start, end, len(got), len(want))
+	}
+	return kept, ""
+}
+
+// checkEpochs requires the log's leader-epoch cache to be the one its
+// recovered batches (got, from the log start) imply.
+func checkEpochs(r *cutRun, topic string, partition uint32, l *Log, got []byte) {
+	r.t.Helper()
+	var want []EpochEntry
+	for len(got) > 0 {
+		h, rest, err := proto.ValidateBatch(got)
+		r.check("recovered batch", err)
+		if n := len(want); n == 0 || h.LeaderEpoch > want[n-1].Epoch {
+			want = append(want, EpochEntry{h.LeaderEpoch, h.BaseOffset})
+		} else if h.LeaderEpoch < want[n-1].Epoch {
+			r.fatalf("%s/%d: batch at %d has epoch %d after epoch %d", topic, partition, h.BaseOffset, h.LeaderEpoch, want[n-1].Epoch)
+		}
+		got = rest
+	}
+	if have := l.LeaderEpochs(nil); !slices.Equal(have, want) && !(len(have) > 0 && len(want) > 0 && slices.Equal(have[1:], want[1:]) && have[0].Epoch == want[0].Epoch) {
+		fc, _, ferr := readEpochs(l.fs, l.dir)
+		r.fatalf("%s/%d: leader epochs %v after recovery, the batches say %v (file %+v %v; log [%d, %d))", topic, partition, have, want, fc, ferr, l.LogStart(), l.LogEnd())
+	}
+}
+
+// truncate cuts a partition at a random batch boundary (as a follower
+// does when its log diverged from the leader's).
+func (r *cutRun) truncate() {
+	r.t.Helper()
+	p := r.anyPart()
+	var cands []uint64
+	for _, b := range p.batches {
+		if b.base >= p.l.LogStart() {
+			cands = append(cands, b.base)
 		}
 	}
-	p.batches, p.start, p.acked = kept, start, l.FlushedOffset()
-	if p.acked < end {
-		r.fatalf("%s/%d: recovered log not flushed: flushed %d, end %d", topic, partition, p.acked, end)
+	cands = append(cands, p.l.LogEnd())
+	off := cands[r.rng.IntN(len(cands))]
+	before := slices.Clone(p.batches)
+	if err := p.l.TruncateTo(off); err != nil {
+		if errors.Is(err, ErrOffsetOutOfRange) { // inside an archived segment
+			return
+		}
+		r.fatalf("TruncateTo(%d): %v", off, err)
+	}
+	k := 0
+	for k < len(p.batches) && p.batches[k].next <= off {
+		k++
+	}
+	p.batches = p.batches[:k]
+	p.before, p.truncFloor = before, off
+	p.acked = min(p.acked, off)
+}
+
+// appendReplicated appends batches as a follower does: offsets and
+// leader epochs as the leader gave them (sometimes a newer epoch).
+func (r *cutRun) appendReplicated() {
+	r.t.Helper()
+	p := r.anyPart()
+	epoch := max(p.l.latestEpoch(), p.epoch, 0) + int32(r.rng.IntN(2))
+	p.epoch = epoch
+	next := p.l.LogEnd()
+	var b []byte
+	for range 1 + r.rng.IntN(2) {
+		r.clock += int64(r.rng.IntN(300))
+		x := randomBatch(r.rng, 4, 100, r.clock)
+		proto.SetBaseOffset(x, next)
+		proto.SetLeaderEpoch(x, epoch)
+		h, _ := proto.ParseBatchHeader(x)
+		next = h.NextOffset()
+		b = append(b, x...)
+	}
+	if int64(len(b)) > r.cfg.SegmentBytes {
+		return
+	}
+	if _, err := r.d.AppendReplicated(p.l, b); err != nil {
+		r.fatalf("AppendReplicated: %v", err)
+	}
+	r.check("SetLeaderEpoch", p.l.SetLeaderEpoch(epoch))
+	for len(b) > 0 {
+		h, rest, err := proto.ValidateBatch(b)
+		r.check("replicated batch", err)
+		p.batches = append(p.batches, cutBatch{base: h.BaseOffset, next: h.NextOffset(), data: bytes.Clone(b[:len(b)-len(rest)])})
+		b = rest
 	}
 }

@@ -25,6 +25,9 @@ func openLog(st *Store, topic string, partition uint32, cfg LogConfig, create bo
 	} else {
 		err = l.recover()
 	}
+	if err == nil {
+		err = l.loadEpochs()
+	}
 	if err != nil {
 		l.releaseAll()
 		if create && !errors.Is(err, ErrExists) {

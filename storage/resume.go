@@ -247,6 +247,7 @@ func (l *Log) rewind(k int, dirFd int) {
 		l.pend.pop()
 	}
 	l.next = l.end
+	l.truncateEpochs(l.end)
 	l.err, l.fence = nil, math.MaxUint64
 	l.requestPrealloc()
 }
