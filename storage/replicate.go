@@ -34,7 +34,8 @@ var (
 // and epochs do not decrease (nor go below the log's latest). Everything
 // else is as PrepareAppend: validated (header, length, CRC, records),
 // rolled, reserved, indexed; the driver writes op and reports Appended or
-// Failed. It does not allocate in steady state.
+// Failed. Like PrepareAppend it returns ErrRollPending, changing nothing,
+// while the next segment is not ready. It does not allocate in steady state.
 func (l *Log) AppendReplicated(batches []byte) (AppendOp, error) {
 	switch {
 	case l.closed:
@@ -118,6 +119,10 @@ func (l *Log) TruncateTo(offset uint64) error {
 	// Let background work on this log finish: seals (they resize files
 	// we cut), archive moves, checkpoint and epoch writes.
 	l.bg.Wait()
+	l.applyRolls()
+	if l.FlushWaiting() || l.renaming > 0 {
+		return fmt.Errorf("%w: a rolled segment is still being renamed", ErrTruncateBusy)
+	}
 	l.finishSeals()
 	l.drainArchived()
 	l.ckpt.Wait()
@@ -180,15 +185,16 @@ func (l *Log) TruncateTo(offset uint64) error {
 	l.end = offset
 	l.flushed = min(l.flushed, offset)
 	last := l.segs[len(l.segs)-1]
-	l.rewind(len(l.segs) - 1)
+	l.rewind(len(l.segs)-1, -1)
 	if last.state != SegmentActive {
 		// the log now ends with a sealed (flushed, archived) segment: the
 		// next appends go to a new one, and the old keeps its state
-		seg, err := l.createNext(offset, l.cfg.SegmentBytes)
+		capacity := l.cfg.SegmentBytes
+		f, err := createMappedSegment(l.fs, segmentPaths(l.dir, offset), capacity, l.cfg.indexEntries(capacity))
 		if err != nil {
-			return l.fail(err)
+			return l.fail(fmt.Errorf("truncate %s: next segment: %w", l.dir, err))
 		}
-		l.segs = append(l.segs, seg)
+		l.segs = append(l.segs, newSegment(l.dir, offset, f))
 		l.dirGen++
 	}
 	if err := syncDir(l.fs, l.dir); err != nil {
@@ -335,6 +341,10 @@ func (l *Log) checkpointBefore(k int, pos int64, offset uint64) Checkpoint {
 // AppendReplicated prepares, writes and completes one replicated append.
 func (d *SyncDriver) AppendReplicated(l *Log, batches []byte) (AppendOp, error) {
 	op, err := l.AppendReplicated(batches)
+	for errors.Is(err, ErrRollPending) { // like Append: wait for the roll lane
+		l.WaitBackground()
+		op, err = l.AppendReplicated(batches)
+	}
 	if err != nil {
 		return op, err
 	}
