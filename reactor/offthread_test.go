@@ -138,16 +138,16 @@ func TestNoBlockingFileWorkOnReactorThreads(t *testing.T) {
 
 // TestTopicCreateDeleteDoesNotStallProduce: produce latency on one topic
 // stays bounded while a 1,000-partition topic is created and deleted (the
-// logs are created and deleted off the reactor threads). The bound, 1s
+// logs are created and deleted off the reactor threads). The bound, 3s
 // for one acks=1 produce, is far under what opening 1,000 partitions on
-// the reactors took (each makes a directory, three files, a checkpoint
-// and directory fsyncs: seconds per reactor), and generous for a loaded
-// machine.
+// the reactors took (10.48s here: each makes a directory, three files, a
+// checkpoint and directory fsyncs), and leaves room for a loaded machine
+// (1.1-1.2s were seen at load average 23 on 2 cores).
 func TestTopicCreateDeleteDoesNotStallProduce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	const bound = time.Second
+	const bound = 3 * time.Second
 	cfg := testConfig(t, t.TempDir())
 	srv := startServer(t, cfg)
 	c := ringtest.Dial(t, srv.Addr(), client.Options{})
