@@ -340,17 +340,5 @@ func (l *Log) checkpointBefore(k int, pos int64, offset uint64) Checkpoint {
 
 // AppendReplicated prepares, writes and completes one replicated append.
 func (d *SyncDriver) AppendReplicated(l *Log, batches []byte) (AppendOp, error) {
-	op, err := l.AppendReplicated(batches)
-	for errors.Is(err, ErrRollPending) { // like Append: wait for the roll lane
-		l.WaitBackground()
-		op, err = l.AppendReplicated(batches)
-	}
-	if err != nil {
-		return op, err
-	}
-	if err := d.write(op.Fd, op.Buf, op.Pos); err != nil {
-		l.Failed(op, err)
-		return op, l.Err()
-	}
-	return op, l.Appended(op)
+	return d.append(l, l.AppendReplicated, batches)
 }

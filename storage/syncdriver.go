@@ -21,10 +21,16 @@ type SyncDriver struct {
 // to back are one append). When the next segment is not ready it waits for
 // the roll lane (Log.WaitBackground) and tries again.
 func (d *SyncDriver) Append(l *Log, batches []byte) (AppendOp, error) {
-	op, err := l.PrepareAppend(batches)
+	return d.append(l, l.PrepareAppend, batches)
+}
+
+// append runs one append planned by prepare (PrepareAppend or
+// AppendReplicated) to completion.
+func (d *SyncDriver) append(l *Log, prepare func([]byte) (AppendOp, error), batches []byte) (AppendOp, error) {
+	op, err := prepare(batches)
 	for errors.Is(err, ErrRollPending) {
 		l.WaitBackground()
-		op, err = l.PrepareAppend(batches)
+		op, err = prepare(batches)
 	}
 	if err != nil {
 		return op, err
