@@ -193,6 +193,7 @@ func runServe(args []string, env serveEnv) error {
 	if usedDefaults {
 		logger.Info("no configuration file; using the built-in defaults", "path", opts.configPath)
 	}
+	warnExposedListeners(logger, cfg.Server)
 	srv, err := env.newBroker(cfg, logger)
 	if err != nil {
 		return err

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/ringmq/ringmq/config"
+)
+
+// isLoopback reports whether a listener at addr (host:port) is reachable
+// only from this machine: a loopback IP (127.0.0.0/8, ::1) or the name
+// localhost. An empty host, 0.0.0.0 and :: bind every interface; any other
+// name is not resolved here and counts as reachable from outside.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// warnExposedListeners logs a warning for each listener of s bound beyond
+// loopback: ringmq has no TLS, authentication or authorization yet, so
+// whoever reaches such a port has full access.
+func warnExposedListeners(logger *slog.Logger, s config.ServerConfig) {
+	if !isLoopback(s.Listen) {
+		logger.Warn("client listener is not on loopback and has no TLS or authentication yet: "+
+			"anyone who reaches the port can read, write and delete every topic and group",
+			"listen", s.Listen)
+	}
+	if s.MetricsListen != "" && !isLoopback(s.MetricsListen) {
+		msg := "metrics listener is not on loopback and has no TLS or authentication yet: " +
+			"anyone who reaches the port can read the metrics and the status page"
+		if s.Pprof {
+			msg += ", and the Go profiler (server.pprof = true)"
+		}
+		logger.Warn(msg, "metrics_listen", s.MetricsListen)
+	}
+}
