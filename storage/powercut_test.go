@@ -70,6 +70,11 @@ var powerCutRegressions = []struct {
 	{1341, "sealing that no longer fdatasynced the index files lost flushed records"},
 	{1357, "same as 1341"},
 	{1129, "sealing that cut the .log without fdatasyncing it: the cut became durable and its data did not, and recovery took the cut segment for a complete one"},
+	{1297, "retention's deletes of an archived segment and the next data-directory segment reached the disk out of order; the archived one came back before a gap the recovery point had not reached, and recovery deleted the flushed segments after the gap (failed on the code before the off-thread roll; the workload has changed since, so the seed no longer reaches it: TestPowerCutRetentionAcrossArchiveKeepsASuffix does)"},
+	{1040, "same cause as 1297 with the recovery point past the gap: damage reported in the archive directory (failed on the replication code before it had the 1043 recovery fix)"},
+	{1134, "same as 1040"},
+	{2526, "a torn tail whose lost write was only the last 7 bytes of the file, alone in their sector, was not taken for a lost write (LostSector wanted 8 zero bytes): recovery reported damage in a sealed, unflushed segment and served the next segment after the gap"},
+	{2548, "same as 2526"},
 }
 
 func TestPowerCutRegressions(t *testing.T) {

@@ -85,6 +85,12 @@ func (l *Log) deleteOldest() {
 				return
 			}
 		}
+		// The renames reach the disk before the next segment's: jobs run
+		// oldest first, so a power cut keeps a suffix of the log and never
+		// an older deleted segment before a gap (DESIGN §10).
+		if err := syncDir(fsys, filepath.Dir(paths[0])); err != nil {
+			l.logger.Warn("storage: syncing a deleted segment's directory failed", "path", paths[0], "err", err)
+		}
 		s.close()
 		for _, p := range paths {
 			fsys.Remove(p)

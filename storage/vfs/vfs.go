@@ -189,10 +189,13 @@ const SectorSize = 512
 // or the end of b) is all zeros, which is what an unwritten sector of a new
 // or truncated file reads as. A flipped byte leaves no such thing; data
 // that is zero for a whole sector's part is taken for a lost write too.
+// The last sector of b, when it holds fewer than 8 bytes, counts if it is
+// all zeros from its start: a write lost there leaves nothing longer.
 func LostSector(b []byte, from int) bool {
 	for k := max(from, 0); k < len(b); {
 		e := min((k/SectorSize+1)*SectorSize, len(b))
-		if e-k >= 8 && isZero(b[k:e]) {
+		whole := k%SectorSize == 0 && e == len(b) // the short last sector
+		if (e-k >= 8 || whole) && isZero(b[k:e]) {
 			return true
 		}
 		k = e
