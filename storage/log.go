@@ -66,12 +66,12 @@ type Log struct {
 	preallocSeq  uint64
 	waiting      atomic.Bool // an append waits for the prepared segment: notify
 	notify       atomic.Pointer[func()]
-	rolls        rollQueue // roll-lane results (roll.go)
-	rollWait     bool      // the owner returned ErrRollPending and waits
-	renaming     int       // rolled segments not yet renamed into place
+	rolls        doneQueue[rollResult] // roll-lane results (roll.go)
+	rollWait     bool                  // the owner returned ErrRollPending and waits
+	renaming     int                   // rolled segments not yet renamed into place
 	archMu       sync.Mutex
 	archDone     []archiveResult
-	seals        sealQueue // seal phases the worker finished (seal.go)
+	seals        doneQueue[sealPhase] // seal phases the worker finished (seal.go)
 
 	stats logCounters
 }

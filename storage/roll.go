@@ -5,7 +5,6 @@ import (
 	"math"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	"github.com/ringmq/ringmq/storage/vfs"
@@ -215,33 +214,6 @@ type rollResult struct {
 	dirFd int
 	err   error
 	seq   uint64 // the failed preparation's number (Log.preallocSeq)
-}
-
-// rollQueue holds the roll-lane results, for the owner.
-type rollQueue struct {
-	mu    sync.Mutex
-	done  []rollResult
-	ready atomic.Int32 // len(done), read without the lock
-	wg    sync.WaitGroup
-}
-
-func (q *rollQueue) post(r rollResult) {
-	q.mu.Lock()
-	q.done = append(q.done, r)
-	q.ready.Store(int32(len(q.done)))
-	q.mu.Unlock()
-}
-
-func (q *rollQueue) take() []rollResult {
-	if q.ready.Load() == 0 {
-		return nil
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	done := q.done
-	q.done = nil
-	q.ready.Store(0)
-	return done
 }
 
 // SetNotify installs fn, called on a background goroutine when work the

@@ -3,8 +3,6 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 
 	"github.com/ringmq/ringmq/storage/vfs"
 	"golang.org/x/sys/unix"
@@ -36,14 +34,6 @@ import (
 // Stats.SealErrors): recovery trims it. Until phase 4 the segment stays
 // SegmentSealed, so retention and archiving leave it alone.
 
-// sealQueue holds the seal phases the worker finished, for the owner.
-type sealQueue struct {
-	mu    sync.Mutex
-	done  []sealPhase
-	ready atomic.Int32 // len(done), read without the lock
-	wg    sync.WaitGroup
-}
-
 // sealPhase is one finished worker phase of sealing s: after phase 1,
 // maps are the indexes' new mappings.
 type sealPhase struct {
@@ -51,25 +41,6 @@ type sealPhase struct {
 	phase int
 	maps  [2][]byte
 	err   error
-}
-
-func (q *sealQueue) post(p sealPhase) {
-	q.mu.Lock()
-	q.done = append(q.done, p)
-	q.ready.Store(int32(len(q.done)))
-	q.mu.Unlock()
-}
-
-func (q *sealQueue) take() []sealPhase {
-	if q.ready.Load() == 0 {
-		return nil
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	done := q.done
-	q.done = nil
-	q.ready.Store(0)
-	return done
 }
 
 // seal starts sealing s (the owner's side of phase 1).
