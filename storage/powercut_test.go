@@ -75,6 +75,7 @@ var powerCutRegressions = []struct {
 	{1134, "same as 1040"},
 	{2526, "a torn tail whose lost write was only the last 7 bytes of the file, alone in their sector, was not taken for a lost write (LostSector wanted 8 zero bytes): recovery reported damage in a sealed, unflushed segment and served the next segment after the gap"},
 	{2548, "same as 2526"},
+	{4414, "a metalog record header straddling a sector boundary lost its first byte (the earlier sector's write) and kept the rest: read as length 0, reported as corruption instead of a torn tail"},
 }
 
 func TestPowerCutRegressions(t *testing.T) {

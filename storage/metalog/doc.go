@@ -68,8 +68,11 @@
 // out of range, or its CRC does not match) is a torn tail when nothing but
 // zero bytes follows its end (the end of its 8-byte header when the length
 // is out of range), or when a sector's part after it is all zeros (a write
-// a power cut lost while keeping a later one: vfs.LostSector): the log is
-// truncated there and Open carries on. Any other bad frame is corruption,
+// a power cut lost while keeping a later one: vfs.LostSector), or when its
+// header straddles a sector boundary, reads as zeros before it, and filling
+// those bytes of its length in makes its CRC match (the earlier sector's
+// write lost, the later one kept): the log is truncated there and Open
+// carries on. Any other bad frame is corruption,
 // as is a frame whose
 // CRC matches but whose contents do not decode; Open then fails with a
 // *CorruptError naming the file and the record's offset, wrapping

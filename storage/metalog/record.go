@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/storage/vfs"
@@ -147,9 +148,11 @@ func isFrameError(err error) bool {
 // that runs past the end of b, or whose end (the end of its header when the
 // length is out of range) is followed by nothing but zero bytes, or one
 // followed by a sector lost to a power cut (vfs.LostSector: the disk kept
-// a later sector of the unsynced tail and lost an earlier one).
+// a later sector of the unsynced tail and lost an earlier one), or whose
+// header straddles a sector boundary and lost its part before it
+// (lostHeaderStart).
 func tornTail(b []byte, off int) bool {
-	if vfs.LostSector(b, off) {
+	if vfs.LostSector(b, off) || lostHeaderStart(b, off) {
 		return true
 	}
 	n, inRange, ok := frameLength(b[off:])
@@ -169,4 +172,47 @@ func tornTail(b []byte, off int) bool {
 		}
 	}
 	return true
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// lostHeaderStart reports whether the bad frame at b[off:] is a record
+// whose header straddles a sector boundary and whose earlier sector's write
+// a power cut lost while the later one was kept: the header's bytes before
+// the boundary read as zeros (fewer than vfs.LostSector needs) and filling
+// them in gives a length whose body matches the frame's CRC. Only lost
+// bytes inside the length field are filled in (the CRC must be whole), and
+// the candidate lengths form one range of at most 2^32 values bounded by
+// the bytes left in b, which one running CRC covers.
+func lostHeaderStart(b []byte, off int) bool {
+	boundary := (off/vfs.SectorSize + 1) * vfs.SectorSize
+	lost := boundary - off
+	if lost > 4 || off+recordHeaderSize > len(b) {
+		return false
+	}
+	for _, c := range b[off:boundary] {
+		if c != 0 {
+			return false
+		}
+	}
+	var kept [4]byte
+	copy(kept[lost:], b[boundary:off+4])
+	lo := int(binary.LittleEndian.Uint32(kept[:])) // lost bytes zero
+	hi := lo + 1<<(8*lost) - 1                     // lost bytes all ones
+	body := b[off+recordHeaderSize:]
+	lo, hi = max(lo, minBodySize), min(hi, maxBodySize, len(body))
+	if lo > hi {
+		return false
+	}
+	want := binary.LittleEndian.Uint32(b[off+4:])
+	crc := crc32.Update(0, castagnoli, body[:lo])
+	for n := lo; ; n++ {
+		if crc == want {
+			return true
+		}
+		if n == hi {
+			return false
+		}
+		crc = crc32.Update(crc, castagnoli, body[n:n+1])
+	}
 }
