@@ -142,8 +142,21 @@ func (a *Admin) DeleteTopic(ctx context.Context, name string) error {
 }
 
 // ListTopics lists every topic with its partitions, sorted by name; each
-// partition's shard and offsets are its leader's.
+// partition's shard and offsets are its leader's. The broker's internal
+// topics (__consumer_offsets) are left out: ListAllTopics has them.
 func (a *Admin) ListTopics(ctx context.Context) ([]TopicInfo, error) {
+	all, err := a.ListAllTopics(ctx)
+	out := all[:0]
+	for _, t := range all {
+		if !proto.IsInternalTopic(t.Name) {
+			out = append(out, t)
+		}
+	}
+	return out, err
+}
+
+// ListAllTopics is ListTopics with the broker's internal topics.
+func (a *Admin) ListAllTopics(ctx context.Context) ([]TopicInfo, error) {
 	var resp *proto.MetadataResponse
 	err := a.anyNode(ctx, true, func(*Conn) error {
 		var err error

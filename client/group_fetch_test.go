@@ -35,6 +35,8 @@ func TestGroupConsumerFetchCarriesMemberEpoch(t *testing.T) {
 		switch h.API {
 		case proto.APIMetadata:
 			resp = &proto.MetadataResponse{Topics: []proto.MetadataTopic{{Name: "t", Partitions: []proto.PartitionInfo{{LogEnd: 1}}}}}
+		case proto.APIFindCoordinator: // a single node: itself
+			resp = &proto.FindCoordinatorResponse{}
 		case proto.APIJoinGroup:
 			joined = decodeReq[proto.JoinGroupRequest](t, body).MemberID
 			resp = assignment(joined)

@@ -5,6 +5,14 @@ package proto
 // and is coordinated by that partition's leader; a group request sent to
 // another node is refused with NOT_COORDINATOR, and the client asks again.
 
+// OffsetsTopic is the internal topic of consumer-group state. The broker
+// creates it; clients cannot create, delete or grow it (INTERNAL_TOPIC),
+// and listings hide it unless asked.
+const OffsetsTopic = "__consumer_offsets"
+
+// IsInternalTopic reports whether name is a topic of the broker's own.
+func IsInternalTopic(name string) bool { return name == OffsetsTopic }
+
 // FindCoordinatorRequest asks for the coordinator of Group.
 type FindCoordinatorRequest struct {
 	Group string

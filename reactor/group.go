@@ -80,6 +80,10 @@ type groupPartition struct {
 	// fenced holds the ownership changes of the last append, published
 	// once every partition's append is done.
 	fenced []fenceUpdate
+	// active: this node coordinates the partition (always on one node; in
+	// a cluster while it leads the partition, group_cluster.go). An
+	// inactive partition has an empty coordinator and no log.
+	active bool
 }
 
 // groupReply is an answer waiting for its partition's records to be
@@ -114,6 +118,14 @@ func (s *Server) openGroups() error {
 		cfg: s.groupConfig(), epoch: time.Now(), lag: newLagSeries(s.cfg.Groups.MaxLagSeries),
 		fence: newFenceTable(s.cfg.Groups.Partitions)}
 	d.topics = s.topics.Load()
+	if s.clustered() {
+		for p := 0; p < s.cfg.Groups.Partitions; p++ {
+			d.parts = append(d.parts, &groupPartition{id: p, c: group.New(d.cfg)})
+		}
+		d.followLeadership(d.topics)
+		s.groups = d
+		return nil
+	}
 	fresh := true
 	for p := 0; p < s.cfg.Groups.Partitions; p++ {
 		gp, n, err := d.openPartition(p)
@@ -132,7 +144,7 @@ func (s *Server) openGroups() error {
 	}
 	for _, gp := range d.parts {
 		d.exportCommits(gp)
-		gp.fenced = gp.fenced[:0]
+		gp.fenced, gp.active = gp.fenced[:0], true
 		d.fence.apply(fenceUpdates(nil, gp.c.Records()))
 		d.fence.local[gp.id].Store(true)
 	}
@@ -267,6 +279,7 @@ func (d *groupDriver) turn(jobs []groupJob) {
 	now := d.now()
 	if tt := d.s.topics.Load(); tt != d.topics {
 		d.syncTopics(tt)
+		d.followLeadership(tt)
 	}
 	for _, gp := range d.parts {
 		if at, ok := gp.c.NextDeadline(); ok && at <= now {
@@ -316,7 +329,7 @@ var errInjected = errors.New("reactor: injected group append failure (test)")
 func (d *groupDriver) persistAll() map[int]bool {
 	var dirty []*groupPartition
 	for _, gp := range d.parts {
-		if gp.broken == nil && gp.c.HasReady() {
+		if gp.broken == nil && gp.log != nil && gp.c.HasReady() {
 			dirty = append(dirty, gp)
 		}
 	}
