@@ -210,6 +210,12 @@ func TestClusterGroupAcrossNodes(t *testing.T) {
 	if len(d.Members) != 3 {
 		t.Fatalf("group after the restart: %d members, want 3: %+v", len(d.Members), d)
 	}
+	for i := 1; i <= 3; i++ {
+		out := mustCLI(t, "", "groups", "-s", c.node(i).addr)
+		if !regexpMatch(`(?m)^g\s+failover\s+stable\s+3\s`, out) {
+			t.Errorf("ringmq groups through node %d does not list g with 3 members:\n%s", i, out)
+		}
+	}
 	committed := 0
 	for _, gp := range d.Partitions {
 		committed += int(gp.Committed)
