@@ -206,13 +206,18 @@ func topicDelete(args []string) error {
 }
 
 func topicList(args []string) error {
-	fs := newFlagSet("topic list", "ringmq topic list [--server HOST:PORT,...]")
+	fs := newFlagSet("topic list", "ringmq topic list [--internal] [--server HOST:PORT,...]")
 	server := fs.serverFlag()
+	internal := fs.Bool("internal", false, "list the broker's internal topics (__consumer_offsets) too")
 	if _, err := fs.parse(args, 0, 0); err != nil {
 		return err
 	}
 	return withAdmin(*server, func(ctx context.Context, a *client.Admin) error {
-		topics, err := a.ListTopics(ctx)
+		list := a.ListTopics
+		if *internal {
+			list = a.ListAllTopics
+		}
+		topics, err := list(ctx)
 		if err != nil {
 			return describeErr("topic list", err)
 		}

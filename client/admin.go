@@ -142,8 +142,21 @@ func (a *Admin) DeleteTopic(ctx context.Context, name string) error {
 }
 
 // ListTopics lists every topic with its partitions, sorted by name; each
-// partition's shard and offsets are its leader's.
+// partition's shard and offsets are its leader's. The broker's internal
+// topics (__consumer_offsets) are left out: ListAllTopics has them.
 func (a *Admin) ListTopics(ctx context.Context) ([]TopicInfo, error) {
+	all, err := a.ListAllTopics(ctx)
+	out := all[:0]
+	for _, t := range all {
+		if !proto.IsInternalTopic(t.Name) {
+			out = append(out, t)
+		}
+	}
+	return out, err
+}
+
+// ListAllTopics is ListTopics with the broker's internal topics.
+func (a *Admin) ListAllTopics(ctx context.Context) ([]TopicInfo, error) {
 	var resp *proto.MetadataResponse
 	err := a.anyNode(ctx, true, func(*Conn) error {
 		var err error
@@ -210,19 +223,29 @@ func (a *Admin) DescribeTopic(ctx context.Context, name string) (*TopicInfo, err
 
 // ListGroups lists consumer groups (only group if it is not empty) with
 // their committed offsets and lag per partition, sorted by name. A named
-// group that does not exist fails with proto.GroupNotFound.
+// group that does not exist fails with proto.GroupNotFound. A named group
+// is asked of its coordinator; the list of all groups is gathered from
+// every broker (each coordinates some), leaving out those that cannot be
+// reached (their groups have no coordinator meanwhile).
 func (a *Admin) ListGroups(ctx context.Context, group string) ([]GroupInfo, error) {
-	var resp *proto.ListGroupsResponse
-	err := a.anyNode(ctx, true, func(c *Conn) error {
-		var err error
-		resp, err = c.ListGroups(ctx, &proto.ListGroupsRequest{Group: group})
-		return err
-	})
+	var groups []proto.GroupInfo
+	var err error
+	if group != "" {
+		err = a.groupCall(ctx, group, func(c *Conn) error {
+			resp, err := c.ListGroups(ctx, &proto.ListGroupsRequest{Group: group})
+			if resp != nil {
+				groups = resp.Groups
+			}
+			return err
+		})
+	} else {
+		groups, err = a.listAllGroups(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
-	out := make([]GroupInfo, 0, len(resp.Groups))
-	for _, g := range resp.Groups {
+	out := make([]GroupInfo, 0, len(groups))
+	for _, g := range groups {
 		gi := GroupInfo{Name: g.Name, Type: subscriptionOf(g.Type), State: groupState(g.State), Members: int(g.Members)}
 		for _, t := range g.Topics {
 			for _, p := range t.Partitions {

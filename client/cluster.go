@@ -35,6 +35,7 @@ type cluster struct {
 	conns   map[connKey]*connSlot
 	brokers map[uint32]string // node id → client address; empty: none named
 	topics  map[string]*topicMeta
+	coords  map[string]uint32 // group → its coordinator's node id (coordinator.go)
 	closed  bool
 }
 
@@ -115,7 +116,7 @@ func newCluster(addr string, opts Options, dialTimeout time.Duration) (*cluster,
 	return &cluster{
 		addrs: addrs, opts: opts, dialTimeout: dialTimeout,
 		conns: make(map[connKey]*connSlot), brokers: make(map[uint32]string),
-		topics: make(map[string]*topicMeta),
+		topics: make(map[string]*topicMeta), coords: make(map[string]uint32),
 	}, nil
 }
 

@@ -354,11 +354,11 @@ func (c *Consumer) committedOffsets(ctx context.Context, topic string, parts []u
 	c.mu.Unlock()
 	req := &proto.OffsetFetchRequest{Group: []byte(c.opts.Group), MemberID: id, MemberEpoch: epoch,
 		Topics: []proto.OffsetFetchTopic{{Name: []byte(topic), Partitions: parts}}}
-	conn, err := c.cl.conn(ctx, bootstrapKey)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := conn.OffsetFetch(ctx, req)
+	var resp *proto.OffsetFetchResponse
+	err := c.cl.groupCall(ctx, c.opts.Group, func(conn *Conn) (err error) {
+		resp, err = conn.OffsetFetch(ctx, req)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -398,11 +398,11 @@ func (c *Consumer) commitParts(ctx context.Context, only []partKey) error {
 	if len(sent) == 0 {
 		return nil
 	}
-	conn, err := c.cl.conn(ctx, bootstrapKey)
-	if err != nil {
+	var resp *proto.OffsetCommitResponse
+	err := c.cl.groupCall(ctx, c.opts.Group, func(conn *Conn) (err error) {
+		resp, err = conn.OffsetCommit(ctx, req)
 		return err
-	}
-	resp, err := conn.OffsetCommit(ctx, req)
+	})
 	if err != nil {
 		return err
 	}

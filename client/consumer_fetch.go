@@ -52,7 +52,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 		delete(c.fetches, f.key)
 		recs, err := c.process(f)
 		if len(recs) == 0 && err != nil {
-			if !retriable(err) && !errors.Is(err, context.DeadlineExceeded) && !c.transient(ctx, err) {
+			if !retriable(err) && !errors.Is(err, errFetchFenced) && !errors.Is(err, context.DeadlineExceeded) && !c.transient(ctx, err) {
 				return nil, err
 			}
 			if f.waited {
@@ -187,6 +187,9 @@ func (c *Consumer) startFetches() bool {
 		if req == nil {
 			req = &proto.FetchRequest{MaxWaitMs: uint32(c.opts.MaxWait / time.Millisecond),
 				MinBytes: uint32(c.opts.MinBytes), MaxBytes: uint32(c.opts.MaxBytes)}
+			if g := c.group; g != nil && g.memberID != "" {
+				req.Group, req.MemberID, req.MemberEpoch = []byte(c.opts.Group), []byte(g.memberID), g.epoch
+			}
 			f = &fetchOp{key: k, offsets: make(map[partKey]uint64)}
 			reqs[k], ops[k] = req, f
 		}
@@ -257,7 +260,7 @@ func (c *Consumer) process(f *fetchOp) ([]Record, error) {
 			recs, err = c.processPartition(recs, k, f.offsets[k], fp)
 			switch {
 			case err == nil:
-			case retriable(err):
+			case retriable(err), errors.Is(err, errFetchFenced):
 				retry = err
 			default:
 				return recs, err
@@ -293,11 +296,25 @@ func (c *Consumer) processPartition(recs []Record, k partKey, asked uint64, fp *
 				k.topic, k.partition, asked, fp.LogStart, fp.HighWatermark, fp.Error)
 		}
 		return recs, nil
+	case proto.FencedMemberEpoch, proto.UnknownMemberID:
+		if c.group != nil {
+			// The coordinator moved the partition (or forgot the member)
+			// before this member heard: heartbeat now and read what the
+			// answer assigns; Poll backs off meanwhile.
+			signal(c.group.kick)
+			return recs, &partitionError{k, fmt.Errorf("client: fetch %s/%d at %d: %w: %w", k.topic, k.partition, asked, errFetchFenced, fp.Error)}
+		}
+		return recs, &partitionError{k, fmt.Errorf("client: fetch %s/%d at %d: %w", k.topic, k.partition, asked, fp.Error)}
 	default:
 		return recs, &partitionError{k, fmt.Errorf("client: fetch %s/%d at %d: %w", k.topic, k.partition, asked, fp.Error)}
 	}
 	return c.decodeBatches(recs, ps, fp.Records)
 }
+
+// errFetchFenced marks a group member's fetch refused because the member
+// no longer owns the partition in its epoch: not an error for the
+// application, the next heartbeat's answer revokes the partition.
+var errFetchFenced = errors.New("client: partition fenced for this member")
 
 // decodeBatches appends the records at or after ps.pos of the whole batches
 // in b, validating each, and moves ps.pos past them. A batch cut short at

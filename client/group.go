@@ -138,14 +138,15 @@ func (c *Consumer) Subscribe(ctx context.Context, topics ...string) error {
 }
 
 func (c *Consumer) join(ctx context.Context, m *membership) (*proto.AssignmentResponse, error) {
-	conn, err := c.cl.conn(ctx, bootstrapKey)
-	if err != nil {
-		return nil, err
-	}
 	id := newMemberID()
-	resp, err := conn.JoinGroup(ctx, &proto.JoinGroupRequest{Group: c.opts.Group, Type: c.opts.Subscription.wire(),
+	req := &proto.JoinGroupRequest{Group: c.opts.Group, Type: c.opts.Subscription.wire(),
 		MemberID: id, ClientID: c.opts.ClientID, SessionTimeoutMs: uint32(c.opts.SessionTimeout / time.Millisecond),
-		Topics: m.topics})
+		Topics: m.topics}
+	var resp *proto.AssignmentResponse
+	err := c.cl.groupCall(ctx, c.opts.Group, func(conn *Conn) (err error) {
+		resp, err = conn.JoinGroup(ctx, req)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -252,11 +253,11 @@ func (c *Consumer) heartbeat(m *membership) {
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(c.ctx, max(c.opts.SessionTimeout/2, time.Second))
 	defer cancel()
-	conn, err := c.cl.conn(ctx, bootstrapKey)
 	var resp *proto.AssignmentResponse
-	if err == nil {
+	err := c.cl.groupCall(ctx, c.opts.Group, func(conn *Conn) (err error) {
 		resp, err = conn.Heartbeat(ctx, req)
-	}
+		return err
+	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -384,7 +385,7 @@ func (c *Consumer) leave() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), min(c.opts.RequestTimeout, 5*time.Second))
 	defer cancel()
-	if conn, err := c.cl.conn(ctx, bootstrapKey); err == nil {
-		_ = conn.LeaveGroup(ctx, &proto.LeaveGroupRequest{Group: c.opts.Group, MemberID: id})
-	}
+	_ = c.cl.groupCall(ctx, c.opts.Group, func(conn *Conn) error {
+		return conn.LeaveGroup(ctx, &proto.LeaveGroupRequest{Group: c.opts.Group, MemberID: id})
+	})
 }

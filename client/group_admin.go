@@ -86,11 +86,11 @@ func (a *Admin) DescribeGroup(ctx context.Context, name string) (*GroupDescripti
 	if err := validGroup(name); err != nil {
 		return nil, err
 	}
-	c, err := a.conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.DescribeGroup(ctx, &proto.DescribeGroupRequest{Group: name})
+	var resp *proto.DescribeGroupResponse
+	err := a.groupCall(ctx, name, func(c *Conn) (err error) {
+		resp, err = c.DescribeGroup(ctx, &proto.DescribeGroupRequest{Group: name})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +115,9 @@ func (a *Admin) DeleteGroup(ctx context.Context, name string) error {
 	if err := validGroup(name); err != nil {
 		return err
 	}
-	c, err := a.conn(ctx)
-	if err != nil {
-		return err
-	}
-	return c.DeleteGroup(ctx, &proto.DeleteGroupRequest{Group: name})
+	return a.groupCall(ctx, name, func(c *Conn) error {
+		return c.DeleteGroup(ctx, &proto.DeleteGroupRequest{Group: name})
+	})
 }
 
 // ResetOffsets moves a group's positions in every partition of topic to
@@ -139,15 +137,15 @@ func (a *Admin) ResetOffsets(ctx context.Context, name, topic, to string, dryRun
 	if err != nil {
 		return nil, err
 	}
-	c, err := a.conn(ctx)
-	if err != nil {
-		return nil, err
-	}
 	req := &proto.ResetOffsetsRequest{Group: name, Topic: topic, DryRun: dryRun}
 	for _, b := range bounds {
 		req.Partitions = append(req.Partitions, proto.ResetPartition{Partition: b.Partition, Offset: spec.Resolve(b)})
 	}
-	resp, err := c.ResetOffsets(ctx, req)
+	var resp *proto.ResetOffsetsResponse
+	err = a.groupCall(ctx, name, func(c *Conn) (err error) {
+		resp, err = c.ResetOffsets(ctx, req)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +181,8 @@ func (a *Admin) partitionBounds(ctx context.Context, topic string, spec group.Re
 	return out, nil
 }
 
-// conn is the connection group requests go to: the group coordinator of
-// the node the bootstrap addresses reach (groups are kept per node).
-func (a *Admin) conn(ctx context.Context) (*Conn, error) { return a.cl.conn(ctx, bootstrapKey) }
+// groupCall runs a request of group name on its coordinator
+// (coordinator.go).
+func (a *Admin) groupCall(ctx context.Context, name string, call func(*Conn) error) error {
+	return a.cl.groupCall(ctx, name, call)
+}

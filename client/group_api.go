@@ -67,3 +67,8 @@ func (c *Conn) ResetOffsets(ctx context.Context, req *proto.ResetOffsetsRequest)
 	}
 	return resp, codeErr(proto.APIResetOffsets, req.Group, resp.Error, resp.Message)
 }
+
+// FindCoordinator asks which node coordinates a group.
+func (c *Conn) FindCoordinator(ctx context.Context, req *proto.FindCoordinatorRequest) (*proto.FindCoordinatorResponse, error) {
+	return roundTrip[proto.FindCoordinatorResponse](ctx, c, req)
+}

@@ -68,6 +68,8 @@ const (
 	TooManyGroups            ErrorCode = 50
 	TooManyMembers           ErrorCode = 51
 	CoordinatorNotAvailable  ErrorCode = 52
+	NotCoordinator           ErrorCode = 53
+	InternalTopic            ErrorCode = 54
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -131,6 +133,8 @@ var errorTable = [...]errorInfo{
 	TooManyGroups:            {"TOO_MANY_GROUPS", "the coordinator holds its maximum number of groups", false},
 	TooManyMembers:           {"TOO_MANY_MEMBERS", "the group has its maximum number of members", false},
 	CoordinatorNotAvailable:  {"COORDINATOR_NOT_AVAILABLE", "the group coordinator is loading or could not persist; retry", true},
+	NotCoordinator:           {"NOT_COORDINATOR", "this node does not coordinate the group: find its coordinator again", true},
+	InternalTopic:            {"INTERNAL_TOPIC", "the topic is the broker's own (__consumer_offsets): clients cannot create, delete or grow it", false},
 }
 
 // Known reports whether c is in this version's table (which has gaps:

@@ -38,6 +38,7 @@ func TestErrorCodeNumbersNeverChange(t *testing.T) {
 		{SubscriptionHeld, 47, "SUBSCRIPTION_HELD"}, {SubscriptionTypeMismatch, 48, "SUBSCRIPTION_TYPE_MISMATCH"},
 		{GroupNotEmpty, 49, "GROUP_NOT_EMPTY"}, {TooManyGroups, 50, "TOO_MANY_GROUPS"},
 		{TooManyMembers, 51, "TOO_MANY_MEMBERS"}, {CoordinatorNotAvailable, 52, "COORDINATOR_NOT_AVAILABLE"},
+		{NotCoordinator, 53, "NOT_COORDINATOR"}, {InternalTopic, 54, "INTERNAL_TOPIC"},
 	}
 	known := 0
 	for c := range errorTable {
@@ -85,13 +86,14 @@ func TestErrorCodeBehaviour(t *testing.T) {
 		t.Fatalf("unknown code: %q retriable %v", future.Error(), future.Retriable())
 	}
 	for _, c := range []ErrorCode{RequestTimedOut, NotLeader, ServerShuttingDown, TooManyConnections, NotEnoughReplicas,
-		FencedLeaderEpoch, NotController, BrokerNotAvailable, LeaderNotAvailable, ControllerNotAvailable} {
+		FencedLeaderEpoch, NotController, BrokerNotAvailable, LeaderNotAvailable, ControllerNotAvailable,
+		CoordinatorNotAvailable, NotCoordinator} {
 		if !c.Retriable() {
 			t.Errorf("%v should be retriable", c)
 		}
 	}
 	for _, c := range []ErrorCode{UnknownTopic, InvalidRequest, TopicExists, PartitionFenced, MessageTooLarge,
-		StaleBrokerEpoch, InvalidReplicationFactor} {
+		StaleBrokerEpoch, InvalidReplicationFactor, InternalTopic} {
 		if c.Retriable() {
 			t.Errorf("%v should not be retriable", c)
 		}

@@ -31,15 +31,17 @@ const (
 	APIRaftMessages    APIKey = 15
 	APIBrokerHeartbeat APIKey = 16
 	APIInitProducer    APIKey = 20
-	// Consumer groups (27 reserved).
+	// Consumer groups.
 	APIJoinGroup     APIKey = 21
 	APIHeartbeat     APIKey = 22
 	APILeaveGroup    APIKey = 23
 	APIDescribeGroup APIKey = 24
 	APIDeleteGroup   APIKey = 25
 	APIResetOffsets  APIKey = 26
+	// APIFindCoordinator names the node coordinating a group.
+	APIFindCoordinator APIKey = 27
 
-	maxAPIKey = APIResetOffsets
+	maxAPIKey = APIFindCoordinator
 )
 
 var apiNames = [...]string{
@@ -67,6 +69,7 @@ var apiNames = [...]string{
 	APIDescribeGroup:   "DescribeGroup",
 	APIDeleteGroup:     "DeleteGroup",
 	APIResetOffsets:    "ResetOffsets",
+	APIFindCoordinator: "FindCoordinator",
 }
 
 // String is the API's name, e.g. "Produce".

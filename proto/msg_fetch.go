@@ -1,5 +1,7 @@
 package proto
 
+import "fmt"
+
 // Fetch: the data path out. The server writes a response as header bytes
 // followed by the records slices it already holds (iovecs), never copying
 // records: FetchResponseSize gives the frame length up front, then
@@ -18,11 +20,22 @@ package proto
 
 // FetchRequest reads records from partitions, waiting up to MaxWaitMs for
 // MinBytes to be available.
+//
+// A consumer-group member names its group, member id and member epoch
+// (optional trailing fields, written only when Group is set; a fetch
+// without them is a plain fetch and its encoding is unchanged): the broker
+// refuses each partition the member does not own in that epoch with
+// FENCED_MEMBER_EPOCH (UNKNOWN_MEMBER_ID for a member the group does not
+// have). Because the fields are optional, a group fetch cut right after
+// its topics decodes as a plain fetch.
 type FetchRequest struct {
-	MaxWaitMs uint32
-	MinBytes  uint32
-	MaxBytes  uint32
-	Topics    []FetchTopic
+	MaxWaitMs   uint32
+	MinBytes    uint32
+	MaxBytes    uint32
+	Topics      []FetchTopic
+	Group       []byte
+	MemberID    []byte
+	MemberEpoch uint32
 }
 
 // FetchTopic is one topic of a FetchRequest.
@@ -71,6 +84,9 @@ type FetchPartitionHeader struct {
 
 const (
 	fetchPartitionSize = 4 + 8 + 4
+	// fetchGroupMinSize is the shortest group trailer: a one-byte group,
+	// an empty member id, the epoch.
+	fetchGroupMinSize = 2 + 1 + 2 + 4
 	// FetchPartitionHeaderSize is the encoded size of a FetchPartitionHeader.
 	FetchPartitionHeaderSize = 4 + 2 + 8 + 8 + 4
 )
@@ -94,6 +110,11 @@ func (r *FetchRequest) AppendTo(dst []byte) []byte {
 			dst = appendU32(dst, p.PartitionMaxBytes)
 		}
 	}
+	if len(r.Group) > 0 {
+		dst = appendBytes16(dst, r.Group)
+		dst = appendBytes16(dst, r.MemberID)
+		dst = appendU32(dst, r.MemberEpoch)
+	}
 	return dst
 }
 
@@ -114,6 +135,18 @@ func (r *FetchRequest) Decode(b []byte) error {
 			p.Partition = d.U32()
 			p.Offset = d.U64()
 			p.PartitionMaxBytes = d.U32()
+		}
+	}
+	r.Group, r.MemberID, r.MemberEpoch = nil, nil, 0
+	if n := d.Len(); d.Err() == nil && n > 0 {
+		if n < fetchGroupMinSize {
+			return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, n)
+		}
+		r.Group = d.Bytes16()
+		r.MemberID = d.Bytes16()
+		r.MemberEpoch = d.U32()
+		if d.Err() == nil && len(r.Group) == 0 {
+			return fmt.Errorf("%w: fetch names an empty group", ErrMalformed)
 		}
 	}
 	return d.End()

@@ -53,5 +53,11 @@ func groupMsgTypes() []msgType {
 			&ResetOffsetsResponse{Partitions: []ResetResult{{0, true, 100, 0}, {1, false, 0, 1500}}},
 			&ResetOffsetsResponse{Error: GroupNotEmpty, Message: "stop them before resetting"},
 		}},
+		{"FindCoordinatorRequest", func() Message { return new(FindCoordinatorRequest) }, []Message{
+			&FindCoordinatorRequest{Group: "billing"},
+		}},
+		{"FindCoordinatorResponse", func() Message { return new(FindCoordinatorResponse) }, []Message{
+			&FindCoordinatorResponse{NodeID: 2, Addr: "10.0.0.2:9092", Partition: 5},
+		}},
 	}
 }

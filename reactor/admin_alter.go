@@ -74,9 +74,15 @@ func (s *Server) replaceTopic(u *topicUpdate) error {
 		r.mb.post(message{kind: msgUpdateTopic, update: u, done: done})
 	}
 	var errs []error
-	for range s.reactors {
-		if err := <-done; err != nil {
-			errs = append(errs, err)
+	for _, r := range s.reactors {
+		// A reactor that stopped (Shutdown under way while the controller
+		// applied a topic) never answers.
+		select {
+		case err := <-done:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-r.stopped:
 		}
 	}
 	s.topics.Store(s.topics.Load().with(u.ti))

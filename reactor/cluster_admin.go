@@ -134,6 +134,9 @@ func (s *Server) createCommand(req *proto.CreateTopicRequest) (controller.Comman
 	if !proto.ValidName([]byte(req.Name)) {
 		return fail(proto.InvalidTopicName, "topic name %q: use 1-249 characters of [a-zA-Z0-9._-]", req.Name)
 	}
+	if proto.IsInternalTopic(req.Name) {
+		return fail(proto.InternalTopic, "topic %q is internal: the broker creates it", req.Name)
+	}
 	if req.Partitions == 0 || req.Partitions > maxPartitions || req.Partitions > controller.MaxPartitions {
 		return fail(proto.InvalidPartitions, "partitions %d: must be 1..%d", req.Partitions, min(maxPartitions, controller.MaxPartitions))
 	}
@@ -194,6 +197,10 @@ func (s *Server) deleteTopic(j adminJob) {
 	}
 	if s.topics.Load().byName[req.Name] == nil {
 		s.reply(j, proto.None, &proto.DeleteTopicResponse{Error: proto.UnknownTopic})
+		return
+	}
+	if proto.IsInternalTopic(req.Name) {
+		s.reply(j, proto.None, &proto.DeleteTopicResponse{Error: proto.InternalTopic})
 		return
 	}
 	c := controller.Command{Type: controller.CmdDeleteTopic, Topic: req.Name}
@@ -279,6 +286,9 @@ func (s *Server) addPartitions(j adminJob) {
 	switch {
 	case ti == nil:
 		answer(proto.UnknownTopic, fmt.Sprintf("topic %q does not exist", req.Name))
+		return
+	case proto.IsInternalTopic(req.Name):
+		answer(proto.InternalTopic, fmt.Sprintf("topic %q is internal: its partition count is groups.partitions", req.Name))
 		return
 	case req.Partitions <= ti.partitions:
 		answer(proto.InvalidPartitions, fmt.Sprintf("topic %q has %d partitions; the new count %d must be larger (partitions are never removed)",

@@ -41,6 +41,7 @@ func (s *Server) brokerLoop() {
 			cl.regOnce.Do(func() {
 				s.importTopics()
 				close(cl.registered)
+				go s.offsetsTopicLoop()
 			})
 		}
 		switch code := s.heartbeat(&hb); code {

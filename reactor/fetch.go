@@ -148,6 +148,12 @@ func (r *Reactor) gatherFetch(q *request) {
 		fp := &fs.parts[i]
 		t, p := r.fetchReq(q, i)
 		*fp = fetchPart{ti: fp.ti, pi: fp.pi, owner: -1, info: tt.lookup(t.Name)}
+		if len(fs.req.Group) > 0 {
+			if code := r.srv.groups.fence.check(fs.req.Group, fs.req.MemberID, fs.req.MemberEpoch, t.Name, p.Partition); code != proto.None {
+				fp.code = code
+				continue
+			}
+		}
 		owner, code := partOwner(fp.info, p.Partition)
 		if code != proto.None {
 			fp.code = code

@@ -61,6 +61,9 @@ type groupDriver struct {
 	// topics is the topic table the coordinators were last fed.
 	topics *topicTable
 	lag    lagSeries
+	// fence is the members' ownership published to the fetch path
+	// (group_fence.go).
+	fence *fenceTable
 
 	replies  []groupReply
 	lastMeta time.Time
@@ -74,6 +77,13 @@ type groupPartition struct {
 	// broken is set when the coordinator could not be rebuilt: its
 	// requests are answered COORDINATOR_NOT_AVAILABLE.
 	broken error
+	// fenced holds the ownership changes of the last append, published
+	// once every partition's append is done.
+	fenced []fenceUpdate
+	// active: this node coordinates the partition (always on one node; in
+	// a cluster while it leads the partition, group_cluster.go). An
+	// inactive partition has an empty coordinator and no log.
+	active bool
 }
 
 // groupReply is an answer waiting for its partition's records to be
@@ -105,8 +115,17 @@ func (s *Server) groupConfig() group.Config {
 // its coordinator. Called at start, before the reactors accept.
 func (s *Server) openGroups() error {
 	d := &groupDriver{s: s, ch: make(chan groupJob, groupQueueLen), done: make(chan struct{}),
-		cfg: s.groupConfig(), epoch: time.Now(), lag: newLagSeries(s.cfg.Groups.MaxLagSeries)}
+		cfg: s.groupConfig(), epoch: time.Now(), lag: newLagSeries(s.cfg.Groups.MaxLagSeries),
+		fence: newFenceTable(s.cfg.Groups.Partitions)}
 	d.topics = s.topics.Load()
+	if s.clustered() {
+		for p := 0; p < s.cfg.Groups.Partitions; p++ {
+			d.parts = append(d.parts, &groupPartition{id: p, c: group.New(d.cfg)})
+		}
+		d.followLeadership(d.topics)
+		s.groups = d
+		return nil
+	}
 	fresh := true
 	for p := 0; p < s.cfg.Groups.Partitions; p++ {
 		gp, n, err := d.openPartition(p)
@@ -125,6 +144,9 @@ func (s *Server) openGroups() error {
 	}
 	for _, gp := range d.parts {
 		d.exportCommits(gp)
+		gp.fenced, gp.active = gp.fenced[:0], true
+		d.fence.apply(fenceUpdates(nil, gp.c.Records()))
+		d.fence.local[gp.id].Store(true)
 	}
 	s.groups = d
 	return nil
@@ -257,6 +279,7 @@ func (d *groupDriver) turn(jobs []groupJob) {
 	now := d.now()
 	if tt := d.s.topics.Load(); tt != d.topics {
 		d.syncTopics(tt)
+		d.followLeadership(tt)
 	}
 	for _, gp := range d.parts {
 		if at, ok := gp.c.NextDeadline(); ok && at <= now {
@@ -275,6 +298,11 @@ func (d *groupDriver) turn(jobs []groupJob) {
 		d.handle(j, now)
 	}
 	failed := d.persistAll()
+	for _, gp := range d.parts {
+		d.fence.apply(gp.fenced)
+		clear(gp.fenced)
+		gp.fenced = gp.fenced[:0]
+	}
 	for _, r := range d.replies {
 		if r.part >= 0 && failed[r.part] {
 			r.code, r.resp = proto.CoordinatorNotAvailable, nil
@@ -301,7 +329,7 @@ var errInjected = errors.New("reactor: injected group append failure (test)")
 func (d *groupDriver) persistAll() map[int]bool {
 	var dirty []*groupPartition
 	for _, gp := range d.parts {
-		if gp.broken == nil && gp.c.HasReady() {
+		if gp.broken == nil && gp.log != nil && gp.c.HasReady() {
 			dirty = append(dirty, gp)
 		}
 	}
@@ -349,6 +377,7 @@ func (d *groupDriver) persist(gp *groupPartition) error {
 	if err != nil {
 		return err
 	}
+	gp.fenced = fenceUpdates(gp.fenced, rd.Records)
 	gp.c.Advance()
 	if gp.log.needsCompaction(d.s.cfg.Groups.CompactBytes) {
 		if err := gp.log.compact(gp.c.Records()); err != nil {
@@ -371,13 +400,17 @@ func (d *groupDriver) fail(gp *groupPartition, err error) {
 		var c *group.Coordinator
 		if c, err = group.Restore(d.cfg, d.topicCounts(), recs, d.now()); err == nil {
 			gp.c, gp.log, gp.broken, gp.counters = c, l, nil, group.Counters{}
+			d.fence.drop(gp.id)
+			d.fence.apply(fenceUpdates(nil, c.Records()))
 			return
 		}
 		l.close()
 	}
 	d.s.log.Error("consumer-group coordinator not available", "partition", gp.id, "err", err)
 	gp.broken = err
-	gp.c = group.New(d.cfg) // answers nothing: requests see broken first
+	gp.c = group.New(d.cfg)           // answers nothing: requests see broken first
+	d.fence.local[gp.id].Store(false) // its fetches are served unfenced
+	d.fence.drop(gp.id)
 }
 
 func (d *groupDriver) syncTopics(tt *topicTable) {

@@ -106,6 +106,10 @@ func (d *groupDriver) partition(name string) (*groupPartition, proto.ErrorCode, 
 		return nil, proto.InvalidGroupName, fmt.Sprintf("group name %q: use 1-249 characters of [a-zA-Z0-9._-]", name)
 	}
 	gp := d.parts[groupPartitionOf(name, len(d.parts))]
+	if !gp.active {
+		code, msg := d.notCoordinator(gp)
+		return nil, code, msg
+	}
 	if gp.broken != nil {
 		return nil, proto.CoordinatorNotAvailable, gp.broken.Error()
 	}
@@ -285,7 +289,7 @@ func (d *groupDriver) resetOffsets(req *proto.ResetOffsetsRequest) (int, proto.E
 			return -1, proto.None, &proto.ResetOffsetsResponse{Error: proto.UnknownPartition,
 				Message: fmt.Sprintf("topic %q has no partition %d", req.Topic, p.Partition)}
 		}
-		if end := info.shared[p.Partition].logEnd.Load(); p.Offset > end {
+		if end := info.shared[p.Partition].logEnd.Load(); info.lead[p.Partition].code == proto.None && p.Offset > end {
 			return -1, proto.None, &proto.ResetOffsetsResponse{Error: proto.OffsetOutOfRange,
 				Message: fmt.Sprintf("offset %d is past the log end %d of partition %d", p.Offset, end, p.Partition)}
 		}
@@ -320,7 +324,11 @@ func (d *groupDriver) offsetCommit(req *proto.OffsetCommitRequest) (int, proto.E
 		info := tt.lookup(t.Name)
 		for _, p := range t.Partitions {
 			_, code := partOwner(info, p.Partition)
-			if code == proto.None && p.Offset > info.shared[p.Partition].logEnd.Load() {
+			if code == proto.NotLeader || code == proto.LeaderNotAvailable {
+				// In a cluster the coordinator need not lead the partition:
+				// the commit is kept without the log-end check.
+				code = proto.None
+			} else if code == proto.None && p.Offset > info.shared[p.Partition].logEnd.Load() {
 				// Kafka semantics: the committed offset is the next one to
 				// read, so the log end itself is the highest valid commit.
 				code = proto.OffsetOutOfRange

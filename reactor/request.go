@@ -109,6 +109,8 @@ func (r *Reactor) dispatch(q *request) {
 		r.srv.postAdmin(adminJob{origin: r, req: q, api: q.hdr.API, body: body})
 	case proto.APIClusterStatus:
 		r.handleClusterStatus(q, body)
+	case proto.APIFindCoordinator:
+		r.handleFindCoordinator(q, body)
 	case proto.APIRaftMessages:
 		r.handleRaftMessages(q, body)
 	case proto.APIOffsetCommit, proto.APIOffsetFetch, proto.APIListGroups, proto.APIJoinGroup,

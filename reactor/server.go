@@ -59,16 +59,18 @@ type Server struct {
 	// buffered is the memory every connection holds (see budget.go).
 	buffered atomic.Int64
 
-	groups      *groupDriver // the consumer-group coordinator (group.go)
-	adminCh     chan adminJob
-	adminDone   chan struct{}
-	stopOnce    sync.Once
-	started     bool
-	startFailed bool
-	fatal       atomic.Pointer[error]
-	unserved    atomic.Pointer[string] // a topic not opened at start (Ready)
-	failedCh    chan struct{}          // closed when a reactor dies (see Failed)
-	failOnce    sync.Once
+	groups *groupDriver // the consumer-group coordinator (group.go)
+	// offsetsWanted asks for the internal topic's creation (group_cluster.go).
+	offsetsWanted chan struct{}
+	adminCh       chan adminJob
+	adminDone     chan struct{}
+	stopOnce      sync.Once
+	started       bool
+	startFailed   bool
+	fatal         atomic.Pointer[error]
+	unserved      atomic.Pointer[string] // a topic not opened at start (Ready)
+	failedCh      chan struct{}          // closed when a reactor dies (see Failed)
+	failOnce      sync.Once
 
 	pids          producerIDs // idempotent producer ids (admin goroutine; producer_ids.go)
 	prodRecovered sync.Map    // *storage.Log → its recovered producer state (producer_recover.go)
@@ -79,7 +81,8 @@ type Server struct {
 // binds the listeners. Nothing is served until Start.
 func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, adminCh: make(chan adminJob, 1024), adminDone: make(chan struct{}), metrics: newServerMetrics(),
-		failedCh: make(chan struct{}), refuseFrame: refuseFrame()}
+		offsetsWanted: make(chan struct{}, 1),
+		failedCh:      make(chan struct{}), refuseFrame: refuseFrame()}
 	s.topics.Store(&topicTable{byName: map[string]*topicInfo{}})
 	st, err := storage.OpenStore(cfg.Storage.DataDir, s.storeOptions())
 	if err != nil {
