@@ -68,6 +68,13 @@ const (
 	TooManyGroups            ErrorCode = 50
 	TooManyMembers           ErrorCode = 51
 	CoordinatorNotAvailable  ErrorCode = 52
+
+	// Security: authentication and authorization (75-79).
+	SaslAuthenticationRequired ErrorCode = 75
+	SaslAuthenticationFailed   ErrorCode = 76
+	TopicAuthorizationFailed   ErrorCode = 77
+	GroupAuthorizationFailed   ErrorCode = 78
+	ClusterAuthorizationFailed ErrorCode = 79
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -131,6 +138,12 @@ var errorTable = [...]errorInfo{
 	TooManyGroups:            {"TOO_MANY_GROUPS", "the coordinator holds its maximum number of groups", false},
 	TooManyMembers:           {"TOO_MANY_MEMBERS", "the group has its maximum number of members", false},
 	CoordinatorNotAvailable:  {"COORDINATOR_NOT_AVAILABLE", "the group coordinator is loading or could not persist; retry", true},
+
+	SaslAuthenticationRequired: {"SASL_AUTHENTICATION_REQUIRED", "the server requires SASL authentication before any other request (set a user and password)", false},
+	SaslAuthenticationFailed:   {"SASL_AUTHENTICATION_FAILED", "authentication failed: unknown user, wrong password or unsupported mechanism", false},
+	TopicAuthorizationFailed:   {"TOPIC_AUTHORIZATION_FAILED", "the principal is not allowed this operation on the topic", false},
+	GroupAuthorizationFailed:   {"GROUP_AUTHORIZATION_FAILED", "the principal is not allowed this operation on the group", false},
+	ClusterAuthorizationFailed: {"CLUSTER_AUTHORIZATION_FAILED", "the principal is not allowed this operation on the cluster", false},
 }
 
 // Known reports whether c is in this version's table (which has gaps:

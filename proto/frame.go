@@ -38,8 +38,15 @@ const (
 	APIDescribeGroup APIKey = 24
 	APIDeleteGroup   APIKey = 25
 	APIResetOffsets  APIKey = 26
+	// Security: SASL authentication (served before authentication) and
+	// the user and ACL administration.
+	APISaslHandshake    APIKey = 35
+	APISaslAuthenticate APIKey = 36
+	APIAlterUser        APIKey = 37
+	APIListUsers        APIKey = 38
+	APIACLs             APIKey = 39
 
-	maxAPIKey = APIResetOffsets
+	maxAPIKey = APIACLs
 )
 
 var apiNames = [...]string{
@@ -67,6 +74,12 @@ var apiNames = [...]string{
 	APIDescribeGroup:   "DescribeGroup",
 	APIDeleteGroup:     "DeleteGroup",
 	APIResetOffsets:    "ResetOffsets",
+
+	APISaslHandshake:    "SaslHandshake",
+	APISaslAuthenticate: "SaslAuthenticate",
+	APIAlterUser:        "AlterUser",
+	APIListUsers:        "ListUsers",
+	APIACLs:             "ACLs",
 }
 
 // String is the API's name, e.g. "Produce".

@@ -41,6 +41,8 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"JoinGroupRequest": APIJoinGroup, "HeartbeatRequest": APIHeartbeat,
 		"LeaveGroupRequest": APILeaveGroup, "DescribeGroupRequest": APIDescribeGroup,
 		"DeleteGroupRequest": APIDeleteGroup, "ResetOffsetsRequest": APIResetOffsets,
+		"SaslHandshakeRequest": APISaslHandshake, "SaslAuthenticateRequest": APISaslAuthenticate,
+		"AlterUserRequest": APIAlterUser, "ListUsersRequest": APIListUsers, "ACLsRequest": APIACLs,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {
