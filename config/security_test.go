@@ -1,0 +1,31 @@
+package config
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestSecuritySettings(t *testing.T) {
+	cfg, err := Parse([]byte("[server]\nsasl = \"scram\"\nauthorization = \"on\"\nsuperusers = [\"User:admin\", \"User:ops\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.SASL != SASLScram || cfg.Server.Authorization != On ||
+		!slices.Equal(cfg.Server.Superusers, []string{"User:admin", "User:ops"}) {
+		t.Fatalf("server %+v", cfg.Server)
+	}
+	for _, bad := range []struct{ toml, want string }{
+		{`sasl = "plain"`, "server.sasl"},
+		{`authorization = "yes"`, "server.authorization"},
+		{`superusers = ["admin"]`, `server.superusers = "admin": want principals such as "User:admin"`},
+		{`superusers = "User:admin"`, "want an array of strings"},
+		{`superusers = [1]`, "want an array of strings"},
+	} {
+		_, err := Parse([]byte("[server]\n" + bad.toml + "\n"))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: %v, want an error containing %q", bad.toml, err, bad.want)
+		}
+	}
+}
