@@ -16,10 +16,11 @@ type SaslHandshakeRequest struct {
 	Mechanism string
 }
 
-// SaslHandshakeResponse lists the mechanisms the server has enabled. The
-// header's error is SASL_AUTHENTICATION_FAILED when the requested one is not
-// among them.
+// SaslHandshakeResponse lists the mechanisms the server has enabled. Error
+// is SASL_AUTHENTICATION_FAILED when the requested one is not among them
+// (none: SASL is off on the server).
 type SaslHandshakeResponse struct {
+	Error      ErrorCode
 	Mechanisms []string
 }
 
@@ -30,9 +31,11 @@ type SaslAuthenticateRequest struct {
 }
 
 // SaslAuthenticateResponse carries the server's message of the exchange.
-// On SASL_AUTHENTICATION_FAILED Message says why (the same words for an
-// unknown user and a wrong password) and the server closes the connection.
+// On Error SASL_AUTHENTICATION_FAILED Message says why (the same words for
+// an unknown user and a wrong password) and the server closes the
+// connection.
 type SaslAuthenticateResponse struct {
+	Error   ErrorCode
 	Auth    []byte
 	Message string
 }
@@ -52,6 +55,7 @@ type AlterUserRequest struct {
 
 // AlterUserResponse answers AlterUser; Message explains a refusal.
 type AlterUserResponse struct {
+	Error   ErrorCode
 	Message string
 }
 
@@ -104,6 +108,7 @@ type ACLEntry struct {
 // entries removed, for ACLCreate the entries added. Message explains a
 // refusal.
 type ACLsResponse struct {
+	Error   ErrorCode
 	Message string
 	Entries []ACLEntry
 }
@@ -130,6 +135,7 @@ func (r *SaslHandshakeRequest) Decode(b []byte) error {
 
 // AppendTo implements Message.
 func (r *SaslHandshakeResponse) AppendTo(dst []byte) []byte {
+	dst = appendU16(dst, uint16(r.Error))
 	dst = appendArrayLen(dst, len(r.Mechanisms))
 	for _, m := range r.Mechanisms {
 		dst = appendString16(dst, m)
@@ -140,9 +146,13 @@ func (r *SaslHandshakeResponse) AppendTo(dst []byte) []byte {
 // Decode implements Message.
 func (r *SaslHandshakeResponse) Decode(b []byte) error {
 	d := NewDecoder(b)
+	r.Error = ErrorCode(d.U16())
 	r.Mechanisms = grow(r.Mechanisms, d.ArrayLen(stringSize))
 	for i := range r.Mechanisms {
 		r.Mechanisms[i] = d.String16()
+	}
+	if len(r.Mechanisms) == 0 {
+		r.Mechanisms = nil
 	}
 	return d.End()
 }
@@ -162,6 +172,7 @@ func (r *SaslAuthenticateRequest) Decode(b []byte) error {
 
 // AppendTo implements Message.
 func (r *SaslAuthenticateResponse) AppendTo(dst []byte) []byte {
+	dst = appendU16(dst, uint16(r.Error))
 	dst = appendBytes32(dst, r.Auth)
 	return appendString16(dst, r.Message)
 }
@@ -169,6 +180,7 @@ func (r *SaslAuthenticateResponse) AppendTo(dst []byte) []byte {
 // Decode implements Message. Auth aliases b.
 func (r *SaslAuthenticateResponse) Decode(b []byte) error {
 	d := NewDecoder(b)
+	r.Error = ErrorCode(d.U16())
 	r.Auth = nonEmpty(d.Bytes32())
 	r.Message = d.String16()
 	return d.End()
@@ -202,11 +214,15 @@ func (r *AlterUserRequest) Decode(b []byte) error {
 }
 
 // AppendTo implements Message.
-func (r *AlterUserResponse) AppendTo(dst []byte) []byte { return appendString16(dst, r.Message) }
+func (r *AlterUserResponse) AppendTo(dst []byte) []byte {
+	dst = appendU16(dst, uint16(r.Error))
+	return appendString16(dst, r.Message)
+}
 
 // Decode implements Message.
 func (r *AlterUserResponse) Decode(b []byte) error {
 	d := NewDecoder(b)
+	r.Error = ErrorCode(d.U16())
 	r.Message = d.String16()
 	return d.End()
 }
@@ -278,6 +294,7 @@ func (r *ACLsRequest) Decode(b []byte) error {
 
 // AppendTo implements Message.
 func (r *ACLsResponse) AppendTo(dst []byte) []byte {
+	dst = appendU16(dst, uint16(r.Error))
 	dst = appendString16(dst, r.Message)
 	return appendACLEntries(dst, r.Entries)
 }
@@ -285,6 +302,7 @@ func (r *ACLsResponse) AppendTo(dst []byte) []byte {
 // Decode implements Message.
 func (r *ACLsResponse) Decode(b []byte) error {
 	d := NewDecoder(b)
+	r.Error = ErrorCode(d.U16())
 	r.Message = d.String16()
 	r.Entries = d.aclEntries(r.Entries)
 	return d.End()

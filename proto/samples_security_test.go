@@ -13,13 +13,14 @@ func securityMsgTypes() []msgType {
 		}},
 		{"SaslHandshakeResponse", func() Message { return new(SaslHandshakeResponse) }, []Message{
 			&SaslHandshakeResponse{Mechanisms: []string{MechanismScramSHA256, MechanismScramSHA512}},
+			&SaslHandshakeResponse{Error: SaslAuthenticationFailed},
 		}},
 		{"SaslAuthenticateRequest", func() Message { return new(SaslAuthenticateRequest) }, []Message{
 			&SaslAuthenticateRequest{Auth: []byte("n,,n=user,r=rOprNGfwEbeRWgbNEkqO")},
 		}},
 		{"SaslAuthenticateResponse", func() Message { return new(SaslAuthenticateResponse) }, []Message{
 			&SaslAuthenticateResponse{Auth: []byte("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")},
-			&SaslAuthenticateResponse{Message: "authentication failed"},
+			&SaslAuthenticateResponse{Error: SaslAuthenticationFailed, Message: "authentication failed"},
 		}},
 		{"AlterUserRequest", func() Message { return new(AlterUserRequest) }, []Message{
 			&AlterUserRequest{Name: "alice", Mechanism: MechanismScramSHA256, Salt: []byte("salt-16-bytes..."),
@@ -27,7 +28,7 @@ func securityMsgTypes() []msgType {
 			&AlterUserRequest{Delete: true, Name: "bob"},
 		}},
 		{"AlterUserResponse", func() Message { return new(AlterUserResponse) }, []Message{
-			&AlterUserResponse{}, &AlterUserResponse{Message: "iterations 100 < 4096"},
+			&AlterUserResponse{}, &AlterUserResponse{Error: InvalidRequest, Message: "iterations 100 < 4096"},
 		}},
 		{"ListUsersRequest", func() Message { return new(ListUsersRequest) }, []Message{&ListUsersRequest{}}},
 		{"ListUsersResponse", func() Message { return new(ListUsersResponse) }, []Message{
@@ -41,7 +42,7 @@ func securityMsgTypes() []msgType {
 			&ACLsRequest{Op: ACLCreate, Entries: entries}, &ACLsRequest{Op: ACLList},
 		}},
 		{"ACLsResponse", func() Message { return new(ACLsResponse) }, []Message{
-			&ACLsResponse{Entries: entries}, &ACLsResponse{Message: "entry 0: acl: invalid entry: empty principal"},
+			&ACLsResponse{Entries: entries}, &ACLsResponse{Error: InvalidRequest, Message: "entry 0: acl: invalid entry: empty principal"},
 		}},
 	}
 }

@@ -292,7 +292,7 @@ func controllerCode(err error) proto.ErrorCode {
 		return proto.UnknownTopic
 	case errors.Is(err, controller.ErrNotEnoughBrokers):
 		return proto.InvalidReplicationFactor
-	case errors.Is(err, controller.ErrInvalid):
+	case errors.Is(err, controller.ErrInvalid), errors.Is(err, controller.ErrUnknownUser):
 		return proto.InvalidRequest
 	case errors.Is(err, controller.ErrNotController):
 		return proto.NotController

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ringmq/ringmq/acl"
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/replica"
 	"github.com/ringmq/ringmq/storage"
@@ -149,6 +150,9 @@ func (r *Reactor) gatherFetch(q *request) {
 		t, p := r.fetchReq(q, i)
 		*fp = fetchPart{ti: fp.ti, pi: fp.pi, owner: -1, info: tt.lookup(t.Name)}
 		owner, code := partOwner(fp.info, p.Partition)
+		if !topicAllowed(r, q.c, acl.OpRead, t.Name) {
+			code = proto.TopicAuthorizationFailed
+		}
 		if code != proto.None {
 			fp.code = code
 			continue
