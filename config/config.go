@@ -39,6 +39,9 @@ type ServerConfig struct {
 	SASL          SASLMode `toml:"sasl"`
 	Authorization OnOff    `toml:"authorization"`
 	Superusers    []string `toml:"superusers"`
+	// The user brokers authenticate as to each other (with sasl = scram).
+	BrokerUser     string `toml:"broker_user"`
+	BrokerPassword string `toml:"broker_password"`
 }
 
 // ReactorConfig is the [reactor] table: the io_uring reactors.

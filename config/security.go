@@ -45,6 +45,10 @@ func (o *OnOff) UnmarshalText(b []byte) error { return enumUnmarshal(onOffNames,
 func (s ServerConfig) validateSecurity(ck *checker) {
 	ck.check(s.SASL != saslUnset, "server.sasl", s.SASL, `want "off" or "scram"`)
 	ck.check(s.Authorization != onOffUnset, "server.authorization", s.Authorization, `want "off" or "on"`)
+	ck.check((s.BrokerUser == "") == (s.BrokerPassword == ""), "server.broker_user", s.BrokerUser,
+		"set server.broker_user and server.broker_password together")
+	ck.check(s.BrokerUser == "" || !strings.ContainsAny(s.BrokerUser, ",=:"), "server.broker_user", s.BrokerUser,
+		`want a user name without ',', '=' or ':'`)
 	for _, u := range s.Superusers {
 		name, ok := strings.CutPrefix(u, "User:")
 		ck.check(ok && name != "", "server.superusers", u, `want principals such as "User:admin"`)

@@ -22,6 +22,8 @@ func TestSecuritySettings(t *testing.T) {
 		{`superusers = ["admin"]`, `server.superusers = "admin": want principals such as "User:admin"`},
 		{`superusers = "User:admin"`, "want an array of strings"},
 		{`superusers = [1]`, "want an array of strings"},
+		{`broker_user = "broker"`, "set server.broker_user and server.broker_password together"},
+		{"broker_user = \"a,b\"\nbroker_password = \"x\"", "want a user name"},
 	} {
 		_, err := Parse([]byte("[server]\n" + bad.toml + "\n"))
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), bad.want) {

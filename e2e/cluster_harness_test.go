@@ -35,6 +35,8 @@ type clusterOptions struct {
 	SessionTimeout  time.Duration // 3s (cluster.session_timeout)
 	StartTimeout    time.Duration // 60s: a node serves and is ready within it
 	ExtraConfig     string        // appended to every node's config file (TOML)
+	ServerConfig    string        // added to every node's [server] table (TOML)
+	SASL            client.SASL   // the harness's own clients authenticate as this
 }
 
 func (o clusterOptions) withDefaults() clusterOptions {
@@ -164,7 +166,7 @@ func (c *testCluster) waitFormed(timeout time.Duration) error {
 			running = append(running, n.addr)
 		}
 	}
-	a, err := client.NewAdmin(strings.Join(running, ","), client.Options{ClientID: "e2e-harness"})
+	a, err := client.NewAdmin(strings.Join(running, ","), client.Options{ClientID: "e2e-harness", SASL: c.opts.SASL})
 	if err != nil {
 		return err
 	}
@@ -201,6 +203,7 @@ func (c *testCluster) waitFormed(timeout time.Duration) error {
 func (c *testCluster) configText() string {
 	return fmt.Sprintf(`[server]
 shutdown_timeout = "20s"
+%s
 
 [reactor]
 cores = %d
@@ -214,7 +217,7 @@ flush_interval = "100ms"
 [cluster]
 election_timeout = %q
 session_timeout = %q
-%s`, c.opts.Cores, c.opts.ElectionTimeout.String(), c.opts.SessionTimeout.String(), c.opts.ExtraConfig)
+%s`, c.opts.ServerConfig, c.opts.Cores, c.opts.ElectionTimeout.String(), c.opts.SessionTimeout.String(), c.opts.ExtraConfig)
 }
 
 // peers is the --peers value: every node's id and client address.

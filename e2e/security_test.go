@@ -1,9 +1,16 @@
 package e2e
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/proto"
 )
 
 // TestSecurityCLI drives users and ACLs through the CLI against a server
@@ -51,4 +58,57 @@ func TestSecurityCLI(t *testing.T) {
 	run(admin, "", 0, "removed", "acl", "remove",
 		"--allow-principal", "User:alice", "--operation", "write", "--topic", "orders", "--sasl-mechanism", "SCRAM-SHA-512")
 	run(alice, "", 1, "TOPIC_AUTHORIZATION_FAILED", "topic", "describe", "orders")
+}
+
+// TestClusterWithSCRAM runs three nodes with SCRAM and authorization on:
+// the brokers authenticate to each other as the configured broker user
+// (Raft messages, heartbeats), the cluster forms, a topic created through
+// one node is produced to and read through the others by an
+// authenticated client, and an unauthenticated client is refused.
+func TestClusterWithSCRAM(t *testing.T) {
+	broker := client.SASL{User: "broker", Password: "broker-pw"}
+	c := startCluster(t, clusterOptions{SASL: broker, ServerConfig: `sasl = "scram"
+authorization = "on"
+broker_user = "broker"
+broker_password = "broker-pw"
+`})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin, err := client.NewAdmin(c.node(2).addr, client.Options{SASL: broker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.CreateTopic(ctx, "orders", 3, nil); err != nil {
+		t.Fatalf("create through node 2: %v", err)
+	}
+	p, err := client.NewProducer(c.node(3).addr, client.ProducerOptions{SASL: broker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	for i := range 30 {
+		if _, err := p.SendSync(ctx, client.Record{Topic: "orders", Value: []byte(fmt.Sprint(i))}); err != nil {
+			t.Fatalf("produce through node 3: %v", err)
+		}
+	}
+	topics, err := admin.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, tp := range topics {
+		for _, part := range tp.Partitions {
+			n += part.LogEnd - part.LogStart
+		}
+	}
+	if n != 30 {
+		t.Fatalf("%d records in %+v, want 30", n, topics)
+	}
+	if err := askNode(c.node(1).addr, 5*time.Second, func(ctx context.Context, conn *client.Conn) error {
+		_, err := conn.Metadata(ctx, &proto.MetadataRequest{})
+		return err
+	}); !errors.Is(err, proto.SaslAuthenticationRequired) {
+		t.Fatalf("unauthenticated metadata on node 1: %v, want SASL_AUTHENTICATION_REQUIRED", err)
+	}
 }

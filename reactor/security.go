@@ -42,6 +42,11 @@ type secState struct {
 	// that it looks like any user whose password is wrong.
 	fakeKey [32]byte
 	scram   [3]*scram.Server // by controller.Mechanism
+	// broker is server.broker_user (nil: none, or SASL off), whose
+	// credentials are brokerCreds (by mechanism), derived at start.
+	broker      *brokerAuth
+	brokerCreds [3]scram.StoredCredentials
+	superusers  []string // server.superusers and the broker user
 }
 
 func (s *Server) initSecurity() error {
@@ -64,7 +69,15 @@ func (s *Server) initSecurity() error {
 		}
 		sc.scram[m] = srv
 	}
-	authz, err := acl.New(nil, s.cfg.Server.Superusers)
+	sc.superusers = slices.Clone(s.cfg.Server.Superusers)
+	if u := s.cfg.Server.BrokerUser; sc.sasl && u != "" {
+		sc.broker = &brokerAuth{user: u, password: s.cfg.Server.BrokerPassword}
+		sc.superusers = append(sc.superusers, "User:"+u)
+		if err := sc.deriveBrokerCredentials(); err != nil {
+			return err
+		}
+	}
+	authz, err := acl.New(nil, sc.superusers)
 	if err != nil {
 		return fmt.Errorf("security: server.superusers: %w", err)
 	}
@@ -82,7 +95,7 @@ func (s *Server) publishSecurity(st *controller.State) {
 		next.users[u.Name] = &u
 	}
 	if acls := st.ACLs(); !slices.Equal(acls, old.acls) {
-		authz, err := acl.New(acls, s.cfg.Server.Superusers)
+		authz, err := acl.New(acls, s.sec.superusers)
 		if err != nil {
 			// The controller validated every entry; keep the last good table.
 			s.log.Error("ACL entries from the controller not applied", "err", err)
@@ -100,6 +113,9 @@ func (s *Server) publishSecurity(st *controller.State) {
 // time. Called by the SCRAM server on a reactor: no I/O.
 func (s *Server) credentials(m controller.Mechanism, user string) scram.StoredCredentials {
 	fake := s.fakeCredentials(m, user)
+	if b := s.sec.broker; b != nil && user == b.user {
+		return s.sec.brokerCreds[m]
+	}
 	if u := s.secTable.Load().users[user]; u != nil {
 		if c, ok := u.Credential(m); ok {
 			return scram.StoredCredentials{
@@ -139,4 +155,29 @@ func mechanismOf(name string) controller.Mechanism {
 		return controller.ScramSHA512
 	}
 	return 0
+}
+
+// deriveBrokerCredentials salts the broker user's password for each
+// mechanism (a random salt per start: each node verifies with its own).
+func (sc *secState) deriveBrokerCredentials() error {
+	for _, m := range []controller.Mechanism{controller.ScramSHA256, controller.ScramSHA512} {
+		gen := scram.SHA256
+		if m == controller.ScramSHA512 {
+			gen = scram.SHA512
+		}
+		cl, err := gen.NewClient(sc.broker.user, sc.broker.password, "")
+		if err != nil {
+			return fmt.Errorf("security: server.broker_user: %w", err)
+		}
+		salt := make([]byte, 16)
+		if _, err := rand.Read(salt); err != nil {
+			return fmt.Errorf("security: random salt: %w", err)
+		}
+		cr, err := cl.GetStoredCredentialsWithError(scram.KeyFactors{Salt: string(salt), Iters: controller.MinIterations})
+		if err != nil {
+			return fmt.Errorf("security: server.broker_user: %w", err)
+		}
+		sc.brokerCreds[m] = cr
+	}
+	return nil
 }
