@@ -58,6 +58,12 @@ func TestSecurityCLI(t *testing.T) {
 	run(admin, "", 0, "removed", "acl", "remove",
 		"--allow-principal", "User:alice", "--operation", "write", "--topic", "orders", "--sasl-mechanism", "SCRAM-SHA-512")
 	run(alice, "", 1, "TOPIC_AUTHORIZATION_FAILED", "topic", "describe", "orders")
+
+	// bench authenticates too, with either driver.
+	for _, driver := range []string{"raw", "client"} {
+		run(admin, "", 0, "", "bench", "produce", "--driver", driver, "--topic", "bench-"+driver, "--messages", "2000",
+			"--msg-size", "100", "--sasl-mechanism", "SCRAM-SHA-512")
+	}
 }
 
 // TestClusterWithSCRAM runs three nodes with SCRAM and authorization on:
