@@ -16,6 +16,10 @@ func TestSecuritySettings(t *testing.T) {
 		!slices.Equal(cfg.Server.Superusers, []string{"User:admin", "User:ops"}) {
 		t.Fatalf("server %+v", cfg.Server)
 	}
+	if _, err := Parse([]byte("[server]\nsasl = \"scram\"\n[cluster]\npeers = [\"1@127.0.0.1:9400\", \"2@127.0.0.1:9410\"]\n")); !errors.Is(err, ErrInvalid) ||
+		!strings.Contains(err.Error(), "server.broker_user") {
+		t.Errorf("a SASL cluster without a broker user: %v", err)
+	}
 	for _, bad := range []struct{ toml, want string }{
 		{`sasl = "plain"`, "server.sasl"},
 		{`authorization = "yes"`, "server.authorization"},

@@ -48,6 +48,9 @@ func (c Config) Validate() error {
 	c.Log.validate(&ck)
 	c.Cluster.validate(&ck)
 	c.Groups.validate(&ck)
+	ck.check(c.Server.SASL != SASLScram || len(c.Cluster.Peers) <= 1 || c.Server.BrokerUser != "",
+		"server.broker_user", c.Server.BrokerUser,
+		`a cluster of several nodes with server.sasl = "scram" needs the user its brokers authenticate as`)
 	return ck.err
 }
 

@@ -436,8 +436,17 @@ func freePorts(n int) ([]int, error) {
 // TestClusterHarness: three nodes start and become ready, one is killed
 // with SIGKILL (its client port then refuses connections) and comes back
 // on the same address and data directory.
-func TestClusterHarness(t *testing.T) {
-	c := startCluster(t, clusterOptions{})
+func TestClusterHarness(t *testing.T) { runClusterHarness(t, clusterOptions{}) }
+
+// TestClusterHarnessSCRAM is the harness with SCRAM and authorization on:
+// the brokers authenticate to each other, also after the restart.
+func TestClusterHarnessSCRAM(t *testing.T) {
+	runClusterHarness(t, clusterOptions{SASL: client.SASL{User: "broker", Password: "broker-pw"},
+		ServerConfig: "sasl = \"scram\"\nauthorization = \"on\"\nbroker_user = \"broker\"\nbroker_password = \"broker-pw\"\n"})
+}
+
+func runClusterHarness(t *testing.T, opts clusterOptions) {
+	c := startCluster(t, opts)
 	if got := len(strings.Split(c.addrs(), ",")); got != 3 {
 		t.Fatalf("addrs %q: %d addresses, want 3", c.addrs(), got)
 	}
