@@ -147,7 +147,7 @@ func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 		return bench.Config{}, out, err
 	}
 	cfg := bench.Config{
-		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Server: *server, Dir: *dir, Topic: *topic, Partitions: *partitions,
+		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Server: server.addr, SASL: server.sasl, Dir: *dir, Topic: *topic, Partitions: *partitions,
 		Producers: *producers, Consumers: *consumers, InFlight: *inflight, MsgSize: *msgSize,
 		Messages: *messages, Duration: *duration, BatchBytes: *batchBytes, Linger: *linger,
 		Rate: *rate, Idempotent: *idempotence, Progress: os.Stderr, ProgressInterval: time.Second, ProgressBar: isTerminal(os.Stderr),

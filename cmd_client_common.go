@@ -25,7 +25,9 @@ import (
 
 const (
 	defaultServer = "127.0.0.1:9400"
-	serverEnv     = "RINGMQ_SERVER" // default for --server
+	serverEnv     = "RINGMQ_SERVER"   // default for --server
+	userEnv       = "RINGMQ_USER"     // default for --user
+	passwordEnv   = "RINGMQ_PASSWORD" // default for --password
 	dialTimeout   = 10 * time.Second
 	adminTimeout  = 30 * time.Second
 )
@@ -60,16 +62,50 @@ func (fs *flagSet) alias(letter, long string) {
 	fs.short[long], fs.aliasOf[letter] = letter, long
 }
 
-// serverFlag adds --server (-s) to fs; its default is $RINGMQ_SERVER when
-// set.
-func (fs *flagSet) serverFlag() *string {
+// target is where a client command connects and who it authenticates as.
+type target struct {
+	addr string // HOST:PORT, or a comma-separated list
+	sasl client.SASL
+}
+
+// options are the client options for t.
+func (t target) options(clientID string) client.Options {
+	return client.Options{ClientID: clientID, SASL: t.sasl}
+}
+
+// serverFlag adds --server (-s) to fs, and --user, --password,
+// --password-file and --sasl-mechanism; their defaults are $RINGMQ_SERVER,
+// $RINGMQ_USER and $RINGMQ_PASSWORD when set.
+func (fs *flagSet) serverFlag() *target {
 	def := defaultServer
 	if env := strings.TrimSpace(os.Getenv(serverEnv)); env != "" {
 		def = env
 	}
-	s := fs.String("server", def, "server address `HOST:PORT`, or a comma-separated list; $"+serverEnv+" sets the default")
+	t := &target{}
+	fs.StringVar(&t.addr, "server", def, "server address `HOST:PORT`, or a comma-separated list; $"+serverEnv+" sets the default")
 	fs.alias("s", "server")
-	return s
+	fs.StringVar(&t.sasl.User, "user", os.Getenv(userEnv), "authenticate as `NAME` with SASL SCRAM (server.sasl = scram); $"+userEnv+" sets the default")
+	fs.StringVar(&t.sasl.Password, "password", "", "the user's password (prefer --password-file or $"+passwordEnv+": a flag shows in ps)")
+	fs.Func("password-file", "read the user's password from `FILE` (its first line)", func(path string) error {
+		p, err := readPasswordFile(path)
+		t.sasl.Password = p
+		return err
+	})
+	fs.StringVar(&t.sasl.Mechanism, "sasl-mechanism", proto.MechanismScramSHA256, "SASL mechanism: "+proto.MechanismScramSHA256+" or "+proto.MechanismScramSHA512)
+	if t.sasl.Password == "" {
+		t.sasl.Password = os.Getenv(passwordEnv)
+	}
+	return t
+}
+
+// readPasswordFile returns the first line of the file at path.
+func readPasswordFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--password-file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSuffix(line, "\r"), nil
 }
 
 // listFlagsArg, as the only argument of a command, makes its parse return
@@ -193,14 +229,14 @@ func signalContext() (context.Context, context.CancelFunc) {
 // dialServer connects to addr, turning the common failures into one
 // readable line.
 // addr may be a comma-separated list: the first that answers serves.
-func dialServer(ctx context.Context, addr, clientID string) (*client.Conn, error) {
+func dialServer(ctx context.Context, server target, clientID string) (*client.Conn, error) {
 	var firstErr error
-	for _, a := range strings.Split(addr, ",") {
+	for _, a := range strings.Split(server.addr, ",") {
 		if a = strings.TrimSpace(a); a == "" {
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		c, err := client.Dial(dctx, a, client.Options{ClientID: clientID})
+		c, err := client.Dial(dctx, a, server.options(clientID))
 		cancel()
 		if err == nil {
 			return c, nil
@@ -213,7 +249,7 @@ func dialServer(ctx context.Context, addr, clientID string) (*client.Conn, error
 		}
 	}
 	if firstErr == nil {
-		return nil, fmt.Errorf("no server address in %q", addr)
+		return nil, fmt.Errorf("no server address in %q", server.addr)
 	}
 	return nil, firstErr
 }

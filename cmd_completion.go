@@ -61,6 +61,10 @@ func subcommands(cmd string) []string {
 		return topicSubcommandNames()
 	case "cluster":
 		return clusterSubcommandNames()
+	case "user":
+		return subcommandNames(userSubcommands)
+	case "acl":
+		return subcommandNames(aclSubcommands)
 	case "groups":
 		return []string{"list", "describe", "delete", "reset"}
 	case "bench":
@@ -102,7 +106,7 @@ func complete(words []string) []string {
 		candidates = commandNames()
 	case strings.HasPrefix(cur, "-"):
 		path := before[:1]
-		if subs := subcommands(before[0]); (before[0] == "topic" || before[0] == "cluster") && len(before) > 1 && slices.Contains(subs, before[1]) {
+		if subs := subcommands(before[0]); (before[0] == "topic" || before[0] == "cluster" || before[0] == "user" || before[0] == "acl") && len(before) > 1 && slices.Contains(subs, before[1]) {
 			path = before[:2]
 		}
 		candidates = flagsOf(path)

@@ -22,7 +22,7 @@ const consumeUsage = "ringmq consume TOPIC [-o earliest|latest|OFFSET|@UNIX_MS|R
 
 // consumeOptions are the parsed flags of ringmq consume.
 type consumeOptions struct {
-	server    string
+	server    target
 	topic     string
 	from      client.Start
 	limit     int64 // 0: no limit
@@ -61,7 +61,8 @@ func cmdConsume(args []string) error {
 		copts.OnAssigned = func(tps []client.TopicPartition) { reportAssignment(opts.group, "assigned", tps) }
 		copts.OnRevoked = func(tps []client.TopicPartition) { reportAssignment(opts.group, "revoked", tps) }
 	}
-	c, err := client.NewConsumer(opts.server, copts)
+	copts.SASL = opts.server.sasl
+	c, err := client.NewConsumer(opts.server.addr, copts)
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
@@ -89,15 +90,15 @@ func cmdConsume(args []string) error {
 // from the partition's leader (an offline partition's is 0). It is the
 // log end, not the high watermark: a record acknowledged before the
 // start but not yet flushed on a flush=sync topic is still waited for.
-func logEnds(ctx context.Context, server, topic string) ([]uint64, error) {
-	a, err := client.NewAdmin(server, client.Options{ClientID: "ringmq-cli"})
+func logEnds(ctx context.Context, server target, topic string) ([]uint64, error) {
+	a, err := client.NewAdmin(server.addr, server.options("ringmq-cli"))
 	if err != nil {
 		return nil, err
 	}
 	defer a.Close()
 	t, err := a.DescribeTopic(ctx, topic)
 	if isConnectErr(err) {
-		return nil, connectErr(server, err)
+		return nil, connectErr(server.addr, err)
 	}
 	if err != nil {
 		return nil, describeErr(fmt.Sprintf("topic %q", topic), err)

@@ -27,7 +27,7 @@ const (
 
 // produceOptions are the parsed flags of ringmq produce.
 type produceOptions struct {
-	server       string
+	server       target
 	topic        string
 	acks         int8
 	keySep       string
@@ -61,7 +61,8 @@ func cmdProduce(args []string) error {
 	if opts.partition >= 0 {
 		popts.Partitioner = client.ManualPartitioner{}
 	}
-	p, err := client.NewProducer(opts.server, popts)
+	popts.SASL = opts.server.sasl
+	p, err := client.NewProducer(opts.server.addr, popts)
 	if err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
@@ -167,7 +168,7 @@ func parseAcks(s string) (int8, error) {
 // checkTopic connects to server and returns topic's partition count, so
 // that a server that is down or a topic that does not exist fails at once
 // with a clear line (the producer and consumer would retry).
-func checkTopic(ctx context.Context, server, topic string) (uint32, error) {
+func checkTopic(ctx context.Context, server target, topic string) (uint32, error) {
 	c, err := dialServer(ctx, server, "ringmq-cli")
 	if err != nil {
 		return 0, err

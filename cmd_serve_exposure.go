@@ -25,13 +25,25 @@ func isLoopback(addr string) bool {
 }
 
 // warnExposedListeners logs a warning for each listener of s bound beyond
-// loopback: ringmq has no TLS, authentication or authorization yet, so
-// whoever reaches such a port has full access.
+// loopback: ringmq has no TLS yet, and without authentication (or with it
+// but without authorization) whoever reaches (or logs in to) such a port
+// has full access.
 func warnExposedListeners(logger *slog.Logger, s config.ServerConfig) {
 	if !isLoopback(s.Listen) {
-		logger.Warn("client listener is not on loopback and has no TLS or authentication yet: "+
-			"anyone who reaches the port can read, write and delete every topic and group",
-			"listen", s.Listen)
+		switch {
+		case s.SASL != config.SASLScram:
+			logger.Warn("client listener is not on loopback and has no TLS or authentication (server.sasl = off): "+
+				"anyone who reaches the port can read, write and delete every topic and group",
+				"listen", s.Listen)
+		case s.Authorization != config.On:
+			logger.Warn("client listener is not on loopback and has no TLS, and authorization is off "+
+				"(server.authorization = off): any authenticated user can read, write and delete every topic and group",
+				"listen", s.Listen)
+		default:
+			logger.Warn("client listener is not on loopback and has no TLS yet: "+
+				"the SCRAM exchange never sends a password, but the data travels in clear text",
+				"listen", s.Listen)
+		}
 	}
 	if s.MetricsListen != "" && !isLoopback(s.MetricsListen) {
 		msg := "metrics listener is not on loopback and has no TLS or authentication yet: " +

@@ -54,6 +54,10 @@ func TestWarnExposedListeners(t *testing.T) {
 			[]string{clientWarn, metricsWarn, "Go profiler"}, nil},
 		{"metrics off", config.ServerConfig{Listen: "127.0.0.1:9400", MetricsListen: ""},
 			nil, []string{clientWarn, metricsWarn}},
+		{"SASL without authorization", config.ServerConfig{Listen: "0.0.0.0:9400", SASL: config.SASLScram},
+			[]string{clientWarn, "any authenticated user can read, write and delete"}, []string{"anyone"}},
+		{"SASL and authorization", config.ServerConfig{Listen: "0.0.0.0:9400", SASL: config.SASLScram, Authorization: config.On},
+			[]string{clientWarn, "clear text"}, []string{"read, write and delete"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer

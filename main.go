@@ -2,7 +2,7 @@
 // server, its CLI and its load generator in one binary.
 //
 //	ringmq serve [--config config.toml] [--data-dir DIR] [--listen ADDR] [--metrics-listen ADDR]
-//	ringmq topic|produce|consume|groups|cluster|bench ...
+//	ringmq topic|produce|consume|groups|cluster|user|acl|bench ...
 //	ringmq help [COMMAND] | version | completion bash|zsh|fish
 //
 // This file only dispatches; each command lives in its cmd_*.go file. Any
@@ -41,6 +41,8 @@ func init() {
 		{name: "consume", summary: "read messages from a topic", run: cmdConsume},
 		{name: "groups", summary: "list and describe consumer groups", run: cmdGroups},
 		{name: "cluster", summary: "show the cluster's nodes, controller and unhealthy partitions", run: cmdCluster},
+		{name: "user", summary: "create, delete and list SCRAM users", run: cmdUser},
+		{name: "acl", summary: "add, remove and list ACL entries", run: cmdACL},
 		{name: "bench", summary: "generate load and measure it", run: cmdBench},
 		{name: "version", summary: "print the version, commit and Go version", out: cmdVersion, noFlags: true},
 		{name: "completion", summary: "print a shell completion script (bash, zsh, fish)", out: cmdCompletion, noFlags: true},

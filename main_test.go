@@ -91,13 +91,15 @@ func TestComplete(t *testing.T) {
 		words []string
 		want  []string
 	}{
-		{[]string{""}, []string{"serve", "topic", "produce", "consume", "groups", "cluster", "bench", "version", "completion", "help"}},
+		{[]string{""}, []string{"serve", "topic", "produce", "consume", "groups", "cluster", "user", "acl", "bench", "version", "completion", "help"}},
 		{[]string{"cluster", ""}, []string{"status"}},
 		{[]string{"cluster", "status", "--j"}, []string{"--json"}},
 		{[]string{"topic", "create", "--r"}, []string{"--replicas"}},
 		{[]string{"co"}, []string{"consume", "completion"}},
 		{[]string{"topic", "a"}, []string{"alter", "add-partitions"}},
-		{[]string{"topic", "create", "--p"}, []string{"--partitions"}},
+		{[]string{"topic", "create", "--pa"}, []string{"--partitions", "--password", "--password-file"}},
+		{[]string{"user", ""}, []string{"create", "delete", "list"}},
+		{[]string{"acl", "add", "--allow"}, []string{"--allow-principal"}},
 		{[]string{"topic", "add-partitions", "t", "--c"}, []string{"--count"}},
 		{[]string{"consume", "t", "--print-o"}, []string{"--print-offset"}},
 		{[]string{"produce", "--he"}, []string{"--header"}},

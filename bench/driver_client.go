@@ -103,7 +103,7 @@ func startClientProducers(cfg *Config, parts []proto.PartitionInfo, m *meter) (*
 	ringSize := 4*clientBufferBytes(cfg)/(cfg.MsgSize+32) + 64
 	for _, a := range assign(parts, cfg.Producers, true) {
 		p, err := client.NewProducer(cfg.Server, client.ProducerOptions{
-			ClientID: clientID, Acks: clientAcks(cfg.Acks), Compression: cfg.Codec,
+			ClientID: clientID, SASL: cfg.SASL, Acks: clientAcks(cfg.Acks), Compression: cfg.Codec,
 			Partitioner: client.ManualPartitioner{}, BatchBytes: cfg.BatchBytes, Linger: cfg.Linger,
 			MaxInFlight: cfg.InFlight, MaxBufferedBytes: clientBufferBytes(cfg),
 			MaxRequestBytes: max(1<<20, 2*cfg.BatchBytes), // room for a whole batch and its framing
@@ -263,7 +263,7 @@ func startClientConsumers(ctx context.Context, cfg *Config, parts []proto.Partit
 	cfg.Consumers = len(as)
 	maxWait := fetchMaxWaitMs * time.Millisecond
 	for _, a := range as {
-		c, err := client.NewConsumer(cfg.Server, client.ConsumerOptions{ClientID: clientID, MaxWait: maxWait,
+		c, err := client.NewConsumer(cfg.Server, client.ConsumerOptions{ClientID: clientID, SASL: cfg.SASL, MaxWait: maxWait,
 			PartitionMaxBytes: consumeFetchBytes})
 		if err != nil {
 			cc.close()

@@ -62,6 +62,19 @@ type Options struct {
 	// application can say that the server is unreachable while the client
 	// retries. It runs on the dialing goroutine and must not block.
 	OnDial func(addr string, err error)
+	// SASL, when its User is set, authenticates every connection right
+	// after its Hello. A server with server.sasl = scram refuses every
+	// other request before that.
+	SASL SASL
+}
+
+// SASL is who a client authenticates as, with SCRAM.
+type SASL struct {
+	// Mechanism is proto.MechanismScramSHA256 (when empty) or
+	// proto.MechanismScramSHA512.
+	Mechanism string
+	User      string
+	Password  string
 }
 
 func (o Options) withDefaults() Options {
@@ -147,6 +160,12 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 			return nil, err // already names the address
 		}
 		return nil, fmt.Errorf("client: hello to %s: %w", addr, err)
+	}
+	if c.opts.SASL.User != "" {
+		if err := c.authenticate(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("client: authenticate to %s: %w", addr, err)
+		}
 	}
 	return c, nil
 }

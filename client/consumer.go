@@ -78,6 +78,8 @@ type ConsumerOptions struct {
 	DialTimeout       time.Duration // DefaultDialTimeout
 	// OnDial is told the outcome of every connection attempt (see Options).
 	OnDial func(addr string, err error)
+	// SASL authenticates every connection (see Options).
+	SASL SASL
 }
 
 func (o ConsumerOptions) withDefaults() ConsumerOptions {
@@ -170,7 +172,7 @@ func NewConsumer(addr string, opts ConsumerOptions) (*Consumer, error) {
 		return nil, fmt.Errorf("client: group name %.40q: use 1-%d characters of [a-zA-Z0-9._-]: %w",
 			opts.Group, proto.MaxNameLen, proto.InvalidGroupName)
 	}
-	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial}, opts.DialTimeout)
+	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial, SASL: opts.SASL}, opts.DialTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -90,6 +90,8 @@ type ProducerOptions struct {
 	DialTimeout     time.Duration // DefaultDialTimeout
 	// OnDial is told the outcome of every connection attempt (see Options).
 	OnDial func(addr string, err error)
+	// SASL authenticates every connection (see Options).
+	SASL SASL
 	// DisableIdempotence turns idempotence off: no producer id, one
 	// request per partition in flight, and a retry of a batch the server
 	// appended stores it again (at least once).
@@ -169,7 +171,7 @@ func NewProducer(addr string, opts ProducerOptions) (*Producer, error) {
 	if opts.Compression > proto.CodecZstd {
 		return nil, fmt.Errorf("client: unknown compression codec %d", opts.Compression)
 	}
-	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial}, opts.DialTimeout)
+	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial, SASL: opts.SASL}, opts.DialTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,14 @@ type ServerConfig struct {
 	FetchColdReadBytes int64         `toml:"fetch_cold_read_bytes"`
 	FrameTimeout       time.Duration `toml:"frame_timeout"`
 	IdleTimeout        time.Duration `toml:"idle_timeout"`
+
+	// Security (authentication and authorization; see security.go).
+	SASL          SASLMode `toml:"sasl"`
+	Authorization OnOff    `toml:"authorization"`
+	Superusers    []string `toml:"superusers"`
+	// The user brokers authenticate as to each other (with sasl = scram).
+	BrokerUser     string `toml:"broker_user"`
+	BrokerPassword string `toml:"broker_password"`
 }
 
 // ReactorConfig is the [reactor] table: the io_uring reactors.
@@ -99,6 +107,9 @@ func Default() Config {
 			FetchColdReadBytes:     4 * mib,
 			FrameTimeout:           30 * time.Second,
 			IdleTimeout:            10 * time.Minute,
+			SASL:                   SASLOff,
+			Authorization:          Off,
+			Superusers:             []string{},
 		},
 		Reactor: ReactorConfig{
 			RingEntries:    4096,

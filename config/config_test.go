@@ -73,8 +73,8 @@ func TestDefaultTOMLDocumentsEveryKey(t *testing.T) {
 
 func TestKeysAreUnique(t *testing.T) {
 	keys := Keys()
-	if len(keys) != 52 {
-		t.Errorf("len(Keys()) = %d, want 52 (a setting was added or lost)", len(keys))
+	if len(keys) != 57 {
+		t.Errorf("len(Keys()) = %d, want 57 (a setting was added or lost)", len(keys))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {
@@ -270,7 +270,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := Load(good)
-	if err != nil || cfg.Storage.DataDir != "d" || cfg.Server != Default().Server {
+	if err != nil || cfg.Storage.DataDir != "d" || !reflect.DeepEqual(cfg.Server, Default().Server) {
 		t.Errorf("Load(good) = %+v, %v", cfg, err)
 	}
 }

@@ -229,6 +229,8 @@ func setField(key string, f reflect.Value, v any) error {
 		*p = uint64(n)
 	case *[]Peer:
 		return setPeers(key, p, v)
+	case *[]string:
+		return setStrings(key, p, v)
 	case *time.Duration:
 		return setDuration(key, p, v)
 	case *slog.Level:

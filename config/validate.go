@@ -48,6 +48,9 @@ func (c Config) Validate() error {
 	c.Log.validate(&ck)
 	c.Cluster.validate(&ck)
 	c.Groups.validate(&ck)
+	ck.check(c.Server.SASL != SASLScram || len(c.Cluster.Peers) <= 1 || c.Server.BrokerUser != "",
+		"server.broker_user", c.Server.BrokerUser,
+		`a cluster of several nodes with server.sasl = "scram" needs the user its brokers authenticate as`)
 	return ck.err
 }
 
@@ -76,6 +79,7 @@ func (s ServerConfig) validate(ck *checker) {
 		fmt.Sprintf("must be from %d to server.fetch_max_bytes (%d)", minFetchBytes, s.FetchMaxBytes))
 	ck.check(s.FrameTimeout > 0, "server.frame_timeout", s.FrameTimeout, "must be more than 0")
 	ck.check(s.IdleTimeout > 0, "server.idle_timeout", s.IdleTimeout, "must be more than 0")
+	s.validateSecurity(ck)
 }
 
 func (r ReactorConfig) validate(ck *checker) {

@@ -1,21 +1,29 @@
 package controller
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ringmq/ringmq/acl"
+)
 
 // CommandType names a metadata change. Persisted in the Raft log: never
 // change these values.
 type CommandType uint8
 
 const (
-	CmdRegisterBroker CommandType = 1 // Broker, Addr, LogsIntact
-	CmdFenceBroker    CommandType = 2 // Broker, BrokerEpoch
-	CmdCreateTopic    CommandType = 3 // Topic, Partitions, Replicas, Configs
-	CmdDeleteTopic    CommandType = 4 // Topic
-	CmdExpandISR      CommandType = 5 // Topic, Partition, PartitionEpoch, Broker, BrokerEpoch
-	CmdShrinkISR      CommandType = 6 // Topic, Partition, PartitionEpoch, Broker
-	CmdElectLeader    CommandType = 7 // Topic, Partition, PartitionEpoch, Broker (the new leader)
-	CmdAlterTopic     CommandType = 8 // Topic, Configs (the whole new set of overrides)
-	CmdAddPartitions  CommandType = 9 // Topic, Partitions (the new total), Replicas (of the new ones)
+	CmdRegisterBroker CommandType = 1  // Broker, Addr, LogsIntact
+	CmdFenceBroker    CommandType = 2  // Broker, BrokerEpoch
+	CmdCreateTopic    CommandType = 3  // Topic, Partitions, Replicas, Configs
+	CmdDeleteTopic    CommandType = 4  // Topic
+	CmdExpandISR      CommandType = 5  // Topic, Partition, PartitionEpoch, Broker, BrokerEpoch
+	CmdShrinkISR      CommandType = 6  // Topic, Partition, PartitionEpoch, Broker
+	CmdElectLeader    CommandType = 7  // Topic, Partition, PartitionEpoch, Broker (the new leader)
+	CmdAlterTopic     CommandType = 8  // Topic, Configs (the whole new set of overrides)
+	CmdAddPartitions  CommandType = 9  // Topic, Partitions (the new total), Replicas (of the new ones)
+	CmdUpsertUser     CommandType = 10 // User, Credential (one mechanism's; the others are kept)
+	CmdDeleteUser     CommandType = 11 // User
+	CmdCreateACLs     CommandType = 12 // ACLs (entries present already are kept once)
+	CmdDeleteACLs     CommandType = 13 // ACLs (those equal to one of them are removed)
 
 	snapshotType byte = 0x80 // the frame type of a snapshot, never a command
 )
@@ -40,6 +48,14 @@ func (t CommandType) String() string {
 		return "alter-topic"
 	case CmdAddPartitions:
 		return "add-partitions"
+	case CmdUpsertUser:
+		return "upsert-user"
+	case CmdDeleteUser:
+		return "delete-user"
+	case CmdCreateACLs:
+		return "create-acls"
+	case CmdDeleteACLs:
+		return "delete-acls"
 	}
 	return fmt.Sprintf("command-%d", uint8(t))
 }
@@ -80,6 +96,9 @@ type Command struct {
 	Replicas       int32
 	Configs        []ConfigEntry // sorted by key, keys unique
 	PartitionEpoch int32
+	User           string
+	Credential     Credential
+	ACLs           []acl.Entry
 }
 
 // AppendCommand appends c as one frame (see doc.go).
@@ -109,6 +128,13 @@ func AppendCommand(dst []byte, c Command) []byte {
 			b = appendUvarint(b, uint64(c.Replicas))
 		case CmdDeleteTopic:
 			b = appendString(b, c.Topic)
+		case CmdUpsertUser:
+			b = appendString(b, c.User)
+			b = appendCredential(b, c.Credential)
+		case CmdDeleteUser:
+			b = appendString(b, c.User)
+		case CmdCreateACLs, CmdDeleteACLs:
+			b = appendACLs(b, c.ACLs)
 		case CmdExpandISR, CmdShrinkISR, CmdElectLeader:
 			b = appendString(b, c.Topic)
 			b = appendUvarint(b, uint64(c.Partition))
@@ -156,6 +182,13 @@ func ParseCommand(src []byte) (Command, []byte, error) {
 		c.Replicas = int32(r.uvarint(MaxReplicas, "replicas"))
 	case CmdDeleteTopic:
 		c.Topic = r.string(maxNameLen, "topic")
+	case CmdUpsertUser:
+		c.User = r.string(MaxUserName, "user")
+		c.Credential = r.credential()
+	case CmdDeleteUser:
+		c.User = r.string(MaxUserName, "user")
+	case CmdCreateACLs, CmdDeleteACLs:
+		c.ACLs = r.acls(maxACLFrameSize, "acls")
 	case CmdExpandISR, CmdShrinkISR, CmdElectLeader:
 		c.Topic = r.string(maxNameLen, "topic")
 		c.Partition = r.int32("partition")

@@ -53,7 +53,7 @@
 //	     0    4 length    bytes after the crc field (>= 2)
 //	     4    4 crc32c    Castagnoli over those length bytes
 //	     8    1 version   recordVersion = 1
-//	     9    1 type      CommandType 1..9, or 0x80 for a snapshot
+//	     9    1 type      CommandType 1..13, or 0x80 for a snapshot
 //	    10    … fields    uvarints, and strings as uvarint length + bytes
 //
 // Command fields: proposer, request, then by type (booleans are one uvarint
@@ -68,14 +68,26 @@
 //	7 elect-leader     topic, partition, partition_epoch, broker
 //	8 alter-topic      topic, n, n × (key, value)   (the whole new set)
 //	9 add-partitions   topic, partitions (new total), replicas
+//	10 upsert-user     user, credential
+//	11 delete-user     user
+//	12 create-acls     acls
+//	13 delete-acls     acls
+//
+// A credential is mechanism (1 SCRAM-SHA-256, 2 SCRAM-SHA-512), salt
+// (uvarint length + bytes), iterations, stored_key, server_key (both
+// length + bytes); acls is one acl.AppendEntries frame as length + bytes.
 //
 // Snapshot fields:
 //
 //	applied, n_brokers, n × (id, addr, epoch, alive),
 //	n_topics, n × (name, n_configs, n × (key, value), n_partitions,
 //	    n × (n_replicas, replicas…, leader+1, leader_epoch,
-//	         partition_epoch, n_isr, isr…))
+//	         partition_epoch, n_isr, isr…)),
+//	[ n_users, n × (name, n_credentials, n × credential), acls ]
 //
+// The bracketed security part is written only when the state has a user
+// or an ACL entry, so a state without them keeps the bytes it had before
+// the part existed (and such older snapshots parse).
 // Brokers are ordered by id and topics by name, so equal states encode to
 // equal bytes. ParseSnapshot also checks the state's invariants.
 package controller

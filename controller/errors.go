@@ -20,6 +20,7 @@ var (
 	ErrAlreadyInISR          = errors.New("controller: broker is already in the ISR")
 	ErrPartitionOffline      = errors.New("controller: partition has no leader")
 	ErrAlreadyLeader         = errors.New("controller: broker already leads the partition")
+	ErrUnknownUser           = errors.New("controller: unknown user")
 	ErrCorrupt               = errors.New("controller: corrupt record")
 	ErrVersion               = errors.New("controller: unknown record version")
 	ErrUnknownCommandType    = errors.New("controller: unknown command type")

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ringmq/ringmq/acl"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the golden files under testdata")
@@ -36,7 +38,24 @@ func goldenHistory() []Command {
 		{Type: CmdDeleteTopic, Proposer: 1, Request: 9, Topic: "tmp"},
 		{Type: CmdAlterTopic, Proposer: 2, Request: 4, Topic: "orders", Configs: []ConfigEntry{{"retention_ms", "3600000"}}},
 		{Type: CmdAddPartitions, Proposer: 3, Request: 5, Topic: "orders", Partitions: 5, Replicas: 2},
+		{Type: CmdUpsertUser, Proposer: 1, Request: 10, User: "alice", Credential: goldenCredential(ScramSHA256, 1)},
+		{Type: CmdUpsertUser, Proposer: 1, Request: 11, User: "bob", Credential: goldenCredential(ScramSHA512, 2)},
+		{Type: CmdCreateACLs, Proposer: 2, Request: 6, ACLs: []acl.Entry{
+			{Principal: "User:alice", Resource: acl.ResourceTopic, Pattern: acl.PatternPrefixed, Name: "orders", Operation: acl.OpWrite, Permission: acl.Allow},
+			{Principal: "User:bob", Resource: acl.ResourceGroup, Pattern: acl.PatternLiteral, Name: "*", Operation: acl.OpRead, Permission: acl.Allow},
+			{Principal: "*", Resource: acl.ResourceTopic, Pattern: acl.PatternLiteral, Name: "secret", Operation: acl.OpAll, Permission: acl.Deny},
+		}},
+		{Type: CmdDeleteACLs, Proposer: 3, Request: 7, ACLs: []acl.Entry{
+			{Principal: "User:bob", Resource: acl.ResourceGroup, Pattern: acl.PatternLiteral, Name: "*", Operation: acl.OpRead, Permission: acl.Allow},
+		}},
+		{Type: CmdDeleteUser, Proposer: 2, Request: 8, User: "bob"},
 	}
+}
+
+// goldenCredential is a fixed credential whose bytes are derived from seed.
+func goldenCredential(m Mechanism, seed byte) Credential {
+	key := func(k byte) []byte { return bytes.Repeat([]byte{seed<<4 | k}, m.KeyLen()) }
+	return Credential{Mechanism: m, Salt: bytes.Repeat([]byte{seed}, 16), Iterations: 4096, StoredKey: key(1), ServerKey: key(2)}
 }
 
 // TestGolden checks that the current code writes exactly the checked-in
@@ -83,7 +102,7 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Spelled out, not derived from the writer.
-	if b, _ := got.Broker(3); got.Applied() != 12 || b.Alive || b.Epoch != 3 || b.Addr != "127.0.0.1:9420" {
+	if b, _ := got.Broker(3); got.Applied() != 17 || b.Alive || b.Epoch != 3 || b.Addr != "127.0.0.1:9420" {
 		t.Errorf("broker 3 %+v applied %d", b, got.Applied())
 	}
 	orders, ok := got.Topic("orders")
@@ -99,6 +118,31 @@ func TestGolden(t *testing.T) {
 	}
 	if _, ok := got.Topic("tmp"); ok {
 		t.Error("deleted topic tmp is in the snapshot")
+	}
+	users := got.Users()
+	if len(users) != 1 || users[0].Name != "alice" || len(users[0].Credentials) != 1 ||
+		users[0].Credentials[0].Mechanism != ScramSHA256 || users[0].Credentials[0].Iterations != 4096 {
+		t.Errorf("users %+v, want alice with one SCRAM-SHA-256 credential (bob deleted)", users)
+	}
+	if acls := got.ACLs(); len(acls) != 2 || acls[0].Principal != "User:alice" || acls[1].Permission != acl.Deny {
+		t.Errorf("acls %v, want alice's allow and the deny of secret", acls)
+	}
+}
+
+// TestSnapshotBeforeUsers checks that a snapshot written before users and
+// ACLs existed still decodes, to a state without them, and re-encodes to
+// the same bytes.
+func TestSnapshotBeforeUsers(t *testing.T) {
+	old := readHex(t, "testdata/snapshot-before-users.hex")
+	s, rest, err := ParseSnapshot(old)
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("%v, %d bytes left", err, len(rest))
+	}
+	if len(s.Users()) != 0 || len(s.ACLs()) != 0 || s.Applied() != 12 {
+		t.Fatalf("users %v acls %v applied %d", s.Users(), s.ACLs(), s.Applied())
+	}
+	if again := AppendSnapshot(nil, s); !bytes.Equal(again, old) {
+		t.Fatalf("re-encoded\n %x\nwant\n %x", again, old)
 	}
 }
 

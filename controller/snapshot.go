@@ -36,7 +36,7 @@ func AppendSnapshot(dst []byte, s *State) []byte {
 				b = appendIDs(b, p.ISR)
 			}
 		}
-		return b
+		return appendSecurity(b, s)
 	})
 }
 
@@ -72,6 +72,7 @@ func ParseSnapshot(src []byte) (*State, []byte, error) {
 		}
 		s.topics[t.Name] = t
 	}
+	parseSecurity(&r, s)
 	if err := r.done("snapshot"); err != nil {
 		return nil, src, err
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ringmq/ringmq/acl"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -38,7 +39,8 @@ type Topic struct {
 	Partitions []Partition
 }
 
-// State is the controller's metadata: brokers and topics as of the last
+// State is the controller's metadata: brokers, topics, users and ACL
+// entries as of the last
 // applied Raft index. It is changed only by Apply (and replaced by a
 // snapshot), so every node that applies the same commands holds the same
 // state. Not safe for concurrent use.
@@ -46,11 +48,13 @@ type State struct {
 	applied uint64
 	brokers map[int32]*Broker
 	topics  map[string]*Topic
+	users   map[string]*User
+	acls    []acl.Entry
 }
 
 // NewState returns an empty state at Raft index applied.
 func NewState(applied uint64) *State {
-	return &State{applied: applied, brokers: map[int32]*Broker{}, topics: map[string]*Topic{}}
+	return &State{applied: applied, brokers: map[int32]*Broker{}, topics: map[string]*Topic{}, users: map[string]*User{}}
 }
 
 // Applied is the Raft index of the last command applied.
@@ -152,6 +156,8 @@ func (s *State) Apply(index uint64, c Command) error {
 		p := s.partition(c.Topic, c.Partition)
 		p.setLeader(c.Broker)
 		p.PartitionEpoch++
+	case CmdUpsertUser, CmdDeleteUser, CmdCreateACLs, CmdDeleteACLs:
+		s.applySecurity(c)
 	}
 	return nil
 }
@@ -183,6 +189,8 @@ func (s *State) Validate(c Command) error {
 		return s.validateAddPartitions(c)
 	case CmdExpandISR, CmdShrinkISR, CmdElectLeader:
 		return s.validatePartitionChange(c)
+	case CmdUpsertUser, CmdDeleteUser, CmdCreateACLs, CmdDeleteACLs:
+		return s.validateSecurity(c)
 	}
 	return fmt.Errorf("%w: %d", ErrUnknownCommandType, uint8(c.Type))
 }

@@ -35,6 +35,8 @@ type clusterOptions struct {
 	SessionTimeout  time.Duration // 3s (cluster.session_timeout)
 	StartTimeout    time.Duration // 60s: a node serves and is ready within it
 	ExtraConfig     string        // appended to every node's config file (TOML)
+	ServerConfig    string        // added to every node's [server] table (TOML)
+	SASL            client.SASL   // the harness's own clients authenticate as this
 }
 
 func (o clusterOptions) withDefaults() clusterOptions {
@@ -164,7 +166,7 @@ func (c *testCluster) waitFormed(timeout time.Duration) error {
 			running = append(running, n.addr)
 		}
 	}
-	a, err := client.NewAdmin(strings.Join(running, ","), client.Options{ClientID: "e2e-harness"})
+	a, err := client.NewAdmin(strings.Join(running, ","), client.Options{ClientID: "e2e-harness", SASL: c.opts.SASL})
 	if err != nil {
 		return err
 	}
@@ -201,6 +203,7 @@ func (c *testCluster) waitFormed(timeout time.Duration) error {
 func (c *testCluster) configText() string {
 	return fmt.Sprintf(`[server]
 shutdown_timeout = "20s"
+%s
 
 [reactor]
 cores = %d
@@ -214,7 +217,7 @@ flush_interval = "100ms"
 [cluster]
 election_timeout = %q
 session_timeout = %q
-%s`, c.opts.Cores, c.opts.ElectionTimeout.String(), c.opts.SessionTimeout.String(), c.opts.ExtraConfig)
+%s`, c.opts.ServerConfig, c.opts.Cores, c.opts.ElectionTimeout.String(), c.opts.SessionTimeout.String(), c.opts.ExtraConfig)
 }
 
 // peers is the --peers value: every node's id and client address.
@@ -433,8 +436,17 @@ func freePorts(n int) ([]int, error) {
 // TestClusterHarness: three nodes start and become ready, one is killed
 // with SIGKILL (its client port then refuses connections) and comes back
 // on the same address and data directory.
-func TestClusterHarness(t *testing.T) {
-	c := startCluster(t, clusterOptions{})
+func TestClusterHarness(t *testing.T) { runClusterHarness(t, clusterOptions{}) }
+
+// TestClusterHarnessSCRAM is the harness with SCRAM and authorization on:
+// the brokers authenticate to each other, also after the restart.
+func TestClusterHarnessSCRAM(t *testing.T) {
+	runClusterHarness(t, clusterOptions{SASL: client.SASL{User: "broker", Password: "broker-pw"},
+		ServerConfig: "sasl = \"scram\"\nauthorization = \"on\"\nbroker_user = \"broker\"\nbroker_password = \"broker-pw\"\n"})
+}
+
+func runClusterHarness(t *testing.T, opts clusterOptions) {
+	c := startCluster(t, opts)
 	if got := len(strings.Split(c.addrs(), ",")); got != 3 {
 		t.Fatalf("addrs %q: %d addresses, want 3", c.addrs(), got)
 	}

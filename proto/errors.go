@@ -70,6 +70,13 @@ const (
 	CoordinatorNotAvailable  ErrorCode = 52
 	NotCoordinator           ErrorCode = 53
 	InternalTopic            ErrorCode = 54
+
+	// Security: authentication and authorization (75-79).
+	SaslAuthenticationRequired ErrorCode = 75
+	SaslAuthenticationFailed   ErrorCode = 76
+	TopicAuthorizationFailed   ErrorCode = 77
+	GroupAuthorizationFailed   ErrorCode = 78
+	ClusterAuthorizationFailed ErrorCode = 79
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -135,6 +142,12 @@ var errorTable = [...]errorInfo{
 	CoordinatorNotAvailable:  {"COORDINATOR_NOT_AVAILABLE", "the group coordinator is loading or could not persist; retry", true},
 	NotCoordinator:           {"NOT_COORDINATOR", "this node does not coordinate the group: find its coordinator again", true},
 	InternalTopic:            {"INTERNAL_TOPIC", "the topic is the broker's own (__consumer_offsets): clients cannot create, delete or grow it", false},
+
+	SaslAuthenticationRequired: {"SASL_AUTHENTICATION_REQUIRED", "the server requires SASL authentication before any other request (set a user and password)", false},
+	SaslAuthenticationFailed:   {"SASL_AUTHENTICATION_FAILED", "authentication failed: unknown user, wrong password or unsupported mechanism", false},
+	TopicAuthorizationFailed:   {"TOPIC_AUTHORIZATION_FAILED", "the principal is not allowed this operation on the topic", false},
+	GroupAuthorizationFailed:   {"GROUP_AUTHORIZATION_FAILED", "the principal is not allowed this operation on the group", false},
+	ClusterAuthorizationFailed: {"CLUSTER_AUTHORIZATION_FAILED", "the principal is not allowed this operation on the cluster", false},
 }
 
 // Known reports whether c is in this version's table (which has gaps:

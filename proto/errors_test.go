@@ -39,6 +39,9 @@ func TestErrorCodeNumbersNeverChange(t *testing.T) {
 		{GroupNotEmpty, 49, "GROUP_NOT_EMPTY"}, {TooManyGroups, 50, "TOO_MANY_GROUPS"},
 		{TooManyMembers, 51, "TOO_MANY_MEMBERS"}, {CoordinatorNotAvailable, 52, "COORDINATOR_NOT_AVAILABLE"},
 		{NotCoordinator, 53, "NOT_COORDINATOR"}, {InternalTopic, 54, "INTERNAL_TOPIC"},
+		{SaslAuthenticationRequired, 75, "SASL_AUTHENTICATION_REQUIRED"}, {SaslAuthenticationFailed, 76, "SASL_AUTHENTICATION_FAILED"},
+		{TopicAuthorizationFailed, 77, "TOPIC_AUTHORIZATION_FAILED"}, {GroupAuthorizationFailed, 78, "GROUP_AUTHORIZATION_FAILED"},
+		{ClusterAuthorizationFailed, 79, "CLUSTER_AUTHORIZATION_FAILED"},
 	}
 	known := 0
 	for c := range errorTable {

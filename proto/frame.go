@@ -41,7 +41,15 @@ const (
 	// APIFindCoordinator names the node coordinating a group.
 	APIFindCoordinator APIKey = 27
 
-	maxAPIKey = APIFindCoordinator
+	// Security: SASL authentication (served before authentication) and
+	// the user and ACL administration.
+	APISaslHandshake    APIKey = 35
+	APISaslAuthenticate APIKey = 36
+	APIAlterUser        APIKey = 37
+	APIListUsers        APIKey = 38
+	APIACLs             APIKey = 39
+
+	maxAPIKey = APIACLs
 )
 
 var apiNames = [...]string{
@@ -70,6 +78,12 @@ var apiNames = [...]string{
 	APIDeleteGroup:     "DeleteGroup",
 	APIResetOffsets:    "ResetOffsets",
 	APIFindCoordinator: "FindCoordinator",
+
+	APISaslHandshake:    "SaslHandshake",
+	APISaslAuthenticate: "SaslAuthenticate",
+	APIAlterUser:        "AlterUser",
+	APIListUsers:        "ListUsers",
+	APIACLs:             "ACLs",
 }
 
 // String is the API's name, e.g. "Produce".

@@ -393,3 +393,14 @@ func FuzzDescribeGroupResponse(f *testing.F) { fuzzMessage(f, "DescribeGroupResp
 func FuzzDeleteGroupRequest(f *testing.F)    { fuzzMessage(f, "DeleteGroupRequest") }
 func FuzzResetOffsetsRequest(f *testing.F)   { fuzzMessage(f, "ResetOffsetsRequest") }
 func FuzzResetOffsetsResponse(f *testing.F)  { fuzzMessage(f, "ResetOffsetsResponse") }
+
+func FuzzSaslHandshakeRequest(f *testing.F)     { fuzzMessage(f, "SaslHandshakeRequest") }
+func FuzzSaslHandshakeResponse(f *testing.F)    { fuzzMessage(f, "SaslHandshakeResponse") }
+func FuzzSaslAuthenticateRequest(f *testing.F)  { fuzzMessage(f, "SaslAuthenticateRequest") }
+func FuzzSaslAuthenticateResponse(f *testing.F) { fuzzMessage(f, "SaslAuthenticateResponse") }
+func FuzzAlterUserRequest(f *testing.F)         { fuzzMessage(f, "AlterUserRequest") }
+func FuzzAlterUserResponse(f *testing.F)        { fuzzMessage(f, "AlterUserResponse") }
+func FuzzListUsersRequest(f *testing.F)         { fuzzMessage(f, "ListUsersRequest") }
+func FuzzListUsersResponse(f *testing.F)        { fuzzMessage(f, "ListUsersResponse") }
+func FuzzACLsRequest(f *testing.F)              { fuzzMessage(f, "ACLsRequest") }
+func FuzzACLsResponse(f *testing.F)             { fuzzMessage(f, "ACLsResponse") }

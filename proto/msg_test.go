@@ -42,6 +42,8 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"LeaveGroupRequest": APILeaveGroup, "DescribeGroupRequest": APIDescribeGroup,
 		"DeleteGroupRequest": APIDeleteGroup, "ResetOffsetsRequest": APIResetOffsets,
 		"FindCoordinatorRequest": APIFindCoordinator,
+		"SaslHandshakeRequest":   APISaslHandshake, "SaslAuthenticateRequest": APISaslAuthenticate,
+		"AlterUserRequest": APIAlterUser, "ListUsersRequest": APIListUsers, "ACLsRequest": APIACLs,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {

@@ -83,6 +83,8 @@ func (s *Server) runAdminJob(j adminJob) {
 			return
 		}
 		go s.serveHeartbeat(j)
+	case proto.APIAlterUser, proto.APIListUsers, proto.APIACLs:
+		s.runSecurityAdmin(j)
 	default:
 		code, resp := s.runAdmin(j)
 		s.reply(j, code, resp)

@@ -113,7 +113,7 @@ func (s *Server) startCluster() error {
 	dc.Logger = s.log
 	dc.NewTransport = func(deliver driver.Deliver) (driver.Transport, error) {
 		return driver.NewTCP(driver.TCPConfig{Peers: others, Deliver: deliver, Logger: s.log,
-			AppendFrame: driver.AppendRaftRequest}), nil
+			AppendFrame: driver.AppendRaftRequest, Handshake: s.peerHandshake()}), nil
 	}
 	cl.dc = dc
 	ref, err := s.openController()
@@ -292,7 +292,7 @@ func controllerCode(err error) proto.ErrorCode {
 		return proto.UnknownTopic
 	case errors.Is(err, controller.ErrNotEnoughBrokers):
 		return proto.InvalidReplicationFactor
-	case errors.Is(err, controller.ErrInvalid):
+	case errors.Is(err, controller.ErrInvalid), errors.Is(err, controller.ErrUnknownUser):
 		return proto.InvalidRequest
 	case errors.Is(err, controller.ErrNotController):
 		return proto.NotController

@@ -25,7 +25,7 @@ func (s *Server) brokerLoop() {
 	cl := &s.cl
 	defer close(cl.done)
 	interval := max(s.cfg.Cluster.SessionTimeout/6, 50*time.Millisecond)
-	var hb peerConn
+	hb := s.newPeerConn()
 	defer hb.close()
 	for !cl.stopping() {
 		select {
@@ -203,6 +203,7 @@ func (s *Server) importTopics() {
 // peerConn is a connection to another node's client port for the broker
 // goroutine's requests; one request at a time.
 type peerConn struct {
+	auth *brokerAuth // authenticate as the broker user; nil: do not
 	addr string
 	c    net.Conn
 	r    *bufio.Reader
@@ -229,6 +230,12 @@ func (p *peerConn) call(addr string, req proto.Request, resp proto.Message) erro
 			return err
 		}
 		p.addr, p.c, p.r = addr, c, bufio.NewReader(c)
+		if p.auth != nil {
+			if err := p.authenticate(); err != nil {
+				p.close()
+				return err
+			}
+		}
 	}
 	err := p.roundTrip(req, resp)
 	if err != nil {

@@ -133,6 +133,7 @@ func (s *Server) reconcile() {
 	}
 	s.cl.reconciled = st.Applied()
 	s.publishView(st, status)
+	s.publishSecurity(st)
 	tt := s.topics.Load()
 	for _, name := range st.TopicNames() {
 		t, _ := st.Topic(name)

@@ -58,6 +58,16 @@ type conn struct {
 	// (frame_timeout).
 	active     time.Time
 	frameStart time.Time
+
+	// principal is who the connection acts for: Anonymous until SASL
+	// succeeds (or a client certificate names it under mTLS). authed is
+	// set once the connection may send any request (at once when
+	// server.sasl is off); sasl is an exchange in progress (sasl.go).
+	principal string
+	authed    bool
+	sasl      *saslExchange
+	// authz caches this connection's authorization decisions (authz.go).
+	authz authzCache
 }
 
 // outFrame is one response frame: parts are sent back to back; buf is
@@ -78,6 +88,8 @@ func (c *conn) reset() {
 	c.requests, c.unanswered, c.inFlight = 0, 0, 0
 	c.sends.reset()
 	c.held, c.inHeld, c.memPaused = 0, 0, false
+	c.principal, c.authed, c.sasl = Anonymous, false, nil
+	c.authz.reset()
 }
 
 // newConn registers fd in a free slot. Connections are counted once, when
@@ -96,6 +108,7 @@ func (r *Reactor) newConn(fd int) *conn {
 	c.fd = fd
 	c.gen = (c.gen + 1) & 0xffffff
 	c.active = r.now
+	c.authed = !r.srv.sec.sasl
 	return c
 }
 

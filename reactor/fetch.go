@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ringmq/ringmq/acl"
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/replica"
 	"github.com/ringmq/ringmq/storage"
@@ -155,6 +156,9 @@ func (r *Reactor) gatherFetch(q *request) {
 			}
 		}
 		owner, code := partOwner(fp.info, p.Partition)
+		if !topicAllowed(r, q.c, acl.OpRead, t.Name) {
+			code = proto.TopicAuthorizationFailed
+		}
 		if code != proto.None {
 			fp.code = code
 			continue

@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"github.com/ringmq/ringmq/acl"
 	"github.com/ringmq/ringmq/proto"
 	"slices"
 	"strings"
@@ -20,15 +21,20 @@ func (r *Reactor) handleMetadata(q *request, body []byte) {
 		return
 	}
 	tt := r.srv.topics.Load()
-	names := req.Topics
-	if len(names) == 0 {
+	names, all := req.Topics, len(req.Topics) == 0
+	if all {
 		names = tt.sortedNames()
 	}
 	var resp proto.MetadataResponse
 	for _, name := range names {
 		mt := proto.MetadataTopic{Name: name}
 		info := tt.byName[name]
-		if info == nil {
+		if !topicAllowed(r, q.c, acl.OpDescribe, name) {
+			if all {
+				continue // only what the principal may describe is listed
+			}
+			mt.Error = proto.TopicAuthorizationFailed
+		} else if info == nil {
 			mt.Error = r.srv.unknownTopicCode(name)
 		} else {
 			for p := uint32(0); p < info.partitions; p++ {
@@ -49,6 +55,10 @@ func (r *Reactor) handleDescribe(q *request, body []byte) {
 	var req proto.DescribeTopicRequest
 	if err := req.Decode(body); err != nil {
 		r.respondError(q, proto.InvalidRequest)
+		return
+	}
+	if !topicAllowed(r, q.c, acl.OpDescribe, req.Name) {
+		r.respond(q, proto.None, &proto.DescribeTopicResponse{Error: proto.TopicAuthorizationFailed})
 		return
 	}
 	info := r.srv.topics.Load().byName[req.Name]
@@ -86,9 +96,13 @@ func (r *Reactor) handleListOffsets(q *request, body []byte) {
 		rt.Name = t.Name
 		rt.Partitions = growSlice(rt.Partitions, len(t.Partitions))
 		info := tt.lookup(t.Name)
+		denied := !topicAllowed(r, q.c, acl.OpDescribe, t.Name)
 		for pi := range t.Partitions {
 			p := &t.Partitions[pi]
 			owner, code := partOwner(info, p.Partition)
+			if denied {
+				code = proto.TopicAuthorizationFailed
+			}
 			rt.Partitions[pi] = proto.ListOffsetsPartitionResponse{Partition: p.Partition, Error: code}
 			if code != proto.None {
 				continue

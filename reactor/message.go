@@ -57,6 +57,7 @@ type message struct {
 	done   chan error
 	part   *partition
 	resume storage.ResumeResult
+	auth   *connAuth // msgAdopt: the connection's authentication
 }
 
 func (r *Reactor) onMessage(m *message) {
@@ -80,7 +81,7 @@ func (r *Reactor) onMessage(m *message) {
 	case msgListDone:
 		r.listOffsetDone(m.req, int(m.ti), int(m.pi), m.code, m.base, m.ts)
 	case msgAdopt:
-		r.adopt(m.fd, m.data, outFrame{parts: [][]byte{m.frame}})
+		r.adopt(m.fd, m.data, outFrame{parts: [][]byte{m.frame}}, m.auth)
 	case msgReply:
 		r.respondRaw(m.req, m.frame)
 	case msgDrop:

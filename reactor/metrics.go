@@ -90,6 +90,14 @@ func (m *serverMetrics) responseErrors(api proto.APIKey, code proto.ErrorCode, r
 		m.requestError(api, r.Error)
 	case *proto.CreateTopicResponse:
 		m.requestError(api, r.Error)
+	case *proto.SaslHandshakeResponse:
+		m.requestError(api, r.Error)
+	case *proto.SaslAuthenticateResponse:
+		m.requestError(api, r.Error)
+	case *proto.AlterUserResponse:
+		m.requestError(api, r.Error)
+	case *proto.ACLsResponse:
+		m.requestError(api, r.Error)
 	case *proto.DeleteTopicResponse:
 		m.requestError(api, r.Error)
 	case *proto.AlterTopicResponse:

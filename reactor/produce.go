@@ -3,6 +3,7 @@ package reactor
 import (
 	"errors"
 
+	"github.com/ringmq/ringmq/acl"
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/replica"
 	"github.com/ringmq/ringmq/storage"
@@ -42,9 +43,13 @@ func (r *Reactor) handleProduce(q *request, body []byte) {
 		rt.Name = t.Name
 		rt.Partitions = growSlice(rt.Partitions, len(t.Partitions))
 		info := tt.lookup(t.Name)
+		denied := !topicAllowed(r, q.c, acl.OpWrite, t.Name)
 		for pi := range t.Partitions {
 			p := &t.Partitions[pi]
 			owner, code := partOwner(info, p.Partition)
+			if denied {
+				code = proto.TopicAuthorizationFailed
+			}
 			if code == proto.None && len(p.Records) == 0 {
 				code = proto.InvalidRequest // nothing to append: a client bug, not a disk error
 			}

@@ -257,8 +257,11 @@ func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
 }
 
 // adopt takes over a connection handed off by another reactor.
-func (r *Reactor) adopt(fd int, pending []byte, hello outFrame) {
+func (r *Reactor) adopt(fd int, pending []byte, hello outFrame, auth *connAuth) {
 	c := r.newConn(fd)
+	if auth != nil {
+		c.principal, c.authed, c.sasl = auth.principal, auth.authed, auth.sasl
+	}
 	r.queueFrame(c, hello)
 	if len(pending) > 0 {
 		r.onData(c, pending)

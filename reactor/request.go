@@ -91,6 +91,14 @@ func (r *Reactor) dispatch(q *request) {
 		r.respondError(q, proto.UnsupportedVersion)
 		return
 	}
+	if !q.c.authed && !preAuthAPI(q.hdr.API) {
+		r.refuseUnauthenticated(q)
+		return
+	}
+	if code := r.authorizeRequest(q); code != proto.None {
+		r.refuseUnauthorized(q, code)
+		return
+	}
 	switch q.hdr.API {
 	case proto.APIProduce:
 		r.handleProduce(q, body)
@@ -117,6 +125,12 @@ func (r *Reactor) dispatch(q *request) {
 		proto.APIHeartbeat, proto.APILeaveGroup, proto.APIDescribeGroup, proto.APIDeleteGroup,
 		proto.APIResetOffsets:
 		r.postGroup(q, body)
+	case proto.APISaslHandshake:
+		r.handleSaslHandshake(q, body)
+	case proto.APISaslAuthenticate:
+		r.handleSaslAuthenticate(q, body)
+	case proto.APIAlterUser, proto.APIListUsers, proto.APIACLs:
+		r.handleSecurityAdmin(q, body)
 	default:
 		r.respondError(q, proto.UnsupportedAPI)
 	}
@@ -183,7 +197,7 @@ func (r *Reactor) autoCreate(q *request, n int, name func(i int) []byte) bool {
 	tt := r.srv.topics.Load()
 	var missing []string
 	for i := 0; i < n; i++ {
-		if t := name(i); tt.lookup(t) == nil && proto.ValidName(t) {
+		if t := name(i); tt.lookup(t) == nil && proto.ValidName(t) && r.mayCreate(q.c, t) {
 			missing = append(missing, string(t))
 		}
 	}

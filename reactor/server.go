@@ -28,6 +28,10 @@ type Server struct {
 	reactors []*Reactor
 	topics   atomic.Pointer[topicTable]
 	addr     netip.AddrPort
+	// sec is the authentication and authorization setup; secTable the
+	// users and ACLs published from the controller (security.go).
+	sec      secState
+	secTable atomic.Pointer[secTable]
 
 	connCount atomic.Int64
 	startedAt atomic.Int64 // Unix milliseconds, for the status page
@@ -84,6 +88,9 @@ func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
 		offsetsWanted: make(chan struct{}, 1),
 		failedCh:      make(chan struct{}), refuseFrame: refuseFrame()}
 	s.topics.Store(&topicTable{byName: map[string]*topicInfo{}})
+	if err := s.initSecurity(); err != nil {
+		return nil, err
+	}
 	st, err := storage.OpenStore(cfg.Storage.DataDir, s.storeOptions())
 	if err != nil {
 		return nil, err

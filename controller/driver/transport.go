@@ -37,11 +37,12 @@ type Deliver func(m *pb.Message)
 // sends RaftMessages requests to its peers' client ports (AppendRaftRequest)
 // and has no listener here, its reactors deliver what arrives.
 type TCP struct {
-	ln      net.Listener // nil: outgoing only
-	frame   func(dst []byte, m *pb.Message) ([]byte, error)
-	deliver Deliver
-	log     *slog.Logger
-	peers   map[uint64]*peerQueue
+	ln        net.Listener // nil: outgoing only
+	frame     func(dst []byte, m *pb.Message) ([]byte, error)
+	handshake func(net.Conn) error
+	deliver   Deliver
+	log       *slog.Logger
+	peers     map[uint64]*peerQueue
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -62,6 +63,10 @@ type TCPConfig struct {
 	// AppendFrame appends one message as it goes on the wire; nil: a
 	// 4-byte length and the marshalled message.
 	AppendFrame func(dst []byte, m *pb.Message) ([]byte, error)
+	// Handshake, when set, runs on each new outgoing connection before any
+	// message (the server authenticates to the peer's client port); an
+	// error closes the connection and the dial is retried with backoff.
+	Handshake func(c net.Conn) error
 }
 
 type peerQueue struct {
@@ -88,7 +93,7 @@ func NewTCP(cfg TCPConfig) *TCP {
 	if cfg.AppendFrame == nil {
 		cfg.AppendFrame = appendMessageFrame
 	}
-	t := &TCP{ln: cfg.Listener, frame: cfg.AppendFrame, deliver: cfg.Deliver, log: cfg.Logger,
+	t := &TCP{ln: cfg.Listener, frame: cfg.AppendFrame, handshake: cfg.Handshake, deliver: cfg.Deliver, log: cfg.Logger,
 		peers: map[uint64]*peerQueue{}, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	for id, addr := range cfg.Peers {
 		p := &peerQueue{id: id, addr: addr, q: make(chan *pb.Message, cfg.QueueLen)}
@@ -248,6 +253,11 @@ func (t *TCP) sendLoop(p *peerQueue, maxBackoff time.Duration) {
 		if c == nil {
 			d := net.Dialer{Timeout: time.Second}
 			conn, err := d.Dial("tcp", p.addr)
+			if err == nil && t.handshake != nil {
+				if err = t.handshake(conn); err != nil {
+					conn.Close()
+				}
+			}
 			if err != nil {
 				t.log.Debug("controller transport: dial", "peer", p.id, "err", err)
 				if !t.wait(backoff) {
