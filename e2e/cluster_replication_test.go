@@ -4,7 +4,7 @@ package e2e
 // produce with acks=all, the three logs byte-identical below the high
 // watermark; kill -9 of the partition leader: a new leader serves every
 // acknowledged record and acks=all works again (the time is logged); a
-// follower restarted with its data directory wiped rejoins the ISR only
+// follower restarted with its partition data wiped rejoins the ISR only
 // once it has caught up.
 
 import (
@@ -24,9 +24,10 @@ import (
 	"github.com/ringmq/ringmq/proto"
 )
 
-// replicatedCluster starts three nodes with a short replica_lag_time.
+// replicatedCluster starts three nodes whose topics take three replicas
+// and min_insync_replicas 2, with a short replica_lag_time.
 func replicatedCluster(t *testing.T) *testCluster {
-	return startCluster(t, clusterOptions{ExtraConfig: "replica_lag_time = \"2s\"\n"})
+	return startCluster(t, clusterOptions{ExtraConfig: "replication_factor = 3\nmin_insync_replicas = 2\nreplica_lag_time = \"2s\"\n"})
 }
 
 // partitionAt is partition p of topic as node addr describes it.
@@ -226,13 +227,15 @@ func TestClusterReplicationFailover(t *testing.T) {
 			survivors = append(survivors, n.addr)
 		}
 	}
+	nd := waitPartition(t, survivors[0], topic, 0, 30*time.Second, "a new leader", func(d proto.DescribePartition) bool {
+		return d.Leader != proto.NoNode && int(d.Leader) != leader
+	})
+	elected := time.Since(start)
+	newLeader := int(nd.Leader)
 	more := produceAll(t, strings.Join(survivors, ","), topic, "b", 1)
 	failover := time.Since(start)
-	t.Logf("acks=all produce succeeded %v after kill -9 of leader %d", failover.Round(10*time.Millisecond), leader)
-	newLeader, _ := leaderOf(t, c, leader%3+1, topic)
-	if newLeader == leader {
-		t.Fatalf("leader %d still named after its kill", leader)
-	}
+	t.Logf("kill -9 of leader %d: new leader %d named after %v, an acks=all produce succeeded after %v",
+		leader, newLeader, elected.Round(10*time.Millisecond), failover.Round(10*time.Millisecond))
 	vals, hw, err := valuesAt(c.node(newLeader).addr, topic, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -243,14 +246,13 @@ func TestClusterReplicationFailover(t *testing.T) {
 		}
 	}
 
-	// The killed node comes back with its data directory wiped: it is out
+	// The killed node comes back with its partition data wiped: it is out
 	// of the ISR, catches up, and only then rejoins it.
 	acked = append(acked, more...)
 	acked = append(acked, produceAll(t, strings.Join(survivors, ","), topic, "c", 2000)...)
-	if err := os.RemoveAll(c.node(leader).dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(c.node(leader).dir, 0o755); err != nil {
+	// The partitions' data only: a Raft voter that lost its controller
+	// log is another failure (it would break the controller's safety).
+	if err := os.RemoveAll(filepath.Join(c.node(leader).dir, "topics")); err != nil {
 		t.Fatal(err)
 	}
 	c.restart(leader)
@@ -271,4 +273,69 @@ func TestClusterReplicationFailover(t *testing.T) {
 	if len(b) < upTo || !bytes.Equal(b[:upTo], ref[:upTo]) {
 		t.Fatalf("rejoined node %d's log differs from leader %d's below offset %d", leader, newLeader, end)
 	}
+}
+
+// produceCodeAt appends one record to topic/0 through node addr with acks
+// and returns the partition's error code.
+func produceCodeAt(addr, topic string, acks int8) (proto.ErrorCode, error) {
+	var b proto.BatchBuilder
+	b.Reset(nil)
+	b.Append(time.Now().UnixMilli(), nil, []byte("x"), nil)
+	var code proto.ErrorCode
+	err := askNode(addr, 10*time.Second, func(ctx context.Context, c *client.Conn) error {
+		resp, err := c.Produce(ctx, &proto.ProduceRequest{Acks: acks, TimeoutMs: 5000, Topics: []proto.ProduceTopic{{
+			Name: []byte(topic), Partitions: []proto.ProducePartition{{Partition: 0, Records: b.Finish()}}}}})
+		if err == nil {
+			code = resp.Topics[0].Partitions[0].Error
+		}
+		return err
+	})
+	return code, err
+}
+
+// With min_insync_replicas 2, a partition of two replicas whose follower
+// is killed (the controller fences it and shrinks the ISR) refuses
+// acks=all with NOT_ENOUGH_REPLICAS and still takes acks=1; once the
+// follower is back and in the ISR again, acks=all succeeds.
+func TestClusterReplicationMinInsync(t *testing.T) {
+	c := replicatedCluster(t)
+	const topic = "r2"
+	a, err := client.NewAdmin(c.addrs(), client.Options{ClientID: "e2e-repl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := a.CreateTopicReplicated(ctx, topic, 1, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	produceAll(t, c.addrs(), topic, "a", 10)
+	leader, d := leaderOf(t, c, 1, topic)
+	follower := int(d.Replicas[0])
+	if follower == leader {
+		follower = int(d.Replicas[1])
+	}
+	c.kill(follower)
+	addr := c.node(leader).addr
+	waitCode := func(acks int8, want proto.ErrorCode, what string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			code, err := produceCodeAt(addr, topic, acks)
+			if err == nil && code == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: produce acks=%d got %v (%v), want %v", what, acks, code, err, want)
+			}
+			time.Sleep(50 * time.Millisecond) // polling interval
+		}
+	}
+	waitCode(proto.AcksAll, proto.NotEnoughReplicas, "follower killed")
+	if code, err := produceCodeAt(addr, topic, proto.AcksLeader); err != nil || code != proto.None {
+		t.Fatalf("acks=1 with the ISR below min_insync: %v (%v)", code, err)
+	}
+	c.restart(follower)
+	waitCode(proto.AcksAll, proto.None, "follower back")
 }
