@@ -137,7 +137,7 @@ func (m *serverMetrics) committed(group string, info *topicInfo, p uint32, off u
 // replicated counts a follower's append (its disk bytes are counted at
 // the write completion, as a produce's are).
 func (m *serverMetrics) replicated(n int) { stats.Replicated(n) }
-func (m *serverMetrics) truncated() { stats.FollowerTruncated() }
+func (m *serverMetrics) truncated()       { stats.FollowerTruncated() }
 func (m *serverMetrics) isrChanged(op replica.ISROp) {
 	if op == replica.ISRExpand {
 		stats.ISRExpanded()
