@@ -10,6 +10,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -29,6 +30,32 @@ import (
 // and min_insync_replicas 2, with a short replica_lag_time.
 func replicatedCluster(t *testing.T) *testCluster {
 	return startCluster(t, clusterOptions{ExtraConfig: "replication_factor = 3\nmin_insync_replicas = 2\nreplica_lag_time = \"2s\"\n"})
+}
+
+// createReplicated creates topic with one partition of rf replicas. A
+// node whose applied controller state does not count every broker alive
+// yet refuses rf as above the live brokers: that is retried, for at most
+// 30 s.
+func createReplicated(t *testing.T, c *testCluster, topic string, rf uint16) {
+	t.Helper()
+	a, err := client.NewAdmin(c.addrs(), client.Options{ClientID: "e2e-repl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := a.CreateTopicReplicated(ctx, topic, 1, rf, nil)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, proto.InvalidReplicationFactor) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // retry interval
+	}
 }
 
 // partitionAt is partition p of topic as node addr describes it.
@@ -180,16 +207,7 @@ func leaderOf(t *testing.T, c *testCluster, ask int, topic string) (int, proto.D
 func TestClusterReplicationFailover(t *testing.T) {
 	c := replicatedCluster(t)
 	const topic = "r3"
-	a, err := client.NewAdmin(c.addrs(), client.Options{ClientID: "e2e-repl"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := a.CreateTopicReplicated(ctx, topic, 1, 3, nil); err != nil {
-		t.Fatal(err)
-	}
+	createReplicated(t, c, topic, 3)
 	acked := produceAll(t, c.addrs(), topic, "a", 300)
 	leader, d := leaderOf(t, c, 1, topic)
 	if len(d.Replicas) != 3 {
@@ -296,21 +314,13 @@ func produceCodeAt(addr, topic string, acks int8) (proto.ErrorCode, error) {
 
 // With min_insync_replicas 2, a partition of two replicas whose follower
 // is killed (the controller fences it and shrinks the ISR) refuses
-// acks=all with NOT_ENOUGH_REPLICAS and still takes acks=1; once the
-// follower is back and in the ISR again, acks=all succeeds.
+// acks=all with NOT_ENOUGH_REPLICAS and still takes acks=1, and its HW
+// holds (consumers see nothing appended since); once the follower is back
+// and in the ISR again, acks=all succeeds and the HW moves on.
 func TestClusterReplicationMinInsync(t *testing.T) {
 	c := replicatedCluster(t)
 	const topic = "r2"
-	a, err := client.NewAdmin(c.addrs(), client.Options{ClientID: "e2e-repl"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := a.CreateTopicReplicated(ctx, topic, 1, 2, nil); err != nil {
-		t.Fatal(err)
-	}
+	createReplicated(t, c, topic, 2)
 	produceAll(t, c.addrs(), topic, "a", 10)
 	leader, d := leaderOf(t, c, 1, topic)
 	follower := int(d.Replicas[0])
@@ -337,8 +347,17 @@ func TestClusterReplicationMinInsync(t *testing.T) {
 	if code, err := produceCodeAt(addr, topic, proto.AcksLeader); err != nil || code != proto.None {
 		t.Fatalf("acks=1 with the ISR below min_insync: %v (%v)", code, err)
 	}
+	// The HW holds while the ISR is below min_insync: consumers see none
+	// of the records appended since the follower died.
+	vals, hw, err := valuesAt(addr, topic, 0)
+	if err != nil || hw != 10 || len(vals) != 10 || slices.Contains(vals, "x") {
+		t.Fatalf("below min_insync: HW %d, %d records readable (%v), want the 10 acknowledged before", hw, len(vals), err)
+	}
 	c.restart(follower)
 	waitCode(proto.AcksAll, proto.None, "follower back")
+	if vals, hw, err := valuesAt(addr, topic, 0); err != nil || hw <= 10 || !slices.Contains(vals, "x") {
+		t.Fatalf("ISR back: HW %d, %d records readable (%v), want the later records too", hw, len(vals), err)
+	}
 }
 
 // TestClusterReplicationFailoverTimes kills the leader of an RF 3
@@ -354,16 +373,7 @@ func TestClusterReplicationFailoverTimes(t *testing.T) {
 	}
 	c := replicatedCluster(t)
 	const topic = "fo"
-	a, err := client.NewAdmin(c.addrs(), client.Options{ClientID: "e2e-repl"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := a.CreateTopicReplicated(ctx, topic, 1, 3, nil); err != nil {
-		t.Fatal(err)
-	}
+	createReplicated(t, c, topic, 3)
 	var acked []string
 	var elected, produced []time.Duration
 	for k := 0; k < kills; k++ {
