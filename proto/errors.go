@@ -77,6 +77,9 @@ const (
 	TopicAuthorizationFailed   ErrorCode = 77
 	GroupAuthorizationFailed   ErrorCode = 78
 	ClusterAuthorizationFailed ErrorCode = 79
+
+	// Replication data path (60-61).
+	UnknownLeaderEpoch ErrorCode = 60
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -148,6 +151,7 @@ var errorTable = [...]errorInfo{
 	TopicAuthorizationFailed:   {"TOPIC_AUTHORIZATION_FAILED", "the principal is not allowed this operation on the topic", false},
 	GroupAuthorizationFailed:   {"GROUP_AUTHORIZATION_FAILED", "the principal is not allowed this operation on the group", false},
 	ClusterAuthorizationFailed: {"CLUSTER_AUTHORIZATION_FAILED", "the principal is not allowed this operation on the cluster", false},
+	UnknownLeaderEpoch:         {"UNKNOWN_LEADER_EPOCH", "the leader has not reached this leader epoch yet; retry", true},
 }
 
 // Known reports whether c is in this version's table (which has gaps:

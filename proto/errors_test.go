@@ -42,6 +42,7 @@ func TestErrorCodeNumbersNeverChange(t *testing.T) {
 		{SaslAuthenticationRequired, 75, "SASL_AUTHENTICATION_REQUIRED"}, {SaslAuthenticationFailed, 76, "SASL_AUTHENTICATION_FAILED"},
 		{TopicAuthorizationFailed, 77, "TOPIC_AUTHORIZATION_FAILED"}, {GroupAuthorizationFailed, 78, "GROUP_AUTHORIZATION_FAILED"},
 		{ClusterAuthorizationFailed, 79, "CLUSTER_AUTHORIZATION_FAILED"},
+		{UnknownLeaderEpoch, 60, "UNKNOWN_LEADER_EPOCH"},
 	}
 	known := 0
 	for c := range errorTable {

@@ -50,6 +50,8 @@ const (
 	APIACLs             APIKey = 39
 
 	maxAPIKey = APIACLs
+	// Replication, internal to the cluster (29 reserved).
+	APIReplicaFetch APIKey = 28
 )
 
 var apiNames = [...]string{
@@ -84,6 +86,7 @@ var apiNames = [...]string{
 	APIAlterUser:        "AlterUser",
 	APIListUsers:        "ListUsers",
 	APIACLs:             "ACLs",
+	APIReplicaFetch:     "ReplicaFetch",
 }
 
 // String is the API's name, e.g. "Produce".

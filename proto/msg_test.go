@@ -44,6 +44,7 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"FindCoordinatorRequest": APIFindCoordinator,
 		"SaslHandshakeRequest":   APISaslHandshake, "SaslAuthenticateRequest": APISaslAuthenticate,
 		"AlterUserRequest": APIAlterUser, "ListUsersRequest": APIListUsers, "ACLsRequest": APIACLs,
+		"ReplicaFetchRequest": APIReplicaFetch,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {

@@ -27,7 +27,8 @@ func msgTypes() []msgType {
 	all = append(all, producerMsgTypes()...)
 	all = append(all, clusterMsgTypes()...)
 	all = append(all, groupMsgTypes()...)
-	return append(all, securityMsgTypes()...)
+	all = append(all, securityMsgTypes()...)
+	return append(all, replicaMsgTypes()...)
 }
 
 func adminMsgTypes() []msgType {

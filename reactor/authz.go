@@ -30,8 +30,10 @@ import (
 //	ClusterStatus, ListUsers,
 //	ACLs list                 describe cluster
 //	AlterUser, ACLs change,
+//	FindCoordinator           describe group
 //	RaftMessages,
-//	BrokerHeartbeat           alter cluster
+//	BrokerHeartbeat,
+//	ReplicaFetch              alter cluster
 //	InitProducer, Hello, SASL any principal
 
 // authzCacheMax bounds a connection's decision cache (names); a full cache
@@ -124,7 +126,7 @@ func (r *Reactor) authorizeRequest(q *request) proto.ErrorCode {
 		if !r.clusterAllowed(c, acl.OpDescribe) {
 			return proto.ClusterAuthorizationFailed
 		}
-	case proto.APIRaftMessages, proto.APIBrokerHeartbeat:
+	case proto.APIRaftMessages, proto.APIBrokerHeartbeat, proto.APIReplicaFetch:
 		if !r.clusterAllowed(c, acl.OpAlter) {
 			return proto.ClusterAuthorizationFailed
 		}
@@ -136,6 +138,11 @@ func (r *Reactor) authorizeRequest(q *request) proto.ErrorCode {
 		}
 		if !r.clusterAllowed(c, op) {
 			return proto.ClusterAuthorizationFailed
+		}
+	case proto.APIFindCoordinator:
+		var req proto.FindCoordinatorRequest
+		if req.Decode(body) == nil && !authorized(r, c, acl.OpDescribe, acl.ResourceGroup, req.Group) {
+			return proto.GroupAuthorizationFailed
 		}
 	case proto.APIOffsetCommit, proto.APIOffsetFetch, proto.APIListGroups, proto.APIJoinGroup,
 		proto.APIHeartbeat, proto.APILeaveGroup, proto.APIDescribeGroup, proto.APIDeleteGroup,

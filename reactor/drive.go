@@ -47,7 +47,11 @@ func (r *Reactor) stepPartition(p *partition) {
 	if rd.OffsetsChanged {
 		// Before the acks: a client that got its ack and then asks for
 		// metadata must see the log end that covers its record.
+		grew := rd.Offsets.LogEnd != p.shared.logEnd.Load()
 		r.publishOffsets(p, rd.Offsets)
+		if grew && len(p.followers) > 0 {
+			r.wakeFollowers(p, false) // new data for the followers parked here
+		}
 	}
 	for i := range rd.Acks {
 		r.answerAck(p, &rd.Acks[i])
@@ -60,13 +64,18 @@ func (r *Reactor) stepPartition(p *partition) {
 	}
 	if rd.Checkpoint {
 		p.log.WriteCheckpointAsync() // file creation and fdatasync: on the store's worker
+		p.log.WriteEpochsAsync()
 		r.snapshotProducers(p)
 	}
+	r.stepReplication(p, &rd)
 	p.rep.Advance()
 }
 
 // answerAck answers one produce part the replica released.
 func (r *Reactor) answerAck(p *partition, a *replica.Ack) {
+	if a.Token == replicateToken {
+		return // a follower's replicated append: nobody waits for it
+	}
 	e := r.acks.take(uint32(a.Token))
 	code, base, end := proto.None, a.Base, p.rep.Offsets().LogEnd
 	if a.Err != nil {

@@ -66,6 +66,7 @@ type Server struct {
 	groups *groupDriver // the consumer-group coordinator (group.go)
 	// offsetsWanted asks for the internal topic's creation (group_cluster.go).
 	offsetsWanted chan struct{}
+	follow        followers // fetchers of the partitions this node follows (replica_follow.go)
 	adminCh       chan adminJob
 	adminDone     chan struct{}
 	stopOnce      sync.Once
@@ -91,6 +92,7 @@ func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := s.initSecurity(); err != nil {
 		return nil, err
 	}
+	s.follow.init(s)
 	st, err := storage.OpenStore(cfg.Storage.DataDir, s.storeOptions())
 	if err != nil {
 		return nil, err
@@ -194,6 +196,7 @@ func (s *Server) Start() error {
 		s.startFailed = true
 		s.stopCluster()
 		s.stopReactors()
+		s.follow.close()
 		s.closeStores(false)
 		return err
 	}
@@ -285,6 +288,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				return
 			}
 		}
+		s.follow.close()
 		close(s.adminCh)
 		<-s.adminDone
 		close(s.groups.ch)
