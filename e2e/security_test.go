@@ -68,9 +68,10 @@ func TestSecurityCLI(t *testing.T) {
 
 // TestClusterWithSCRAM runs three nodes with SCRAM and authorization on:
 // the brokers authenticate to each other as the configured broker user
-// (Raft messages, heartbeats), the cluster forms, a topic created through
-// one node is produced to and read through the others by an
-// authenticated client, and an unauthenticated client is refused.
+// (Raft messages, heartbeats, replica fetches), the cluster forms, a
+// topic of three replicas created through one node is produced to with
+// acks=all and read through the others by an authenticated client, and an
+// unauthenticated client is refused.
 func TestClusterWithSCRAM(t *testing.T) {
 	broker := client.SASL{User: "broker", Password: "broker-pw"}
 	c := startCluster(t, clusterOptions{SASL: broker, ServerConfig: `sasl = "scram"
@@ -85,10 +86,19 @@ broker_password = "broker-pw"
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	if err := admin.CreateTopic(ctx, "orders", 3, nil); err != nil {
-		t.Fatalf("create through node 2: %v", err)
+	// Three replicas: followers fetch from leaders as the broker user, and
+	// acks=all needs them to.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		err := admin.CreateTopicReplicated(ctx, "orders", 3, 3, nil)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, proto.InvalidReplicationFactor) || time.Now().After(deadline) {
+			t.Fatalf("create through node 2: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // retry interval: a node's view of live brokers may lag
 	}
-	p, err := client.NewProducer(c.node(3).addr, client.ProducerOptions{SASL: broker})
+	p, err := client.NewProducer(c.node(3).addr, client.ProducerOptions{SASL: broker, Acks: client.AcksAll})
 	if err != nil {
 		t.Fatal(err)
 	}
