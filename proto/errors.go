@@ -68,6 +68,9 @@ const (
 	TooManyGroups            ErrorCode = 50
 	TooManyMembers           ErrorCode = 51
 	CoordinatorNotAvailable  ErrorCode = 52
+
+	// Shared subscriptions (65-69).
+	RecordNotHeld ErrorCode = 65
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -131,6 +134,7 @@ var errorTable = [...]errorInfo{
 	TooManyGroups:            {"TOO_MANY_GROUPS", "the coordinator holds its maximum number of groups", false},
 	TooManyMembers:           {"TOO_MANY_MEMBERS", "the group has its maximum number of members", false},
 	CoordinatorNotAvailable:  {"COORDINATOR_NOT_AVAILABLE", "the group coordinator is loading or could not persist; retry", true},
+	RecordNotHeld:            {"RECORD_NOT_HELD", "the member does not hold the record (its lock expired and another member acquired it, or it was never handed to it)", false},
 }
 
 // Known reports whether c is in this version's table (which has gaps:

@@ -39,7 +39,12 @@ const (
 	APIDeleteGroup   APIKey = 25
 	APIResetOffsets  APIKey = 26
 
-	maxAPIKey = APIResetOffsets
+	// Shared subscriptions (30-34).
+	APIShareAcquire  APIKey = 30
+	APIShareAck      APIKey = 31
+	APIShareDescribe APIKey = 32
+
+	maxAPIKey = APIShareDescribe
 )
 
 var apiNames = [...]string{
@@ -67,6 +72,9 @@ var apiNames = [...]string{
 	APIDescribeGroup:   "DescribeGroup",
 	APIDeleteGroup:     "DeleteGroup",
 	APIResetOffsets:    "ResetOffsets",
+	APIShareAcquire:    "ShareAcquire",
+	APIShareAck:        "ShareAck",
+	APIShareDescribe:   "ShareDescribe",
 }
 
 // String is the API's name, e.g. "Produce".

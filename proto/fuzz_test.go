@@ -393,3 +393,10 @@ func FuzzDescribeGroupResponse(f *testing.F) { fuzzMessage(f, "DescribeGroupResp
 func FuzzDeleteGroupRequest(f *testing.F)    { fuzzMessage(f, "DeleteGroupRequest") }
 func FuzzResetOffsetsRequest(f *testing.F)   { fuzzMessage(f, "ResetOffsetsRequest") }
 func FuzzResetOffsetsResponse(f *testing.F)  { fuzzMessage(f, "ResetOffsetsResponse") }
+
+func FuzzShareAcquireRequest(f *testing.F)   { fuzzMessage(f, "ShareAcquireRequest") }
+func FuzzShareAcquireResponse(f *testing.F)  { fuzzMessage(f, "ShareAcquireResponse") }
+func FuzzShareAckRequest(f *testing.F)       { fuzzMessage(f, "ShareAckRequest") }
+func FuzzShareAckResponse(f *testing.F)      { fuzzMessage(f, "ShareAckResponse") }
+func FuzzShareDescribeRequest(f *testing.F)  { fuzzMessage(f, "ShareDescribeRequest") }
+func FuzzShareDescribeResponse(f *testing.F) { fuzzMessage(f, "ShareDescribeResponse") }

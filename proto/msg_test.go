@@ -41,6 +41,7 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"JoinGroupRequest": APIJoinGroup, "HeartbeatRequest": APIHeartbeat,
 		"LeaveGroupRequest": APILeaveGroup, "DescribeGroupRequest": APIDescribeGroup,
 		"DeleteGroupRequest": APIDeleteGroup, "ResetOffsetsRequest": APIResetOffsets,
+		"ShareAcquireRequest": APIShareAcquire, "ShareAckRequest": APIShareAck, "ShareDescribeRequest": APIShareDescribe,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {
