@@ -98,6 +98,7 @@ func (s *Server) groupConfig() group.Config {
 	return group.Config{
 		MinSessionTimeout: g.MinSessionTimeout, MaxSessionTimeout: g.MaxSessionTimeout,
 		HeartbeatInterval: g.HeartbeatInterval, MaxGroups: g.MaxGroups, MaxMembers: g.MaxMembers,
+		Share: s.shareConfig(),
 	}
 }
 
@@ -250,7 +251,7 @@ func (d *groupDriver) sleep() time.Duration {
 			wait = at - now
 		}
 	}
-	return max(wait, time.Millisecond)
+	return max(d.shareSleep(wait), time.Millisecond)
 }
 
 func (d *groupDriver) turn(jobs []groupJob) {
@@ -263,6 +264,7 @@ func (d *groupDriver) turn(jobs []groupJob) {
 			gp.c.Tick(now)
 		}
 	}
+	d.expireShares()
 	var deletions []chan struct{}
 	for _, j := range jobs {
 		if j.done != nil {
