@@ -24,7 +24,7 @@ type fetchOp struct {
 // ctx ends (then it returns ctx.Err()). Lost connections and retriable
 // errors are retried; other errors are returned and the positions stay.
 func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
-	if c.group != nil && c.opts.Subscription.shared() {
+	if c.group != nil && c.opts.Subscription.Shared() {
 		return c.pollShared(ctx) // group_share.go
 	}
 	for {

@@ -35,7 +35,8 @@ const (
 	SubscriptionKeyShared
 )
 
-func (s Subscription) shared() bool { return s == SubscriptionShared || s == SubscriptionKeyShared }
+// Shared reports whether records of the subscription need Ack (shared, key_shared).
+func (s Subscription) Shared() bool { return s == SubscriptionShared || s == SubscriptionKeyShared }
 
 // shareMaxRecords is how many records one ShareAcquire asks for.
 const shareMaxRecords = 500
@@ -248,7 +249,7 @@ func (c *Consumer) Reject(ctx context.Context, reason string, recs ...Record) er
 }
 
 func (c *Consumer) shareAck(ctx context.Context, recs []Record, op uint8, delayMs uint32, reason string) error {
-	if !c.opts.Subscription.shared() || c.group == nil {
+	if !c.opts.Subscription.Shared() || c.group == nil {
 		return errors.New("client: ack outside a shared subscription (Subscribe with SubscriptionShared or SubscriptionKeyShared)")
 	}
 	c.mu.Lock()

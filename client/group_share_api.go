@@ -37,3 +37,40 @@ func (c *Conn) ShareDescribe(ctx context.Context, req *proto.ShareDescribeReques
 	}
 	return resp, codeErr(proto.APIShareDescribe, req.Group, resp.Error, resp.Message)
 }
+
+// ShareState is one partition's ack state in a shared group: Floor (every
+// offset below is acked), LogEnd, records InFlight (locked by a member),
+// Waiting for redelivery, and Redeliveries and DeadLetters counted since
+// the coordinator started.
+type ShareState struct {
+	Topic        string
+	Partition    uint32
+	Floor        uint64
+	LogEnd       uint64
+	InFlight     int
+	Waiting      int
+	Redeliveries uint64
+	DeadLetters  uint64
+}
+
+// DescribeShares returns a shared or key_shared group's ack state per
+// partition (the partitions a member has acquired from).
+func (a *Admin) DescribeShares(ctx context.Context, group string) ([]ShareState, error) {
+	if err := validGroup(group); err != nil {
+		return nil, err
+	}
+	c, err := a.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ShareDescribe(ctx, &proto.ShareDescribeRequest{Group: group})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ShareState, len(resp.Partitions))
+	for i, p := range resp.Partitions {
+		out[i] = ShareState{Topic: p.Topic, Partition: p.Partition, Floor: p.Floor, LogEnd: p.LogEnd, InFlight: int(p.InFlight),
+			Waiting: int(p.Waiting), Redeliveries: p.Redeliveries, DeadLetters: p.DeadLetters}
+	}
+	return out, nil
+}
