@@ -3,6 +3,8 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -149,5 +151,152 @@ func TestSharedCloseRedeliversToOthers(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Fatalf("%d records the closed consumer held never reached the other", len(want))
+	}
+}
+
+// key_shared keeps per-key order across three members with 1,000 keys,
+// also when one member leaves halfway holding records it did not ack:
+// for every key the acked offsets come in increasing order, and every
+// record is acked exactly once.
+func TestKeySharedPerKeyOrderAcrossLeave(t *testing.T) {
+	s := newTestServer(t)
+	createTopic(t, s.addr, "keyed", 1, nil)
+	const n, keys = 20_000, 1000
+	p := newProducer(t, s.addr, client.ProducerOptions{})
+	for i := 0; i < n; i++ {
+		rec := client.Record{Topic: "keyed", Partition: 0, Key: []byte(fmt.Sprintf("k%04d", i%keys)), Value: value(i)}
+		if err := p.Send(testCtx(t), rec, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	opts := sharedOptions("ordered")
+	opts.Subscription = client.SubscriptionKeyShared
+	var mu sync.Mutex
+	last := map[string]uint64{} // key → last acked offset + 1
+	ackedOnce := make([]int, n)
+	per := make([]int, 3)
+	total := 0
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		c, err := client.NewConsumer(s.addr, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Subscribe(testCtx(t), "keyed"); err != nil {
+			t.Fatal(err)
+		}
+		leaver := i == 0
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			for ctx.Err() == nil {
+				recs, err := c.Poll(ctx)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				leave := leaver && total >= n/3
+				mu.Unlock()
+				if leave {
+					recs = recs[:len(recs)/2] // ack half, leave with the rest held
+				}
+				// Ack and record under one lock: the order of acks is the
+				// order of processing.
+				mu.Lock()
+				err = c.Ack(ctx, recs...)
+				if err == nil {
+					for _, r := range recs {
+						k := string(r.Key)
+						if r.Offset+1 <= last[k] {
+							t.Errorf("key %s: offset %d acked after offset %d", k, r.Offset, last[k]-1)
+						}
+						last[k] = r.Offset + 1
+						ackedOnce[r.Offset]++
+					}
+					per[i] += len(recs)
+					total += len(recs)
+					if total >= n {
+						cancel()
+					}
+				}
+				mu.Unlock()
+				if err != nil && ctx.Err() == nil {
+					t.Errorf("ack: %v", err)
+					return
+				}
+				if leave {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for off, k := range ackedOnce {
+		if k != 1 {
+			t.Fatalf("offset %d acked %d times (total %d)", off, k, total)
+		}
+	}
+	t.Logf("records acked per member: %v", per)
+	if per[1] < n/10 || per[2] < n/10 {
+		t.Fatalf("keys did not spread over the members: %v", per)
+	}
+}
+
+// Records with a delivery time (header ringmq-deliver-at, Unix ms) are
+// never handed to a shared consumer before it; records without one go at
+// once.
+func TestSharedDelayedDeliveryNeverEarly(t *testing.T) {
+	s := newTestServer(t)
+	createTopic(t, s.addr, "later", 1, nil)
+	p := newProducer(t, s.addr, client.ProducerOptions{})
+	start := time.Now()
+	due := map[uint64]time.Time{}
+	delays := []time.Duration{0, 500 * time.Millisecond, time.Second, 2 * time.Second, 3 * time.Second}
+	for i := 0; i < 50; i++ {
+		d := delays[i%len(delays)]
+		rec := client.Record{Topic: "later", Partition: 0, Value: value(i)}
+		at := start.Add(d)
+		if d > 0 {
+			rec.Headers = []client.Header{{Key: "ringmq-deliver-at", Value: []byte(strconv.FormatInt(at.UnixMilli(), 10))}}
+		}
+		res, err := p.SendSync(testCtx(t), rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		due[res.Offset] = time.UnixMilli(at.UnixMilli())
+	}
+	c := newConsumer(t, s.addr, sharedOptions("later"))
+	if err := c.Subscribe(testCtx(t), "later"); err != nil {
+		t.Fatal(err)
+	}
+	for len(due) > 0 && time.Since(start) < 20*time.Second {
+		pctx, cancel := context.WithTimeout(testCtx(t), time.Second)
+		recs, err := c.Poll(pctx)
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		for _, r := range recs {
+			if now.Before(due[r.Offset]) {
+				t.Errorf("offset %d delivered %v before its time", r.Offset, due[r.Offset].Sub(now))
+			}
+			if late := now.Sub(due[r.Offset]); late > 5*time.Second {
+				t.Errorf("offset %d delivered %v after its time", r.Offset, late)
+			}
+			delete(due, r.Offset)
+		}
+		if err := c.Ack(testCtx(t), recs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(due) > 0 {
+		t.Fatalf("%d delayed records never delivered", len(due))
 	}
 }

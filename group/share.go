@@ -213,6 +213,37 @@ func (c *Coordinator) tracker(g *group, tp TopicPartition, logStart uint64) (*ac
 	return t, nil
 }
 
+// ShareStart is where a group's tracker of tp is (its floor), or would
+// start: the group's commit, else logStart.
+func (c *Coordinator) ShareStart(name string, tp TopicPartition, logStart uint64) uint64 {
+	g := c.groups[name]
+	if g == nil {
+		return logStart
+	}
+	if g.shares != nil && g.shares.trackers[tp] != nil {
+		return g.shares.trackers[tp].Floor()
+	}
+	if cm, ok := g.commits[tp]; ok && cm.Offset > logStart {
+		return cm.Offset
+	}
+	return logStart
+}
+
+// ShareFloor is the lowest floor of the trackers of tp (ok: there is one).
+func (c *Coordinator) ShareFloor(tp TopicPartition) (uint64, bool) {
+	var low uint64
+	found := false
+	for _, g := range c.groups {
+		if g.shares == nil {
+			continue
+		}
+		if t := g.shares.trackers[tp]; t != nil && (!found || t.Floor() < low) {
+			low, found = t.Floor(), true
+		}
+	}
+	return low, found
+}
+
 // ShareAcknowledge applies a member's acks; it returns how many offsets
 // were done by accepts (the rest it ignores: acking a done record is a
 // no-op, a record the member does not hold is refused).

@@ -64,6 +64,11 @@ type groupDriver struct {
 
 	replies  []groupReply
 	lastMeta time.Time
+
+	// Shared subscriptions: the records' Meta per partition, and the
+	// goroutines that read them (group_share_meta.go).
+	windows map[group.TopicPartition]*metaWindow
+	meta    *metaReaders
 }
 
 type groupPartition struct {
@@ -106,7 +111,8 @@ func (s *Server) groupConfig() group.Config {
 // its coordinator. Called at start, before the reactors accept.
 func (s *Server) openGroups() error {
 	d := &groupDriver{s: s, ch: make(chan groupJob, groupQueueLen), done: make(chan struct{}),
-		cfg: s.groupConfig(), epoch: time.Now(), lag: newLagSeries(s.cfg.Groups.MaxLagSeries)}
+		cfg: s.groupConfig(), epoch: time.Now(), lag: newLagSeries(s.cfg.Groups.MaxLagSeries),
+		windows: map[group.TopicPartition]*metaWindow{}, meta: newMetaReaders()}
 	d.topics = s.topics.Load()
 	fresh := true
 	for p := 0; p < s.cfg.Groups.Partitions; p++ {
@@ -211,6 +217,7 @@ func (d *groupDriver) topicDeleted(name string) {
 func (d *groupDriver) run() {
 	defer close(d.done)
 	defer d.close()
+	defer d.meta.stop()
 	timer := time.NewTimer(groupMetaEvery)
 	defer timer.Stop()
 	var jobs []groupJob
@@ -235,6 +242,8 @@ func (d *groupDriver) run() {
 				}
 			}
 		case <-timer.C:
+		case r := <-d.meta.ch:
+			d.addMetas(r)
 		}
 		d.turn(jobs)
 		timer.Reset(d.sleep())

@@ -68,8 +68,12 @@ func (d *groupDriver) shareAcquire(req *proto.ShareAcquireRequest) (int, proto.E
 	ps := info.shared[req.Partition]
 	want := int(min(max(req.MaxRecords, 1), maxShareAcquire))
 	tp := group.TopicPartition{Topic: req.Topic, Partition: req.Partition}
+	logStart := ps.logStart.Load()
+	// Records are handed out only as far as their Meta (key hash,
+	// delivery time) is known.
+	w := d.window(tp, gp.c.ShareStart(req.Group, tp, logStart))
 	rs, err := gp.c.ShareAcquire(time.Now(), req.Group, req.MemberID, req.MemberEpoch, tp, want,
-		ps.logStart.Load(), ps.logEnd.Load(), nil)
+		logStart, min(ps.logEnd.Load(), w.end()), w)
 	if err != nil {
 		return gp.id, proto.None, &proto.ShareAcquireResponse{Error: shareErrorCode(err), Message: groupMessage(err)}
 	}

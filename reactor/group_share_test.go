@@ -11,14 +11,23 @@ import (
 	"github.com/ringmq/ringmq/proto"
 )
 
+// shareAcquire acquires records, asking again while nothing is available
+// (the coordinator hands out records once it has read their metadata) up
+// to a deadline.
 func shareAcquire(t *testing.T, c *client.Conn, g, id string, epoch uint32, topic string, max uint32) []proto.ShareRange {
 	t.Helper()
-	resp, err := c.ShareAcquire(ringtest.Ctx(t), &proto.ShareAcquireRequest{Group: g, MemberID: id, MemberEpoch: epoch,
-		Topic: topic, MaxRecords: max})
-	if err != nil {
-		t.Fatalf("acquire %s: %v", id, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := c.ShareAcquire(ringtest.Ctx(t), &proto.ShareAcquireRequest{Group: g, MemberID: id, MemberEpoch: epoch,
+			Topic: topic, MaxRecords: max})
+		if err != nil {
+			t.Fatalf("acquire %s: %v", id, err)
+		}
+		if len(resp.Ranges) > 0 || time.Now().After(deadline) {
+			return resp.Ranges
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization: the loop checks the answer
 	}
-	return resp.Ranges
 }
 
 func shareAck(t *testing.T, c *client.Conn, g, id string, epoch uint32, topic string, acks ...proto.ShareAck) []proto.ErrorCode {
