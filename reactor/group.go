@@ -69,6 +69,7 @@ type groupDriver struct {
 	// goroutines that read them (group_share_meta.go).
 	windows map[group.TopicPartition]*metaWindow
 	meta    *metaReaders
+	dlq     *dlqWorker // group_share_dlq.go
 }
 
 type groupPartition struct {
@@ -113,6 +114,7 @@ func (s *Server) openGroups() error {
 	d := &groupDriver{s: s, ch: make(chan groupJob, groupQueueLen), done: make(chan struct{}),
 		cfg: s.groupConfig(), epoch: time.Now(), lag: newLagSeries(s.cfg.Groups.MaxLagSeries),
 		windows: map[group.TopicPartition]*metaWindow{}, meta: newMetaReaders()}
+	d.dlq = newDLQWorker(d)
 	d.topics = s.topics.Load()
 	fresh := true
 	for p := 0; p < s.cfg.Groups.Partitions; p++ {
@@ -244,6 +246,8 @@ func (d *groupDriver) run() {
 		case <-timer.C:
 		case r := <-d.meta.ch:
 			d.addMetas(r)
+		case dd := <-d.dlq.done:
+			d.deadLettered(dd)
 		}
 		d.turn(jobs)
 		timer.Reset(d.sleep())
@@ -360,6 +364,7 @@ func (d *groupDriver) persist(gp *groupPartition) error {
 	if err != nil {
 		return err
 	}
+	d.dlq.post(rd.DeadLetters) // copied: durable now, appended by the worker
 	gp.c.Advance()
 	if gp.log.needsCompaction(d.s.cfg.Groups.CompactBytes) {
 		if err := gp.log.compact(gp.c.Records()); err != nil {

@@ -3,6 +3,7 @@ package reactor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -106,5 +107,120 @@ func TestShareAcquireAckLeaveRestart(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("after restart b acquired %+v, want %+v", got, want)
 		}
+	}
+}
+
+// A poison record (always nacked) reaches the dead-letter topic after
+// exactly max_deliveries deliveries, with headers naming where it came
+// from, also across a broker restart in the middle; the other records
+// are acked once.
+func TestSharePoisonRecordDeadLettered(t *testing.T) {
+	dir := t.TempDir()
+	cfg := groupTestConfig(t, dir)
+	cfg.Groups.MaxDeliveries = 3
+	srv := startServer(t, cfg)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "jobs", 1)
+	for i := 0; i < 5; i++ {
+		produceOne(t, c, "jobs", 0, []byte(fmt.Sprintf("job-%d", i)))
+	}
+	c.Close()
+	const poison = 2
+	seen := 0 // deliveries of the poison record
+	consume := func(addr string, until func() bool) {
+		t.Helper()
+		cons, err := client.NewConsumer(addr, client.ConsumerOptions{Group: "w", Subscription: client.SubscriptionShared,
+			SessionTimeout: time.Second, MaxWait: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cons.Close()
+		if err := cons.Subscribe(ringtest.Ctx(t), "jobs"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for !until() && time.Now().Before(deadline) {
+			pctx, cancel := context.WithTimeout(ringtest.Ctx(t), 300*time.Millisecond)
+			recs, err := cons.Poll(pctx)
+			cancel()
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				if r.Offset != poison {
+					if err := cons.Ack(ringtest.Ctx(t), r); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				seen++
+				if r.Deliveries != seen {
+					t.Errorf("poison record's delivery %d counted as %d", seen, r.Deliveries)
+				}
+				if err := cons.Nack(ringtest.Ctx(t), 0, "cannot parse", r); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	consume(srv.Addr(), func() bool { return seen >= 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv = startServer(t, cfg)
+	dlq := func() []client.Record {
+		cons, err := client.NewConsumer(srv.Addr(), client.ConsumerOptions{MaxWait: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cons.Close()
+		if err := cons.Assign(ringtest.Ctx(t), "jobs.dlq", 0); err != nil {
+			return nil // not created yet
+		}
+		pctx, cancel := context.WithTimeout(ringtest.Ctx(t), 200*time.Millisecond)
+		defer cancel()
+		recs, _ := cons.Poll(pctx)
+		return recs
+	}
+	var dead []client.Record
+	consume(srv.Addr(), func() bool {
+		dead = dlq()
+		return len(dead) > 0
+	})
+	if seen != 3 {
+		t.Fatalf("poison record delivered %d times, want max_deliveries = 3", seen)
+	}
+	if len(dead) != 1 || string(dead[0].Value) != "job-2" {
+		t.Fatalf("dead-letter topic holds %+v, want the one poison record", dead)
+	}
+	want := map[string]string{"ringmq-dlq-topic": "jobs", "ringmq-dlq-partition": "0", "ringmq-dlq-offset": "2",
+		"ringmq-dlq-deliveries": "3", "ringmq-dlq-error": "cannot parse"}
+	for _, h := range dead[0].Headers {
+		if v, ok := want[h.Key]; ok {
+			if string(h.Value) != v {
+				t.Errorf("header %s = %q, want %q", h.Key, h.Value, v)
+			}
+			delete(want, h.Key)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("dead letter lacks headers %v", want)
+	}
+	c = ringtest.Dial(t, srv.Addr(), client.Options{})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		desc, err := c.ShareDescribe(ringtest.Ctx(t), &proto.ShareDescribeRequest{Group: "w"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := desc.Partitions[0]; p.Floor == 5 && p.DeadLetters == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ack state %+v, want floor 5 and one dead letter", desc.Partitions)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
 	}
 }
