@@ -38,9 +38,6 @@ const (
 // Shared reports whether records of the subscription need Ack (shared, key_shared).
 func (s Subscription) Shared() bool { return s == SubscriptionShared || s == SubscriptionKeyShared }
 
-// shareMaxRecords is how many records one ShareAcquire asks for.
-const shareMaxRecords = 500
-
 // sharePollInterval is how often Poll asks again when nothing was
 // available (the coordinator does not park an acquisition).
 const sharePollInterval = 20 * time.Millisecond
@@ -65,11 +62,11 @@ func (c *Consumer) pollShared(ctx context.Context) ([]Record, error) {
 			for i := range keys {
 				k := keys[(next+i)%len(keys)]
 				recs, err := c.acquireAndFetch(ctx, k, id, epoch)
+				if len(recs) > 0 {
+					return recs, nil // acquired: hand them over whatever else failed
+				}
 				if err != nil {
 					return nil, err
-				}
-				if len(recs) > 0 {
-					return recs, nil
 				}
 			}
 			next++
@@ -100,7 +97,7 @@ func (c *Consumer) acquireAndFetch(ctx context.Context, k partKey, id string, ep
 	var resp *proto.ShareAcquireResponse
 	if err == nil {
 		resp, err = conn.ShareAcquire(rctx, &proto.ShareAcquireRequest{Group: c.opts.Group, MemberID: id, MemberEpoch: epoch,
-			Topic: k.topic, Partition: k.partition, MaxRecords: shareMaxRecords})
+			Topic: k.topic, Partition: k.partition, MaxRecords: uint32(c.opts.ShareMaxRecords)})
 	}
 	if err != nil {
 		return nil, c.shareRefusal(ctx, err)
@@ -108,7 +105,35 @@ func (c *Consumer) acquireAndFetch(ctx context.Context, k partKey, id string, ep
 	if len(resp.Ranges) == 0 {
 		return nil, nil
 	}
-	return c.fetchRanges(ctx, k, resp.Ranges)
+	// The records are this member's now: read them even if the caller's
+	// ctx ends meanwhile, and release at once what could not be read (not
+	// after ack_timeout).
+	fctx, fcancel := context.WithTimeout(c.ctx, c.opts.MaxWait+c.opts.RequestTimeout)
+	defer fcancel()
+	recs, err := c.fetchRanges(fctx, k, resp.Ranges)
+	if err != nil {
+		c.releaseUnread(k, resp.Ranges, recs)
+	}
+	return recs, err
+}
+
+// releaseUnread nacks (no delay) the acquired offsets not in recs.
+func (c *Consumer) releaseUnread(k partKey, ranges []proto.ShareRange, recs []Record) {
+	got := make(map[uint64]bool, len(recs))
+	for _, r := range recs {
+		got[r.Offset] = true
+	}
+	var rest []Record
+	for _, rg := range ranges {
+		for off := rg.Start; off < rg.End; off++ {
+			if !got[off] {
+				rest = append(rest, Record{Topic: k.topic, Partition: k.partition, Offset: off})
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestTimeout)
+	defer cancel()
+	_ = c.Nack(ctx, 0, "", rest...) // best effort: they expire after ack_timeout otherwise
 }
 
 // shareRefusal turns an acquisition or ack refusal into what Poll does: a

@@ -36,7 +36,7 @@ func sharedOptions(group string) client.ConsumerOptions {
 func TestSharedThreeConsumersSplitAndAckOnce(t *testing.T) {
 	s := newTestServer(t)
 	createTopic(t, s.addr, "work", 1, nil)
-	const n = 6000
+	const n = 30000
 	produceShared(t, s.addr, "work", n)
 	var mu sync.Mutex
 	seen := make([]int, n)

@@ -229,19 +229,26 @@ func (c *Coordinator) ShareStart(name string, tp TopicPartition, logStart uint64
 	return logStart
 }
 
-// ShareFloor is the lowest floor of the trackers of tp (ok: there is one).
-func (c *Coordinator) ShareFloor(tp TopicPartition) (uint64, bool) {
-	var low uint64
-	found := false
+// ShareFloors are the lowest and highest floors of the trackers of tp in
+// groups with members (ok: there is one); a group without members needs
+// no records handed out.
+func (c *Coordinator) ShareFloors(tp TopicPartition) (low, high uint64, ok bool) {
 	for _, g := range c.groups {
-		if g.shares == nil {
+		if g.shares == nil || len(g.members) == 0 {
 			continue
 		}
-		if t := g.shares.trackers[tp]; t != nil && (!found || t.Floor() < low) {
-			low, found = t.Floor(), true
+		if t := g.shares.trackers[tp]; t != nil {
+			f := t.Floor()
+			if !ok || f < low {
+				low = f
+			}
+			if !ok || f > high {
+				high = f
+			}
+			ok = true
 		}
 	}
-	return low, found
+	return low, high, ok
 }
 
 // ShareAcknowledge applies a member's acks; it returns how many offsets

@@ -289,6 +289,7 @@ func (d *groupDriver) turn(jobs []groupJob) {
 		}
 		d.handle(j, now)
 	}
+	d.trimWindows()
 	failed := d.persistAll()
 	for _, r := range d.replies {
 		if r.part >= 0 && failed[r.part] {

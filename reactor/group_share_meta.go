@@ -21,9 +21,11 @@ import (
 // goroutine consumes it through the broker's own listener (a plain
 // client, as a coordinator on another broker of a cluster would) and
 // posts each run of records' Meta to the coordinator goroutine, which
-// keeps them in a window from the lowest ack floor on. ShareAcquire hands
-// out nothing past what the window knows. The reader stays at most
-// max_unacked records ahead of that floor.
+// keeps them in a window from the lowest ack floor of the groups with
+// members on. ShareAcquire hands out nothing past what the window knows.
+// The reader stays at most max_unacked records ahead of the highest such
+// floor. A group whose floor lies outside the window (it comes back after
+// the others moved on) restarts the reader at its floor.
 
 // DeliverAtHeader is the reserved record header that carries a record's
 // earliest delivery time for shared and key_shared subscriptions: Unix
@@ -115,27 +117,49 @@ func (d *groupDriver) addMetas(r metaRun) {
 	if skip := w.end() - r.start; skip < uint64(len(r.metas)) {
 		w.metas = append(w.metas, r.metas[skip:]...)
 	}
-	floor, ok := d.lowestFloor(r.tp)
+	d.trimWindow(r.tp, w)
+}
+
+// trimWindow drops the Meta below the lowest ack floor of the
+// partition's groups and lets the reader go on to that floor +
+// max_unacked. Every turn (acks move floors) and on each reader run.
+func (d *groupDriver) trimWindow(tp group.TopicPartition, w *metaWindow) {
+	low, high, ok := d.floors(tp)
 	if !ok {
-		floor = w.start
+		return // no group with members reads it: keep what is known
 	}
-	if floor > w.start {
-		n := min(floor-w.start, uint64(len(w.metas)))
+	if low > w.start {
+		n := min(low-w.start, uint64(len(w.metas)))
 		w.metas = append(w.metas[:0], w.metas[n:]...)
 		w.start += n
 	}
-	w.limit.Store(max(floor, w.start) + uint64(d.cfg.Share.MaxUnacked))
+	w.limit.Store(max(high, w.start) + uint64(d.cfg.Share.MaxUnacked))
 }
 
-func (d *groupDriver) lowestFloor(tp group.TopicPartition) (uint64, bool) {
-	var low uint64
-	found := false
-	for _, gp := range d.parts {
-		if f, ok := gp.c.ShareFloor(tp); ok && (!found || f < low) {
-			low, found = f, true
-		}
+// trimWindows runs trimWindow over every window (each turn).
+func (d *groupDriver) trimWindows() {
+	for tp, w := range d.windows {
+		d.trimWindow(tp, w)
 	}
-	return low, found
+}
+
+// floors are the lowest and highest ack floors of tp over the groups with
+// members of every coordinator partition.
+func (d *groupDriver) floors(tp group.TopicPartition) (low, high uint64, found bool) {
+	for _, gp := range d.parts {
+		l, h, ok := gp.c.ShareFloors(tp)
+		if !ok {
+			continue
+		}
+		if !found || l < low {
+			low = l
+		}
+		if !found || h > high {
+			high = h
+		}
+		found = true
+	}
+	return low, high, found
 }
 
 // readMetas consumes the partition from from on and posts the Meta of its
