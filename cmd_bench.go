@@ -142,13 +142,14 @@ func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 	fs.StringVar(&out.report, "report", "", "also write the report as one self-contained HTML page with charts to `FILE.html`")
 	fs.StringVar(&out.cpuProfile, "cpuprofile", "", "write the bench process's CPU profile to `FILE` (go tool pprof)")
 	subType := fs.String("type", "", "consume: read as --consumers members of a fresh group of subscription `TYPE` (failover, exclusive, shared: each poll acked in bulk, latency = ack round trip; key_shared)")
+	shareBatch := fs.Int("share-batch", bench.DefaultShareBatch, "consume --type shared|key_shared: records a member acquires per poll (the broker's groups.max_unacked bounds all members together)")
 	driver := fs.String("driver", string(bench.DriverRaw), "raw: pre-built batches over one connection per producer (the broker's numbers); client: client.Producer and client.Consumer, as applications use them")
 	pos, err := fs.parse(args, 1, 1)
 	if err != nil {
 		return bench.Config{}, out, err
 	}
 	cfg := bench.Config{
-		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Type: *subType, Server: *server, Dir: *dir, Topic: *topic, Partitions: *partitions,
+		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Type: *subType, ShareBatch: *shareBatch, Server: *server, Dir: *dir, Topic: *topic, Partitions: *partitions,
 		Producers: *producers, Consumers: *consumers, InFlight: *inflight, MsgSize: *msgSize,
 		Messages: *messages, Duration: *duration, BatchBytes: *batchBytes, Linger: *linger,
 		Rate: *rate, Idempotent: *idempotence, Progress: os.Stderr, ProgressInterval: time.Second, ProgressBar: isTerminal(os.Stderr),

@@ -68,7 +68,10 @@ type Config struct {
 	// Type (consume only): read as Consumers members of a fresh consumer
 	// group of this subscription type (failover, exclusive, shared,
 	// key_shared) through client.Consumer; "": read partitions directly.
-	Type       string
+	Type string
+	// ShareBatch: records a shared member acquires per Poll
+	// (DefaultShareBatch).
+	ShareBatch int
 	Server     string // host:port of the broker (unused by ModeTCP and ModeRawlog)
 	Dir        string // rawlog: where its files go (a fresh directory in it, removed after); "": the system's temp dir
 	Topic      string // created with Partitions partitions when missing
@@ -115,6 +118,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Partitions, DefaultPartitions)
 	def(&c.Producers, DefaultProducers)
 	def(&c.Consumers, DefaultConsumers)
+	def(&c.ShareBatch, DefaultShareBatch)
 	def(&c.InFlight, DefaultInFlight)
 	def(&c.MsgSize, DefaultMsgSize)
 	def(&c.BatchBytes, DefaultBatchBytes)

@@ -21,9 +21,9 @@ import (
 // latency). The run ends when the topic's records up to the planned ends
 // were counted (records past them are acked, not counted).
 
-// shareBatch is what a shared member acquires per Poll: a third of the
-// default max_unacked (10,000), so three members fill the window.
-const shareBatch = 3000
+// DefaultShareBatch is what a shared member acquires per Poll: a third of
+// the default max_unacked (10,000), so three members fill the window.
+const DefaultShareBatch = 3000
 
 type groupConsumers struct {
 	cs     []*client.Consumer
@@ -43,7 +43,7 @@ func startGroupConsumers(ctx context.Context, cfg *Config, from, end map[uint32]
 	for range cfg.Consumers {
 		c, err := client.NewConsumer(cfg.Server, client.ConsumerOptions{ClientID: clientID, Group: name, Subscription: sub,
 			Start: client.StartEarliest(), MaxWait: fetchMaxWaitMs * time.Millisecond, PartitionMaxBytes: consumeFetchBytes,
-			ShareMaxRecords: shareBatch})
+			ShareMaxRecords: cfg.ShareBatch})
 		if err != nil {
 			gc.close()
 			return nil, fmt.Errorf("bench: consumer: %w", err)
