@@ -130,7 +130,7 @@ func TestSharePoisonRecordDeadLettered(t *testing.T) {
 	consume := func(addr string, until func() bool) {
 		t.Helper()
 		cons, err := client.NewConsumer(addr, client.ConsumerOptions{Group: "w", Subscription: client.SubscriptionShared,
-			SessionTimeout: time.Second, MaxWait: 50 * time.Millisecond})
+			SessionTimeout: 30 * time.Second, MaxWait: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
