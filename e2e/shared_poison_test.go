@@ -35,7 +35,7 @@ func TestSharedPoisonAcrossBrokerKill(t *testing.T) {
 	consume := func(addr string, done func() bool) {
 		t.Helper()
 		c, err := client.NewConsumer(addr, client.ConsumerOptions{Group: "w", Subscription: client.SubscriptionShared,
-			SessionTimeout: groupSession, MaxWait: 50 * time.Millisecond})
+			SessionTimeout: 30 * time.Second, MaxWait: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
