@@ -91,7 +91,12 @@ func comparePartKeys(a, b partKey) int {
 // Refusals that a heartbeat or a rejoin fixes are not errors: they return
 // no records.
 func (c *Consumer) acquireAndFetch(ctx context.Context, k partKey, id string, epoch uint32) ([]Record, error) {
-	rctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Not under ctx: an acquisition whose answer Poll stopped waiting for
+	// would leave its records locked for ack_timeout.
+	rctx, cancel := context.WithTimeout(c.ctx, c.opts.RequestTimeout)
 	defer cancel()
 	conn, err := c.cl.conn(rctx, bootstrapKey)
 	var resp *proto.ShareAcquireResponse

@@ -302,3 +302,53 @@ func TestSharedDelayedDeliveryNeverEarly(t *testing.T) {
 		t.Fatalf("%d delayed records never delivered", len(due))
 	}
 }
+
+// Poll with short contexts (as a loop with a poll timeout does) never
+// strands records: an acquisition whose answer arrives after Poll's
+// context ended is still read and returned (or released), so every record
+// is acked well within ack_timeout (30 s).
+func TestSharedShortPollsStrandNothing(t *testing.T) {
+	s := newTestServer(t)
+	createTopic(t, s.addr, "work", 1, nil)
+	const n = 40000
+	produceShared(t, s.addr, "work", n)
+	var mu sync.Mutex
+	acked := 0
+	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		o := sharedOptions("short")
+		o.ShareMaxRecords = 10000
+		c := newConsumer(t, s.addr, o)
+		if err := c.Subscribe(testCtx(t), "work"); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ctx.Err() == nil; k++ {
+				pctx, pcancel := context.WithTimeout(ctx, time.Duration(1+k%50)*time.Millisecond)
+				recs, err := c.Poll(pctx)
+				pcancel()
+				if err != nil {
+					continue
+				}
+				if err := c.Ack(ctx, recs...); err != nil {
+					t.Errorf("ack: %v", err)
+					return
+				}
+				mu.Lock()
+				acked += len(recs)
+				if acked >= n {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if acked != n {
+		t.Fatalf("%d of %d records acked within 20 s (ack_timeout 30 s): acquired records were stranded", acked, n)
+	}
+}
