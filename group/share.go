@@ -113,6 +113,9 @@ func (c *Coordinator) shareLeft(g *group, id string, wall time.Time) {
 		return
 	}
 	delete(g.shares.nums, id)
+	if wall.IsZero() {
+		wall = time.Unix(0, 0) // no share input yet: release at once
+	}
 	for _, tp := range sortedTPs(g.shares.trackers) {
 		g.shares.trackers[tp].MemberLeft(n, wall)
 		c.markShare(g, tp)
@@ -211,6 +214,14 @@ func (c *Coordinator) tracker(g *group, tp TopicPartition, logStart uint64) (*ac
 	}
 	c.markShare(g, tp)
 	return t, nil
+}
+
+// CheckShareMember reports whether id may acquire or ack tp's records in
+// this epoch (the checks ShareAcquire makes first), without changing
+// anything.
+func (c *Coordinator) CheckShareMember(name, id string, epoch uint32, tp TopicPartition) error {
+	_, _, err := c.shareMember(name, id, epoch, tp)
+	return err
 }
 
 // ShareStart is where a group's tracker of tp is (its floor), or would

@@ -69,6 +69,10 @@ func (d *groupDriver) shareAcquire(req *proto.ShareAcquireRequest) (int, proto.E
 	want := int(min(max(req.MaxRecords, 1), maxShareAcquire))
 	tp := group.TopicPartition{Topic: req.Topic, Partition: req.Partition}
 	logStart := ps.logStart.Load()
+	// A stranger must not move the Meta reader: check first.
+	if err := gp.c.CheckShareMember(req.Group, req.MemberID, req.MemberEpoch, tp); err != nil {
+		return gp.id, proto.None, &proto.ShareAcquireResponse{Error: shareErrorCode(err), Message: groupMessage(err)}
+	}
 	// Records are handed out only as far as their Meta (key hash,
 	// delivery time) is known.
 	w := d.window(tp, gp.c.ShareStart(req.Group, tp, logStart))
