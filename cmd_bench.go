@@ -17,7 +17,7 @@ import (
 )
 
 const benchUsage = "ringmq bench produce|consume|e2e|tcp|rawlog [--driver raw|client] [--server HOST:PORT] [--topic T] [--partitions N] " +
-	"[--producers N] [--consumers N] [--inflight N] [--msg-size B] [--messages N | --duration D] " +
+	"[--producers N] [--consumers N] [--type failover|exclusive|shared|key_shared] [--inflight N] [--msg-size B] [--messages N | --duration D] " +
 	"[--batch-bytes B] [--linger D] [--dir DIR] [--acks 0|1|all] [--compression none|gzip|snappy|lz4|zstd] [--rate R] [--idempotence=false] [--json] [--report FILE.html] [--cpuprofile FILE]"
 
 func cmdBench(args []string) error {
@@ -141,13 +141,15 @@ func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 	fs.BoolVar(&out.json, "json", false, "print the report as one JSON object")
 	fs.StringVar(&out.report, "report", "", "also write the report as one self-contained HTML page with charts to `FILE.html`")
 	fs.StringVar(&out.cpuProfile, "cpuprofile", "", "write the bench process's CPU profile to `FILE` (go tool pprof)")
+	subType := fs.String("type", "", "consume: read as --consumers members of a fresh group of subscription `TYPE` (failover, exclusive, shared: each poll acked in bulk, latency = ack round trip; key_shared)")
+	shareBatch := fs.Int("share-batch", bench.DefaultShareBatch, "consume --type shared|key_shared: records a member acquires per poll (the broker's groups.max_unacked bounds all members together)")
 	driver := fs.String("driver", string(bench.DriverRaw), "raw: pre-built batches over one connection per producer (the broker's numbers); client: client.Producer and client.Consumer, as applications use them")
 	pos, err := fs.parse(args, 1, 1)
 	if err != nil {
 		return bench.Config{}, out, err
 	}
 	cfg := bench.Config{
-		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Server: server.addr, SASL: server.sasl, Dir: *dir, Topic: *topic, Partitions: *partitions,
+		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Type: *subType, ShareBatch: *shareBatch, Server: server.addr, SASL: server.sasl, Dir: *dir, Topic: *topic, Partitions: *partitions,
 		Producers: *producers, Consumers: *consumers, InFlight: *inflight, MsgSize: *msgSize,
 		Messages: *messages, Duration: *duration, BatchBytes: *batchBytes, Linger: *linger,
 		Rate: *rate, Idempotent: *idempotence, Progress: os.Stderr, ProgressInterval: time.Second, ProgressBar: isTerminal(os.Stderr),

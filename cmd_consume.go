@@ -18,7 +18,7 @@ import (
 	"github.com/ringmq/ringmq/proto"
 )
 
-const consumeUsage = "ringmq consume TOPIC [-o earliest|latest|OFFSET|@UNIX_MS|RFC3339|-DURATION] [-n N] [-e] [-g GROUP [--type failover|exclusive] [--session-timeout D]] [-p P] [-f text|json|FORMAT] [--encoding text|base64|hex] [--print-key ...] [-s HOST:PORT]"
+const consumeUsage = "ringmq consume TOPIC [-o earliest|latest|OFFSET|@UNIX_MS|RFC3339|-DURATION] [-n N] [-e] [-g GROUP [--type failover|exclusive|shared|key_shared] [--session-timeout D]] [-p P] [-f text|json|FORMAT] [--encoding text|base64|hex] [--print-key ...] [-s HOST:PORT]"
 
 // consumeOptions are the parsed flags of ringmq consume.
 type consumeOptions struct {
@@ -124,7 +124,7 @@ func parseConsumeFlags(args []string, now time.Time) (consumeOptions, error) {
 	fs.alias("e", "exit-at-end")
 	group := fs.String("group", "", "consumer `group` to join: the broker assigns its partitions; resume from its committed offsets and commit as records are printed")
 	fs.alias("g", "group")
-	subType := fs.String("type", "failover", "group subscription `TYPE`: failover (partitions spread over the members) or exclusive (one member at a time)")
+	subType := fs.String("type", "failover", "group subscription `TYPE`: failover (partitions spread over the members), exclusive (one member at a time), shared (each record to one member, acked after printing) or key_shared (shared, one member per key)")
 	session := fs.Duration("session-timeout", 10*time.Second, "group member session `timeout`: silent this long (killed, hung), its partitions go to the others")
 	partition := fs.Int64("partition", -1, "read only partition `P` (default: all)")
 	fs.alias("p", "partition")
@@ -145,7 +145,13 @@ func parseConsumeFlags(args []string, now time.Time) (consumeOptions, error) {
 	o := consumeOptions{server: *server, topic: pos[0], limit: *limit, exitAtEnd: *exitAtEnd, group: *group, partition: *partition,
 		session: *session}
 	if o.subType, err = client.ParseSubscription(*subType); err != nil {
-		return o, fmt.Errorf("consume: --type %q: want failover or exclusive", *subType)
+		return o, fmt.Errorf("consume: --type %q: want failover, exclusive, shared or key_shared", *subType)
+	}
+	if o.subType.Shared() && *group == "" {
+		return o, fmt.Errorf("consume: --type %s needs --group", *subType)
+	}
+	if o.subType.Shared() && (*partition >= 0 || *exitAtEnd) {
+		return o, fmt.Errorf("consume: --type %s reads every partition as records become available; --partition and --exit-at-end do not apply", *subType)
 	}
 	if *fromBeginning {
 		*from = "earliest"
@@ -292,8 +298,15 @@ func (pr *printer) loop(ctx context.Context) error {
 		if err != nil {
 			return describeErr(fmt.Sprintf("consume %q", pr.opts.topic), err)
 		}
+		before := pr.printed
 		if err := pr.print(recs); err != nil {
 			return err
+		}
+		if pr.opts.subType.Shared() {
+			if err := pr.ack(ctx, recs, int(pr.printed-before)); err != nil {
+				return err
+			}
+			continue
 		}
 		if pr.opts.group != "" && time.Since(pr.lastCommit) >= commitInterval {
 			if err := pr.commit(ctx); err != nil {
@@ -328,6 +341,9 @@ func (pr *printer) atEnd() bool {
 func (pr *printer) print(recs []client.Record) error {
 	for i := range recs {
 		if pr.opts.limit > 0 && pr.printed >= pr.opts.limit {
+			if pr.opts.subType.Shared() {
+				break // ack releases the rest
+			}
 			return pr.rewind(recs[i:])
 		}
 		r := &recs[i]
@@ -364,9 +380,32 @@ func (pr *printer) rewind(rest []client.Record) error {
 	return nil
 }
 
+// ack acknowledges the first n records of a shared subscription's poll,
+// printed and flushed, and releases the rest (cut by -n) to the others.
+func (pr *printer) ack(ctx context.Context, recs []client.Record, n int) error {
+	err := pr.c.Ack(ctx, recs[:n]...)
+	if n < len(recs) {
+		err = errors.Join(err, pr.c.Nack(ctx, 0, "", recs[n:]...))
+	}
+	if errors.Is(err, proto.RecordNotHeld) || errors.Is(err, proto.UnknownMemberID) || errors.Is(err, proto.FencedMemberEpoch) {
+		// The lock expired (this consumer was slower than ack_timeout) or
+		// the member was lost: the records go, or went, to another member.
+		fmt.Fprintf(os.Stderr, "consume: group %q: ack refused: %v\n", pr.opts.group, err)
+		return nil
+	}
+	if err != nil {
+		return describeErr(fmt.Sprintf("consume: ack for group %q", pr.opts.group), err)
+	}
+	return nil
+}
+
 // commit stores the group's positions. Output is flushed first, so a
-// commit never covers a record that was not written out.
+// commit never covers a record that was not written out. A shared
+// subscription has no positions: its records are acked as printed.
 func (pr *printer) commit(ctx context.Context) error {
+	if pr.opts.subType.Shared() {
+		return pr.out.Flush()
+	}
 	if err := pr.out.Flush(); err != nil {
 		return fmt.Errorf("consume: write stdout: %w", err)
 	}

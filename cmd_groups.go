@@ -94,8 +94,28 @@ func groupsDescribe(args []string) error {
 			return describeErr(fmt.Sprintf("group %q", g), err)
 		}
 		printGroup(d)
+		if d.Type.Shared() {
+			ss, err := a.DescribeShares(ctx, g)
+			if err != nil {
+				return describeErr(fmt.Sprintf("group %q", g), err)
+			}
+			printShares(ss)
+		}
 		return nil
 	})
+}
+
+// printShares prints a shared group's ack state per partition: the floor
+// (every offset below is acked), records in flight (locked by a member),
+// waiting for redelivery, redeliveries and dead letters.
+func printShares(ss []client.ShareState) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nTOPIC\tPARTITION\tACK_FLOOR\tLOG_END\tIN_FLIGHT\tWAITING\tREDELIVERIES\tDEAD_LETTERS")
+	for _, s := range ss {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", s.Topic, s.Partition, s.Floor, s.LogEnd, s.InFlight,
+			s.Waiting, s.Redeliveries, s.DeadLetters)
+	}
+	tw.Flush()
 }
 
 func printGroup(d *client.GroupDescription) {
@@ -117,6 +137,9 @@ func printGroup(d *client.GroupDescription) {
 	slices.SortFunc(ps, func(x, y client.GroupPartition) int {
 		return cmp.Or(strings.Compare(x.Topic, y.Topic), cmp.Compare(x.Partition, y.Partition))
 	})
+	if len(ps) == 0 && d.Type.Shared() {
+		return // acked per record: the ack state follows
+	}
 	fmt.Fprintln(tw, "\nTOPIC\tPARTITION\tCOMMITTED\tLOG_END\tLAG\tMEMBER")
 	for _, p := range ps {
 		m := owner[client.TopicPartition{Topic: p.Topic, Partition: p.Partition}]

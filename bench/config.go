@@ -64,8 +64,15 @@ const (
 // Config describes one run. The zero value of a field means its default;
 // Messages and Duration are exclusive (neither: DefaultMessages).
 type Config struct {
-	Mode       Mode
-	Driver     Driver      // DriverRaw (default) or DriverClient; unused by ModeTCP and ModeRawlog
+	Mode   Mode
+	Driver Driver // DriverRaw (default) or DriverClient; unused by ModeTCP and ModeRawlog
+	// Type (consume only): read as Consumers members of a fresh consumer
+	// group of this subscription type (failover, exclusive, shared,
+	// key_shared) through client.Consumer; "": read partitions directly.
+	Type string
+	// ShareBatch: records a shared member acquires per Poll
+	// (DefaultShareBatch).
+	ShareBatch int
 	Server     string      // host:port of the broker (unused by ModeTCP and ModeRawlog)
 	SASL       client.SASL // authenticate every connection (server.sasl = scram)
 	Dir        string      // rawlog: where its files go (a fresh directory in it, removed after); "": the system's temp dir
@@ -113,6 +120,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Partitions, DefaultPartitions)
 	def(&c.Producers, DefaultProducers)
 	def(&c.Consumers, DefaultConsumers)
+	def(&c.ShareBatch, DefaultShareBatch)
 	def(&c.InFlight, DefaultInFlight)
 	def(&c.MsgSize, DefaultMsgSize)
 	def(&c.BatchBytes, DefaultBatchBytes)
@@ -134,6 +142,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: mode %q (want produce, consume, e2e, tcp or rawlog)", ErrConfig, c.Mode)
 	case c.Driver != DriverRaw && c.Driver != DriverClient:
 		return fmt.Errorf("%w: driver %q (want raw or client)", ErrConfig, c.Driver)
+	case c.Type != "" && c.Mode != ModeConsume:
+		return fmt.Errorf("%w: a subscription type applies to consume only", ErrConfig)
+	case c.Type != "" && c.Type != "failover" && c.Type != "exclusive" && c.Type != "shared" && c.Type != "key_shared":
+		return fmt.Errorf("%w: type %q (want failover, exclusive, shared or key_shared)", ErrConfig, c.Type)
 	case c.Messages > 0 && c.Duration > 0:
 		return fmt.Errorf("%w: give messages or duration, not both", ErrConfig)
 	case c.MsgSize < minMsgSize:

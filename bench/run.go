@@ -66,6 +66,9 @@ func newProduceDriver(ctx context.Context, cfg *Config, parts []proto.PartitionI
 }
 
 func newConsumeDriver(ctx context.Context, cfg *Config, parts []proto.PartitionInfo, from, end map[uint32]uint64, m *meter) (consumeDriver, error) {
+	if cfg.Type != "" {
+		return startGroupConsumers(ctx, cfg, from, end, m) // group.go
+	}
 	if cfg.Driver == DriverClient {
 		return startClientConsumers(ctx, cfg, parts, from, end, m)
 	}
@@ -160,7 +163,10 @@ func runConsume(ctx context.Context, cfg *Config, admin *client.Conn, parts []pr
 	elapsed := time.Since(start)
 	stop()
 	latencyOf := "fetch round trip"
-	if cfg.Driver == DriverClient {
+	switch {
+	case cfg.Type == "shared" || cfg.Type == "key_shared":
+		latencyOf = "bulk ack round trip"
+	case cfg.Driver == DriverClient || cfg.Type != "":
 		latencyOf = "poll call returning records"
 	}
 	return finish(cfg, m, m, elapsed, latencyOf), err

@@ -68,6 +68,11 @@ type ConsumerOptions struct {
 	// committing them, unless the member was lost).
 	OnAssigned func([]TopicPartition)
 	OnRevoked  func([]TopicPartition)
+	// ShareMaxRecords (shared subscriptions, group_share.go): records
+	// one Poll acquires at most per partition (500). Each acquisition and
+	// each ack waits for the coordinator's fsync, so larger is faster;
+	// the group's max_unacked bounds what all members hold together.
+	ShareMaxRecords int
 
 	MaxWait           time.Duration // 500 ms: how long a fetch waits for MinBytes
 	MinBytes          int           // 1
@@ -103,6 +108,9 @@ func (o ConsumerOptions) withDefaults() ConsumerOptions {
 	}
 	if o.SessionTimeout <= 0 {
 		o.SessionTimeout = 10 * time.Second
+	}
+	if o.ShareMaxRecords <= 0 {
+		o.ShareMaxRecords = 500
 	}
 	return o
 }

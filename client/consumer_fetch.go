@@ -24,6 +24,9 @@ type fetchOp struct {
 // ctx ends (then it returns ctx.Err()). Lost connections and retriable
 // errors are retried; other errors are returned and the positions stay.
 func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
+	if c.group != nil && c.opts.Subscription.Shared() {
+		return c.pollShared(ctx) // group_share.go
+	}
 	for {
 		if c.ctx.Err() != nil {
 			return nil, ErrConsumerClosed

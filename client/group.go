@@ -52,29 +52,43 @@ const (
 )
 
 func (s Subscription) wire() uint8 {
-	if s == SubscriptionExclusive {
+	switch s {
+	case SubscriptionExclusive:
 		return proto.GroupTypeExclusive
+	case SubscriptionShared:
+		return proto.GroupTypeShared
+	case SubscriptionKeyShared:
+		return proto.GroupTypeKeyShared
 	}
 	return proto.GroupTypeFailover
 }
 
 // String returns the Pulsar name.
 func (s Subscription) String() string {
-	if s == SubscriptionExclusive {
+	switch s {
+	case SubscriptionExclusive:
 		return "exclusive"
+	case SubscriptionShared:
+		return "shared"
+	case SubscriptionKeyShared:
+		return "key_shared"
 	}
 	return "failover"
 }
 
-// ParseSubscription parses "failover" or "exclusive".
+// ParseSubscription parses "failover", "exclusive", "shared" or "key_shared".
 func ParseSubscription(s string) (Subscription, error) {
 	switch s {
 	case "failover":
 		return SubscriptionFailover, nil
 	case "exclusive":
 		return SubscriptionExclusive, nil
+	case "shared":
+		return SubscriptionShared, nil
+	case "key_shared":
+		return SubscriptionKeyShared, nil
 	}
-	return 0, fmt.Errorf("client: subscription %q: want failover or exclusive", s)
+	return 0, fmt.Errorf("client: subscription %q: want failover, exclusive, shared or key_shared", s)
 }
 
 // TopicPartition names one partition.

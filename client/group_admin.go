@@ -43,8 +43,13 @@ type ResetChange struct {
 }
 
 func subscriptionOf(t uint8) Subscription {
-	if t == proto.GroupTypeExclusive {
+	switch t {
+	case proto.GroupTypeExclusive:
 		return SubscriptionExclusive
+	case proto.GroupTypeShared:
+		return SubscriptionShared
+	case proto.GroupTypeKeyShared:
+		return SubscriptionKeyShared
 	}
 	return SubscriptionFailover
 }

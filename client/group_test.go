@@ -153,8 +153,8 @@ func TestGroupSubscribeExclusiveRefused(t *testing.T) {
 	if err := c2.Subscribe(testCtx(t), "orders"); err != nil {
 		t.Fatalf("after the holder closed (left): %v", err)
 	}
-	if _, err := client.ParseSubscription("shared"); err == nil {
-		t.Fatal("ParseSubscription(shared) accepted")
+	if _, err := client.ParseSubscription("round_robin"); err == nil {
+		t.Fatal("ParseSubscription(round_robin) accepted")
 	}
 }
 

@@ -32,6 +32,9 @@ type Record struct {
 	Key       []byte // nil: a null key (partitioned sticky round robin)
 	Value     []byte // nil: a null value
 	Headers   []Header
+	// Deliveries is how many times a shared subscription has handed this
+	// record out, this time included (1: the first); 0 elsewhere.
+	Deliveries int
 }
 
 // Result is the outcome of producing one record: where it was stored, or

@@ -1,6 +1,30 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Backoff is a list of delays, written "1s,5s,30s" ("" is none).
+type Backoff []time.Duration
+
+// UnmarshalText parses a comma-separated list of durations.
+func (b *Backoff) UnmarshalText(text []byte) error {
+	*b = nil
+	s := strings.TrimSpace(string(text))
+	if s == "" {
+		return nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("backoff %q: %w", s, err)
+		}
+		*b = append(*b, d)
+	}
+	return nil
+}
 
 // GroupsConfig is the [groups] table: the consumer-group coordinator and
 // its internal log (__consumer_offsets).
@@ -20,6 +44,24 @@ type GroupsConfig struct {
 	// MaxLagSeries bounds the (group, topic, partition) series of
 	// committed offset and lag exported to /metrics.
 	MaxLagSeries int `toml:"max_lag_series"`
+
+	// Shared and key_shared subscriptions.
+	// AckTimeout: the lock of a record handed to a member; unacked after
+	// it, the record is delivered again.
+	AckTimeout time.Duration `toml:"ack_timeout"`
+	// MaxUnacked: the in-flight window per (group, partition): no record
+	// at or past the ack floor + MaxUnacked is handed out.
+	MaxUnacked int `toml:"max_unacked"`
+	// MaxDeliveries: a record delivered this many times and released
+	// again goes to the dead-letter topic <topic>.dlq; 0: never.
+	MaxDeliveries int `toml:"max_deliveries"`
+	// RedeliveryBackoff: the delay before the n-th redelivery of a record
+	// nacked without a delay or whose lock expired (the last entry
+	// repeats); empty: at once.
+	RedeliveryBackoff Backoff `toml:"redelivery_backoff"`
+	// MaxDelay caps delayed delivery (a record is handed out no later than
+	// its append time + MaxDelay); delayed records pin the ack floor.
+	MaxDelay time.Duration `toml:"max_delay"`
 }
 
 // Limits on [groups] settings.
@@ -33,6 +75,7 @@ func defaultGroups() GroupsConfig {
 		Partitions: 8, MinSessionTimeout: time.Second, MaxSessionTimeout: 5 * time.Minute,
 		HeartbeatInterval: 3 * time.Second, MaxGroups: 100_000, MaxMembers: 1000,
 		CompactBytes: 16 * mib, MaxLagSeries: 1000,
+		AckTimeout: 30 * time.Second, MaxUnacked: 10_000, MaxDeliveries: 5, MaxDelay: time.Hour,
 	}
 }
 
@@ -48,4 +91,11 @@ func (g GroupsConfig) validate(ck *checker) {
 	ck.check(g.MaxMembers >= 1, "groups.max_members", g.MaxMembers, "must be at least 1")
 	ck.check(g.CompactBytes >= 64*kib, "groups.compact_bytes", g.CompactBytes, "must be at least 65536")
 	ck.check(g.MaxLagSeries >= 0, "groups.max_lag_series", g.MaxLagSeries, "must be at least 0")
+	ck.check(g.AckTimeout >= 10*time.Millisecond, "groups.ack_timeout", g.AckTimeout, "must be at least 10ms")
+	ck.check(g.MaxUnacked >= 1 && g.MaxUnacked <= 1<<24, "groups.max_unacked", g.MaxUnacked, "must be 1..16777216")
+	ck.check(g.MaxDeliveries >= 0 && g.MaxDeliveries <= 65535, "groups.max_deliveries", g.MaxDeliveries, "must be 0..65535")
+	ck.check(g.MaxDelay >= 0, "groups.max_delay", g.MaxDelay, "must be at least 0")
+	for _, d := range g.RedeliveryBackoff {
+		ck.check(d >= 0, "groups.redelivery_backoff", d, "entries must be at least 0")
+	}
 }

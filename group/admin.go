@@ -123,6 +123,11 @@ func (c *Coordinator) Delete(name string) error {
 	for tp := range g.commits {
 		c.markCommit(g, tp)
 	}
+	if g.shares != nil {
+		for tp := range g.shares.trackers {
+			c.markShare(g, tp) // a tombstone: the group is gone
+		}
+	}
 	delete(c.groups, name)
 	c.markGroup(g)
 	return nil

@@ -14,6 +14,8 @@ func (c *Coordinator) rebalance(g *group) {
 	switch g.typ {
 	case TypeExclusive:
 		targets = c.assignExclusive(g, ids)
+	case TypeShared, TypeKeyShared:
+		targets = map[string]map[TopicPartition]struct{}{} // nobody owns: trackers share
 	default:
 		targets = c.assignFailover(g, ids)
 	}
@@ -181,6 +183,14 @@ func (c *Coordinator) topicChanged(topic string) {
 			if tp.Topic == topic && tp.Partition >= n {
 				delete(g.commits, tp)
 				c.markCommit(g, tp)
+			}
+		}
+		if g.shares != nil {
+			for tp := range g.shares.trackers {
+				if tp.Topic == topic && tp.Partition >= n {
+					delete(g.shares.trackers, tp)
+					c.markShare(g, tp)
+				}
 			}
 		}
 		subscribed := false

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ringmq/ringmq/group/ack"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -23,10 +24,17 @@ type Coordinator struct {
 	dirtyGroups  map[string]struct{}
 	dirtyMembers map[memberKey]struct{}
 	dirtyCommits map[commitKey]struct{}
+	// dirtyShares: trackers with state to log (or deleted: a tombstone).
+	dirtyShares map[shareKey]struct{}
+	// wall is the latest wall-clock time a share input carried (for
+	// releases by Leave and Tick, which take the monotonic time).
+	wall time.Time
 
-	records   []Record
-	handedOut bool
-	counters  Counters
+	readyTrackers []*ack.Tracker
+	deadLetters   []ShareDeadLetter
+	records       []Record
+	handedOut     bool
+	counters      Counters
 }
 
 type memberKey struct{ group, member string }
@@ -49,6 +57,8 @@ type group struct {
 	// stepEpoch is the epoch drawn for the input being handled (0: none
 	// yet), so one input moves the epoch at most once.
 	stepEpoch uint32
+	// shares: shared and key_shared groups' ack trackers (share.go).
+	shares *shareState
 }
 
 type member struct {
@@ -76,6 +86,7 @@ func New(cfg Config) *Coordinator {
 		dirtyGroups:  map[string]struct{}{},
 		dirtyMembers: map[memberKey]struct{}{},
 		dirtyCommits: map[commitKey]struct{}{},
+		dirtyShares:  map[shareKey]struct{}{},
 	}
 }
 
@@ -155,7 +166,7 @@ func (c *Coordinator) Join(now time.Duration, req JoinRequest) (Assignment, erro
 		g.typ = req.Type
 	}
 	c.rebalance(g)
-	return c.assignment(m), nil
+	return c.answer(g, m), nil
 }
 
 func memberID(clientID string, epoch uint32) string {
@@ -266,7 +277,7 @@ func (c *Coordinator) Heartbeat(now time.Duration, req HeartbeatRequest) (Assign
 		m.epoch = g.step()
 		c.grantFree(g)
 	}
-	return c.assignment(m), nil
+	return c.answer(g, m), nil
 }
 
 func (c *Coordinator) lookup(name, id string) (*group, *member, error) {
@@ -334,6 +345,7 @@ func (c *Coordinator) remove(g *group, m *member) {
 	for tp := range m.owned {
 		delete(g.owner, tp)
 	}
+	c.shareLeft(g, m.id, c.wall)
 	delete(g.members, m.id)
 	c.markMember(g, m.id)
 }
@@ -343,6 +355,16 @@ func (c *Coordinator) release(g *group, m *member, tp TopicPartition) {
 	delete(m.owned, tp)
 	delete(g.owner, tp)
 	c.markMember(g, m.id)
+}
+
+// answer is a member's assignment; a shared group's member is assigned
+// every partition of its topics.
+func (c *Coordinator) answer(g *group, m *member) Assignment {
+	a := c.assignment(m)
+	if g.typ.shared() {
+		a.Assigned = c.sharedAssignment(m)
+	}
+	return a
 }
 
 func (c *Coordinator) assignment(m *member) Assignment {

@@ -22,7 +22,7 @@ func TestJoinValidation(t *testing.T) {
 		{"no topics", func(r *JoinRequest) { r.Topics = nil }, ErrInvalidRequest},
 		{"bad topic", func(r *JoinRequest) { r.Topics = []string{"t", "x y"} }, ErrInvalidTopic},
 		{"type 0", func(r *JoinRequest) { r.Type = 0 }, ErrInvalidRequest},
-		{"type shared (not yet)", func(r *JoinRequest) { r.Type = 3 }, ErrInvalidRequest},
+		{"unknown type", func(r *JoinRequest) { r.Type = 5 }, ErrInvalidRequest},
 		{"session too short", func(r *JoinRequest) { r.SessionTimeout = time.Millisecond }, ErrInvalidRequest},
 		{"session too long", func(r *JoinRequest) { r.SessionTimeout = time.Hour }, ErrInvalidRequest},
 		{"client id too long", func(r *JoinRequest) { r.ClientID = strings.Repeat("x", MaxClientIDLen+1) }, ErrInvalidRequest},

@@ -86,7 +86,7 @@
 //	     0    4 length    bytes after the crc field (>= 3)
 //	     4    4 crc32c    Castagnoli over those length bytes
 //	     8    1 version   recordVersion = 1
-//	     9    1 kind      1 group, 2 member, 3 commit (4 reserved: shared ack state)
+//	     9    1 kind      1 group, 2 member, 3 commit, 4 ack
 //	    10    1 flags     bit 0: tombstone (no value fields)
 //	    11    … key, then value: uvarints; strings as uvarint length + bytes
 //
@@ -96,22 +96,32 @@
 //	                                     n × topic, n × (topic, partition, since),
 //	                                     n × (topic, partition)   [target]
 //	commit  group, topic, partition      offset, metadata
+//	ack     group, topic, partition      uvarint length + group/ack frames (snapshot or deltas)
 //
-// Compact keeps the last record per key (Record.Key); Restore rebuilds the
+// Compact keeps the last record per key (Record.Key), but of an ack key
+// every record from its last snapshot on; Restore rebuilds the
 // coordinator from the log, and Records returns the state as the records a
 // compacted log would hold. Liveness is not persisted: restored members
 // get a full session timeout to heartbeat again.
 //
-// # Shared and key_shared (issue 12)
+// # Shared and key_shared (share.go)
 //
-// They fit as two more Types and one more record kind. Their members
-// share partitions instead of owning them, so for those types the owner
-// map and the target stay empty and each member's target is "every
-// partition of its topics" (shared) or a hash range of keys (key_shared,
-// kept in the member record's target as ranges). What fences them is not
-// ownership but the per-partition ack state: a floor plus a Roaring bitmap
-// of done offsets above it, in-flight locks with deadlines and delivery
-// counts, in records of kind 4 keyed by (group, topic, partition) and
-// compacted like commits. CanCommit becomes an ack check against the lock
-// holder, and Tick also expires locks.
+// Two more Types and one more record kind. Their members share partitions
+// instead of owning them: the owner map and targets stay empty, and every
+// member is assigned every partition of its topics (key_shared splits keys
+// inside the tracker, not partitions). Per (group, partition) an
+// ack.Tracker decides hand-outs and acks:
+//
+//	ShareAcquire(wall, group, member, epoch, tp, max, logStart, logEnd, src)
+//	ShareAcknowledge(wall, group, member, epoch, ShareAck)   accept, accept up to, release, reject
+//	ExpireShares(wall) / NextShareDeadline                    lock expiry
+//	DeadLettered(group, tp, offset)                           a dead letter is appended
+//	ShareStats / ShareStart / ShareFloors                     describe; the driver's Meta window
+//
+// fenced by member id and epoch. A member that leaves or times out
+// releases its records at once. Each tracker's Ready frames go out as an
+// ack record in the coordinator's Ready (same group commit), its dead
+// letters in Ready.DeadLetters; wall is the wall-clock time (delivery
+// times and lock deadlines are absolute), distinct from the monotonic now
+// of sessions.
 package group

@@ -16,6 +16,9 @@ var (
 	ErrGroupActive      = errors.New("group: group has active members")
 	ErrTooManyGroups    = errors.New("group: too many groups")
 	ErrTooManyMembers   = errors.New("group: too many members in the group")
+	// ErrNotHeld: an ack, nack or reject of a record the member does not
+	// hold (never handed to it, or acquired by another member since).
+	ErrNotHeld = errors.New("group: record not held by this member")
 )
 
 // Record decoding. ErrTruncated marks a frame cut short (a torn tail: the

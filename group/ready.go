@@ -13,11 +13,14 @@ import (
 // Ready, then call Advance. Records belong to the coordinator until Advance.
 type Ready struct {
 	Records []Record
+	// DeadLetters are records of shared subscriptions to append to their
+	// dead-letter topic; confirm each with DeadLettered once durable.
+	DeadLetters []ShareDeadLetter
 }
 
 // HasReady reports whether there are records to persist.
 func (c *Coordinator) HasReady() bool {
-	return len(c.dirtyGroups)+len(c.dirtyMembers)+len(c.dirtyCommits) > 0
+	return len(c.dirtyGroups)+len(c.dirtyMembers)+len(c.dirtyCommits)+len(c.dirtyShares) > 0
 }
 
 // Ready returns the records of every key changed since the last Ready,
@@ -43,11 +46,12 @@ func (c *Coordinator) Ready() Ready {
 	}) {
 		recs = append(recs, c.commitRecord(k))
 	}
+	recs = c.shareReady(recs)
 	clear(c.dirtyGroups)
 	clear(c.dirtyMembers)
 	clear(c.dirtyCommits)
 	c.records = recs
-	return Ready{Records: recs}
+	return Ready{Records: recs, DeadLetters: c.deadLetters}
 }
 
 // Advance tells the coordinator the last Ready's records are durable.
@@ -56,6 +60,7 @@ func (c *Coordinator) Advance() {
 		panic("BUG: group: Advance without Ready")
 	}
 	c.handedOut = false
+	c.shareAdvance()
 	clear(c.records)
 	c.records = c.records[:0]
 }
@@ -119,21 +124,32 @@ func (c *Coordinator) Records() []Record {
 			recs = append(recs, c.commitRecord(commitKey{name, tp}))
 		}
 	}
-	return recs
+	return c.shareRecords(recs, names)
 }
 
 // Compact keeps the last record of each key, in the order of their last
-// appearance. Tombstones are dropped too when the records are the whole
-// log from its start (nothing older can be revived); otherwise they stay.
+// appearance; of an ack key it keeps the records from its last snapshot
+// (or tombstone) on, in order. Tombstones are dropped too when the records
+// are the whole log from its start (nothing older can be revived);
+// otherwise they stay.
 func Compact(records []Record, wholeLog bool) []Record {
 	last := make(map[string]int, len(records))
 	for i := range records {
-		last[records[i].Key()] = i
+		r := &records[i]
+		if r.Kind == KindAck && !r.Tombstone && !isSnapshot(r.Frames) {
+			if _, ok := last[r.Key()]; ok {
+				continue // a delta: its key's last snapshot stays the start
+			}
+		}
+		last[r.Key()] = i
 	}
 	out := make([]Record, 0, len(last))
 	for i := range records {
-		if last[records[i].Key()] == i && !(wholeLog && records[i].Tombstone) {
-			out = append(out, records[i])
+		r := &records[i]
+		from := last[r.Key()]
+		keep := from == i || r.Kind == KindAck && i > from
+		if keep && !(wholeLog && r.Tombstone) {
+			out = append(out, *r)
 		}
 	}
 	return out
@@ -158,6 +174,9 @@ func Restore(cfg Config, topics map[string]uint32, records []Record, now time.Du
 				return nil, err
 			}
 		}
+	}
+	if err := c.restoreShares(live); err != nil {
+		return nil, err
 	}
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("%w: restored state: %v", ErrCorrupt, err)

@@ -16,7 +16,7 @@ const (
 	KindGroup  RecordKind = 1 // key: group
 	KindMember RecordKind = 2 // key: group, member id
 	KindCommit RecordKind = 3 // key: group, topic, partition
-	// 4 is reserved for the ack state of shared subscriptions (issue 12).
+	KindAck    RecordKind = 4 // key: group, topic, partition (frames of group/ack)
 )
 
 func (k RecordKind) String() string {
@@ -27,6 +27,8 @@ func (k RecordKind) String() string {
 		return "member"
 	case KindCommit:
 		return "commit"
+	case KindAck:
+		return "ack"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -45,6 +47,10 @@ type Record struct {
 	// KindCommit (TopicPartition is part of the key).
 	TopicPartition TopicPartition
 	Commit         Commit
+	// KindAck (TopicPartition is part of the key): group/ack frames, a
+	// snapshot or deltas. Unlike the others an ack key's records add up:
+	// Compact keeps them from the key's last snapshot on.
+	Frames []byte
 }
 
 // MemberRecord is a member's persisted state; everything but its liveness.
@@ -73,7 +79,7 @@ func (r *Record) Key() string {
 	switch r.Kind {
 	case KindMember:
 		b = appendString(b, r.Member.ID)
-	case KindCommit:
+	case KindCommit, KindAck:
 		b = appendString(b, r.TopicPartition.Topic)
 		b = binary.AppendUvarint(b, uint64(r.TopicPartition.Partition))
 	}
@@ -115,6 +121,13 @@ func AppendRecord(dst []byte, r *Record) []byte {
 		if !r.Tombstone {
 			dst = binary.AppendUvarint(dst, r.Commit.Offset)
 			dst = appendString(dst, r.Commit.Metadata)
+		}
+	case KindAck:
+		dst = appendString(dst, r.TopicPartition.Topic)
+		dst = binary.AppendUvarint(dst, uint64(r.TopicPartition.Partition))
+		if !r.Tombstone {
+			dst = binary.AppendUvarint(dst, uint64(len(r.Frames)))
+			dst = append(dst, r.Frames...)
 		}
 	}
 	payload := dst[start+frameHeaderSize:]
@@ -209,6 +222,14 @@ func (rd *reader) record(r *Record) {
 		if !r.Tombstone {
 			r.Commit.Offset = rd.uvarint(math.MaxUint64, "offset")
 			r.Commit.Metadata = rd.string(MaxMetadataLen, "metadata")
+		}
+	case KindAck:
+		r.TopicPartition = rd.tp()
+		if !r.Tombstone {
+			r.Frames = []byte(rd.string(MaxRecordSize, "ack frames"))
+			if rd.err == nil && len(r.Frames) == 0 {
+				rd.fail("empty ack frames")
+			}
 		}
 	default:
 		rd.fail("kind %d", r.Kind)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringmq/ringmq/group/ack"
 	"github.com/ringmq/ringmq/proto"
 )
 
@@ -35,7 +36,28 @@ func goldenLog() []Record {
 		{Kind: KindMember, Tombstone: true, Group: "orders-app", Member: MemberRecord{ID: "svc-b#5"}},
 		{Kind: KindCommit, Tombstone: true, Group: "audit", TopicPartition: TopicPartition{"audit.log", 0}},
 		{Kind: KindGroup, Tombstone: true, Group: "old"},
+		{Kind: KindGroup, Group: "workers", Type: TypeShared, Epoch: 3},
+		{Kind: KindAck, Group: "workers", TopicPartition: TopicPartition{"jobs", 1}, Frames: goldenAckFrames()},
+		{Kind: KindAck, Tombstone: true, Group: "workers", TopicPartition: TopicPartition{"jobs", 0}},
 	}
+}
+
+// goldenAckFrames is an ack tracker's first Ready (a snapshot at floor
+// 100) and a delta: offsets 100-102 acquired, 100 done.
+func goldenAckFrames() []byte {
+	tr, err := ack.New(ack.Config{Topic: "jobs", Partition: 1, AckTimeout: time.Second, MaxUnacked: 16}, 100)
+	if err != nil {
+		panic(err)
+	}
+	frames := append([]byte(nil), tr.Ready().Log...)
+	tr.Advance()
+	if _, err := tr.Acquire(nil, 1, time.Unix(1_700_000_000, 0), 3, 110, nil); err != nil {
+		panic(err)
+	}
+	if err := tr.Ack(1, 100); err != nil {
+		panic(err)
+	}
+	return append(frames, tr.Ready().Log...)
 }
 
 // TestGolden checks that the current code writes exactly the checked-in

@@ -14,7 +14,12 @@ const (
 	TypeFailover Type = 1
 	// TypeExclusive lets one member at a time hold every partition.
 	TypeExclusive Type = 2
-	// 3 (shared) and 4 (key_shared) are reserved for issue 12.
+	// TypeShared hands the records of every partition to all members,
+	// each record to one member at a time under an ack lock.
+	TypeShared Type = 3
+	// TypeKeyShared is shared, but all records of a key go to one member
+	// while it lives (per-key order).
+	TypeKeyShared Type = 4
 )
 
 // String returns the type's Pulsar name.
@@ -24,6 +29,10 @@ func (t Type) String() string {
 		return "failover"
 	case TypeExclusive:
 		return "exclusive"
+	case TypeShared:
+		return "shared"
+	case TypeKeyShared:
+		return "key_shared"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -35,11 +44,15 @@ func ParseType(s string) (Type, error) {
 		return TypeFailover, nil
 	case "exclusive":
 		return TypeExclusive, nil
+	case "shared":
+		return TypeShared, nil
+	case "key_shared":
+		return TypeKeyShared, nil
 	}
-	return 0, fmt.Errorf("%w: subscription type %q (want failover or exclusive)", ErrInvalidRequest, s)
+	return 0, fmt.Errorf("%w: subscription type %q (want failover, exclusive, shared or key_shared)", ErrInvalidRequest, s)
 }
 
-func (t Type) valid() bool { return t == TypeFailover || t == TypeExclusive }
+func (t Type) valid() bool { return t >= TypeFailover && t <= TypeKeyShared }
 
 // TopicPartition names one partition.
 type TopicPartition struct {
@@ -112,6 +125,8 @@ type Config struct {
 	MaxMembers int
 	// MaxTopicsPerMember bounds one member's subscription (default 1,000).
 	MaxTopicsPerMember int
+	// Share is the policy of shared and key_shared subscriptions.
+	Share ShareConfig
 }
 
 // Limits on strings a client hands in; they end up in records.
@@ -143,5 +158,6 @@ func (c Config) withDefaults() Config {
 	if c.MaxTopicsPerMember <= 0 {
 		c.MaxTopicsPerMember = 1000
 	}
+	c.Share = c.Share.withDefaults()
 	return c
 }

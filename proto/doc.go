@@ -96,6 +96,13 @@
 //	25 DeleteGroup   group → error u16, message
 //	26 ResetOffsets  group, topic, dry_run bool, [partition u32, offset u64]
 //	                 → error u16, message, [partition u32, had bool, from u64, to u64]
+//	30 ShareAcquire  group, member_id, member_epoch u32, topic, partition u32, max_records u32
+//	                 → error u16, message, ack_timeout_ms u32, [start u64, end u64, deliveries u32]
+//	31 ShareAck      group, member_id, member_epoch u32, topic, partition u32,
+//	                   [op u8, start u64, end u64, delay_ms u32, reason]
+//	                 → error u16, message, [error u16] (one per ack)
+//	32 ShareDescribe group → error u16, message, [topic, partition u32, floor u64,
+//	                   log_end u64, in_flight u32, waiting u32, redeliveries u64, dead_letters u64]
 //
 // The record batch layout is documented in batch.go and record.go: it is
 // Kafka's RecordBatch v2 byte for byte, big-endian unlike the frames around

@@ -80,6 +80,9 @@ const (
 
 	// Replication data path (60-61).
 	UnknownLeaderEpoch ErrorCode = 60
+
+	// Shared subscriptions (65-69).
+	RecordNotHeld ErrorCode = 65
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -152,6 +155,7 @@ var errorTable = [...]errorInfo{
 	GroupAuthorizationFailed:   {"GROUP_AUTHORIZATION_FAILED", "the principal is not allowed this operation on the group", false},
 	ClusterAuthorizationFailed: {"CLUSTER_AUTHORIZATION_FAILED", "the principal is not allowed this operation on the cluster", false},
 	UnknownLeaderEpoch:         {"UNKNOWN_LEADER_EPOCH", "the leader has not reached this leader epoch yet; retry", true},
+	RecordNotHeld:              {"RECORD_NOT_HELD", "the member does not hold the record (its lock expired and another member acquired it, or it was never handed to it)", false},
 }
 
 // Known reports whether c is in this version's table (which has gaps:

@@ -43,6 +43,7 @@ func TestErrorCodeNumbersNeverChange(t *testing.T) {
 		{TopicAuthorizationFailed, 77, "TOPIC_AUTHORIZATION_FAILED"}, {GroupAuthorizationFailed, 78, "GROUP_AUTHORIZATION_FAILED"},
 		{ClusterAuthorizationFailed, 79, "CLUSTER_AUTHORIZATION_FAILED"},
 		{UnknownLeaderEpoch, 60, "UNKNOWN_LEADER_EPOCH"},
+		{RecordNotHeld, 65, "RECORD_NOT_HELD"},
 	}
 	known := 0
 	for c := range errorTable {

@@ -52,6 +52,10 @@ const (
 	maxAPIKey = APIACLs
 	// Replication, internal to the cluster (29 reserved).
 	APIReplicaFetch APIKey = 28
+	// Shared subscriptions (30-34).
+	APIShareAcquire  APIKey = 30
+	APIShareAck      APIKey = 31
+	APIShareDescribe APIKey = 32
 )
 
 var apiNames = [...]string{
@@ -87,6 +91,9 @@ var apiNames = [...]string{
 	APIListUsers:        "ListUsers",
 	APIACLs:             "ACLs",
 	APIReplicaFetch:     "ReplicaFetch",
+	APIShareAcquire:     "ShareAcquire",
+	APIShareAck:         "ShareAck",
+	APIShareDescribe:    "ShareDescribe",
 }
 
 // String is the API's name, e.g. "Produce".

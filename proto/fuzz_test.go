@@ -404,3 +404,9 @@ func FuzzListUsersRequest(f *testing.F)         { fuzzMessage(f, "ListUsersReque
 func FuzzListUsersResponse(f *testing.F)        { fuzzMessage(f, "ListUsersResponse") }
 func FuzzACLsRequest(f *testing.F)              { fuzzMessage(f, "ACLsRequest") }
 func FuzzACLsResponse(f *testing.F)             { fuzzMessage(f, "ACLsResponse") }
+func FuzzShareAcquireRequest(f *testing.F)      { fuzzMessage(f, "ShareAcquireRequest") }
+func FuzzShareAcquireResponse(f *testing.F)     { fuzzMessage(f, "ShareAcquireResponse") }
+func FuzzShareAckRequest(f *testing.F)          { fuzzMessage(f, "ShareAckRequest") }
+func FuzzShareAckResponse(f *testing.F)         { fuzzMessage(f, "ShareAckResponse") }
+func FuzzShareDescribeRequest(f *testing.F)     { fuzzMessage(f, "ShareDescribeRequest") }
+func FuzzShareDescribeResponse(f *testing.F)    { fuzzMessage(f, "ShareDescribeResponse") }

@@ -45,6 +45,7 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"SaslHandshakeRequest":   APISaslHandshake, "SaslAuthenticateRequest": APISaslAuthenticate,
 		"AlterUserRequest": APIAlterUser, "ListUsersRequest": APIListUsers, "ACLsRequest": APIACLs,
 		"ReplicaFetchRequest": APIReplicaFetch,
+		"ShareAcquireRequest": APIShareAcquire, "ShareAckRequest": APIShareAck, "ShareDescribeRequest": APIShareDescribe,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {

@@ -28,7 +28,8 @@ func msgTypes() []msgType {
 	all = append(all, clusterMsgTypes()...)
 	all = append(all, groupMsgTypes()...)
 	all = append(all, securityMsgTypes()...)
-	return append(all, replicaMsgTypes()...)
+	all = append(all, replicaMsgTypes()...)
+	return append(all, shareMsgTypes()...)
 }
 
 func adminMsgTypes() []msgType {

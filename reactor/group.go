@@ -67,6 +67,12 @@ type groupDriver struct {
 
 	replies  []groupReply
 	lastMeta time.Time
+
+	// Shared subscriptions: the records' Meta per partition, and the
+	// goroutines that read them (group_share_meta.go).
+	windows map[group.TopicPartition]*metaWindow
+	meta    *metaReaders
+	dlq     *dlqWorker // group_share_dlq.go
 }
 
 type groupPartition struct {
@@ -108,6 +114,7 @@ func (s *Server) groupConfig() group.Config {
 	return group.Config{
 		MinSessionTimeout: g.MinSessionTimeout, MaxSessionTimeout: g.MaxSessionTimeout,
 		HeartbeatInterval: g.HeartbeatInterval, MaxGroups: g.MaxGroups, MaxMembers: g.MaxMembers,
+		Share: s.shareConfig(),
 	}
 }
 
@@ -116,7 +123,9 @@ func (s *Server) groupConfig() group.Config {
 func (s *Server) openGroups() error {
 	d := &groupDriver{s: s, ch: make(chan groupJob, groupQueueLen), done: make(chan struct{}),
 		cfg: s.groupConfig(), epoch: time.Now(), lag: newLagSeries(s.cfg.Groups.MaxLagSeries),
-		fence: newFenceTable(s.cfg.Groups.Partitions)}
+		fence:   newFenceTable(s.cfg.Groups.Partitions),
+		windows: map[group.TopicPartition]*metaWindow{}, meta: newMetaReaders()}
+	d.dlq = newDLQWorker(d)
 	d.topics = s.topics.Load()
 	if s.clustered() {
 		for p := 0; p < s.cfg.Groups.Partitions; p++ {
@@ -232,6 +241,7 @@ func (d *groupDriver) topicDeleted(name string) {
 func (d *groupDriver) run() {
 	defer close(d.done)
 	defer d.close()
+	defer d.meta.stop()
 	timer := time.NewTimer(groupMetaEvery)
 	defer timer.Stop()
 	var jobs []groupJob
@@ -256,6 +266,10 @@ func (d *groupDriver) run() {
 				}
 			}
 		case <-timer.C:
+		case r := <-d.meta.ch:
+			d.addMetas(r)
+		case dd := <-d.dlq.done:
+			d.deadLettered(dd)
 		}
 		d.turn(jobs)
 		timer.Reset(d.sleep())
@@ -272,7 +286,7 @@ func (d *groupDriver) sleep() time.Duration {
 			wait = at - now
 		}
 	}
-	return max(wait, time.Millisecond)
+	return max(d.shareSleep(wait), time.Millisecond)
 }
 
 func (d *groupDriver) turn(jobs []groupJob) {
@@ -286,6 +300,7 @@ func (d *groupDriver) turn(jobs []groupJob) {
 			gp.c.Tick(now)
 		}
 	}
+	d.expireShares()
 	var deletions []chan struct{}
 	for _, j := range jobs {
 		if j.done != nil {
@@ -297,6 +312,7 @@ func (d *groupDriver) turn(jobs []groupJob) {
 		}
 		d.handle(j, now)
 	}
+	d.trimWindows()
 	failed := d.persistAll()
 	for _, gp := range d.parts {
 		d.fence.apply(gp.fenced)
@@ -378,6 +394,7 @@ func (d *groupDriver) persist(gp *groupPartition) error {
 		return err
 	}
 	gp.fenced = fenceUpdates(gp.fenced, rd.Records)
+	d.dlq.post(rd.DeadLetters) // copied: durable now, appended by the worker
 	gp.c.Advance()
 	if gp.log.needsCompaction(d.s.cfg.Groups.CompactBytes) {
 		if err := gp.log.compact(gp.c.Records()); err != nil {

@@ -89,7 +89,7 @@ func (d *groupDriver) dispatch(j groupJob, now time.Duration) (part int, code pr
 		}
 		return d.listGroups(&req)
 	}
-	return -1, proto.UnsupportedAPI, nil
+	return d.dispatchShare(j)
 }
 
 func partID(gp *groupPartition) int {

@@ -125,7 +125,7 @@ func (r *Reactor) dispatch(q *request) {
 		r.handleRaftMessages(q, body)
 	case proto.APIOffsetCommit, proto.APIOffsetFetch, proto.APIListGroups, proto.APIJoinGroup,
 		proto.APIHeartbeat, proto.APILeaveGroup, proto.APIDescribeGroup, proto.APIDeleteGroup,
-		proto.APIResetOffsets:
+		proto.APIResetOffsets, proto.APIShareAcquire, proto.APIShareAck, proto.APIShareDescribe:
 		r.postGroup(q, body)
 	case proto.APISaslHandshake:
 		r.handleSaslHandshake(q, body)
