@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/ringmq
 PKGS    := ./...
 
-.PHONY: all build run cluster test test-shutdown vet fmt-check fuzz-seeds bench clean partitions-10k
+.PHONY: all build run cluster test test-shutdown vet fmt-check fuzz-seeds bench clean partitions-10k chaos
 
 all: build
 
@@ -61,6 +61,16 @@ partitions-10k:
 # of shutdown times.
 test-shutdown:
 	RINGMQ_SHUTDOWN_TRIALS=20 $(GO) test -count=1 -v -run TestSigtermUnderLoad ./e2e/
+
+# make chaos: the fault-injection harness (e2e/chaos; DESIGN.md §17.1)
+# for CHAOS_DURATION (5 minutes) with every fault kind; CHAOS_SEED=N
+# replays a schedule; it ends with one summary line ("chaos: ... acked, 0
+# lost, ..."). Needs root and /dev/fuse. make test runs a 40 s version.
+CHAOS_DURATION ?= 5m
+CHAOS_SEED     ?=
+
+chaos:
+	CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -v -timeout 60m -run '^TestChaos$$' ./e2e/chaos/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
