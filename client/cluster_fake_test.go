@@ -129,7 +129,7 @@ func (fc *fakeCluster) handle(id uint32, c *fakeConn, h proto.RequestHeader, bod
 		if fc.creates.Add(1) <= fc.createRefusals {
 			r.Error, r.Message = proto.ControllerNotAvailable, "no controller leader yet"
 		} else if req.ReplicationFactor > 1 {
-			r.Error, r.Message = proto.InvalidReplicationFactor, "replication factor 3: replication is not built yet; use 1"
+			r.Error, r.Message = proto.InvalidReplicationFactor, "replication factor 3 > 1 live brokers"
 		}
 		resp = r
 	default:

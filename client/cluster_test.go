@@ -395,7 +395,7 @@ func TestAdminCreateTopicWaitsForController(t *testing.T) {
 		t.Errorf("%d create requests, want 3", n)
 	}
 	err := a.CreateTopicReplicated(testCtx(t), "t3", 3, 3, nil)
-	if !errors.Is(err, proto.InvalidReplicationFactor) || !strings.Contains(err.Error(), "replication is not built yet") {
+	if !errors.Is(err, proto.InvalidReplicationFactor) || !strings.Contains(err.Error(), "replication factor 3 > 1 live brokers") {
 		t.Errorf("CreateTopic with 3 replicas: %v", err)
 	}
 }

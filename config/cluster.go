@@ -19,6 +19,7 @@ type ClusterConfig struct {
 	MinInsyncReplicas   int           `toml:"min_insync_replicas"`
 	SessionTimeout      time.Duration `toml:"session_timeout"`
 	ElectionTimeout     time.Duration `toml:"election_timeout"`
+	ReplicaLagTime      time.Duration `toml:"replica_lag_time"`
 	AutoPreferredLeader bool          `toml:"auto_preferred_leader"`
 }
 
@@ -41,6 +42,8 @@ const (
 	maxElectionTimeout = time.Minute
 	maxSessionTimeout  = 10 * time.Minute
 	maxReplication     = 16
+	minReplicaLagTime  = 100 * time.Millisecond
+	maxReplicaLagTime  = 10 * time.Minute
 )
 
 // ParsePeer parses "ID@HOST:PORT": ID at least 1, a host and a port from
@@ -144,4 +147,6 @@ func (c ClusterConfig) validate(ck *checker) {
 		c.SessionTimeout%ControllerTick == 0, "cluster.session_timeout", c.SessionTimeout,
 		fmt.Sprintf("must be a multiple of %v above cluster.election_timeout (%v), at most %v",
 			ControllerTick, c.ElectionTimeout, maxSessionTimeout))
+	ck.check(c.ReplicaLagTime >= minReplicaLagTime && c.ReplicaLagTime <= maxReplicaLagTime,
+		"cluster.replica_lag_time", c.ReplicaLagTime, fmt.Sprintf("must be from %v to %v", minReplicaLagTime, maxReplicaLagTime))
 }

@@ -125,7 +125,7 @@ func Default() Config {
 		Log:    LogConfig{Level: slog.LevelInfo, Format: LogText},
 		Cluster: ClusterConfig{
 			NodeID: 1, ReplicationFactor: 1, MinInsyncReplicas: 1,
-			SessionTimeout: 3 * time.Second, ElectionTimeout: time.Second,
+			SessionTimeout: 3 * time.Second, ElectionTimeout: time.Second, ReplicaLagTime: 30 * time.Second,
 			AutoPreferredLeader: true,
 		},
 		Groups: defaultGroups(),

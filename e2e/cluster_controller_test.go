@@ -217,15 +217,14 @@ func fetchCountAt(addr, topic string, partition uint32) (int, proto.ErrorCode, e
 // partitions offline once the controller fenced it; after its restart they
 // have a leader again (it) and serve the records written before the kill.
 // A node that does not lead a partition answers NOT_LEADER for it, and a
-// replication factor above 1 is refused (replication is not built yet), as
-// one above the live brokers is.
+// replication factor above the live brokers is refused.
 func TestClusterKilledBrokerPartitionsOffline(t *testing.T) {
 	c := startCluster(t, clusterOptions{})
 	st := c.waitStatus(30*time.Second, "three brokers alive", func(s *proto.ClusterStatusResponse) bool { return allAlive(s, 3) })
 	if err := createAt(c.node(1).addr, "spread", 6, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	for rf, want := range map[uint16]string{2: "replication is not built yet", 4: "replication factor 4 > 3 live brokers"} {
+	for rf, want := range map[uint16]string{4: "replication factor 4 > 3 live brokers"} {
 		err := askNode(c.node(2).addr, 10*time.Second, func(ctx context.Context, c *client.Conn) error {
 			_, err := c.CreateTopic(ctx, &proto.CreateTopicRequest{Name: fmt.Sprintf("rf%d", rf), Partitions: 1, ReplicationFactor: rf})
 			return err

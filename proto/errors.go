@@ -68,6 +68,9 @@ const (
 	TooManyGroups            ErrorCode = 50
 	TooManyMembers           ErrorCode = 51
 	CoordinatorNotAvailable  ErrorCode = 52
+
+	// Replication data path (60-61).
+	UnknownLeaderEpoch ErrorCode = 60
 )
 
 // ErrRetriable matches, through errors.Is, every ErrorCode whose Retriable
@@ -131,6 +134,7 @@ var errorTable = [...]errorInfo{
 	TooManyGroups:            {"TOO_MANY_GROUPS", "the coordinator holds its maximum number of groups", false},
 	TooManyMembers:           {"TOO_MANY_MEMBERS", "the group has its maximum number of members", false},
 	CoordinatorNotAvailable:  {"COORDINATOR_NOT_AVAILABLE", "the group coordinator is loading or could not persist; retry", true},
+	UnknownLeaderEpoch:       {"UNKNOWN_LEADER_EPOCH", "the leader has not reached this leader epoch yet; retry", true},
 }
 
 // Known reports whether c is in this version's table (which has gaps:

@@ -38,6 +38,7 @@ func TestErrorCodeNumbersNeverChange(t *testing.T) {
 		{SubscriptionHeld, 47, "SUBSCRIPTION_HELD"}, {SubscriptionTypeMismatch, 48, "SUBSCRIPTION_TYPE_MISMATCH"},
 		{GroupNotEmpty, 49, "GROUP_NOT_EMPTY"}, {TooManyGroups, 50, "TOO_MANY_GROUPS"},
 		{TooManyMembers, 51, "TOO_MANY_MEMBERS"}, {CoordinatorNotAvailable, 52, "COORDINATOR_NOT_AVAILABLE"},
+		{UnknownLeaderEpoch, 60, "UNKNOWN_LEADER_EPOCH"},
 	}
 	known := 0
 	for c := range errorTable {

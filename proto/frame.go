@@ -38,8 +38,10 @@ const (
 	APIDescribeGroup APIKey = 24
 	APIDeleteGroup   APIKey = 25
 	APIResetOffsets  APIKey = 26
+	// Replication, internal to the cluster (29 reserved).
+	APIReplicaFetch APIKey = 28
 
-	maxAPIKey = APIResetOffsets
+	maxAPIKey = APIReplicaFetch
 )
 
 var apiNames = [...]string{
@@ -67,6 +69,7 @@ var apiNames = [...]string{
 	APIDescribeGroup:   "DescribeGroup",
 	APIDeleteGroup:     "DeleteGroup",
 	APIResetOffsets:    "ResetOffsets",
+	APIReplicaFetch:    "ReplicaFetch",
 }
 
 // String is the API's name, e.g. "Produce".

@@ -41,6 +41,7 @@ func TestMessageRequestAPIKeys(t *testing.T) {
 		"JoinGroupRequest": APIJoinGroup, "HeartbeatRequest": APIHeartbeat,
 		"LeaveGroupRequest": APILeaveGroup, "DescribeGroupRequest": APIDescribeGroup,
 		"DeleteGroupRequest": APIDeleteGroup, "ResetOffsetsRequest": APIResetOffsets,
+		"ReplicaFetchRequest": APIReplicaFetch,
 	}
 	seen := 0
 	for _, mt := range msgTypes() {

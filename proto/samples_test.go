@@ -26,7 +26,8 @@ func msgTypes() []msgType {
 	all = append(all, alterMsgTypes()...) // after the others: their seed files keep their numbers
 	all = append(all, producerMsgTypes()...)
 	all = append(all, clusterMsgTypes()...)
-	return append(all, groupMsgTypes()...)
+	all = append(all, groupMsgTypes()...)
+	return append(all, replicaMsgTypes()...)
 }
 
 func adminMsgTypes() []msgType {

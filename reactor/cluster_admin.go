@@ -160,7 +160,7 @@ func (s *Server) createCommand(req *proto.CreateTopicRequest) (controller.Comman
 }
 
 // checkReplicationFactor refuses a replication factor above the live
-// brokers, and (until data replication is built) any above 1. While the
+// brokers. While the
 // cluster is forming (no controller leader, no broker registered) the
 // answer is the retriable CONTROLLER_NOT_AVAILABLE.
 func (s *Server) checkReplicationFactor(rf int) (proto.ErrorCode, string) {
@@ -179,9 +179,6 @@ func (s *Server) checkReplicationFactor(rf int) (proto.ErrorCode, string) {
 		return proto.InvalidReplicationFactor, fmt.Sprintf("replication factor %d: must be 1..%d", rf, controller.MaxReplicas)
 	case rf > alive:
 		return proto.InvalidReplicationFactor, fmt.Sprintf("replication factor %d > %d live brokers", rf, alive)
-	case rf > 1:
-		return proto.InvalidReplicationFactor, fmt.Sprintf("replication factor %d: replication is not built yet; "+
-			"topics take replication factor 1 for now", rf)
 	}
 	return proto.None, ""
 }

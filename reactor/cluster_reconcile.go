@@ -25,16 +25,17 @@ import (
 
 // partLead is one partition's leadership as the controller decided it.
 type partLead struct {
-	leader   uint32 // proto.NoNode: offline
-	epoch    uint32
-	replicas []uint32
-	isr      []uint32
-	hosted   bool            // this node is one of the replicas
-	code     proto.ErrorCode // None where this node leads; else NotLeader or LeaderNotAvailable
+	leader    uint32 // proto.NoNode: offline
+	epoch     uint32
+	partEpoch int32 // fences ISR changes
+	replicas  []uint32
+	isr       []uint32
+	hosted    bool            // this node is one of the replicas
+	code      proto.ErrorCode // None where this node leads; else NotLeader or LeaderNotAvailable
 }
 
 func (a partLead) equal(b partLead) bool {
-	return a.leader == b.leader && a.epoch == b.epoch && a.hosted == b.hosted && a.code == b.code &&
+	return a.leader == b.leader && a.epoch == b.epoch && a.partEpoch == b.partEpoch && a.hosted == b.hosted && a.code == b.code &&
 		slices.Equal(a.replicas, b.replicas) && slices.Equal(a.isr, b.isr)
 }
 
@@ -52,7 +53,7 @@ func nodeIDs(ids []int32) []uint32 {
 
 // leadOf is partition p's leadership as seen from node self.
 func leadOf(p *controller.Partition, self uint32) partLead {
-	l := partLead{leader: proto.NoNode, epoch: uint32(p.LeaderEpoch), replicas: nodeIDs(p.Replicas), isr: nodeIDs(p.ISR)}
+	l := partLead{leader: proto.NoNode, epoch: uint32(p.LeaderEpoch), partEpoch: p.PartitionEpoch, replicas: nodeIDs(p.Replicas), isr: nodeIDs(p.ISR)}
 	if p.Leader != controller.NoLeader {
 		l.leader = uint32(p.Leader)
 	}

@@ -61,8 +61,8 @@ func TestOneNodeCluster(t *testing.T) {
 	}
 }
 
-// Replication factors: above the live brokers is refused as such, and
-// (until replication is built) so is any above 1; 0 takes the default (1).
+// Replication factors: above the live brokers is refused as such; 0 takes
+// the default (1).
 func TestReplicationFactorIsChecked(t *testing.T) {
 	srv := startServer(t, testConfig(t, t.TempDir()))
 	c := ringtest.Dial(t, srv.Addr(), client.Options{})

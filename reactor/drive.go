@@ -48,6 +48,7 @@ func (r *Reactor) stepPartition(p *partition) {
 		// Before the acks: a client that got its ack and then asks for
 		// metadata must see the log end that covers its record.
 		r.publishOffsets(p, rd.Offsets)
+		r.wakeFollowers(p, false)
 	}
 	for i := range rd.Acks {
 		r.answerAck(p, &rd.Acks[i])
@@ -60,13 +61,18 @@ func (r *Reactor) stepPartition(p *partition) {
 	}
 	if rd.Checkpoint {
 		p.log.WriteCheckpointAsync() // file creation and fdatasync: on the store's worker
+		p.log.WriteEpochsAsync()
 		r.snapshotProducers(p)
 	}
+	r.stepReplication(p, &rd)
 	p.rep.Advance()
 }
 
 // answerAck answers one produce part the replica released.
 func (r *Reactor) answerAck(p *partition, a *replica.Ack) {
+	if a.Token == replicateToken {
+		return // a follower's replicated append: nobody waits for it
+	}
 	e := r.acks.take(uint32(a.Token))
 	code, base, end := proto.None, a.Base, p.rep.Offsets().LogEnd
 	if a.Err != nil {

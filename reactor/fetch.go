@@ -22,7 +22,10 @@ import (
 
 type fetchState struct {
 	req      proto.FetchRequest
-	maxBytes int // records bytes of the whole response: req.MaxBytes capped by fetch_max_bytes
+	replica  bool                      // a follower's ReplicaFetch (replica_fetch.go), decoded into req
+	rreq     proto.ReplicaFetchRequest // when replica
+	rparts   []replicaPart             // when replica: per part, like parts
+	maxBytes int                       // records bytes of the whole response: req.MaxBytes capped by fetch_max_bytes
 	parts    []fetchPart
 	views    []storage.View // read here; released here
 	bytes    int
@@ -60,6 +63,7 @@ type fetchPart struct {
 
 func (r *Reactor) handleFetch(q *request, body []byte) {
 	fs := &q.fetch
+	fs.replica = false
 	if err := fs.req.Decode(body); err != nil {
 		r.respondError(q, proto.InvalidRequest)
 		return
@@ -189,8 +193,8 @@ func (r *Reactor) partRange(t *proto.FetchTopic, p *proto.FetchPartition, maxByt
 // through the ring (readCold), hot data as views of the mmap.
 func (r *Reactor) readLocal(q *request, idx int) {
 	fs := &q.fetch
-	t, p := r.fetchReq(q, idx)
-	part, code, o, limit := r.partRange(t, p, fs.maxBytes)
+	_, p := r.fetchReq(q, idx)
+	part, code, o, limit := r.partRangeOf(q, idx)
 	fp := &fs.parts[idx]
 	fp.code, fp.hw, fp.end, fp.logStart = code, o.HighWatermark, o.LogEnd, o.LogStart
 	if limit > 0 {
@@ -256,7 +260,7 @@ func (r *Reactor) readViews(q *request, idx int, part *partition, off uint64, li
 // setSize sets the records size of a part that read size bytes, cut below
 // the high watermark it reports, and counts it in the fetch's total.
 func (fs *fetchState) setSize(fp *fetchPart, size int) {
-	if fp.end > fp.hw {
+	if fp.end > fp.hw && !fs.replica { // a follower copies the log past the HW
 		size = min(size, fs.belowHW(fp))
 	}
 	fp.size = size
@@ -314,8 +318,7 @@ func (r *Reactor) onColdRead(o *ioOp, res int32) {
 	} else {
 		r.pool.put(fp.cold)
 		fp.cold = nil
-		t, _ := r.fetchReq(q, int(o.idx))
-		part, code, off, limit := r.partRange(t, p, fs.maxBytes)
+		part, code, off, limit := r.partRangeOf(q, int(o.idx))
 		fp.end = max(fp.end, off.LogEnd) // the read may now reach further
 		if limit > 0 {
 			r.readViews(q, int(o.idx), part, p.Offset, limit)
@@ -364,8 +367,8 @@ func batchesFrom(b []byte, off uint64) int {
 // belongs to the origin.
 func (r *Reactor) fetchRemotePart(m *message) {
 	q, origin, idx := m.req, m.origin, m.idx
-	t, p := r.fetchReq(q, int(idx))
-	part, code, off, limit := r.partRange(t, p, q.fetch.maxBytes)
+	_, p := r.fetchReq(q, int(idx))
+	part, code, off, limit := r.partRangeOf(q, int(idx))
 	reply := message{kind: msgFetchDone, origin: r, req: q, idx: idx, code: code, end: off.HighWatermark,
 		start: off.LogStart, base: off.LogEnd}
 	if limit > 0 {
@@ -398,11 +401,11 @@ func (r *Reactor) readRemote(part *partition, off uint64, limit int) ([]storage.
 func (r *Reactor) onRemoteColdRead(o *ioOp, res int32) {
 	o.coldView.Release()
 	reply := message{kind: msgFetchDone, origin: r, req: o.req, idx: o.idx, end: o.hw, start: o.logStart, base: o.logEnd}
-	t, p := r.fetchReq(o.req, int(o.idx))
+	_, p := r.fetchReq(o.req, int(o.idx))
 	if n := batchesFrom(o.coldBuf[:max(res, 0)], p.Offset); n > 0 {
 		reply.data = o.coldBuf[:n]
 	} else {
-		part, code, off, limit := r.partRange(t, p, o.req.fetch.maxBytes)
+		part, code, off, limit := r.partRangeOf(o.req, int(o.idx))
 		reply.code, reply.end, reply.start, reply.base = code, off.HighWatermark, off.LogStart, off.LogEnd
 		if limit > 0 {
 			reply.views, reply.code = r.readRemote(part, p.Offset, limit)
@@ -435,8 +438,12 @@ func (r *Reactor) fetchStep(q *request) {
 	fs := &q.fetch
 	r.settleCold(q)
 	if fs.final || r.stopping || q.c.closing || fs.bytes >= int(fs.req.MinBytes) ||
-		!r.now.Before(fs.deadline) || fetchFailed(fs) {
-		r.sendFetch(q)
+		!r.now.Before(fs.deadline) || fetchFailed(fs) || fs.replicaAnswerNow() {
+		if fs.replica {
+			r.sendReplicaFetch(q)
+		} else {
+			r.sendFetch(q)
+		}
 		return
 	}
 	r.releaseFetch(q)
@@ -487,9 +494,15 @@ func (r *Reactor) parkFetch(q *request) {
 		// reuse, q before the owner reads this message.
 		m := message{kind: msgWatch, origin: r, req: q, gen: fs.gen, topic: fp.info, idx: int32(p.Partition),
 			base: p.Offset, end: fp.hw, start: uint64(need), at: fs.deadline}
-		if int(fp.owner) == r.id {
+		if fs.replica {
+			m.kind = msgWatchFollower
+		}
+		switch {
+		case int(fp.owner) == r.id && fs.replica:
+			r.watchFollower(&m)
+		case int(fp.owner) == r.id:
 			r.watchPartition(&m)
-		} else {
+		default:
 			r.srv.reactors[fp.owner].mb.post(m)
 		}
 	}
@@ -727,7 +740,7 @@ func recordsIn(b []byte) int {
 // releaseFetch gives back every view q holds (local ones here, remote ones
 // to their owner).
 func (r *Reactor) releaseFetch(q *request) {
-	if q.hdr.API != proto.APIFetch {
+	if q.hdr.API != proto.APIFetch && q.hdr.API != proto.APIReplicaFetch {
 		return
 	}
 	fs := &q.fetch

@@ -11,25 +11,29 @@ import (
 type msgKind uint8
 
 const (
-	msgProduce     msgKind = iota + 1 // append q's part (ti, pi) here
-	msgProduceDone                    // result of a forwarded produce part
-	msgFetch                          // read q's fetch part idx here
-	msgFetchDone                      // views of a forwarded fetch part (end: HW, start: log start, base: log end)
-	msgRelease                        // views read here are no longer needed
-	msgWatch                          // register origin's parked fetch with (topic, idx)'s replica (base: offset, end: HW seen, start: min bytes, at: deadline)
-	msgWakeFetch                      // wake a parked fetch (final: answer it)
-	msgListOffset                     // resolve q's list-offsets part here
-	msgListDone                       // result of a forwarded list-offsets part
-	msgAdopt                          // serve this socket (shard hand-off)
-	msgReply                          // send this encoded response for q
-	msgDrop                           // stop serving a topic's partitions; hand their logs back
-	msgStop                           // shutdown, first phase: stop taking requests
-	msgExit                           // shutdown, second phase: end the loop once idle
-	msgRedispatch                     // topics were auto-created: dispatch req again
-	msgListen                         // partitions are open: start accepting
-	msgResumed                        // a fenced partition's resume job finished
-	msgUpdateTopic                    // a topic was created, altered or grew: apply update
-	msgLogReady                       // part's log finished background work its owner waits for
+	msgProduce       msgKind = iota + 1 // append q's part (ti, pi) here
+	msgProduceDone                      // result of a forwarded produce part
+	msgFetch                            // read q's fetch part idx here
+	msgFetchDone                        // views of a forwarded fetch part (end: HW, start: log start, base: log end)
+	msgRelease                          // views read here are no longer needed
+	msgWatch                            // register origin's parked fetch with (topic, idx)'s replica (base: offset, end: HW seen, start: min bytes, at: deadline)
+	msgWakeFetch                        // wake a parked fetch (final: answer it)
+	msgListOffset                       // resolve q's list-offsets part here
+	msgListDone                         // result of a forwarded list-offsets part
+	msgAdopt                            // serve this socket (shard hand-off)
+	msgReply                            // send this encoded response for q
+	msgDrop                             // stop serving a topic's partitions; hand their logs back
+	msgStop                             // shutdown, first phase: stop taking requests
+	msgExit                             // shutdown, second phase: end the loop once idle
+	msgRedispatch                       // topics were auto-created: dispatch req again
+	msgListen                           // partitions are open: start accepting
+	msgResumed                          // a fenced partition's resume job finished
+	msgUpdateTopic                      // a topic was created, altered or grew: apply update
+	msgLogReady                         // part's log finished background work its owner waits for
+	msgWatchFollower                    // park origin's replica fetch on (topic, idx) (base: offset, end: HW seen, at: deadline)
+	msgReplicaAnswer                    // a leader's answer for a partition followed here (answer)
+	msgTruncated                        // part's follower truncation to base finished (err)
+	msgISRRefused                       // the controller refused part's ISR proposal at partition epoch idx
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -57,6 +61,8 @@ type message struct {
 	done   chan error
 	part   *partition
 	resume storage.ResumeResult
+	answer *fetchAnswer
+	err    error
 }
 
 func (r *Reactor) onMessage(m *message) {
@@ -73,6 +79,14 @@ func (r *Reactor) onMessage(m *message) {
 		releaseViews(m.views)
 	case msgWatch:
 		r.watchPartition(m)
+	case msgWatchFollower:
+		r.watchFollower(m)
+	case msgReplicaAnswer:
+		r.onReplicaAnswer(m.answer)
+	case msgTruncated:
+		r.onTruncated(m.part, m.base, m.err)
+	case msgISRRefused:
+		r.onISRRefused(m.part, m.idx)
 	case msgWakeFetch:
 		r.wakeFetch(m.req, m.gen, m.final)
 	case msgListOffset:

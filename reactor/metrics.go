@@ -5,13 +5,14 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/replica"
 	"github.com/ringmq/ringmq/stats"
 )
 
 // serverMetrics holds pre-created series so the hot path never formats a
 // metric name.
 type serverMetrics struct {
-	api [proto.APIInitProducer + 1]*stats.APIStats
+	api [proto.APIReplicaFetch + 1]*stats.APIStats
 }
 
 func newServerMetrics() serverMetrics {
@@ -131,4 +132,17 @@ func (m *serverMetrics) dropTopic(name string) { stats.DropTopic(name) }
 func (m *serverMetrics) committed(group string, info *topicInfo, p uint32, off uint64) {
 	g := stats.ForGroup(group, info.name, int32(p))
 	g.SetCommitted(int64(off))
+}
+
+func (m *serverMetrics) replicated(p *partition, n int) {
+	stats.Replicated(n)
+	p.topic.stats.AddDiskBytes(int64(n))
+}
+func (m *serverMetrics) truncated() { stats.FollowerTruncated() }
+func (m *serverMetrics) isrChanged(op replica.ISROp) {
+	if op == replica.ISRExpand {
+		stats.ISRExpanded()
+	} else {
+		stats.ISRShrunk()
+	}
 }

@@ -14,11 +14,13 @@ type ioOp struct {
 	part   *partition
 	append storage.AppendOp
 
-	// ack is the write's entry in the reactor's ack table.
-	ack    uint32
-	req    *request
-	origin *Reactor
-	idx    int32
+	// ack is the write's entry in the reactor's ack table (none when
+	// replicated: a follower's append of fetched batches).
+	ack        uint32
+	replicated bool
+	req        *request
+	origin     *Reactor
+	idx        int32
 
 	// A cold read for another reactor's fetch (origin set).
 	coldView             storage.View

@@ -51,6 +51,11 @@ type partition struct {
 	// whether a msgLogReady for the log is in the mailbox.
 	held     []heldAppend
 	notified atomic.Bool
+	// Replica fetches of followers parked here (replica_fetch.go).
+	followers []followerWait
+	// The follower's side: fetched bytes, a truncation running
+	// (replica_drive.go).
+	repl replState
 }
 
 // partShared is what other goroutines may read of a partition: published
@@ -77,6 +82,8 @@ func (r *Reactor) publishOffsets(p *partition, o replica.Offsets) {
 	p.shared.logStart.Store(o.LogStart)
 	p.shared.logEnd.Store(o.LogEnd)
 	p.pstats.SetLogEnd(int64(o.LogEnd))
+	p.pstats.SetHighWatermark(int64(o.HighWatermark))
+	p.pstats.SetFollowerLag(int64(r.followerLag(p, o.LogEnd)))
 }
 
 // addDiskBytes counts an append in the partition's published size at once
@@ -115,6 +122,9 @@ func (r *Reactor) enforceRetention() {
 			if p == nil {
 				continue
 			}
+			if p.repl.truncating {
+				continue // the log is being cut off the reactor
+			}
 			if err := p.log.EnforceRetention(r.now); err != nil {
 				r.srv.log.Warn("retention", "topic", p.topic.name, "partition", p.id, "err", err)
 			}
@@ -131,10 +141,22 @@ func (r *Reactor) enforceRetention() {
 
 // installPartition makes the open log lg partition id of ti, served here.
 func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) (*partition, error) {
-	rep, err := replica.New(r.replicaConfig(ti), replica.Offsets{LogStart: lg.LogStart(),
+	cfg := r.replicaConfig(ti)
+	if int(id) < len(ti.lead) && len(ti.lead[id].replicas) > 0 {
+		// min_insync above the replicas would hold the HW forever
+		cfg.MinInsync = min(cfg.MinInsync, len(ti.lead[id].replicas))
+	}
+	rep, err := replica.New(cfg, replica.Offsets{LogStart: lg.LogStart(),
 		Flushed: lg.FlushedOffset(), LogEnd: lg.LogEnd()})
 	if err != nil {
 		return nil, fmt.Errorf("topic %s partition %d: %w", ti.name, id, err)
+	}
+	var epochs []replica.EpochEntry
+	for _, e := range lg.LeaderEpochs(nil) {
+		epochs = append(epochs, replica.EpochEntry(e))
+	}
+	if err := rep.SetEpochs(epochs); err != nil {
+		return nil, fmt.Errorf("topic %s partition %d: leader epochs: %w", ti.name, id, err)
 	}
 	rep.Tick(r.now)
 	p := &partition{topic: ti, id: id, log: lg, rep: rep, shared: ti.shared[id],
@@ -143,6 +165,7 @@ func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) (*
 	r.watchLog(p)
 	r.noteFence(p) // opened on a full disk
 	r.noteCorruption(p)
+	r.applyLead(p)
 	r.publishOffsets(p, rep.Offsets())
 	st := lg.Stats()
 	r.publishStats(p, st, false)
@@ -155,8 +178,9 @@ func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) (*
 
 // replicaConfig is the replica policy of ti's partitions on this node.
 func (r *Reactor) replicaConfig(ti *topicInfo) replica.Config {
-	return replica.Config{Sync: syncAcks(ti), FlushInterval: r.srv.cfg.Storage.FlushInterval,
-		ProducerIdleExpiry: r.srv.cfg.Storage.ProducerIdleExpiry}
+	return replica.Config{ID: replica.ID(r.srv.cl.self), Sync: syncAcks(ti),
+		FlushInterval: r.srv.cfg.Storage.FlushInterval, ProducerIdleExpiry: r.srv.cfg.Storage.ProducerIdleExpiry,
+		MinInsync: r.srv.cfg.Cluster.MinInsyncReplicas, ReplicaLagTime: r.srv.cfg.Cluster.ReplicaLagTime}
 }
 
 // syncAcks: acks=all on ti waits for the fdatasync (flush=sync), unless
@@ -183,6 +207,7 @@ func (r *Reactor) dropTopic(u *topicUpdate) {
 		r.publishStats(p, storage.Stats{}, true)
 		r.dropAcks(p)
 		r.dropWaiters(p)
+		r.wakeFollowers(p, true)
 		r.answerHeld(p, proto.UnknownTopic)
 		u.logs[id] = p.log
 	}
@@ -234,6 +259,7 @@ func (r *Reactor) updateTopic(u *topicUpdate) error {
 			errs = append(errs, fmt.Errorf("partition %d: %w", id, err))
 		}
 		p.rep.SetSync(syncAcks(ti))
+		r.applyLead(p)
 		r.touch(p)
 	}
 	r.parts[ti.name] = ps

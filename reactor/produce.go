@@ -166,7 +166,9 @@ func (r *Reactor) onWriteDone(o *ioOp, res int32) {
 		o.resubmit = true
 		return
 	}
-	r.acks.ents[o.ack].writing = false
+	if !o.replicated {
+		r.acks.ents[o.ack].writing = false
+	}
 	r.touch(part)
 	if res < 0 {
 		err := errnoErr(res)

@@ -96,6 +96,8 @@ func (r *Reactor) dispatch(q *request) {
 		r.handleProduce(q, body)
 	case proto.APIFetch:
 		r.handleFetch(q, body)
+	case proto.APIReplicaFetch:
+		r.handleReplicaFetch(q, body)
 	case proto.APIHello:
 		r.handleHello(q, body)
 	case proto.APIMetadata:

@@ -59,8 +59,15 @@ func (r *Reactor) onLogReady(p *partition) {
 	if p.deleted {
 		return
 	}
+	if p.repl.truncating {
+		p.notified.Store(true)
+		return // the log is being cut off the reactor; msgTruncated touches p
+	}
 	p.log.ApplyBackground()
 	r.touch(p)
+	if p.repl.pending {
+		r.startReplicate(p)
+	}
 	for len(p.held) > 0 {
 		h := p.held[0]
 		if !r.tryAppend(h.req, h.origin, int(h.ti), int(h.pi), true) {

@@ -60,6 +60,7 @@ type Server struct {
 	buffered atomic.Int64
 
 	groups      *groupDriver // the consumer-group coordinator (group.go)
+	follow      followers    // fetchers of the partitions this node follows (replica_follow.go)
 	adminCh     chan adminJob
 	adminDone   chan struct{}
 	stopOnce    sync.Once
@@ -81,6 +82,7 @@ func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, adminCh: make(chan adminJob, 1024), adminDone: make(chan struct{}), metrics: newServerMetrics(),
 		failedCh: make(chan struct{}), refuseFrame: refuseFrame()}
 	s.topics.Store(&topicTable{byName: map[string]*topicInfo{}})
+	s.follow.init(s)
 	st, err := storage.OpenStore(cfg.Storage.DataDir, s.storeOptions())
 	if err != nil {
 		return nil, err
@@ -275,6 +277,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				return
 			}
 		}
+		s.follow.close()
 		close(s.adminCh)
 		<-s.adminDone
 		close(s.groups.ch)

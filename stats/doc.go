@@ -42,6 +42,10 @@
 //	ringmq_fetch_bytes_total{topic}               counter
 //	ringmq_disk_bytes{topic}                      gauge: bytes of segments on disk
 //	ringmq_log_end_offset{topic,partition}        gauge
+//	ringmq_high_watermark{topic,partition}        gauge
+//	ringmq_follower_max_lag{topic,partition}      gauge: on the leader, log end - the slowest follower's match
+//	ringmq_replicated_bytes_total, ringmq_follower_truncations_total  counters: follower appends, truncations
+//	ringmq_isr_{shrinks,expands}_total            counters: ISR changes committed for leaders here
 //	ringmq_group_committed_offset{group,topic,partition}  gauge
 //	ringmq_group_lag{group,topic,partition}       gauge: log end - committed, at scrape time
 //	ringmq_groups{state}, ringmq_group_members    gauges: per state, never per group

@@ -57,6 +57,12 @@ var help = map[string]string{
 	"ringmq_brokers_alive":                     "Brokers the controller counts alive (registered, not fenced).",
 	"ringmq_partitions_offline":                "Partitions with no leader: none of their in-sync replicas is alive.",
 	"ringmq_partitions_under_replicated":       "Partitions whose in-sync replicas are fewer than their replicas.",
+	"ringmq_high_watermark":                    "High watermark per partition: below it, on every in-sync replica (consumers read below it).",
+	"ringmq_follower_max_lag":                  "On a partition's leader, the largest lag of its followers (log end less their match offset); 0 elsewhere.",
+	"ringmq_replicated_bytes_total":            "Bytes of batches this node appended as a follower.",
+	"ringmq_follower_truncations_total":        "Truncations of follower logs (a divergence from the leader's log).",
+	"ringmq_isr_shrinks_total":                 "ISR shrinks this node's partition leaders got committed.",
+	"ringmq_isr_expands_total":                 "ISR expands this node's partition leaders got committed.",
 
 	// The Go runtime and process series of github.com/VictoriaMetrics/metrics.
 	"go_goroutines":                 "Goroutines that currently exist.",

@@ -121,6 +121,8 @@ func (t *Topic) AddDiskBytes(delta int64) { t.diskBytes.Add(delta) }
 // Partition holds a partition's series. Get it once from ForPartition.
 type Partition struct {
 	logEnd atomic.Int64
+	hw     atomic.Int64
+	lag    atomic.Int64
 	names  series
 }
 
@@ -138,6 +140,8 @@ func partitionLocked(k partitionKey) *Partition {
 	}
 	p := &Partition{}
 	p.names.gauge("ringmq_log_end_offset"+k.labels(), func() float64 { return float64(p.logEnd.Load()) })
+	p.names.gauge("ringmq_high_watermark"+k.labels(), func() float64 { return float64(p.hw.Load()) })
+	p.names.gauge("ringmq_follower_max_lag"+k.labels(), func() float64 { return float64(p.lag.Load()) })
 	registry.partitions[k] = p
 	partitionsAlive.Add(1)
 	return p
@@ -146,6 +150,13 @@ func partitionLocked(k partitionKey) *Partition {
 // SetLogEnd records the partition's log end offset (the next offset to be
 // assigned).
 func (p *Partition) SetLogEnd(offset int64) { p.logEnd.Store(offset) }
+
+// SetHighWatermark records the partition's high watermark.
+func (p *Partition) SetHighWatermark(offset int64) { p.hw.Store(offset) }
+
+// SetFollowerLag records, on the partition's leader, the largest lag of
+// its followers (its log end less a follower's match offset); 0 elsewhere.
+func (p *Partition) SetFollowerLag(n int64) { p.lag.Store(n) }
 
 // GroupPartition holds a consumer group's series for one partition. Get it
 // once from ForGroup.
