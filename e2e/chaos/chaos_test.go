@@ -6,8 +6,8 @@
 // make test runs a short version.
 //
 // Environment: CHAOS_DURATION (a Go duration; the nemesis' time),
-// CHAOS_SEED (replays a schedule), CHAOS_RF (replication factor: 1 until
-// replication is wired, then 3 with min_insync_replicas 2).
+// CHAOS_SEED (replays a schedule), CHAOS_RF (replication factor: 3, with
+// min_insync_replicas 2, or 1).
 package chaos
 
 import (
@@ -26,9 +26,9 @@ import (
 )
 
 // replicationFactor is the topics' replication factor when CHAOS_RF is
-// unset: 1 while the server refuses more (replication is not wired yet).
-// With 3, min_insync_replicas is 2.
-const replicationFactor = 1
+// unset (CHAOS_RF=1 runs without replication). With 3,
+// min_insync_replicas is 2.
+const replicationFactor = 3
 
 var binDir string
 
@@ -125,6 +125,17 @@ func envRF(t testing.TB) int {
 	return n
 }
 
+// replicationConfig is the [cluster] lines for topics of rf replicas:
+// min_insync_replicas rf-1, and a follower that lags leaves the ISR after
+// lag (the default 30 s would stall acks=all behind a killed follower for
+// most of a fault's schedule).
+func replicationConfig(rf int, lag string) string {
+	if rf <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("replication_factor = %d\nmin_insync_replicas = %d\nreplica_lag_time = %q\n", rf, rf-1, lag)
+}
+
 // runChaos starts a cluster, runs the workload and the nemesis for
 // o.duration, heals, reads every partition and checks.
 func runChaos(t *testing.T, o runOptions) result {
@@ -136,14 +147,10 @@ func runChaos(t *testing.T, o runOptions) result {
 	if o.env != "" {
 		env = append(env, o.env)
 	}
-	cluster := ""
-	if o.rf > 1 {
-		cluster = fmt.Sprintf("replication_factor = %d\nmin_insync_replicas = %d\n", o.rf, o.rf-1)
-	}
 	if o.flush == 0 {
 		o.flush = 100 * time.Millisecond
 	}
-	c := startChaosCluster(t, binary(t, o.tags), env, 3, chaosConfig(o.flush, cluster))
+	c := startChaosCluster(t, binary(t, o.tags), env, 3, chaosConfig(o.flush, replicationConfig(o.rf, "3s")))
 	const topic = "chaos"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -179,13 +186,18 @@ func runChaos(t *testing.T, o runOptions) result {
 	rcancel()
 	readerDone.Wait()
 
-	final, err := readAll(c.bootstrap(), topic, o.partitions, 2*time.Minute)
+	final, hws, err := readAll(c.bootstrap(), topic, o.partitions, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("final read: %v", err)
 	}
 	rd.mu.Lock()
 	v := check(w.producers, final, rd.seen)
 	rd.mu.Unlock()
+	// Stopped, each replica's log is read straight from its lazyfs.
+	for _, nd := range c.nodes {
+		nd.kill()
+	}
+	compareReplicas(v, c, topic, hws)
 	for _, pl := range w.producers {
 		if len(pl.unknownErrs) > 0 {
 			t.Logf("producer %d (idempotent %v): unknown outcomes by error: %v", pl.id, pl.idempotent, pl.unknownErrs)
@@ -216,7 +228,7 @@ func TestChaos(t *testing.T) {
 		partitions: 6,
 	})
 	v := res.v
-	if v.lost > 0 || v.reordered > 0 || v.divergent > 0 || v.failedSeen > 0 {
+	if v.lost > 0 || v.reordered > 0 || v.divergent > 0 || v.failedSeen > 0 || v.replicasDiffer > 0 {
 		t.Errorf("safety violated: %s", res.line)
 	}
 	if v.dupIdem > 0 {

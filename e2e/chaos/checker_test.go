@@ -1,14 +1,18 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/ringmq/ringmq/client"
+	"github.com/ringmq/ringmq/proto"
 )
 
 // stored is one record as a read found it.
@@ -67,12 +71,12 @@ func (r *reader) run(ctx context.Context, bootstrap, topic string) {
 
 // readAll reads every partition of topic up to its high watermark (as
 // its leader reports it), within timeout.
-func readAll(bootstrap, topic string, partitions int, timeout time.Duration) (map[uint32][]stored, error) {
+func readAll(bootstrap, topic string, partitions int, timeout time.Duration) (map[uint32][]stored, []uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	a, err := client.NewAdmin(bootstrap, client.Options{ClientID: "chaos-final"})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer a.Close()
 	var ends []uint64
@@ -82,18 +86,18 @@ func readAll(bootstrap, topic string, partitions int, timeout time.Duration) (ma
 			break
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("list offsets: %w", err)
+			return nil, nil, fmt.Errorf("list offsets: %w", err)
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval while leaders settle
 	}
 	c, err := client.NewConsumer(bootstrap, client.ConsumerOptions{ClientID: "chaos-final",
 		MaxWait: 100 * time.Millisecond, RetryBackoff: 50 * time.Millisecond})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer c.Close()
 	if err := c.Assign(ctx, topic); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := map[uint32][]stored{}
 	done := func() bool {
@@ -109,7 +113,7 @@ func readAll(bootstrap, topic string, partitions int, timeout time.Duration) (ma
 		recs, err := c.Poll(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("final read (log ends %v): %w", ends, err)
+				return nil, nil, fmt.Errorf("final read (log ends %v): %w", ends, err)
 			}
 			continue
 		}
@@ -119,7 +123,7 @@ func readAll(bootstrap, topic string, partitions int, timeout time.Duration) (ma
 			}
 		}
 	}
-	return out, nil
+	return out, ends, nil
 }
 
 // verdict is what the checker found.
@@ -128,6 +132,7 @@ type verdict struct {
 	dupIdem, dupPlain                       int
 	unknownSeen, unknownMissing, failedSeen int
 	failed, pending, present, foreign       int
+	replicasCompared, replicasDiffer        int
 	examples                                []string
 }
 
@@ -244,9 +249,73 @@ func check(producers []*producerLog, final map[uint32][]stored, seen map[uint32]
 
 // line is the one summary line of a run.
 func (v *verdict) line(faults string) string {
-	return fmt.Sprintf("chaos: %s acked, %s lost, %s reordered, %s divergent, %s duplicates (%s idempotent), faults: %s; unknown outcome %s (%s stored, %s not), %s failed, %s records stored",
+	return fmt.Sprintf("chaos: %s acked, %s lost, %s reordered, %s divergent, %s duplicates (%s idempotent), faults: %s; unknown outcome %s (%s stored, %s not), %s failed, %s records stored, %s replica logs compared",
 		commas(v.acked), commas(v.lost), commas(v.reordered), commas(v.divergent),
 		commas(v.dupIdem+v.dupPlain), commas(v.dupIdem), faults,
 		commas(v.unknownSeen+v.unknownMissing), commas(v.unknownSeen), commas(v.unknownMissing),
-		commas(v.failed), commas(v.present))
+		commas(v.failed), commas(v.present), commas(v.replicasCompared))
+}
+
+// replicaLog is a replica's batches below hw, as stored: every .log
+// segment of the partition's directory in order, each parsed from its
+// start to the first invalid batch (a segment is preallocated).
+func replicaLog(fsys interface {
+	ReadFile(string) ([]byte, error)
+	ReadDir(string) ([]string, error)
+}, dir string, hw uint64) ([]byte, error) {
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	for _, name := range names {
+		if !strings.HasSuffix(name, ".log") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		b, err := fsys.ReadFile(dir + "/" + name)
+		if err != nil {
+			return nil, err
+		}
+		for len(b) > 0 {
+			h, rest, err := proto.ValidateBatch(b)
+			if err != nil || h.LastOffset() >= hw {
+				break
+			}
+			out = append(out, b[:h.Size()]...)
+			b = rest
+		}
+	}
+	return out, nil
+}
+
+// compareReplicas checks that every replica of each partition holds the
+// same bytes below the partition's HW (the brokers stopped).
+func compareReplicas(v *verdict, c *chaosCluster, topic string, hws []uint64) {
+	for p, hw := range hws {
+		dir := fmt.Sprintf("topics/%s/%d", topic, p)
+		var first []byte
+		firstNode := 0
+		for _, nd := range c.nodes {
+			b, err := replicaLog(nd.fs, dir, hw)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // not a replica of p
+			}
+			if err != nil {
+				v.replicasDiffer++
+				v.example("partition %d on node %d: %v", p, nd.id, err)
+				continue
+			}
+			v.replicasCompared++
+			if firstNode == 0 {
+				first, firstNode = b, nd.id
+				continue
+			}
+			if !bytes.Equal(b, first) {
+				v.replicasDiffer++
+				v.divergent++
+				v.example("partition %d below HW %d: node %d holds %d bytes, node %d %d bytes, not the same",
+					p, hw, nd.id, len(b), firstNode, len(first))
+			}
+		}
+	}
 }

@@ -93,9 +93,6 @@ func startChaosCluster(t testing.TB, bin string, env []string, n int, config str
 		if err := os.MkdirAll(nd.mnt, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(nd.config, []byte(config), 0o644); err != nil {
-			t.Fatal(err)
-		}
 		c.nodes = append(c.nodes, nd)
 		c.clients = append(c.clients, startProxy(t, fmt.Sprintf("client→%d", i+1), nd.listen))
 	}
@@ -116,6 +113,13 @@ func startChaosCluster(t testing.TB, bin string, env []string, n int, config str
 			ps = append(ps, fmt.Sprintf("%d@%s", b.id, addr))
 		}
 		a.peers = strings.Join(ps, ",")
+		// node_id and peers in the file, not as flags: the file is
+		// validated on its own, and min_insync_replicas above 1 needs
+		// the peers there.
+		text := config + fmt.Sprintf("node_id = %d\npeers = [\"%s\"]\n", a.id, strings.Join(ps, `", "`))
+		if err := os.WriteFile(a.config, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Registered after the proxies' cleanups, so it runs before them:
 	// processes first, then mounts.
@@ -150,7 +154,8 @@ func startChaosCluster(t testing.TB, bin string, env []string, n int, config str
 // chaosConfig is every node's config file: one reactor per node (the
 // machine is shared), small segments, the cluster's timeouts short enough
 // for failover within a fault's duration; the periodic flush every
-// flushInterval; cluster adds lines to [cluster].
+// flushInterval; cluster adds lines to [cluster] (the last table: each
+// node's id and peers follow).
 func chaosConfig(flushInterval time.Duration, cluster string) string {
 	return fmt.Sprintf(chaosConfigFormat, flushInterval.String(), cluster)
 }
@@ -183,9 +188,7 @@ func (c *chaosCluster) bootstrap() string {
 
 func (c *chaosCluster) launch(nd *chaosNode) error {
 	nd.runs++
-	cmd := exec.Command(c.bin, "serve", "--config", nd.config,
-		"--node-id", fmt.Sprint(nd.id), "--peers", nd.peers,
-		"--listen", nd.listen, "--metrics-listen", nd.metrics, "--data-dir", nd.mnt)
+	cmd := exec.Command(c.bin, "serve", "--config", nd.config, "--listen", nd.listen, "--metrics-listen", nd.metrics, "--data-dir", nd.mnt)
 	cmd.Env = append(os.Environ(), c.env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -21,7 +21,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -593,4 +595,60 @@ func (fn *fnode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno 
 	out.Files, out.Ffree = 1<<20, 1<<19
 	out.NameLen = 255
 	return 0
+}
+
+// lookup finds path (relative to the root, slash-separated) in the
+// current names (f.mu held).
+func (f *FS) lookup(path string) *node {
+	n := f.root
+	for _, part := range strings.Split(strings.Trim(path, "/"), "/") {
+		if part == "" {
+			continue
+		}
+		if !n.dir {
+			return nil
+		}
+		if n = n.names[part]; n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+// ReadFile returns a file's current contents straight from memory, with
+// no mount involved: for a checker reading a stopped broker's data (a
+// process that serves the file system must not read it through the
+// kernel with a mapping, see the package tests).
+func (f *FS) ReadFile(path string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.lookup(path)
+	switch {
+	case n == nil:
+		return nil, fmt.Errorf("lazyfs: %s: %w", path, iofs.ErrNotExist)
+	case n.dir:
+		return nil, fmt.Errorf("lazyfs: %s is a directory", path)
+	}
+	b := make([]byte, n.size)
+	n.read(b, 0)
+	return b, nil
+}
+
+// ReadDir returns the current names of a directory, sorted.
+func (f *FS) ReadDir(path string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.lookup(path)
+	switch {
+	case n == nil:
+		return nil, fmt.Errorf("lazyfs: %s: %w", path, iofs.ErrNotExist)
+	case !n.dir:
+		return nil, fmt.Errorf("lazyfs: %s is not a directory", path)
+	}
+	names := make([]string, 0, len(n.names))
+	for name := range n.names {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
 }

@@ -220,3 +220,25 @@ func TestTruncateAndAllocate(t *testing.T) {
 		t.Fatalf("after the cut: %d bytes, want the 10000 synced ones", len(got))
 	}
 }
+
+// ReadFile and ReadDir see the current state without the mount.
+func TestReadWithoutMount(t *testing.T) {
+	f, dir := mounted(t)
+	if err := os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "a", "b", "f"), []byte("hello"), nil)
+	writeFile(t, filepath.Join(dir, "a", "g"), []byte("x"), nil)
+	if err := f.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.ReadFile("a/b/f"); err != nil || string(got) != "hello" {
+		t.Fatalf("ReadFile: %q %v", got, err)
+	}
+	if got, err := f.ReadDir("a"); err != nil || len(got) != 2 || got[0] != "b" || got[1] != "g" {
+		t.Fatalf("ReadDir: %q %v", got, err)
+	}
+	if _, err := f.ReadFile("a/nope"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("ReadFile of a missing file: %v", err)
+	}
+}
