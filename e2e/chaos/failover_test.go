@@ -91,16 +91,29 @@ func TestFailoverTime(t *testing.T) {
 }
 
 // waitFullISR waits until topic's partition 0 has a leader and all its
-// replicas in the ISR; returns the leader.
+// replicas in the ISR, the same leader and epoch for a second (a restarted
+// node may take the leadership back as the preferred leader); returns the
+// leader.
 func waitFullISR(ctx context.Context, a *client.Admin, topic string, timeout time.Duration) (uint32, error) {
 	deadline := time.Now().Add(timeout)
 	last := "no answer"
+	var stable struct {
+		leader, epoch uint32
+		since         time.Time
+	}
 	for time.Now().Before(deadline) {
 		ti, err := a.DescribeTopic(ctx, topic)
 		if err == nil && len(ti.Partitions) > 0 {
 			pi := ti.Partitions[0]
 			if pi.Leader != proto.NoNode && len(pi.ISR) == len(pi.Replicas) && len(pi.Replicas) > 0 {
-				return pi.Leader, nil
+				if pi.Leader != stable.leader || pi.LeaderEpoch != stable.epoch {
+					stable.leader, stable.epoch, stable.since = pi.Leader, pi.LeaderEpoch, time.Now()
+				}
+				if time.Since(stable.since) >= time.Second {
+					return pi.Leader, nil
+				}
+			} else {
+				stable.leader = proto.NoNode
 			}
 			last = fmt.Sprintf("leader %d, replicas %v, ISR %v", pi.Leader, pi.Replicas, pi.ISR)
 		} else if err != nil {
