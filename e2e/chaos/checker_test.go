@@ -137,7 +137,7 @@ type verdict struct {
 }
 
 func (v *verdict) example(format string, args ...any) {
-	if len(v.examples) < 10 {
+	if len(v.examples) < 20 {
 		v.examples = append(v.examples, fmt.Sprintf(format, args...))
 	}
 }
@@ -178,6 +178,9 @@ func check(producers []*producerLog, final map[uint32][]stored, seen map[uint32]
 			if len(where[k]) > 0 {
 				if byID[p].idempotent {
 					v.dupIdem++
+					first := where[k][0]
+					v.example("duplicate from idempotent producer %d: record %d at partition %d offset %d, first at %d/%d",
+						p, n, part, s.offset, first.part, first.offset)
 				} else {
 					v.dupPlain++
 				}
