@@ -312,15 +312,42 @@ func (c *chaosCluster) powerLoss(nd *chaosNode) error {
 	return nd.fs.Mount(nd.mnt)
 }
 
-// restart starts a killed node again and waits until it is ready.
+// restart starts a killed node again and waits until it is ready. Its
+// port may still be held for a moment after the kill (the ring's teardown
+// finishes after the process exited): a start that could not listen is
+// tried again once the port is free, for at most 30 s.
 func (c *chaosCluster) restart(nd *chaosNode) error {
 	if nd.cmd != nil {
 		return nil
 	}
-	if err := c.launch(nd); err != nil {
-		return err
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := c.launch(nd); err != nil {
+			return err
+		}
+		err := nd.waitReady(startTimeout)
+		if err == nil || !strings.Contains(nd.lastRunLogs(), "address already in use") || time.Now().After(deadline) {
+			return err
+		}
+		nd.kill()
+		for time.Now().Before(deadline) {
+			ln, lerr := net.Listen("tcp", nd.listen)
+			if lerr == nil {
+				ln.Close()
+				break
+			}
+			time.Sleep(50 * time.Millisecond) // polling interval until the port is free
+		}
 	}
-	return nd.waitReady(startTimeout)
+}
+
+// lastRunLogs is what the node's current (or last) run logged.
+func (nd *chaosNode) lastRunLogs() string {
+	s := nd.logs.String()
+	if i := strings.LastIndex(s, "=== node "); i >= 0 {
+		return s[i:]
+	}
+	return s
 }
 
 func (nd *chaosNode) pause() {
