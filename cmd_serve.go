@@ -102,7 +102,8 @@ func parseServeFlags(args []string, configDefault string, stdout io.Writer) (ser
 // the default file is missing), applies the flag overrides and validates the
 // result. Precedence: flag, then file, then built-in default.
 func loadServeConfig(o serveOptions) (cfg config.Config, usedDefaults bool, err error) {
-	cfg, err = config.Load(o.configPath)
+	cfg, err = config.LoadUnvalidated(o.configPath) // validated below, with the flags
+
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist) && !o.configExplicit:

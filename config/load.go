@@ -90,12 +90,26 @@ func DefaultTOML() []byte { return bytes.Clone(defaultTOML) }
 // A missing file is an error that wraps fs.ErrNotExist; other errors are
 // prefixed with path.
 func Load(path string) (Config, error) {
+	cfg, err := LoadUnvalidated(path)
+	if err == nil {
+		if err = cfg.Validate(); err != nil {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return cfg, err
+}
+
+// LoadUnvalidated is Load without the validation, for a caller that
+// overrides settings (command-line flags) and validates the result: a
+// file whose replication_factor fits the --peers given is valid although
+// it names no peers itself.
+func LoadUnvalidated(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, err
 	}
-	cfg, err := Parse(data)
-	if err != nil {
+	cfg := Default()
+	if err := decode(&cfg, data); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil

@@ -122,11 +122,12 @@ func TestClusterClientsFindLeaders(t *testing.T) {
 	if len(lines) != n+300 {
 		t.Fatalf("consume -e through node 3: %d lines, want %d", len(lines), n+300)
 	}
-	res := runCLI(t, "", "topic", "create", "replicated", "--replicas", "2", "-s", c.node(1).addr)
-	t.Logf("topic create --replicas 2: exit %d: %s", res.code, strings.TrimSpace(res.stderr))
+	res := runCLI(t, "", "topic", "create", "replicated", "--replicas", "4", "-s", c.node(1).addr)
+	t.Logf("topic create --replicas 4: exit %d: %s", res.code, strings.TrimSpace(res.stderr))
 	if res.code == 0 || !strings.Contains(res.stderr, "INVALID_REPLICATION_FACTOR") {
-		t.Errorf("topic create --replicas 2: exit %d, stderr %q; want a refusal that says why", res.code, res.stderr)
+		t.Errorf("topic create --replicas 4: exit %d, stderr %q; want a refusal that says why", res.code, res.stderr)
 	}
+	mustCLI(t, "", "topic", "create", "replicated", "--replicas", "2", "-s", c.node(1).addr)
 	describe := mustCLI(t, "", "topic", "describe", "orders", "-s", c.node(3).addr)
 	t.Logf("topic describe through node 3:\n%s", describe)
 	for id := 1; id <= 3; id++ {

@@ -47,8 +47,11 @@ func (r *Reactor) stepPartition(p *partition) {
 	if rd.OffsetsChanged {
 		// Before the acks: a client that got its ack and then asks for
 		// metadata must see the log end that covers its record.
+		grew := rd.Offsets.LogEnd != p.shared.logEnd.Load()
 		r.publishOffsets(p, rd.Offsets)
-		r.wakeFollowers(p, false)
+		if grew && len(p.followers) > 0 {
+			r.wakeFollowers(p, false) // new data for the followers parked here
+		}
 	}
 	for i := range rd.Acks {
 		r.answerAck(p, &rd.Acks[i])

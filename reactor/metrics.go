@@ -134,11 +134,10 @@ func (m *serverMetrics) committed(group string, info *topicInfo, p uint32, off u
 	g.SetCommitted(int64(off))
 }
 
-func (m *serverMetrics) replicated(p *partition, n int) {
-	stats.Replicated(n)
-	p.topic.stats.AddDiskBytes(int64(n))
-}
-func (m *serverMetrics) truncated() { stats.FollowerTruncated() }
+// replicated counts a follower's append (its disk bytes are counted at
+// the write completion, as a produce's are).
+func (m *serverMetrics) replicated(n int) { stats.Replicated(n) }
+func (m *serverMetrics) truncated()       { stats.FollowerTruncated() }
 func (m *serverMetrics) isrChanged(op replica.ISROp) {
 	if op == replica.ISRExpand {
 		stats.ISRExpanded()

@@ -157,7 +157,7 @@ func (r *Reactor) startReplicate(p *partition) {
 	slot, o := r.ops.alloc()
 	*o = ioOp{part: p, append: op, replicated: true, wbuf: op.Buf, wpos: op.Pos}
 	r.ring.PrepareWrite(op.Fd, op.Buf, uint64(op.Pos), makeUD(udWrite, 0, slot))
-	r.srv.metrics.replicated(p, len(op.Buf))
+	r.srv.metrics.replicated(len(op.Buf))
 }
 
 // startTruncate runs log.TruncateTo off the reactor: it makes blocking

@@ -17,9 +17,10 @@ import (
 // what to read: [Offset, log end), not only below the HW, or nothing when
 // the follower's log diverges. A fetch that finds nothing parks on the
 // partition (not on the replica's HW waiters: a follower waits for the
-// log end, which the HW follows only after it) and is woken by any change
-// of the partition's offsets. The answer carries the epoch, HW, log start
-// and the divergence per partition.
+// log end, which the HW follows only after it) and is woken when the
+// partition's log end moves: a follower learns a new HW with its next
+// answer (at the latest after max wait), as Kafka's do. The answer carries
+// the epoch, HW, log start and the divergence per partition.
 
 // replicaPart is what a partition's owner decided for one partition of a
 // replica fetch: written by the owner before it reports the part done,
@@ -154,7 +155,7 @@ type followerWait struct {
 
 // watchFollower runs on the partition's owner: it parks the follower's
 // fetch on the partition, or wakes it now when the log already passed its
-// offset (or the HW passed the one it was told).
+// offset.
 func (r *Reactor) watchFollower(m *message) {
 	var part *partition
 	if ps := r.parts[m.topic.name]; int(m.idx) < len(ps) {
@@ -169,7 +170,7 @@ func (r *Reactor) watchFollower(m *message) {
 		r.notify(w, false)
 		return
 	}
-	if o := part.rep.Offsets(); o.LogEnd > m.base || o.HighWatermark > m.end {
+	if o := part.rep.Offsets(); o.LogEnd > m.base {
 		r.notify(w, false)
 		return
 	}
@@ -183,7 +184,7 @@ func (r *Reactor) watchFollower(m *message) {
 	part.followers = append(keep, followerWait{waiter: w, deadline: m.at})
 }
 
-// wakeFollowers wakes every replica fetch parked on p (its offsets moved,
+// wakeFollowers wakes every replica fetch parked on p (its log end moved,
 // its role changed, or it is gone: final).
 func (r *Reactor) wakeFollowers(p *partition, final bool) {
 	for _, fw := range p.followers {

@@ -186,6 +186,7 @@ func (s *Server) Start() error {
 		s.startFailed = true
 		s.stopCluster()
 		s.stopReactors()
+		s.follow.close()
 		s.closeStores(false)
 		return err
 	}

@@ -26,7 +26,7 @@ import "fmt"
 func (r *Replica) wantFetch() bool {
 	rp := &r.rp
 	return rp.role == RoleFollower && !rp.fetching && !rp.haveRepl && !rp.truncate && !rp.truncating &&
-		r.fenceErr == nil && r.inflight.len() == 0 && !r.flushing && !(r.cfg.Sync && r.off.Flushed < r.off.LogEnd)
+		r.fenceErr == nil && r.inflight.len() == 0 && !(r.cfg.Sync && (r.flushing || r.off.Flushed < r.off.LogEnd))
 }
 
 // NextFetch is the fetch a follower would send now.

@@ -393,3 +393,27 @@ func TestDemotedLeaderTakesOlderEpochBatches(t *testing.T) {
 		t.Fatalf("epochs %v", got)
 	}
 }
+
+// A follower of a flush=interval topic keeps fetching while a flush is in
+// flight (its match is its log end, whatever is flushed): an interval
+// fdatasync, which can take hundreds of ms on a busy disk, must not stall
+// replication and with it every acks=all produce.
+func TestIntervalFollowerFetchesDuringFlush(t *testing.T) {
+	cfg := intervalConfig()
+	cfg.ID = 2
+	d := newDriver(t, cfg, Offsets{LogEnd: 10, Flushed: 0})
+	must(t, d.r.BecomeFollower(1, 1))
+	rd := d.turn()
+	if !rd.SendFetch {
+		t.Fatal("no first fetch")
+	}
+	d.tick(time.Second) // the interval flush is due
+	must(t, d.r.Fetched(Fetched{LeaderEpoch: 1, HighWatermark: 10}))
+	rd = d.turn()
+	if !rd.Flush {
+		t.Fatal("interval flush not planned")
+	}
+	if !rd.SendFetch {
+		t.Fatal("no fetch while the interval flush is in flight")
+	}
+}
