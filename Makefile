@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/ringmq
 PKGS    := ./...
 
-.PHONY: all build run cluster test test-shutdown vet fmt-check fuzz-seeds bench clean partitions-10k
+.PHONY: all build run cluster test test-shutdown vet fmt-check fuzz-seeds bench clean partitions-10k chaos chaos-failover
 
 all: build
 
@@ -61,6 +61,22 @@ partitions-10k:
 # of shutdown times.
 test-shutdown:
 	RINGMQ_SHUTDOWN_TRIALS=20 $(GO) test -count=1 -v -run TestSigtermUnderLoad ./e2e/
+
+# make chaos: the fault-injection harness (e2e/chaos; DESIGN.md §17.1)
+# for CHAOS_DURATION (5 minutes) with every fault kind; CHAOS_SEED=N
+# replays a schedule; it ends with one summary line ("chaos: ... acked, 0
+# lost, ..."). Needs root and /dev/fuse. make test runs a 40 s version.
+CHAOS_DURATION ?= 5m
+CHAOS_SEED     ?=
+
+chaos:
+	CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -v -timeout 60m -run '^TestChaos$$' ./e2e/chaos/
+
+# make chaos-failover: kill -9 the leader of a 3-replica partition 20
+# times under acks=all produce; prints the distribution of the time until
+# produce succeeds again.
+chaos-failover:
+	CHAOS_FAILOVER_KILLS=20 $(GO) test -count=1 -v -timeout 30m -run '^TestFailoverTime$$' ./e2e/chaos/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

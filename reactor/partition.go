@@ -178,9 +178,15 @@ func (r *Reactor) installPartition(ti *topicInfo, id uint32, lg *storage.Log) (*
 
 // replicaConfig is the replica policy of ti's partitions on this node.
 func (r *Reactor) replicaConfig(ti *topicInfo) replica.Config {
-	return replica.Config{ID: replica.ID(r.srv.cl.self), Sync: ti.cfg.Flush == config.FlushSync,
+	return replica.Config{ID: replica.ID(r.srv.cl.self), Sync: syncAcks(ti),
 		FlushInterval: r.srv.cfg.Storage.FlushInterval, ProducerIdleExpiry: r.srv.cfg.Storage.ProducerIdleExpiry,
 		MinInsync: r.srv.cfg.Cluster.MinInsyncReplicas, ReplicaLagTime: r.srv.cfg.Cluster.ReplicaLagTime}
+}
+
+// syncAcks: acks=all on ti waits for the fdatasync (flush=sync), unless
+// a test build switched that rule off (unsafe_on.go).
+func syncAcks(ti *topicInfo) bool {
+	return ti.cfg.Flush == config.FlushSync && !unsafeAckBeforeSync
 }
 
 // dropTopic stops serving the partitions of u.ti this reactor owns and
@@ -252,7 +258,7 @@ func (r *Reactor) updateTopic(u *topicUpdate) error {
 		if err := p.log.Reconfigure(lc); err != nil {
 			errs = append(errs, fmt.Errorf("partition %d: %w", id, err))
 		}
-		p.rep.SetSync(ti.cfg.Flush == config.FlushSync)
+		p.rep.SetSync(syncAcks(ti))
 		r.applyLead(p)
 		r.touch(p)
 	}

@@ -61,6 +61,14 @@ func OpenDisk(fsys FS, dir string, voters []uint64) (*Disk, *raft.MemoryStorage,
 	if err := fsys.MkdirAll(d.path(logDir)); err != nil {
 		return nil, nil, err
 	}
+	// The directories' names are durable only once their parents are
+	// fsynced: without it a power cut can take the whole log of a node
+	// that acknowledged entries (raft then panics at the restart).
+	for _, parent := range []string{filepath.Dir(filepath.Clean(dir)), dir} {
+		if err := fsys.SyncDir(parent); err != nil {
+			return nil, nil, err
+		}
+	}
 	st := raft.NewMemoryStorage()
 	snap, err := d.loadSnapshot()
 	if errors.Is(err, fs.ErrNotExist) {
