@@ -124,7 +124,9 @@ func parseBatches(dst []replica.Batch, b []byte) []replica.Batch {
 		if err != nil || h.Size() > len(b) {
 			break
 		}
-		dst = append(dst, replica.Batch{Base: h.BaseOffset, Last: h.LastOffset(), Epoch: h.LeaderEpoch, Bytes: h.Size()})
+		dst = append(dst, replica.Batch{Base: h.BaseOffset, Last: h.LastOffset(), Epoch: h.LeaderEpoch, Bytes: h.Size(),
+			Producer: replica.ProducerBatch{ProducerID: h.ProducerID, Epoch: h.ProducerEpoch,
+				BaseSeq: h.BaseSequence, Count: int32(h.RecordCount), MaxTimestamp: h.MaxTimestamp}})
 		b = b[h.Size():]
 	}
 	return dst

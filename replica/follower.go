@@ -113,6 +113,13 @@ func (r *Replica) acceptBatches(f Fetched) error {
 	}
 	rep.Last = next - 1
 	r.rp.replicate, r.rp.haveRepl = rep, true
+	// The producer state follows the log as it is planned (a failed append
+	// fences and truncates, which forgets these again). Nothing is in
+	// flight on a fetching follower, and the batches continue the log, so
+	// Replay cannot refuse them.
+	for _, b := range f.Batches[:rep.Batches] {
+		_ = r.prod.Replay(LogBatch{ProducerBatch: b.Producer, BaseOffset: b.Base, LastOffset: b.Last})
+	}
 	return nil
 }
 

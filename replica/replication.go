@@ -109,6 +109,10 @@ type Batch struct {
 	Base, Last uint64
 	Epoch      int32 // partition_leader_epoch
 	Bytes      int
+	// Producer is the batch's producer fields (ProducerID -1 when it has
+	// none): the follower keeps producer state from them (§12.1), so that
+	// as a leader it recognises a retry of a batch its predecessor stored.
+	Producer ProducerBatch
 }
 
 // Fetched is the leader's answer as it reached the follower.

@@ -417,3 +417,46 @@ func TestIntervalFollowerFetchesDuringFlush(t *testing.T) {
 		t.Fatal("no fetch while the interval flush is in flight")
 	}
 }
+
+// A follower keeps the producer state of the batches it replicates, so
+// that once it leads, a producer's retry of a batch the old leader stored
+// is answered with the original offsets and not appended again; a
+// truncation forgets the batches it cuts.
+func TestFollowerKeepsProducerState(t *testing.T) {
+	cfg := intervalConfig()
+	cfg.ID = 2
+	d := newDriver(t, cfg, Offsets{LogEnd: 10, Flushed: 10})
+	must(t, d.r.SetEpochs([]EpochEntry{{Epoch: 1, Start: 0}}))
+	must(t, d.r.BecomeFollower(2, 1))
+	d.turn()
+	p1 := ProducerBatch{ProducerID: 7, Epoch: 0, BaseSeq: 0, Count: 5, MaxTimestamp: 1}
+	p2 := ProducerBatch{ProducerID: 7, Epoch: 0, BaseSeq: 5, Count: 3, MaxTimestamp: 2}
+	must(t, d.r.Fetched(Fetched{Token: 1, LeaderEpoch: 2, HighWatermark: 10, Batches: []Batch{
+		{Base: 10, Last: 14, Epoch: 2, Bytes: 50, Producer: p1},
+		{Base: 15, Last: 17, Epoch: 2, Bytes: 30, Producer: p2},
+	}}))
+	if rd := d.turn(); !rd.Replicate || rd.ReplicateWork.Batches != 2 {
+		t.Fatalf("replicate %+v", rd.ReplicateWork)
+	}
+	d.r.AppendCompleted(10)
+	d.turn()
+	must(t, d.r.BecomeLeader(LeaderState{Epoch: 3, PartitionEpoch: 2, ISR: []ID{2}}))
+	d.turn()
+	for _, c := range []struct {
+		b          ProducerBatch
+		base, last uint64
+	}{{p1, 10, 14}, {p2, 15, 17}} {
+		dup, err := d.r.CheckProducer(c.b)
+		if err != nil || !dup.Found || dup.Base != c.base || dup.Last != c.last {
+			t.Fatalf("retry of seq %d on the new leader: %+v, %v; want the original offsets %d-%d",
+				c.b.BaseSeq, dup, err, c.base, c.last)
+		}
+	}
+	next := ProducerBatch{ProducerID: 7, Epoch: 0, BaseSeq: 8, Count: 1, MaxTimestamp: 3}
+	if dup, err := d.r.CheckProducer(next); err != nil || dup.Found {
+		t.Fatalf("the next batch on the new leader: %+v, %v; want it appended", dup, err)
+	}
+	if _, err := d.r.CheckProducer(ProducerBatch{ProducerID: 7, Epoch: 0, BaseSeq: 9, Count: 1}); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("a gap on the new leader: %v, want ErrOutOfOrderSequence", err)
+	}
+}
