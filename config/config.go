@@ -60,6 +60,8 @@ type StorageConfig struct {
 	ArchiveDir             string        `toml:"archive_dir"`   // "": no archive
 	ArchiveAfter           time.Duration `toml:"archive_after"` // 0: never
 	Preallocate            bool          `toml:"preallocate"`
+	WritebackBytes         int64         `toml:"writeback_bytes"` // 0: off
+	AllocateNext           bool          `toml:"allocate_next"`
 	RetentionCheckInterval time.Duration `toml:"retention_check_interval"`
 	ProducerIdleExpiry     time.Duration `toml:"producer_idle_expiry"`
 }
@@ -118,6 +120,8 @@ func Default() Config {
 			Flush:                  FlushInterval,
 			FlushInterval:          time.Second,
 			Preallocate:            false,
+			WritebackBytes:         4 << 20,
+			AllocateNext:           true,
 			RetentionCheckInterval: 30 * time.Second,
 			ProducerIdleExpiry:     24 * time.Hour,
 		},

@@ -48,6 +48,9 @@ type Log struct {
 	resuming  bool         // a resume job is in flight (resume.go)
 	resumeGen uint64       // numbers resume jobs, so a stale result is ignored
 
+	// A writeback is in the kernel (writeback.go).
+	writingBack bool
+
 	flushing  bool
 	flushFds  []int
 	flushSegs []flushTarget

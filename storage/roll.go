@@ -267,6 +267,7 @@ func (l *Log) prepareNext(mapped bool) {
 	}
 	capacity := l.cfg.SegmentBytes
 	entries, zero := l.cfg.indexEntries(capacity), l.cfg.Preallocate
+	alloc := l.cfg.AllocateNext && !zero // a zero-filled file is allocated
 	l.bg.Add(1)
 	l.store.roller.post(func() {
 		defer l.bg.Done()
@@ -282,6 +283,9 @@ func (l *Log) prepareNext(mapped bool) {
 				p.discardFiles()
 			}
 			p.mapped = err == nil
+			if p.mapped && alloc {
+				l.allocateNext(p)
+			}
 		}
 		if err == nil && l.cancel.Load() {
 			p.discard()
@@ -301,6 +305,17 @@ func (l *Log) prepareNext(mapped bool) {
 			l.notifyOwner()
 		}
 	})
+}
+
+// allocateNext allocates the blocks of a prepared segment's whole .log
+// (on the roll lane, before it takes appends). It is best effort: a file
+// system that cannot (no room for all of it) leaves the rest sparse, as
+// without AllocateNext; a write that then finds no room fails as it would
+// have.
+func (l *Log) allocateNext(p *preparedSegment) {
+	if err := l.fs.Fallocate(p.fds[0], unix.FALLOC_FL_KEEP_SIZE, 0, p.capacity); err != nil {
+		l.logger.Warn("storage: allocating the next segment failed; it stays sparse", "dir", l.dir, "err", err)
+	}
 }
 
 // fits says whether a prepared segment is large enough for the current
