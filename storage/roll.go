@@ -365,6 +365,11 @@ func (l *Log) roll() error {
 	s.unnamed = true
 	old := l.active()
 	old.state = SegmentSealed
+	// Its last time index entry now (the seal, which waits for a flush,
+	// may not come before a close or a crash).
+	if old.maxUnindexed && old.tidx.put(uint64(old.planMaxTs), old.planMaxRel) {
+		old.tidx.n, old.maxUnindexed = old.tidx.planned, false
+	}
 	l.segs = append(l.segs, s)
 	l.maybeSeal(old)
 	l.renameSegment(s, from)
@@ -444,10 +449,12 @@ func (l *Log) applyRoll(res rollResult) {
 	l.maybeSeal(res.seg)
 }
 
-// maybeSeal seals s once it was rolled, its last write completed and its
-// files carry their names.
+// maybeSeal seals s once it was rolled, its last write completed, its
+// files carry their names and a flush made its data durable (seal.go says
+// why the cut waits for that).
 func (l *Log) maybeSeal(s *segment) {
-	if s.state != SegmentActive && s.reserved == s.size && !s.sealing && !s.unnamed && s.file != nil {
+	if s.state != SegmentActive && s.reserved == s.size && !s.sealing && !s.unnamed && s.file != nil &&
+		s.flushedSize >= s.size {
 		l.seal(s)
 	}
 }

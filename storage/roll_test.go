@@ -41,7 +41,15 @@ func TestRollBySizeSealsAndTrims(t *testing.T) {
 		waitPrepared(t, l)
 		mustAppend(t, &d, l, randomBatch(rng, 4, 300, 10))
 	}
-	l.finishSeals() // the worker trims sealed segments
+	l.finishSeals()
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if s.sealing || s.trimmed {
+			t.Fatalf("segment %d cut before a flush made its data durable", s.base)
+		}
+	}
+	if err := d.Flush(l); err != nil { // then the worker trims them
+		t.Fatal(err)
+	}
 	segs := l.Segments(nil)
 	if len(segs) < 3 {
 		t.Fatalf("%d segments, want several", len(segs))
@@ -53,7 +61,7 @@ func TestRollBySizeSealsAndTrims(t *testing.T) {
 	for i, s := range segs {
 		size, alloc := fileBytes(t, s.Path)
 		if i < len(segs)-1 {
-			if s.State != SegmentSealed || size != s.Bytes || s.Bytes > cfg.SegmentBytes || s.Next != segs[i+1].Base {
+			if s.State != SegmentFlushed || size != s.Bytes || s.Bytes > cfg.SegmentBytes || s.Next != segs[i+1].Base {
 				t.Fatalf("sealed segment %d: %+v, file size %d", i, s, size)
 			}
 			n := (l.segs[i].idx.n)
@@ -139,7 +147,9 @@ func TestAppendLargerThanSegment(t *testing.T) {
 	}
 }
 
-func TestRolledSegmentSealsWhenItsWritesComplete(t *testing.T) {
+// TestRolledSegmentSealsOnceItsDataIsFlushed: a rolled segment is cut
+// only after its last write completed and a flush made its data durable.
+func TestRolledSegmentSealsOnceItsDataIsFlushed(t *testing.T) {
 	_, l := createTestLog(t, testConfig())
 	var d SyncDriver
 	b := func() []byte { return makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{make([]byte, 100)}}) }
@@ -159,12 +169,15 @@ func TestRolledSegmentSealsWhenItsWritesComplete(t *testing.T) {
 		t.Fatalf("segment sealing (%v) or data visible (end %d) before its write completed", first.sealing, l.LogEnd())
 	}
 	l.Appended(op1)
-	if !first.sealing {
-		t.Fatal("sealing did not start when the segment's last write completed")
+	l.finishSeals()
+	if first.sealing {
+		t.Fatal("sealing started before a flush made the segment's data durable")
 	}
-	l.finishSeals() // the trimming runs on the worker
+	if err := d.Flush(l); err != nil { // the trimming runs on the worker
+		t.Fatal(err)
+	}
 	size, _ := fileBytes(t, first.path(logExt))
-	if !first.trimmed || size != int64(len(op1.Buf)) || l.LogEnd() != 2 {
+	if !first.trimmed || first.state != SegmentFlushed || size != int64(len(op1.Buf)) || l.LogEnd() != 2 {
 		t.Fatalf("after completion: trimmed %v, file %d bytes (want %d), end %d", first.trimmed, size, len(op1.Buf), l.LogEnd())
 	}
 }
