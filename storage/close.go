@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // Close closes the log. A clean close needs no append in flight and no
@@ -73,8 +74,10 @@ func (l *Log) releaseAll() {
 	for _, r := range l.rolls.take() {
 		closeFd(l.fs, r.dirFd)
 	}
-	if p := l.prepared.Swap(nil); p != nil {
-		p.discard()
+	for _, slot := range []*atomic.Pointer[preparedSegment]{&l.prepared, &l.spare} {
+		if p := slot.Swap(nil); p != nil {
+			p.discard()
+		}
 	}
 	for _, s := range l.segs {
 		s.close()

@@ -196,3 +196,57 @@ func TestPreallocatedFilesCleanedOnClose(t *testing.T) {
 	}
 	_ = st
 }
+
+// TestSpareSegment: a log with small segments keeps a second mapped
+// segment ready besides the next one, and a roll that finds the next one
+// missing (the lane still making it) takes the spare instead of waiting;
+// a log with large segments keeps none until a roll had to wait.
+func TestSpareSegment(t *testing.T) {
+	cfg := testConfig() // 16 KiB segments
+	_, l := createTestLog(t, cfg)
+	var d SyncDriver
+	b := func() []byte { return makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{make([]byte, 6000)}}) }
+	mustAppend(t, &d, l, b())
+	for i := 0; l.active().base == 0; i++ {
+		if i == 10 {
+			t.Fatal("no roll")
+		}
+		mustAppend(t, &d, l, b())
+	}
+	l.WaitBackground()
+	mustAppend(t, &d, l, b()) // asks for the spare once the next one is mapped
+	l.WaitBackground()
+	next, spare := l.prepared.Load(), l.spare.Load()
+	if next == nil || !next.mapped || spare == nil || !spare.mapped || next == spare {
+		t.Fatalf("next %v spare %v: want two mapped prepared segments", next, spare)
+	}
+	l.prepared.Store(nil) // as if the lane were still making it
+	misses := l.stats.preallocMisses
+	if err := rollNow(l); err != nil {
+		t.Fatalf("roll with only the spare ready: %v", err)
+	}
+	if l.stats.preallocMisses != misses || l.spare.Load() != nil {
+		t.Fatalf("the roll did not take the spare (misses %d -> %d)", misses, l.stats.preallocMisses)
+	}
+	next.discard()
+
+	big := testConfig()
+	big.SegmentBytes = spareSegmentBytes + 1
+	_, l2 := createTestLog(t, big)
+	mustAppend(t, &d, l2, b())
+	if l2.wantSpare() {
+		t.Fatal("a log with large segments wants a spare before any roll waited")
+	}
+	if err := rollNow(l2); err != nil { // nothing mapped yet: the roll waits
+		t.Fatal(err)
+	}
+	if l2.stats.preallocMisses != 1 || !l2.wantSpare() {
+		t.Fatalf("after a roll that waited (misses %d): no spare wanted", l2.stats.preallocMisses)
+	}
+	l2.WaitBackground()
+	mustAppend(t, &d, l2, b())
+	l2.WaitBackground()
+	if s := l2.spare.Load(); s == nil || !s.mapped {
+		t.Fatal("no spare after a roll waited")
+	}
+}
