@@ -5,6 +5,7 @@ import (
 
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/replica"
+	"github.com/ringmq/ringmq/stats"
 	"github.com/ringmq/ringmq/storage"
 	"golang.org/x/sys/unix"
 )
@@ -207,6 +208,7 @@ func (r *Reactor) onWritebackDone(o *ioOp, res int32) {
 	p := o.part
 	if res >= 0 {
 		p.log.WrittenBack(o.wb)
+		stats.WrittenBack(o.wb.Len)
 		r.startWriteback(p) // appends completed meanwhile may make the next step
 		return
 	}
