@@ -188,7 +188,8 @@ func segmentPaths(dir string, base uint64) [3]string {
 // an atomic pointer.
 type preparedSegment struct {
 	*segmentFiles
-	mapped bool
+	mapped    bool
+	allocated bool // allocateNext ran (the .log's blocks are allocated)
 }
 
 func preparedPaths(dir string, n uint64) [3]string {
@@ -337,9 +338,33 @@ func (l *Log) prepareNext(mapped bool) {
 // without AllocateNext; a write that then finds no room fails as it would
 // have.
 func (l *Log) allocateNext(p *preparedSegment) {
+	p.allocated = true
 	if err := l.fs.Fallocate(p.fds[0], unix.FALLOC_FL_KEEP_SIZE, 0, p.capacity); err != nil {
 		l.logger.Warn("storage: allocating the next segment failed; it stays sparse", "dir", l.dir, "err", err)
 	}
+}
+
+// allocateActive allocates the rest of an active segment that was not
+// allocated ahead (a partition's first segment, or one recovered at open)
+// at its first append, on the roll lane: once, while little is written to
+// it, instead of a block at a time by the flushes of the whole segment. A
+// partition never written to keeps its segment sparse.
+func (l *Log) allocateActive(s *segment) {
+	if s.allocated || !l.cfg.AllocateNext || l.cfg.Preallocate || l.store == nil || s.file == nil {
+		return
+	}
+	s.allocated = true
+	fsys, fd, from, n, dir := l.fs, s.file.fd, s.reserved, s.capacity()-s.reserved, l.dir
+	l.bg.Add(1) // Close waits for it before closing fd
+	l.store.roller.post(func() {
+		defer l.bg.Done()
+		if l.cancel.Load() || n <= 0 {
+			return
+		}
+		if err := fsys.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, from, n); err != nil {
+			l.logger.Warn("storage: allocating the active segment failed; it stays sparse", "dir", dir, "err", err)
+		}
+	})
 }
 
 // spareSegmentBytes: logs with segments this small keep a second prepared
@@ -455,6 +480,7 @@ func (l *Log) roll() error {
 	from := p.paths
 	p.paths = segmentPaths(l.dir, base)
 	s := newSegment(l.dir, base, p.segmentFiles)
+	s.allocated = p.allocated
 	s.unnamed = true
 	old := l.active()
 	old.state = SegmentSealed

@@ -165,9 +165,10 @@ func TestWritebackFailedFences(t *testing.T) {
 	}
 }
 
-// TestAllocateNext: with AllocateNext the mapped next segment's .log is
-// allocated in full before it takes appends (no hole in it); without, it
-// stays sparse.
+// TestAllocateNext: with AllocateNext a partition's first segment is
+// allocated in full at its first append, and the mapped next segment's
+// .log before it takes appends (no hole in either); without, they stay
+// sparse.
 func TestAllocateNext(t *testing.T) {
 	for _, alloc := range []bool{true, false} {
 		cfg := wbConfig()
@@ -176,6 +177,12 @@ func TestAllocateNext(t *testing.T) {
 		cfg.AllocateNext = alloc
 		_, l := createTestLog(t, cfg)
 		var d SyncDriver
+		mustAppend(t, &d, l, wbBatch(1000))
+		l.WaitBackground()
+		first, _ := fileBytes(t, l.segs[0].path(logExt))
+		if _, alloc0 := fileBytes(t, l.segs[0].path(logExt)); (alloc0 >= first) != alloc {
+			t.Fatalf("alloc %v: first segment has %d bytes allocated of %d after its first append", alloc, alloc0, first)
+		}
 		var p *preparedSegment
 		for i := 0; i < 12 && (p == nil || !p.mapped); i++ {
 			mustAppend(t, &d, l, wbBatch(60000))
