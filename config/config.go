@@ -120,7 +120,7 @@ func Default() Config {
 			Flush:                  FlushInterval,
 			FlushInterval:          time.Second,
 			Preallocate:            false,
-			WritebackBytes:         4 << 20,
+			WritebackBytes:         0,
 			AllocateNext:           true,
 			RetentionCheckInterval: 30 * time.Second,
 			ProducerIdleExpiry:     24 * time.Hour,
