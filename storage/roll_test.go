@@ -253,7 +253,7 @@ func TestSpareSegment(t *testing.T) {
 }
 
 // TestUncutSealedSegmentsRecover: rolled segments no flush covered yet
-// are not cut; after a close (which syncs them uncut) or a crash, a
+// are not cut; after a crash (or a close, which cuts them), a
 // reopen reads every record of them and of the segments after them, and
 // reports no damage.
 func TestUncutSealedSegmentsRecover(t *testing.T) {
