@@ -68,6 +68,8 @@ type StorageConfig struct {
 	ArchiveDir             string        `toml:"archive_dir"`   // "": no archive
 	ArchiveAfter           time.Duration `toml:"archive_after"` // 0: never
 	Preallocate            bool          `toml:"preallocate"`
+	WritebackBytes         int64         `toml:"writeback_bytes"` // 0: off
+	AllocateNext           bool          `toml:"allocate_next"`
 	RetentionCheckInterval time.Duration `toml:"retention_check_interval"`
 	ProducerIdleExpiry     time.Duration `toml:"producer_idle_expiry"`
 }
@@ -129,6 +131,8 @@ func Default() Config {
 			Flush:                  FlushInterval,
 			FlushInterval:          time.Second,
 			Preallocate:            false,
+			WritebackBytes:         0,
+			AllocateNext:           true,
 			RetentionCheckInterval: 30 * time.Second,
 			ProducerIdleExpiry:     24 * time.Hour,
 		},

@@ -105,6 +105,8 @@ func (s StorageConfig) validate(ck *checker) {
 		"must be 0 (every batch) or more")
 	ck.check(s.FlushInterval > 0, "storage.flush_interval", s.FlushInterval,
 		"must be more than 0")
+	ck.check(s.WritebackBytes >= 0, "storage.writeback_bytes", s.WritebackBytes,
+		"must be 0 (off) or more")
 	ck.check(s.ArchiveAfter >= 0, "storage.archive_after", s.ArchiveAfter,
 		`must be "0s" (never) or more`)
 	ck.check(s.ArchiveAfter == 0 || s.ArchiveDir != "", "storage.archive_after", s.ArchiveAfter,

@@ -9,10 +9,11 @@ import (
 )
 
 // ioOp is one storage operation in the kernel: a segment write, an
-// fdatasync, or a cold read. Its slot index is the SQE's user data.
+// fdatasync, a writeback, or a cold read. Its slot index is the SQE's user data.
 type ioOp struct {
 	part   *partition
 	append storage.AppendOp
+	wb     storage.WritebackOp
 
 	// ack is the write's entry in the reactor's ack table (none when
 	// replicated: a follower's append of fetched batches).
@@ -89,6 +90,10 @@ func (r *Reactor) onOp(kind udKind, slot uint32, res int32) {
 		}
 	case udRead:
 		r.onColdRead(o, res)
+	case udWriteback:
+		if !o.part.deleted {
+			r.onWritebackDone(o, res)
+		}
 	}
 	r.ops.release(slot)
 }

@@ -6,7 +6,9 @@ import (
 	"github.com/ringmq/ringmq/acl"
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/replica"
+	"github.com/ringmq/ringmq/stats"
 	"github.com/ringmq/ringmq/storage"
+	"golang.org/x/sys/unix"
 )
 
 // Produce path: the origin reactor decodes the request, answers unknown
@@ -187,8 +189,41 @@ func (r *Reactor) onWriteDone(o *ioOp, res int32) {
 	// storage and the replica both say so, and the replica fails its ack.
 	if err := part.log.Appended(o.append); err == nil {
 		r.addDiskBytes(part, int64(len(o.append.Buf)))
+		r.startWriteback(part)
 	}
 	part.rep.AppendCompleted(o.append.Base)
+}
+
+// startWriteback submits the writeback storage plans once enough of the
+// active segment became visible (storage.writeback_bytes; writeback.go in
+// storage): a sync_file_range through the ring, so the reactor never
+// blocks on it.
+func (r *Reactor) startWriteback(p *partition) {
+	wb, ok := p.log.PrepareWriteback()
+	if !ok {
+		return
+	}
+	slot, o := r.ops.alloc()
+	*o = ioOp{part: p, wb: wb}
+	r.ring.PrepareSyncFileRange(wb.Fd, uint64(wb.Off), uint32(wb.Len), unix.SYNC_FILE_RANGE_WRITE,
+		makeUD(udWriteback, 0, slot))
+}
+
+// onWritebackDone hands a writeback's completion to storage. A failure
+// fences the log (the next flush is refused, which fences the replica).
+func (r *Reactor) onWritebackDone(o *ioOp, res int32) {
+	p := o.part
+	if res >= 0 {
+		p.log.WrittenBack(o.wb)
+		stats.WrittenBack(o.wb.Len)
+		r.startWriteback(p) // appends completed meanwhile may make the next step
+		return
+	}
+	err := errnoErr(res)
+	p.log.WritebackFailed(o.wb, err)
+	r.srv.log.Error("segment writeback failed; partition fenced", "topic", p.topic.name, "partition", p.id, "err", err)
+	r.noteFence(p)
+	r.touch(p)
 }
 
 func growSlice[T any](s []T, n int) []T {

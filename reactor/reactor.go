@@ -248,7 +248,7 @@ func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
 		}
 	case udSendZC:
 		r.onSendZC(idx, gen, res, flags)
-	case udWrite, udFsync, udRead:
+	case udWrite, udFsync, udRead, udWriteback:
 		r.onOp(kind, idx, res)
 	case udWake:
 		r.wake.Ack()

@@ -328,7 +328,9 @@ func (s *Server) logConfig(t config.TopicConfig) storage.LogConfig {
 		// writes every byte twice; only flush=sync topics wait on fdatasync.
 		// Other topics still get their next segment pre-created (sparse) in
 		// the background.
-		Preallocate: sc.Preallocate && t.Flush == config.FlushSync,
+		Preallocate:    sc.Preallocate && t.Flush == config.FlushSync,
+		WritebackBytes: sc.WritebackBytes,
+		AllocateNext:   sc.AllocateNext,
 	}
 }
 

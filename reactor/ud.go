@@ -23,6 +23,7 @@ const (
 	udAcceptRetry // accept paused after EMFILE/ENFILE: time to re-arm
 	udRefused     // connection error sent to a refused connection; idx: its fd
 	udSendZC      // zero-copy send: gen is the send's number (low 24 bits), idx the connection slot
+	udWriteback   // sync_file_range(WRITE) of a segment (writeback pacing); idx: op slot
 )
 
 func makeUD(kind udKind, gen uint32, idx uint32) uint64 {

@@ -109,3 +109,34 @@ func itoa(i int) string {
 		}
 	}
 }
+
+// TestSyncFileRange: sync_file_range of a written range succeeds; on a
+// pipe it fails with ESPIPE (the fd is the one given), and an unknown flag
+// fails with EINVAL (the flags reach the kernel).
+func TestSyncFileRange(t *testing.T) {
+	defer runtime.UnlockOSThread()
+	r := newTestRing(t, 8)
+	fd := tempFile(t)
+	r.PrepareWrite(fd, pattern(64<<10, 3), 0, 1)
+	if c := collectOne(t, r, 1); c.res != 64<<10 {
+		t.Fatalf("write res %d", c.res)
+	}
+	r.PrepareSyncFileRange(fd, 0, 64<<10, unix.SYNC_FILE_RANGE_WRITE, 2)
+	if c := collectOne(t, r, 2); c.res != 0 {
+		t.Fatalf("sync_file_range res %d, want 0", c.res)
+	}
+	r.PrepareSyncFileRange(fd, 0, 64<<10, 0x80, 3)
+	if c := collectOne(t, r, 3); c.res != -int32(unix.EINVAL) {
+		t.Fatalf("sync_file_range with an unknown flag: res %d, want -EINVAL", c.res)
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	r.PrepareSyncFileRange(p[1], 0, 4096, unix.SYNC_FILE_RANGE_WRITE, 4)
+	if c := collectOne(t, r, 4); c.res != -int32(unix.ESPIPE) {
+		t.Fatalf("sync_file_range of a pipe: res %d, want -ESPIPE", c.res)
+	}
+}

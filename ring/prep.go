@@ -150,6 +150,15 @@ func (r *Ring) PrepareFsync(fd int, datasync bool, ud uint64) {
 	}
 }
 
+// PrepareSyncFileRange is sync_file_range(2) of n bytes at file offset off
+// of fd with flags (unix.SYNC_FILE_RANGE_WRITE: start writeback of the
+// range's dirty pages and return without waiting for it). The kernel runs
+// it on an io-wq worker.
+func (r *Ring) PrepareSyncFileRange(fd int, off uint64, n uint32, flags uint32, ud uint64) {
+	s := r.prep(giouring.OpSyncFileRange, fd, 0, n, off, ud)
+	s.OpcodeFlags = flags
+}
+
 // PrepareTimeout completes after *ts (relative) with res -ETIME, or earlier
 // with res 0 once count other completions have been posted (count 0: time
 // only). The ring copies *ts; the caller may reuse it at once.

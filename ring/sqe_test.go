@@ -72,6 +72,8 @@ func TestPrepareFillsEverySQEField(t *testing.T) {
 		{"fsync", func() { r.PrepareFsync(-1, false, ud) }, sqe{OpCode: giouring.OpFsync, Fd: -1}},
 		{"fdatasync", func() { r.PrepareFsync(-1, true, ud) },
 			sqe{OpCode: giouring.OpFsync, Fd: -1, OpcodeFlags: giouring.FsyncDatasync}},
+		{"sync_file_range", func() { r.PrepareSyncFileRange(-1, 4<<20, 1<<20, unix.SYNC_FILE_RANGE_WRITE, ud) },
+			sqe{OpCode: giouring.OpSyncFileRange, Fd: -1, Len: 1 << 20, Off: 4 << 20, OpcodeFlags: unix.SYNC_FILE_RANGE_WRITE}},
 		{"timeout", func() { r.PrepareTimeout(ts, 3, ud) },
 			sqe{OpCode: giouring.OpTimeout, Fd: -1, Addr: ptrU64(&r.ts[0]), Len: 1, Off: 3}},
 		{"cancel", func() { r.PrepareCancel(0xabc, ud) },

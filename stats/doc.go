@@ -31,6 +31,7 @@
 //	ringmq_connections_timed_out_total            counter: closed by frame_timeout or idle_timeout
 //	ringmq_produce_duplicates_total               counter: idempotent batches answered as already stored
 //	ringmq_appends_held_total                     counter: produce parts that waited for the next segment
+//	ringmq_writeback_bytes_total                  counter: segment bytes whose writeback was started ahead of the flush
 //	ringmq_partitions                             gauge: partition handles alive
 //	ringmq_partitions_fenced                      gauge: partitions refusing appends after an I/O failure
 //	ringmq_partitions_corrupt                     gauge: partitions with damaged data (served around it)

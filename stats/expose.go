@@ -26,6 +26,7 @@ var help = map[string]string{
 	"ringmq_fetch_wakeups_total":           "Parked fetches woken by data past what they had read.",
 	"ringmq_index_faults_total":            "Reads that found a wrong offset index entry and scanned the segment instead.",
 	"ringmq_appends_held_total":            "Produce parts that waited for their partition's next segment (rolls that outran its preparation).",
+	"ringmq_writeback_bytes_total":         "Segment bytes whose writeback the server started ahead of the flush (storage.writeback_bytes).",
 	"ringmq_bytes_sent_total":              "Response bytes handed to the kernel.",
 	"ringmq_sends_total":                   "Response sends per path: plain (send/sendmsg), zerocopy (sendmsg_zc sent from the server's pages), zerocopy_copied (sendmsg_zc that the kernel copied anyway, as on loopback).",
 	"ringmq_fetch_cold_read_bytes_total":   "Bytes fetches read through io_uring because they were not in page cache.",

@@ -37,6 +37,7 @@ var (
 	connsTimedOut = set.NewCounter("ringmq_connections_timed_out_total")
 	duplicates    = set.NewCounter("ringmq_produce_duplicates_total")
 	appendsHeld   = set.NewCounter("ringmq_appends_held_total")
+	writtenBack   = set.NewCounter("ringmq_writeback_bytes_total")
 
 	partitionsAlive   atomic.Int64
 	partitionsFenced  atomic.Int64
@@ -72,6 +73,13 @@ func ObserveFsync(d time.Duration) { fsyncDuration.Update(d.Seconds()) }
 // AppendHeld counts a produce part held because its partition's next
 // segment was not ready yet.
 func AppendHeld() { appendsHeld.Inc() }
+
+// WrittenBack counts n segment bytes whose writeback the server started
+// (storage.writeback_bytes).
+func WrittenBack(n int64) { writtenBack.Add(int(n)) }
+
+// WritebackBytes is the total counted by WrittenBack (for tests).
+func WritebackBytes() uint64 { return writtenBack.Get() }
 
 // AppendsHeld is ringmq_appends_held_total (for tests).
 func AppendsHeld() uint64 { return appendsHeld.Get() }

@@ -142,6 +142,7 @@ func (l *Log) planAppend(batches []byte, sum appendSummary) (AppendOp, error) {
 		return AppendOp{}, err
 	}
 	s := l.active()
+	l.allocateActive(s)
 	pos := s.reserved
 	interval := int64(l.cfg.IndexIntervalBytes)
 	for p := int64(0); p < n; {

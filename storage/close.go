@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // Close closes the log. A clean close needs no append in flight and no
@@ -51,6 +52,14 @@ func (l *Log) closeClean() error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("storage: close %s: %w", l.dir, err)
 	}
+	// Every segment's data is durable now: cut the rolled ones no flush
+	// covered yet, so that a restart finds them sealed (an uncut one is
+	// told from a torn one by its shape only, §7 of DESIGN.md).
+	for _, s := range l.segs {
+		s.flushedSize = max(s.flushedSize, s.size)
+		l.maybeSeal(s)
+	}
+	l.finishSeals()
 	l.flushed = l.end
 	c := l.checkpointAt()
 	c.Clean = true
@@ -73,8 +82,10 @@ func (l *Log) releaseAll() {
 	for _, r := range l.rolls.take() {
 		closeFd(l.fs, r.dirFd)
 	}
-	if p := l.prepared.Swap(nil); p != nil {
-		p.discard()
+	for _, slot := range []*atomic.Pointer[preparedSegment]{&l.prepared, &l.spare} {
+		if p := slot.Swap(nil); p != nil {
+			p.discard()
+		}
 	}
 	for _, s := range l.segs {
 		s.close()

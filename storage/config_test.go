@@ -19,6 +19,8 @@ func TestDefaultLogConfigMatchesServer(t *testing.T) {
 		RetentionBytes:     sc.RetentionBytes,
 		ArchiveAfter:       sc.ArchiveAfter,
 		Preallocate:        sc.Preallocate,
+		WritebackBytes:     sc.WritebackBytes,
+		AllocateNext:       sc.AllocateNext,
 	}
 	if got := DefaultLogConfig(); got != want {
 		t.Fatalf("DefaultLogConfig() = %+v\nserver defaults give %+v", got, want)

@@ -15,7 +15,7 @@
 // background goroutines, two per Store: the worker (seals, checkpoints,
 // index extension, retention's unlinks, archive copies, resumes) and the
 // roll lane (each log's next segment and the renames of rolled ones;
-// roll.go). They talk to a Log only through atomics (the prepared segment)
+// roll.go). They talk to a Log only through atomics (the prepared segments)
 // and mutex-guarded lists the owner drains without I/O (ApplyBackground,
 // PrepareFlush, PrepareAppend, EnforceRetention); a log's notify function
 // (SetNotify) tells the owner when it waits for one. Close waits for a
@@ -45,16 +45,20 @@
 //	    recovery-point                  checkpoint (checkpoint.go)
 //	    leader-epoch-checkpoint         leader epoch → first offset (epoch.go)
 //	    .next-<n>.log|.index|.timeindex preallocated next segment
+//	    .next-spare-<n>.*               a second one (small segments)
 //	    *.deleted                       being unlinked by the worker
 //	<archive>/topics/<topic>/<partition>/   same names, archived segments
 //
 // A .log file is batches (the proto record batch, base_offset patched by
 // the log) back to back. The active segment's files are preallocated:
 // the .log to SegmentBytes (zero-filled in the background when
-// LogConfig.Preallocate), the indexes to the entries it can need (sparse,
+// LogConfig.Preallocate, its blocks allocated before its first append when
+// LogConfig.AllocateNext), the indexes to the entries it can need (sparse,
 // their blocks allocated indexChunk at a time ahead of use). Its data
 // therefore ends where the batches stop parsing, not at the file size. A
-// sealed segment's files are cut to their used size.
+// sealed segment's files are cut to their used size once a flush made its
+// data durable (so either size may survive a power cut: recovery reads
+// an uncut sealed segment like the active one).
 //
 //	.log   ┌──────────────┬──────────────┬─────┬──────────────┬─ zeros ─┐
 //	       │ batch @base  │ batch        │ ... │ last batch   │ (active)│
@@ -67,7 +71,7 @@
 //
 // Index entries are derived data: written (at PrepareAppend) into the
 // mmap'd file, visible to lookups when their append becomes visible,
-// fsync'd when their segment is sealed, and validated, completed or
+// fsync'd when their segment is sealed (after the flush that covers it), and validated, completed or
 // rebuilt from the log at recovery whenever they do not check out. Index blocks are allocated (fallocate)
 // one chunk ahead of the entries, by the background worker, so a write
 // through the mapping never lands on a hole: on a full disk that would be
@@ -82,13 +86,15 @@
 // that fdatasyncs them); the partition directory is opened (by the roll
 // lane) for the flush after a roll only; a prepared next segment is files
 // only until the active one is half full, then its .log is opened and all
-// three mapped. A new partition costs one descriptor.
+// three mapped (and a log with small segments keeps a second one mapped,
+// roll.go). A new partition costs one descriptor.
 //
 // # Segment life cycle
 //
 //	 active ──roll──▶ sealed ──flush──▶ flushed ──ArchiveAfter──▶ archived
 //	(appends)  (trimmed once its       (fsync'd, recovery   (moved to ArchiveDir,
-//	           writes complete)         point past it)       still readable)
+//	           writes complete and      point past it)       still readable)
+//	           a flush covered it)
 //	                                          │                    │
 //	                                          └──── retention ─────┴──▶ deleted
 //

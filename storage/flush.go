@@ -88,6 +88,7 @@ func (l *Log) Flushed(op FlushOp) {
 			t.seg.idx.dropFd()
 			t.seg.tidx.dropFd()
 		}
+		l.maybeSeal(t.seg) // a rolled segment is cut once its data is durable
 		t.seg = nil
 	}
 	if op.UpTo > l.flushed {

@@ -35,8 +35,8 @@ func goldenIndexBatches() [][]byte {
 }
 
 // writeGoldenSegment appends goldenIndexBatches to a new log with an index
-// entry every 100 bytes, seals the segment with a roll and returns the log
-// and the sealed segment's three files.
+// entry every 100 bytes, seals the segment with a roll and a flush and
+// returns the sealed segment's three files.
 func writeGoldenSegment(t *testing.T) (logData, idx, tidx []byte) {
 	cfg := testConfig()
 	cfg.IndexIntervalBytes = 100
@@ -48,7 +48,9 @@ func writeGoldenSegment(t *testing.T) (logData, idx, tidx []byte) {
 	if err := rollNow(l); err != nil {
 		t.Fatal(err)
 	}
-	l.finishSeals() // the background worker trims the sealed segment's files
+	if err := d.Flush(l); err != nil { // the seal cuts the files once the data is durable
+		t.Fatal(err)
+	}
 	seg := l.segs[0]
 	read := func(ext string) []byte {
 		b, err := os.ReadFile(seg.path(ext))

@@ -48,6 +48,9 @@ type Log struct {
 	resuming  bool         // a resume job is in flight (resume.go)
 	resumeGen uint64       // numbers resume jobs, so a stale result is ignored
 
+	// A writeback is in the kernel (writeback.go).
+	writingBack bool
+
 	flushing  bool
 	flushFds  []int
 	flushSegs []flushTarget
@@ -62,8 +65,10 @@ type Log struct {
 	ckpt         sync.WaitGroup // checkpoint writes queued by WriteCheckpointAsync
 	cancel       atomic.Bool    // tells background jobs to stop
 	prepared     atomic.Pointer[preparedSegment]
+	spare        atomic.Pointer[preparedSegment] // a second one, mapped (roll.go)
 	preallocBusy atomic.Bool
 	preallocSeq  uint64
+	spareSeq     uint64
 	waiting      atomic.Bool // an append waits for the prepared segment: notify
 	notify       atomic.Pointer[func()]
 	rolls        doneQueue[rollResult] // roll-lane results (roll.go)

@@ -188,13 +188,24 @@ func segmentPaths(dir string, base uint64) [3]string {
 // an atomic pointer.
 type preparedSegment struct {
 	*segmentFiles
-	mapped bool
+	mapped    bool
+	allocated bool // allocateNext ran (the .log's blocks are allocated)
 }
 
 func preparedPaths(dir string, n uint64) [3]string {
 	var p [3]string
 	for i, ext := range segmentExts {
 		p[i] = filepath.Join(dir, nextPrefix+"-"+strconv.FormatUint(n, 10)+ext)
+	}
+	return p
+}
+
+// sparePaths name the n-th spare (numbered apart from the next segments,
+// whose numbers tell a stale preparation failure from a current one).
+func sparePaths(dir string, n uint64) [3]string {
+	var p [3]string
+	for i, ext := range segmentExts {
+		p[i] = filepath.Join(dir, nextPrefix+"-spare-"+strconv.FormatUint(n, 10)+ext)
 	}
 	return p
 }
@@ -249,6 +260,9 @@ func (l *Log) prepareNext(mapped bool) {
 	}
 	p := l.prepared.Load()
 	if p != nil && (p.mapped || !mapped) {
+		if p.mapped && mapped {
+			l.prepareSpare()
+		}
 		return
 	}
 	if p != nil && !l.fits(p) {
@@ -267,6 +281,12 @@ func (l *Log) prepareNext(mapped bool) {
 	}
 	capacity := l.cfg.SegmentBytes
 	entries, zero := l.cfg.indexEntries(capacity), l.cfg.Preallocate
+	alloc := l.cfg.AllocateNext && !zero // a zero-filled file is allocated
+	spare := mapped && l.wantSpare() && l.spare.Load() == nil
+	if spare {
+		l.spareSeq++
+	}
+	spareSeq := l.spareSeq
 	l.bg.Add(1)
 	l.store.roller.post(func() {
 		defer l.bg.Done()
@@ -282,6 +302,9 @@ func (l *Log) prepareNext(mapped bool) {
 				p.discardFiles()
 			}
 			p.mapped = err == nil
+			if p.mapped && alloc {
+				l.allocateNext(p)
+			}
 		}
 		if err == nil && l.cancel.Load() {
 			p.discard()
@@ -289,6 +312,12 @@ func (l *Log) prepareNext(mapped bool) {
 		}
 		if err == nil {
 			l.prepared.Store(p)
+			if l.waiting.Swap(false) { // the owner waits for this one, not the spare
+				l.notifyOwner()
+			}
+			if spare {
+				l.makeSpare(spareSeq, capacity, entries, zero, alloc)
+			}
 		}
 		l.preallocBusy.Store(false)
 		if err != nil && !l.cancel.Load() {
@@ -301,6 +330,110 @@ func (l *Log) prepareNext(mapped bool) {
 			l.notifyOwner()
 		}
 	})
+}
+
+// allocateNext allocates the blocks of a prepared segment's whole .log
+// (on the roll lane, before it takes appends). It is best effort: a file
+// system that cannot (no room for all of it) leaves the rest sparse, as
+// without AllocateNext; a write that then finds no room fails as it would
+// have.
+func (l *Log) allocateNext(p *preparedSegment) {
+	p.allocated = true
+	if err := l.fs.Fallocate(p.fds[0], unix.FALLOC_FL_KEEP_SIZE, 0, p.capacity); err != nil {
+		l.logger.Warn("storage: allocating the next segment failed; it stays sparse", "dir", l.dir, "err", err)
+	}
+}
+
+// allocateActive allocates the rest of an active segment that was not
+// allocated ahead (a partition's first segment, or one recovered at open)
+// at its first append, on the roll lane: once, while little is written to
+// it, instead of a block at a time by the flushes of the whole segment. A
+// partition never written to keeps its segment sparse.
+func (l *Log) allocateActive(s *segment) {
+	if s.allocated || !l.cfg.AllocateNext || l.cfg.Preallocate || l.store == nil || s.file == nil {
+		return
+	}
+	s.allocated = true
+	fsys, fd, from, n, dir := l.fs, s.file.fd, s.reserved, s.capacity()-s.reserved, l.dir
+	l.bg.Add(1) // Close waits for it before closing fd
+	l.store.roller.post(func() {
+		defer l.bg.Done()
+		if l.cancel.Load() || n <= 0 {
+			return
+		}
+		if err := fsys.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, from, n); err != nil {
+			l.logger.Warn("storage: allocating the active segment failed; it stays sparse", "dir", dir, "err", err)
+		}
+	})
+}
+
+// spareSegmentBytes: logs with segments this small keep a second prepared
+// segment from the start (a roll every few milliseconds under load leaves
+// the roll lane little time to make the next one); others once a roll had
+// to wait.
+const spareSegmentBytes = 16 << 20
+
+// wantSpare says whether the roll lane keeps a second mapped segment ready
+// (the spare) besides the next one, so that a roll finds one ready even
+// when the lane is still making the one after.
+func (l *Log) wantSpare() bool {
+	return l.cfg.SegmentBytes <= spareSegmentBytes || l.stats.preallocMisses > 0
+}
+
+// prepareSpare asks the roll lane for the spare when it is wanted and
+// missing (on the owner; the lane is not busy with this log).
+func (l *Log) prepareSpare() {
+	s := l.spare.Load()
+	if s != nil && !l.fits(s) {
+		l.spare.Store(nil)
+		l.discardOnLane(s)
+		s = nil
+	}
+	if s != nil || !l.wantSpare() {
+		return
+	}
+	l.preallocBusy.Store(true)
+	l.spareSeq++
+	seq, capacity := l.spareSeq, l.cfg.SegmentBytes
+	entries, zero := l.cfg.indexEntries(capacity), l.cfg.Preallocate
+	alloc := l.cfg.AllocateNext && !zero
+	l.bg.Add(1)
+	l.store.roller.post(func() {
+		defer l.bg.Done()
+		l.makeSpare(seq, capacity, entries, zero, alloc)
+		l.preallocBusy.Store(false)
+		if l.waiting.Swap(false) {
+			l.notifyOwner()
+		}
+	})
+}
+
+// makeSpare creates, maps and allocates the spare (on the roll lane, in a
+// job that holds preallocBusy). A failure only leaves it missing: the next
+// segment is what a roll needs, and its failures fence.
+func (l *Log) makeSpare(seq uint64, capacity, entries int64, zero, alloc bool) {
+	f, err := createSegmentFiles(l.fs, sparePaths(l.dir, seq), capacity, entries, zero, &l.cancel)
+	if err != nil {
+		return
+	}
+	s := &preparedSegment{segmentFiles: f}
+	if err := s.mapFiles(); err != nil {
+		s.discardFiles()
+		return
+	}
+	s.mapped = true
+	if alloc {
+		l.allocateNext(s)
+	}
+	if l.cancel.Load() {
+		s.discard()
+		return
+	}
+	// The next one if a roll took it meanwhile (the owner only empties
+	// that slot), else the spare.
+	if !l.prepared.CompareAndSwap(nil, s) {
+		l.spare.Store(s)
+	}
 }
 
 // fits says whether a prepared segment is large enough for the current
@@ -347,9 +480,15 @@ func (l *Log) roll() error {
 	from := p.paths
 	p.paths = segmentPaths(l.dir, base)
 	s := newSegment(l.dir, base, p.segmentFiles)
+	s.allocated = p.allocated
 	s.unnamed = true
 	old := l.active()
 	old.state = SegmentSealed
+	// Its last time index entry now (the seal, which waits for a flush,
+	// may not come before a close or a crash).
+	if old.maxUnindexed && old.tidx.put(uint64(old.planMaxTs), old.planMaxRel) {
+		old.tidx.n, old.maxUnindexed = old.tidx.planned, false
+	}
 	l.segs = append(l.segs, s)
 	l.maybeSeal(old)
 	l.renameSegment(s, from)
@@ -362,9 +501,22 @@ func (l *Log) roll() error {
 func (l *Log) takePrepared() *preparedSegment {
 	p := l.prepared.Load()
 	if p == nil || !p.mapped || !l.fits(p) {
+		// The spare, if the next one is not ready. Only the owner takes
+		// from either slot, and the lane fills only an empty one.
+		if s := l.spare.Load(); s != nil && l.fits(s) {
+			l.spare.Store(nil)
+			return s
+		}
 		return nil
 	}
 	l.prepared.Store(nil)
+	// The spare becomes the next one. No lane job stores the next one
+	// now: one that does started with that slot empty and stores it before
+	// making the spare, which is empty until it is done.
+	if s := l.spare.Load(); s != nil {
+		l.spare.Store(nil)
+		l.prepared.Store(s)
+	}
 	return p
 }
 
@@ -429,10 +581,12 @@ func (l *Log) applyRoll(res rollResult) {
 	l.maybeSeal(res.seg)
 }
 
-// maybeSeal seals s once it was rolled, its last write completed and its
-// files carry their names.
+// maybeSeal seals s once it was rolled, its last write completed, its
+// files carry their names and a flush made its data durable (seal.go says
+// why the cut waits for that).
 func (l *Log) maybeSeal(s *segment) {
-	if s.state != SegmentActive && s.reserved == s.size && !s.sealing && !s.unnamed && s.file != nil {
+	if s.state != SegmentActive && s.reserved == s.size && !s.sealing && !s.unnamed && s.file != nil &&
+		s.flushedSize >= s.size {
 		l.seal(s)
 	}
 }

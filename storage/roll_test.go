@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -41,7 +42,15 @@ func TestRollBySizeSealsAndTrims(t *testing.T) {
 		waitPrepared(t, l)
 		mustAppend(t, &d, l, randomBatch(rng, 4, 300, 10))
 	}
-	l.finishSeals() // the worker trims sealed segments
+	l.finishSeals()
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if s.sealing || s.trimmed {
+			t.Fatalf("segment %d cut before a flush made its data durable", s.base)
+		}
+	}
+	if err := d.Flush(l); err != nil { // then the worker trims them
+		t.Fatal(err)
+	}
 	segs := l.Segments(nil)
 	if len(segs) < 3 {
 		t.Fatalf("%d segments, want several", len(segs))
@@ -53,7 +62,7 @@ func TestRollBySizeSealsAndTrims(t *testing.T) {
 	for i, s := range segs {
 		size, alloc := fileBytes(t, s.Path)
 		if i < len(segs)-1 {
-			if s.State != SegmentSealed || size != s.Bytes || s.Bytes > cfg.SegmentBytes || s.Next != segs[i+1].Base {
+			if s.State != SegmentFlushed || size != s.Bytes || s.Bytes > cfg.SegmentBytes || s.Next != segs[i+1].Base {
 				t.Fatalf("sealed segment %d: %+v, file size %d", i, s, size)
 			}
 			n := (l.segs[i].idx.n)
@@ -139,7 +148,9 @@ func TestAppendLargerThanSegment(t *testing.T) {
 	}
 }
 
-func TestRolledSegmentSealsWhenItsWritesComplete(t *testing.T) {
+// TestRolledSegmentSealsOnceItsDataIsFlushed: a rolled segment is cut
+// only after its last write completed and a flush made its data durable.
+func TestRolledSegmentSealsOnceItsDataIsFlushed(t *testing.T) {
 	_, l := createTestLog(t, testConfig())
 	var d SyncDriver
 	b := func() []byte { return makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{make([]byte, 100)}}) }
@@ -159,12 +170,15 @@ func TestRolledSegmentSealsWhenItsWritesComplete(t *testing.T) {
 		t.Fatalf("segment sealing (%v) or data visible (end %d) before its write completed", first.sealing, l.LogEnd())
 	}
 	l.Appended(op1)
-	if !first.sealing {
-		t.Fatal("sealing did not start when the segment's last write completed")
+	l.finishSeals()
+	if first.sealing {
+		t.Fatal("sealing started before a flush made the segment's data durable")
 	}
-	l.finishSeals() // the trimming runs on the worker
+	if err := d.Flush(l); err != nil { // the trimming runs on the worker
+		t.Fatal(err)
+	}
 	size, _ := fileBytes(t, first.path(logExt))
-	if !first.trimmed || size != int64(len(op1.Buf)) || l.LogEnd() != 2 {
+	if !first.trimmed || first.state != SegmentFlushed || size != int64(len(op1.Buf)) || l.LogEnd() != 2 {
 		t.Fatalf("after completion: trimmed %v, file %d bytes (want %d), end %d", first.trimmed, size, len(op1.Buf), l.LogEnd())
 	}
 }
@@ -182,4 +196,106 @@ func TestPreallocatedFilesCleanedOnClose(t *testing.T) {
 		}
 	}
 	_ = st
+}
+
+// TestSpareSegment: a log with small segments keeps a second mapped
+// segment ready besides the next one, and a roll that finds the next one
+// missing (the lane still making it) takes the spare instead of waiting;
+// a log with large segments keeps none until a roll had to wait.
+func TestSpareSegment(t *testing.T) {
+	cfg := testConfig() // 16 KiB segments
+	_, l := createTestLog(t, cfg)
+	var d SyncDriver
+	b := func() []byte { return makeBatch(batchSpec{ts: []int64{1}, values: [][]byte{make([]byte, 6000)}}) }
+	mustAppend(t, &d, l, b())
+	for i := 0; l.active().base == 0; i++ {
+		if i == 10 {
+			t.Fatal("no roll")
+		}
+		mustAppend(t, &d, l, b())
+	}
+	l.WaitBackground()
+	mustAppend(t, &d, l, b()) // asks for the spare once the next one is mapped
+	l.WaitBackground()
+	next, spare := l.prepared.Load(), l.spare.Load()
+	if next == nil || !next.mapped || spare == nil || !spare.mapped || next == spare {
+		t.Fatalf("next %v spare %v: want two mapped prepared segments", next, spare)
+	}
+	l.prepared.Store(nil) // as if the lane were still making it
+	misses := l.stats.preallocMisses
+	if err := rollNow(l); err != nil {
+		t.Fatalf("roll with only the spare ready: %v", err)
+	}
+	if l.stats.preallocMisses != misses || l.spare.Load() != nil {
+		t.Fatalf("the roll did not take the spare (misses %d -> %d)", misses, l.stats.preallocMisses)
+	}
+	next.discard()
+
+	big := testConfig()
+	big.SegmentBytes = spareSegmentBytes + 1
+	_, l2 := createTestLog(t, big)
+	mustAppend(t, &d, l2, b())
+	if l2.wantSpare() {
+		t.Fatal("a log with large segments wants a spare before any roll waited")
+	}
+	if err := rollNow(l2); err != nil { // nothing mapped yet: the roll waits
+		t.Fatal(err)
+	}
+	if l2.stats.preallocMisses != 1 || !l2.wantSpare() {
+		t.Fatalf("after a roll that waited (misses %d): no spare wanted", l2.stats.preallocMisses)
+	}
+	l2.WaitBackground()
+	mustAppend(t, &d, l2, b())
+	l2.WaitBackground()
+	if s := l2.spare.Load(); s == nil || !s.mapped {
+		t.Fatal("no spare after a roll waited")
+	}
+}
+
+// TestUncutSealedSegmentsRecover: rolled segments no flush covered yet
+// are not cut; after a crash (or a close, which cuts them), a
+// reopen reads every record of them and of the segments after them, and
+// reports no damage.
+func TestUncutSealedSegmentsRecover(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		cfg := testConfig()
+		dir := t.TempDir()
+		st := openTestStore(t, dir, StoreOptions{})
+		l, err := st.CreateLog("t", 0, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d SyncDriver
+		rng := rand.New(rand.NewPCG(7, 8))
+		var want []byte
+		for range 200 {
+			b := randomBatch(rng, 4, 300, 10)
+			mustAppend(t, &d, l, b)
+			want = append(want, b...)
+		}
+		l.WaitBackground() // rolled segments get their names
+		uncut := 0
+		for _, s := range l.segs[:len(l.segs)-1] {
+			if size, _ := fileBytes(t, s.path(logExt)); size == cfg.SegmentBytes && !s.trimmed {
+				uncut++
+			}
+		}
+		if uncut < 2 {
+			t.Fatalf("%d uncut sealed segments, want several", uncut)
+		}
+		if crash {
+			st.crash()
+		} else if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		st2 := openTestStore(t, dir, StoreOptions{})
+		l2, err := st2.OpenExistingLog("t", 0, cfg)
+		if err != nil {
+			t.Fatalf("crash %v: reopen: %v", crash, err)
+		}
+		if got := readAllBatches(t, l2, 0); !bytes.Equal(got, want) || len(l2.Corruptions(nil)) != 0 {
+			t.Fatalf("crash %v: reopened log reads %d bytes of %d, damage %v", crash, len(got), len(want), l2.Corruptions(nil))
+		}
+		st2.Close()
+	}
 }

@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Sealing a rolled segment, once its last write completed, trims its
-// files to their used size. Every file operation of it runs on the Store's background
+// Sealing a rolled segment, once its last write completed and a flush
+// made its data durable, trims its files to their used size. Every file operation of it runs on the Store's background
 // worker, in two phases, so that the owner's thread never blocks; the
 // owner applies each finished phase (applySeals) from PrepareFlush,
 // EnforceRetention and ApplyBackground:
@@ -20,15 +20,21 @@ import (
 //     its file);
 //  2. owner: switch the indexes to the new mappings;
 //  3. worker: unmap the old index mappings, cut the index files to the
-//     new mappings' length and fdatasync them and the .log;
-//  4. owner: the segment is trimmed, and SegmentFlushed when a flush
-//     already covered its data (otherwise the next flush, which fdatasyncs
-//     its .log, makes it so).
+//     new mappings' length and fdatasync them (both cut first: one
+//     journal commit);
+//  4. owner: the segment is trimmed and SegmentFlushed.
 //
-// The .log is synced here, not left to the flushes: recovery takes a cut
-// segment for a complete one, so its cut must not become durable before
-// its data. Without this sync the long power-cut mode lost flushed
-// records (seed 1129); without the index syncs too (seeds 1341, 1357).
+// The .log is not synced here: its data is durable before the cut starts
+// (the flush that covered it fdatasync'd it), so a power cut keeps either
+// size of the file with all of its data, and recovery takes an uncut
+// segment whose batches stop before its end for what it is (a sealed one
+// the cut of which was lost). Cutting before the data was durable let a
+// cut reach the disk without the data, and recovery took the cut segment
+// for a complete one (the long power-cut mode lost flushed records, seed
+// 1129), so the seal used to fdatasync the .log itself: on the one
+// worker, with small segments, those syncs and their journal commits
+// were the roll's tail latency (DESIGN.md §9). The index syncs stay
+// (without them: seeds 1341, 1357).
 //
 // A failed phase leaves the segment sealed but untrimmed (counted in
 // Stats.SealErrors): recovery trims it. Until phase 4 the segment stays
@@ -126,7 +132,6 @@ func (l *Log) applySeal(p sealPhase) {
 	old := [2][]byte{s.idx.m, s.tidx.m}
 	lens := [2]int64{int64(len(p.maps[0])), int64(len(p.maps[1]))}
 	paths := [2]string{s.idx.path, s.tidx.path}
-	logFd := s.file.fd
 	fsys := l.fs
 	for i, x := range []*index{&s.idx, &s.tidx} {
 		x.dropFd()
@@ -152,7 +157,6 @@ func (l *Log) applySeal(p sealPhase) {
 				closeFd(fsys, fd)
 			}
 		}
-		errs = append(errs, fsys.Fdatasync(logFd))
 		if err := errors.Join(errs...); err != nil {
 			return sealPhase{s: s, phase: 2, err: fmt.Errorf("seal: %w", err)}
 		}

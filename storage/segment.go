@@ -98,6 +98,8 @@ type segment struct {
 	lastTimePos  int64
 
 	flushedSize int64    // bytes known to be fsync'd
+	writtenBack int64    // bytes whose writeback was started (writeback.go)
+	allocated   bool     // its .log's blocks were allocated ahead (AllocateNext)
 	readable    int64    // at recovery: where the .log's first hole starts
 	damaged     []damage // corrupt ranges found at recovery (damage.go)
 	trimmed     bool     // .log and indexes cut to their used size

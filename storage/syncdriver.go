@@ -65,7 +65,8 @@ func (d *SyncDriver) write(fd int, b []byte, off int64) error {
 }
 
 // Flush waits for the renames and seals in progress, then fsyncs everything visible
-// (nothing when there is nothing to do).
+// (nothing when there is nothing to do), and waits for the seals of the
+// rolled segments it made durable.
 func (d *SyncDriver) Flush(l *Log) error {
 	if !l.closed {
 		l.rolls.wg.Wait() // rolled segments get their names, then seal
@@ -93,5 +94,6 @@ func (d *SyncDriver) Flush(l *Log) error {
 		}
 	}
 	l.Flushed(op)
+	l.finishSeals() // the segments the flush made durable are cut
 	return nil
 }
