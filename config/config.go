@@ -34,6 +34,14 @@ type ServerConfig struct {
 	FetchColdReadBytes int64         `toml:"fetch_cold_read_bytes"`
 	FrameTimeout       time.Duration `toml:"frame_timeout"`
 	IdleTimeout        time.Duration `toml:"idle_timeout"`
+
+	// TLS on the client listener (tls.go).
+	TLS                 TLSMode       `toml:"tls"`
+	TLSCert             string        `toml:"tls_cert"`
+	TLSKey              string        `toml:"tls_key"`
+	TLSCA               string        `toml:"tls_ca"`
+	TLSHandshakeTimeout time.Duration `toml:"tls_handshake_timeout"`
+	KTLS                KTLSMode      `toml:"ktls"`
 }
 
 // ReactorConfig is the [reactor] table: the io_uring reactors.
@@ -99,6 +107,9 @@ func Default() Config {
 			FetchColdReadBytes:     4 * mib,
 			FrameTimeout:           30 * time.Second,
 			IdleTimeout:            10 * time.Minute,
+			TLS:                    TLSOff,
+			TLSHandshakeTimeout:    defaultTLSHandshakeTimeout,
+			KTLS:                   KTLSAuto,
 		},
 		Reactor: ReactorConfig{
 			RingEntries:    4096,

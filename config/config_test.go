@@ -73,8 +73,8 @@ func TestDefaultTOMLDocumentsEveryKey(t *testing.T) {
 
 func TestKeysAreUnique(t *testing.T) {
 	keys := Keys()
-	if len(keys) != 52 {
-		t.Errorf("len(Keys()) = %d, want 52 (a setting was added or lost)", len(keys))
+	if len(keys) != 58 {
+		t.Errorf("len(Keys()) = %d, want 58 (a setting was added or lost)", len(keys))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {
