@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,10 @@ type Options struct {
 	// application can say that the server is unreachable while the client
 	// retries. It runs on the dialing goroutine and must not block.
 	OnDial func(addr string, err error)
+	// TLS, when set, runs the connection over TLS with this configuration
+	// (TLSConfig builds one from PEM files). An empty ServerName is taken
+	// from the address dialed.
+	TLS *tls.Config
 }
 
 func (o Options) withDefaults() Options {
@@ -139,6 +144,11 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
+	}
+	if opts.TLS != nil {
+		if nc, err = handshakeTLS(ctx, nc, addr, opts.TLS); err != nil {
+			return nil, err
+		}
 	}
 	c := newConn(nc, addr, opts.withDefaults())
 	if err := c.sayHello(ctx); err != nil {

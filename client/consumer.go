@@ -44,6 +44,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -78,6 +79,8 @@ type ConsumerOptions struct {
 	DialTimeout       time.Duration // DefaultDialTimeout
 	// OnDial is told the outcome of every connection attempt (see Options).
 	OnDial func(addr string, err error)
+	// TLS, when set, makes every connection TLS (see Options.TLS).
+	TLS *tls.Config
 }
 
 func (o ConsumerOptions) withDefaults() ConsumerOptions {
@@ -170,7 +173,7 @@ func NewConsumer(addr string, opts ConsumerOptions) (*Consumer, error) {
 		return nil, fmt.Errorf("client: group name %.40q: use 1-%d characters of [a-zA-Z0-9._-]: %w",
 			opts.Group, proto.MaxNameLen, proto.InvalidGroupName)
 	}
-	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial}, opts.DialTimeout)
+	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial, TLS: opts.TLS}, opts.DialTimeout)
 	if err != nil {
 		return nil, err
 	}

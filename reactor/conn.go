@@ -5,6 +5,7 @@ import (
 
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/ring"
+	"github.com/ringmq/ringmq/tlsengine"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,6 +54,13 @@ type conn struct {
 	// Reactor.memPaused until resumed).
 	memPaused bool
 
+	// tls is the connection's TLS record layer (server.tls on; tls.go), nil
+	// on a plaintext connection.
+	tls *tlsengine.Engine
+	// principal is the authenticated identity: "User:<CN>" of a verified
+	// client certificate (mtls), else "User:ANONYMOUS".
+	principal string
+
 	// Deadlines: active is when bytes last arrived or a send progressed
 	// (idle_timeout); frameStart when the partial frame in began
 	// (frame_timeout).
@@ -78,6 +86,7 @@ func (c *conn) reset() {
 	c.requests, c.unanswered, c.inFlight = 0, 0, 0
 	c.sends.reset()
 	c.held, c.inHeld, c.memPaused = 0, 0, false
+	c.tls, c.principal = nil, tlsengine.Anonymous
 }
 
 // newConn registers fd in a free slot. Connections are counted once, when
@@ -128,6 +137,10 @@ func (r *Reactor) onRecv(c *conn, res int32, flags uint32) {
 	}
 	if id, ok := ring.BufferID(flags); ok {
 		switch {
+		case res > 0 && c.tls != nil && !c.closing:
+			c.active = r.now
+			r.onCipher(c, r.bufs.Buf(id)[:res])
+			r.holdIn(c)
 		case res > 0 && c.handoff >= 0:
 			c.in = append(c.in, r.bufs.Buf(id)[:res]...)
 		case res > 0 && !c.closing:
@@ -240,8 +253,11 @@ func (r *Reactor) frameNeed(c *conn, b []byte) int {
 func (r *Reactor) protocolError(c *conn) {
 	c.closeQueued = true
 	c.in = c.in[:0]
-	if len(c.out) == 0 && !c.sending {
+	switch {
+	case !hasOutput(c) && !c.sending:
 		r.closeConn(c)
+	case !c.sending:
+		r.needSend = append(r.needSend, c) // a TLS alert to send
 	}
 }
 
@@ -271,6 +287,7 @@ func (r *Reactor) maybeFinishConn(c *conn) {
 	}
 	unix.Close(c.fd)
 	c.fd = -1
+	c.tls = nil
 	c.gen = (c.gen + 1) & 0xffffff
 	r.freeConns = append(r.freeConns, c.slot)
 	r.srv.connCount.Add(-1)
@@ -283,6 +300,7 @@ func (r *Reactor) detachConn(c *conn) {
 	r.hold(c, -c.held)
 	c.inHeld = 0
 	c.fd = -1
+	c.tls = nil
 	c.gen = (c.gen + 1) & 0xffffff
 	r.freeConns = append(r.freeConns, c.slot)
 }

@@ -25,9 +25,10 @@ func (r *Reactor) tryHandoffs() {
 			r.maybeFinishConn(c)
 		case c.inFlight == 0:
 			pending := append([]byte(nil), c.in...)
-			fd := c.fd
+			fd, eng, principal := c.fd, c.tls, c.principal
 			r.detachConn(c)
-			r.srv.reactors[h.target].mb.post(message{kind: msgAdopt, fd: fd, data: pending, frame: h.hello})
+			r.srv.reactors[h.target].mb.post(message{kind: msgAdopt, fd: fd, data: pending, frame: h.hello,
+				tls: eng, principal: principal})
 		default:
 			if !h.canceled && c.recvArmed {
 				r.ring.PrepareCancel(makeUD(udRecv, c.gen, c.slot), makeUD(udCancel, 0, 0))

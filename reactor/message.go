@@ -5,6 +5,7 @@ import (
 
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/storage"
+	"github.com/ringmq/ringmq/tlsengine"
 )
 
 // msgKind says what a mailbox message asks of its reactor.
@@ -30,6 +31,7 @@ const (
 	msgResumed                        // a fenced partition's resume job finished
 	msgUpdateTopic                    // a topic was created, altered or grew: apply update
 	msgLogReady                       // part's log finished background work its owner waits for
+	msgTLSReady                       // serve this socket: its TLS handshake finished (tls.go)
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -57,6 +59,9 @@ type message struct {
 	done   chan error
 	part   *partition
 	resume storage.ResumeResult
+	// tls and principal travel with a socket (msgAdopt, msgTLSReady).
+	tls       *tlsengine.Engine
+	principal string
 }
 
 func (r *Reactor) onMessage(m *message) {
@@ -80,7 +85,7 @@ func (r *Reactor) onMessage(m *message) {
 	case msgListDone:
 		r.listOffsetDone(m.req, int(m.ti), int(m.pi), m.code, m.base, m.ts)
 	case msgAdopt:
-		r.adopt(m.fd, m.data, outFrame{parts: [][]byte{m.frame}})
+		r.adopt(m.fd, m.data, outFrame{parts: [][]byte{m.frame}}, m.tls, m.principal)
 	case msgReply:
 		r.respondRaw(m.req, m.frame)
 	case msgDrop:
@@ -100,6 +105,8 @@ func (r *Reactor) onMessage(m *message) {
 		m.done <- r.updateTopic(m.update)
 	case msgLogReady:
 		r.onLogReady(m.part)
+	case msgTLSReady:
+		r.onTLSReady(m.fd, m.tls)
 	}
 }
 
