@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/config"
+	"github.com/ringmq/ringmq/ktls"
 	"github.com/ringmq/ringmq/stats"
 	"github.com/ringmq/ringmq/tlsengine"
 	"golang.org/x/sys/unix"
@@ -256,11 +257,24 @@ func (r *Reactor) onSendTLS(c *conn, res int32) {
 	}
 }
 
-// setupTLS loads the listener's certificates when server.tls is on.
+// setupTLS loads the listener's certificates when server.tls is on, and
+// applies server.ktls: the kernel is probed once; "on" without kTLS (or,
+// as long as its data path is not built, with it) refuses to start.
 func (s *Server) setupTLS() error {
 	sc := s.cfg.Server
 	if sc.TLS == config.TLSOff || sc.TLS == 0 {
 		return nil
+	}
+	var probe error
+	if sc.KTLS != config.KTLSOff {
+		probe = ktls.Probe(ktls.Syscalls{})
+	}
+	note, err := ktls.Decide(sc.KTLS, probe)
+	if err != nil {
+		return err
+	}
+	if note != "" {
+		s.log.Info(note)
 	}
 	ca := ""
 	if sc.TLS == config.TLSMutual {

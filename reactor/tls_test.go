@@ -274,3 +274,20 @@ func TestTLSShardHandoff(t *testing.T) {
 		t.Fatal("no connection was handed off")
 	}
 }
+
+// TestKTLSOnRefusesToStart: server.ktls = "on" refuses to start where the
+// kernel has no kTLS (and, until the kTLS data path is built, where it
+// has); "auto" starts with user-space TLS.
+func TestKTLSOnRefusesToStart(t *testing.T) {
+	ts := newTLSSetup(t, config.TLSOn)
+	ts.cfg.Server.KTLS = config.KTLSOn
+	if srv, err := NewServer(ts.cfg, testLogger()); err == nil {
+		srv.Shutdown(context.Background())
+		t.Fatal("NewServer with ktls = on succeeded")
+	} else if !strings.Contains(err.Error(), `server.ktls = "on"`) {
+		t.Fatalf("NewServer: %v", err)
+	}
+	ts.cfg.Server.KTLS = config.KTLSAuto
+	srv := startServer(t, ts.cfg)
+	ringtest.Dial(t, srv.Addr(), client.Options{TLS: ts.client})
+}
