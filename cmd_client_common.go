@@ -60,18 +60,6 @@ func (fs *flagSet) alias(letter, long string) {
 	fs.short[long], fs.aliasOf[letter] = letter, long
 }
 
-// serverFlag adds --server (-s) to fs; its default is $RINGMQ_SERVER when
-// set.
-func (fs *flagSet) serverFlag() *string {
-	def := defaultServer
-	if env := strings.TrimSpace(os.Getenv(serverEnv)); env != "" {
-		def = env
-	}
-	s := fs.String("server", def, "server address `HOST:PORT`, or a comma-separated list; $"+serverEnv+" sets the default")
-	fs.alias("s", "server")
-	return s
-}
-
 // listFlagsArg, as the only argument of a command, makes its parse return
 // a flagNames error listing the command's flags (shell completion).
 const listFlagsArg = "__list-flags"
@@ -193,14 +181,19 @@ func signalContext() (context.Context, context.CancelFunc) {
 // dialServer connects to addr, turning the common failures into one
 // readable line.
 // addr may be a comma-separated list: the first that answers serves.
-func dialServer(ctx context.Context, addr, clientID string) (*client.Conn, error) {
+func dialServer(ctx context.Context, server serverFlags, clientID string) (*client.Conn, error) {
+	opts, err := server.options(clientID)
+	if err != nil {
+		return nil, err
+	}
+	addr := server.addr
 	var firstErr error
 	for _, a := range strings.Split(addr, ",") {
 		if a = strings.TrimSpace(a); a == "" {
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		c, err := client.Dial(dctx, a, client.Options{ClientID: clientID})
+		c, err := client.Dial(dctx, a, opts)
 		cancel()
 		if err == nil {
 			return c, nil
@@ -272,6 +265,8 @@ func describeErr(what string, err error) error {
 		msg = "no leader (the partition is offline: the nodes holding it are down) and none was elected in time"
 	case isConnectErr(err):
 		msg = "cannot connect to the server"
+	case tlsMessage(err) != "":
+		msg = tlsMessage(err)
 	case errors.Is(err, client.ErrConnectionLost):
 		msg = "lost the connection to the server"
 	case errors.Is(err, context.Canceled):

@@ -22,7 +22,7 @@ const consumeUsage = "ringmq consume TOPIC [-o earliest|latest|OFFSET|@UNIX_MS|R
 
 // consumeOptions are the parsed flags of ringmq consume.
 type consumeOptions struct {
-	server    string
+	server    serverFlags
 	topic     string
 	from      client.Start
 	limit     int64 // 0: no limit
@@ -55,13 +55,18 @@ func cmdConsume(args []string) error {
 		parts = []uint32{uint32(opts.partition)}
 	}
 	reach := &reachability{w: os.Stderr}
+	tlsCfg, err := opts.server.tlsConfig()
+	if err != nil {
+		return err
+	}
 	copts := client.ConsumerOptions{ClientID: "ringmq-consume", Group: opts.group, Start: opts.from,
-		MaxWait: fetchMaxWait, OnDial: reach.onDial, Subscription: opts.subType, SessionTimeout: opts.session}
+		MaxWait: fetchMaxWait, OnDial: reach.onDial, Subscription: opts.subType, SessionTimeout: opts.session,
+		TLS: tlsCfg}
 	if opts.group != "" {
 		copts.OnAssigned = func(tps []client.TopicPartition) { reportAssignment(opts.group, "assigned", tps) }
 		copts.OnRevoked = func(tps []client.TopicPartition) { reportAssignment(opts.group, "revoked", tps) }
 	}
-	c, err := client.NewConsumer(opts.server, copts)
+	c, err := client.NewConsumer(opts.server.addr, copts)
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
@@ -89,15 +94,19 @@ func cmdConsume(args []string) error {
 // from the partition's leader (an offline partition's is 0). It is the
 // log end, not the high watermark: a record acknowledged before the
 // start but not yet flushed on a flush=sync topic is still waited for.
-func logEnds(ctx context.Context, server, topic string) ([]uint64, error) {
-	a, err := client.NewAdmin(server, client.Options{ClientID: "ringmq-cli"})
+func logEnds(ctx context.Context, server serverFlags, topic string) ([]uint64, error) {
+	opts, err := server.options("ringmq-cli")
+	if err != nil {
+		return nil, err
+	}
+	a, err := client.NewAdmin(server.addr, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer a.Close()
 	t, err := a.DescribeTopic(ctx, topic)
 	if isConnectErr(err) {
-		return nil, connectErr(server, err)
+		return nil, connectErr(server.addr, err)
 	}
 	if err != nil {
 		return nil, describeErr(fmt.Sprintf("topic %q", topic), err)

@@ -169,7 +169,7 @@ func TestConsumeOutputOptions(t *testing.T) {
 		}
 	}
 	o, err := parseConsumeFlags([]string{"t", "-o", "-5m", "-e", "-g", "g", "-p", "1", "-s", "h:1"}, time.Now())
-	if err != nil || !o.exitAtEnd || o.group != "g" || o.partition != 1 || o.server != "h:1" {
+	if err != nil || !o.exitAtEnd || o.group != "g" || o.partition != 1 || o.server.addr != "h:1" {
 		t.Fatalf("short flags: %+v, %v", o, err)
 	}
 }

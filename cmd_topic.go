@@ -74,10 +74,14 @@ func (c configFlags) Set(s string) error {
 // withAdmin runs fn with an Admin for server and a bounded context. A
 // server that cannot be reached is reported as such, whatever fn was
 // doing.
-func withAdmin(server string, fn func(ctx context.Context, a *client.Admin) error) error {
+func withAdmin(server serverFlags, fn func(ctx context.Context, a *client.Admin) error) error {
 	ctx, stop := signalContext()
 	defer stop()
-	a, err := client.NewAdmin(server, client.Options{ClientID: "ringmq-cli"})
+	opts, err := server.options("ringmq-cli")
+	if err != nil {
+		return err
+	}
+	a, err := client.NewAdmin(server.addr, opts)
 	if err != nil {
 		return err
 	}
@@ -86,7 +90,7 @@ func withAdmin(server string, fn func(ctx context.Context, a *client.Admin) erro
 	defer cancel()
 	err = fn(ctx, a)
 	if isConnectErr(err) {
-		return connectErr(server, err)
+		return connectErr(server.addr, err)
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -64,10 +65,11 @@ const (
 // Messages and Duration are exclusive (neither: DefaultMessages).
 type Config struct {
 	Mode       Mode
-	Driver     Driver // DriverRaw (default) or DriverClient; unused by ModeTCP and ModeRawlog
-	Server     string // host:port of the broker (unused by ModeTCP and ModeRawlog)
-	Dir        string // rawlog: where its files go (a fresh directory in it, removed after); "": the system's temp dir
-	Topic      string // created with Partitions partitions when missing
+	Driver     Driver      // DriverRaw (default) or DriverClient; unused by ModeTCP and ModeRawlog
+	Server     string      // host:port of the broker (unused by ModeTCP and ModeRawlog)
+	TLS        *tls.Config // nil: plaintext; else every connection to Server is TLS
+	Dir        string      // rawlog: where its files go (a fresh directory in it, removed after); "": the system's temp dir
+	Topic      string      // created with Partitions partitions when missing
 	Partitions int
 	Producers  int // producer connections (tcp, rawlog: writer connections)
 	Consumers  int // consumer connections

@@ -84,6 +84,36 @@ func (p *handshakePool) drop(fd int) {
 	p.srv.metrics.connClosed()
 }
 
+// drainForFIN ends a refused connection with an orderly FIN after the
+// alert, then reads and drops what the client still sends (its first
+// requests) until it closes or drainTime passes, so that the close is not
+// a reset that could discard the alert before the client reads it.
+func drainForFIN(fd int) {
+	unix.Shutdown(fd, unix.SHUT_WR)
+	var buf [4096]byte
+	deadline := time.Now().Add(drainTime)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf[:], unix.MSG_DONTWAIT)
+		switch {
+		case err == nil && n == 0:
+			return // the client closed
+		case err == nil:
+			continue
+		case err != unix.EAGAIN && err != unix.EINTR:
+			return
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(left.Milliseconds())+1)
+	}
+}
+
+// drainTime bounds how long a handshake goroutine waits for a refused
+// client to close.
+const drainTime = 200 * time.Millisecond
+
 func (p *handshakePool) work() {
 	for {
 		select {
@@ -100,6 +130,7 @@ func (p *handshakePool) handshake(j handshakeJob) {
 	stats.TLSHandshake(err == nil)
 	if err != nil {
 		p.srv.log.Debug("TLS handshake failed", "err", err)
+		drainForFIN(j.fd)
 		p.drop(j.fd)
 		return
 	}
