@@ -287,6 +287,7 @@ func (r *Reactor) maybeFinishConn(c *conn) {
 	}
 	unix.Close(c.fd)
 	c.fd = -1
+	r.releaseTLSBuffer(c)
 	c.tls = nil
 	c.gen = (c.gen + 1) & 0xffffff
 	r.freeConns = append(r.freeConns, c.slot)

@@ -38,8 +38,22 @@ import (
 //     connections never send zero-copy.
 //   - Shard hand-off moves the engine (and the principal) with the socket.
 
-// tlsChunk is the plaintext encrypted per send: four full records.
-const tlsChunk = 4 * 16384
+// tlsChunk is the plaintext encrypted per send: four full records;
+// tlsChunkOut holds their ciphertext (and what the engine adds by itself).
+const (
+	tlsChunk    = 4 * 16384
+	tlsChunkOut = 2 * tlsChunk
+)
+
+// releaseTLSBuffer returns c's idle ciphertext buffer to the pool.
+func (r *Reactor) releaseTLSBuffer(c *conn) {
+	if c.tls == nil {
+		return
+	}
+	if b := c.tls.TakeBuffer(); b != nil {
+		r.pool.put(b[:cap(b)])
+	}
+}
 
 // handshakeQueue bounds connections waiting for a handshake goroutine.
 const handshakeQueue = 1024
@@ -217,6 +231,9 @@ func (r *Reactor) onCipher(c *conn, data []byte) {
 // queued frames first when none is left.
 func (r *Reactor) startSendTLS(c *conn) {
 	if len(c.tls.Pending()) == 0 {
+		if !c.tls.HasBuffer() {
+			c.tls.GiveBuffer(r.pool.get(tlsChunkOut))
+		}
 		r.encryptOut(c)
 	}
 	p := c.tls.Pending()
@@ -237,10 +254,20 @@ func (r *Reactor) startSendTLS(c *conn) {
 
 // encryptOut encrypts up to tlsChunk bytes of c's queued frames; frames
 // whose last byte is encrypted are done (their plaintext is no longer
-// read).
+// read). Small parts (headers) are gathered into the scratch buffer so
+// that they share records; a large part (segment views) is encrypted
+// where it lies.
 func (r *Reactor) encryptOut(c *conn) {
 	buf := r.tlsScratch()
-	n, skip := 0, c.sentHead
+	staged, done, skip := 0, 0, c.sentHead
+	var err error
+	flush := func() {
+		if staged > 0 && err == nil {
+			err = c.tls.Encrypt(buf[:staged])
+		}
+		done += staged
+		staged = 0
+	}
 fill:
 	for i := range c.out {
 		for _, p := range c.out[i].parts {
@@ -248,23 +275,36 @@ fill:
 				skip -= len(p)
 				continue
 			}
-			n += copy(buf[n:], p[skip:])
+			p = p[skip:min(len(p), skip+tlsChunk-done-staged)]
 			skip = 0
-			if n == len(buf) {
+			if len(p) >= tlsDirectMin {
+				flush()
+				if err == nil {
+					err = c.tls.Encrypt(p)
+				}
+				done += len(p)
+			} else {
+				staged += copy(buf[staged:], p)
+			}
+			if done+staged == tlsChunk {
 				break fill
 			}
 		}
 	}
-	if n == 0 {
-		return
-	}
-	if err := c.tls.Encrypt(buf[:n]); err != nil {
+	flush()
+	if err != nil {
 		r.srv.log.Debug("TLS encrypt failed", "err", err)
 		r.closeConn(c)
 		return
 	}
-	r.consumeOut(c, n, c.sends.next-1)
+	if done > 0 {
+		r.consumeOut(c, done, c.sends.next-1)
+	}
 }
+
+// tlsDirectMin is the smallest part encrypted where it lies instead of
+// gathered with its neighbours.
+const tlsDirectMin = 4096
 
 // onSendTLS handles the completion of a ciphertext send.
 func (r *Reactor) onSendTLS(c *conn, res int32) {
@@ -278,6 +318,9 @@ func (r *Reactor) onSendTLS(c *conn, res int32) {
 	}
 	c.active = r.now
 	c.tls.Sent(int(res))
+	if len(c.out) == 0 {
+		r.releaseTLSBuffer(c)
+	}
 	switch {
 	case hasOutput(c) && !c.closing:
 		r.startSendTLS(c)

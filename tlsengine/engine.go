@@ -147,16 +147,33 @@ func (e *Engine) Pending() []byte { return e.tr.out[e.tr.sent:] }
 func (e *Engine) Sent(n int) {
 	t := e.tr
 	t.sent += n
-	if t.sent < len(t.out) {
-		return
+	if t.sent >= len(t.out) {
+		t.sent, t.out = 0, t.out[:0]
 	}
-	t.sent = 0
-	if cap(t.out) > 4*maxRecordOut {
-		t.out = nil // a burst is over; keep the steady-state size only
-		return
-	}
-	t.out = t.out[:0]
 }
 
-// maxRecordOut is the most ciphertext one full record takes.
-const maxRecordOut = 16384 + 256
+// HasBuffer reports whether the engine holds an output buffer.
+func (e *Engine) HasBuffer() bool { return e.tr.out != nil }
+
+// GiveBuffer lends b (its capacity) to the engine for its output, so
+// that a caller with a buffer pool recycles them (see TakeBuffer). Call
+// it only when HasBuffer is false.
+func (e *Engine) GiveBuffer(b []byte) {
+	if e.tr.out != nil {
+		panic("BUG: tlsengine: GiveBuffer while holding a buffer")
+	}
+	e.tr.out = b[:0]
+}
+
+// TakeBuffer returns the output buffer when nothing is pending (nil
+// otherwise, or when the engine holds none); the next output is written
+// to a buffer given later, or a new one.
+func (e *Engine) TakeBuffer() []byte {
+	t := e.tr
+	if t.out == nil || len(t.out) > t.sent {
+		return nil
+	}
+	b := t.out
+	t.out, t.sent = nil, 0
+	return b
+}

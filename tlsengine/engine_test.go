@@ -309,3 +309,33 @@ func TestServerConfigFiles(t *testing.T) {
 		t.Errorf("a key as the CA file: %v", err)
 	}
 }
+
+// TestBufferLending: a lent buffer carries the output and comes back once
+// all of it is sent.
+func TestBufferLending(t *testing.T) {
+	srv, cli, _ := configs(t)
+	p, err := handshake(t, srv, cli, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.eng.HasBuffer() || p.eng.TakeBuffer() != nil {
+		t.Fatal("an engine fresh from the handshake holds an output buffer")
+	}
+	lent := make([]byte, 0, 1<<17)
+	p.eng.GiveBuffer(lent)
+	if err := p.eng.Encrypt(make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	out := p.eng.Pending()
+	if &out[0] != &lent[:1][0] {
+		t.Fatal("the output is not in the lent buffer")
+	}
+	if p.eng.TakeBuffer() != nil {
+		t.Fatal("TakeBuffer returned a buffer with output pending")
+	}
+	p.eng.Sent(len(out) - 1)
+	p.eng.Sent(1)
+	if b := p.eng.TakeBuffer(); cap(b) != 1<<17 || p.eng.HasBuffer() {
+		t.Fatalf("TakeBuffer after the output was sent: cap %d", cap(b))
+	}
+}
