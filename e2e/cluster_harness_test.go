@@ -9,6 +9,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,8 @@ type clusterOptions struct {
 	SessionTimeout  time.Duration // 3s (cluster.session_timeout)
 	StartTimeout    time.Duration // 60s: a node serves and is ready within it
 	ExtraConfig     string        // appended to every node's config file (TOML)
+	ServerConfig    string        // added to every node's [server] table (TOML)
+	ClientTLS       *tls.Config   // how the harness's own connections reach the nodes
 }
 
 func (o clusterOptions) withDefaults() clusterOptions {
@@ -164,7 +167,7 @@ func (c *testCluster) waitFormed(timeout time.Duration) error {
 			running = append(running, n.addr)
 		}
 	}
-	a, err := client.NewAdmin(strings.Join(running, ","), client.Options{ClientID: "e2e-harness"})
+	a, err := client.NewAdmin(strings.Join(running, ","), client.Options{ClientID: "e2e-harness", TLS: c.opts.ClientTLS})
 	if err != nil {
 		return err
 	}
@@ -201,6 +204,7 @@ func (c *testCluster) waitFormed(timeout time.Duration) error {
 func (c *testCluster) configText() string {
 	return fmt.Sprintf(`[server]
 shutdown_timeout = "20s"
+`+c.opts.ServerConfig+`
 
 [reactor]
 cores = %d

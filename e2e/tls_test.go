@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ringmq/ringmq/client"
 	"github.com/ringmq/ringmq/internal/tlstest"
 )
 
@@ -44,4 +45,26 @@ func TestCLIOverMutualTLS(t *testing.T) {
 	if !strings.Contains(res.stderr, "certificate required") {
 		t.Errorf("topic list without a client certificate: %s", res.stderr)
 	}
+}
+
+// TestClusterOverMutualTLS: three nodes with tls = "mtls" form a cluster
+// (the controller's Raft messages and the brokers' heartbeats go over TLS
+// with each node's certificate), and a client produces to and consumes
+// from every partition leader.
+func TestClusterOverMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "cluster-ca")
+	srv := ca.Write(t, dir, "node", ca.Issue(t, "node", true))
+	cli := ca.Write(t, dir, "client", ca.Issue(t, "app", false))
+	clientTLS, err := client.TLSConfig(client.TLSFiles{CA: cli.CA, Cert: cli.Cert, Key: cli.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, clusterOptions{ClientTLS: clientTLS,
+		ServerConfig: fmt.Sprintf("tls = \"mtls\"\ntls_cert = %q\ntls_key = %q\ntls_ca = %q\n", srv.Cert, srv.Key, srv.CA)})
+	flags := []string{"-s", c.addrs(), "--tls-ca", cli.CA, "--tls-cert", cli.Cert, "--tls-key", cli.Key}
+	mustCLI(t, "", append([]string{"topic", "create", "spread", "-p", "3"}, flags...)...)
+	mustCLI(t, seqLines(300), append([]string{"produce", "spread", "--acks", "all"}, flags...)...)
+	out := mustCLI(t, "", append([]string{"consume", "spread", "-o", "earliest", "-n", "300"}, flags...)...)
+	checkAllOnce(t, splitLines(out), 300)
 }

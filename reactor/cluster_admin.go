@@ -357,7 +357,7 @@ func (s *Server) awaitTopicOnBrokers(ctx context.Context, topic string) {
 		if !b.Alive || uint32(b.ID) == s.cl.self {
 			continue
 		}
-		var pc peerConn
+		pc := peerConn{tls: s.peerTLS}
 		for time.Now().Before(deadline) && ctx.Err() == nil {
 			var resp proto.DescribeTopicResponse
 			err := pc.call(b.Addr, &proto.DescribeTopicRequest{Name: topic}, &resp)

@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/controller"
+	"github.com/ringmq/ringmq/controller/driver"
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/storage"
 	"github.com/ringmq/ringmq/storage/metalog"
@@ -25,7 +27,7 @@ func (s *Server) brokerLoop() {
 	cl := &s.cl
 	defer close(cl.done)
 	interval := max(s.cfg.Cluster.SessionTimeout/6, 50*time.Millisecond)
-	var hb peerConn
+	hb := peerConn{tls: s.peerTLS}
 	defer hb.close()
 	for !cl.stopping() {
 		select {
@@ -202,6 +204,7 @@ func (s *Server) importTopics() {
 // peerConn is a connection to another node's client port for the broker
 // goroutine's requests; one request at a time.
 type peerConn struct {
+	tls  *tls.Config // the peers' client ports speak TLS (nil: plaintext)
 	addr string
 	c    net.Conn
 	r    *bufio.Reader
@@ -224,6 +227,9 @@ func (p *peerConn) call(addr string, req proto.Request, resp proto.Message) erro
 	}
 	if p.c == nil {
 		c, err := net.DialTimeout("tcp", addr, heartbeatTimeout)
+		if err == nil && p.tls != nil {
+			c, err = driver.DialTLS(c, addr, p.tls, heartbeatTimeout)
+		}
 		if err != nil {
 			return err
 		}

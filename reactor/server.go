@@ -75,6 +75,9 @@ type Server struct {
 	// handshakes runs its handshakes while the server runs (tls.go).
 	tlsConfig  *tls.Config
 	handshakes *handshakePool
+	// peerTLS is how this node dials its peers' client ports (controller
+	// transport, heartbeats) when server.tls is on; nil: plaintext.
+	peerTLS *tls.Config
 
 	pids          producerIDs // idempotent producer ids (admin goroutine; producer_ids.go)
 	prodRecovered sync.Map    // *storage.Log → its recovered producer state (producer_recover.go)

@@ -3,6 +3,7 @@ package reactor
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"time"
@@ -359,5 +360,14 @@ func (s *Server) setupTLS() error {
 		return err
 	}
 	s.tlsConfig = cfg
+	// Peers are dialed with this node's own certificate (it must allow
+	// client authentication under mtls) and verified against tls_ca when
+	// set, else the system's roots.
+	s.peerTLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: cfg.Certificates}
+	if sc.TLSCA != "" {
+		if s.peerTLS.RootCAs, err = tlsengine.LoadCAs(sc.TLSCA); err != nil {
+			return fmt.Errorf("server.tls_ca: %w", err)
+		}
+	}
 	return nil
 }
