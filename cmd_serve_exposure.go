@@ -25,11 +25,19 @@ func isLoopback(addr string) bool {
 }
 
 // warnExposedListeners logs a warning for each listener of s bound beyond
-// loopback: ringmq has no TLS, authentication or authorization yet, so
-// whoever reaches such a port has full access.
+// loopback without TLS or without authentication: ringmq has no
+// authorization yet, so whoever reaches such a port (or, with TLS on but
+// no client certificates, completes a handshake) has full access.
 func warnExposedListeners(logger *slog.Logger, s config.ServerConfig) {
-	if !isLoopback(s.Listen) {
-		logger.Warn("client listener is not on loopback and has no TLS or authentication yet: "+
+	switch {
+	case isLoopback(s.Listen) || s.TLS == config.TLSMutual:
+	case s.TLS == config.TLSOn:
+		logger.Warn("client listener is not on loopback and authenticates no client (server.tls = \"on\"): "+
+			"anyone who reaches the port can read, write and delete every topic and group; "+
+			"server.tls = \"mtls\" admits only holders of a client certificate",
+			"listen", s.Listen)
+	default:
+		logger.Warn("client listener is not on loopback and has no TLS or authentication: "+
 			"anyone who reaches the port can read, write and delete every topic and group",
 			"listen", s.Listen)
 	}

@@ -54,6 +54,10 @@ func TestWarnExposedListeners(t *testing.T) {
 			[]string{clientWarn, metricsWarn, "Go profiler"}, nil},
 		{"metrics off", config.ServerConfig{Listen: "127.0.0.1:9400", MetricsListen: ""},
 			nil, []string{clientWarn, metricsWarn}},
+		{"client with TLS, no client certificates", config.ServerConfig{Listen: "0.0.0.0:9400", TLS: config.TLSOn},
+			[]string{clientWarn, "authenticates no client", "mtls"}, []string{"no TLS"}},
+		{"client with mutual TLS", config.ServerConfig{Listen: "0.0.0.0:9400", TLS: config.TLSMutual},
+			nil, []string{clientWarn}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
