@@ -57,6 +57,9 @@ type conn struct {
 	// tls is the connection's TLS record layer (server.tls on; tls.go), nil
 	// on a plaintext connection.
 	tls *tlsengine.Engine
+	// tlsHeld is the capacity of the ciphertext buffer lent to tls, as
+	// counted in held.
+	tlsHeld int64
 	// principal is the authenticated identity: "User:<CN>" of a verified
 	// client certificate (mtls), else "User:ANONYMOUS".
 	principal string
@@ -86,7 +89,7 @@ func (c *conn) reset() {
 	c.requests, c.unanswered, c.inFlight = 0, 0, 0
 	c.sends.reset()
 	c.held, c.inHeld, c.memPaused = 0, 0, false
-	c.tls, c.principal = nil, tlsengine.Anonymous
+	c.tls, c.tlsHeld, c.principal = nil, 0, tlsengine.Anonymous
 }
 
 // newConn registers fd in a free slot. Connections are counted once, when
@@ -299,7 +302,7 @@ func (r *Reactor) maybeFinishConn(c *conn) {
 // hand-off): the fd now belongs to another reactor.
 func (r *Reactor) detachConn(c *conn) {
 	r.hold(c, -c.held)
-	c.inHeld = 0
+	c.inHeld, c.tlsHeld = 0, 0
 	c.fd = -1
 	c.tls = nil
 	c.gen = (c.gen + 1) & 0xffffff

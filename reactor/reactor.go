@@ -262,7 +262,8 @@ func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
 // adopt takes over a connection handed off by another reactor.
 func (r *Reactor) adopt(fd int, pending []byte, hello outFrame, eng *tlsengine.Engine, principal string) {
 	c := r.newConn(fd)
-	c.tls, c.principal = eng, principal
+	r.adoptTLS(c, eng)
+	c.principal = principal
 	r.queueFrame(c, hello)
 	if len(pending) > 0 {
 		r.onData(c, pending)

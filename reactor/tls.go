@@ -53,6 +53,8 @@ func (r *Reactor) releaseTLSBuffer(c *conn) {
 	}
 	if b := c.tls.TakeBuffer(); b != nil {
 		r.pool.put(b[:cap(b)])
+		r.hold(c, -c.tlsHeld)
+		c.tlsHeld = 0
 	}
 }
 
@@ -186,6 +188,16 @@ func (r *Reactor) onTLSReady(fd int, eng *tlsengine.Engine) {
 	r.armRecv(c)
 }
 
+// adoptTLS gives an adopted connection its engine. The engine's output
+// buffer, if it still has one, is not counted here: it is dropped when
+// idle, or counted when it is lent again.
+func (r *Reactor) adoptTLS(c *conn, eng *tlsengine.Engine) {
+	c.tls = eng
+	if eng != nil {
+		eng.TakeBuffer()
+	}
+}
+
 // hasOutput reports whether c has bytes to send: queued frames, or
 // ciphertext not sent yet.
 func hasOutput(c *conn) bool {
@@ -233,7 +245,10 @@ func (r *Reactor) onCipher(c *conn, data []byte) {
 func (r *Reactor) startSendTLS(c *conn) {
 	if len(c.tls.Pending()) == 0 {
 		if !c.tls.HasBuffer() {
-			c.tls.GiveBuffer(r.pool.get(tlsChunkOut))
+			b := r.pool.get(tlsChunkOut)
+			c.tls.GiveBuffer(b)
+			c.tlsHeld = int64(cap(b))
+			r.hold(c, c.tlsHeld)
 		}
 		r.encryptOut(c)
 	}

@@ -291,3 +291,44 @@ func TestKTLSOnRefusesToStart(t *testing.T) {
 	srv := startServer(t, ts.cfg)
 	ringtest.Dial(t, srv.Addr(), client.Options{TLS: ts.client})
 }
+
+// TestTLSOutputBufferIsCounted: the ciphertext buffer a TLS connection
+// borrows while it sends counts in the server's buffered memory, and is
+// released once the connection is idle again.
+func TestTLSOutputBufferIsCounted(t *testing.T) {
+	ts := newTLSSetup(t, config.TLSOn)
+	srv := startServer(t, ts.cfg)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{TLS: ts.client})
+	ringtest.CreateTopic(t, c, "buf", 1)
+	for i := 0; i < 24; i++ { // 24 MiB: more than the socket buffers take
+		produceOne(t, c, "buf", 0, bytes.Repeat([]byte("y"), 1<<20))
+	}
+	tc, _ := rawTLS(t, srv.Addr(), ts.client, 0)
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	// A fetch answered while the client does not read: the response
+	// stalls once the socket buffers are full, its TLS buffer lent.
+	req := proto.AppendRequest(nil, 9, &proto.FetchRequest{MaxBytes: 32 << 20, Topics: []proto.FetchTopic{{
+		Name: []byte("buf"), Partitions: []proto.FetchPartition{{Partition: 0, PartitionMaxBytes: 32 << 20}}}}})
+	base := srv.buffered.Load()
+	if _, err := tc.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.buffered.Load()-base < tlsChunkOut {
+		if time.Now().After(deadline) {
+			t.Fatalf("buffered grew by %d, want at least the %d-byte TLS buffer", srv.buffered.Load()-base, tlsChunkOut)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	if h, body := readResponse(t, tc); h.CorrelationID != 9 || len(body) < 24<<20 {
+		t.Fatalf("response %+v, %d bytes", h, len(body))
+	}
+	for srv.buffered.Load() != base {
+		if time.Now().After(deadline) {
+			t.Fatalf("buffered %d after the response was read, want %d", srv.buffered.Load(), base)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+}
