@@ -140,7 +140,9 @@ func (r *Reactor) onRecv(c *conn, res int32, flags uint32) {
 	}
 	if id, ok := ring.BufferID(flags); ok {
 		switch {
-		case res > 0 && c.tls != nil && !c.closing:
+		case res > 0 && c.tls != nil && (c.closing || c.closeQueued):
+			// Past a fatal record (its alert queued) the rest is dropped.
+		case res > 0 && c.tls != nil:
 			c.active = r.now
 			r.onCipher(c, r.bufs.Buf(id)[:res])
 			r.holdIn(c)
