@@ -148,8 +148,12 @@ func parseBenchFlags(args []string) (bench.Config, benchOutput, error) {
 	if err != nil {
 		return bench.Config{}, out, err
 	}
+	tlsCfg, err := server.tlsConfig()
+	if err != nil {
+		return bench.Config{}, out, err
+	}
 	cfg := bench.Config{
-		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Type: *subType, ShareBatch: *shareBatch, Server: server.addr, SASL: server.sasl, Dir: *dir, Topic: *topic, Partitions: *partitions,
+		Mode: bench.Mode(pos[0]), Driver: bench.Driver(*driver), Type: *subType, ShareBatch: *shareBatch, Server: server.addr, SASL: server.sasl, TLS: tlsCfg, Dir: *dir, Topic: *topic, Partitions: *partitions,
 		Producers: *producers, Consumers: *consumers, InFlight: *inflight, MsgSize: *msgSize,
 		Messages: *messages, Duration: *duration, BatchBytes: *batchBytes, Linger: *linger,
 		Rate: *rate, Idempotent: *idempotence, Progress: os.Stderr, ProgressInterval: time.Second, ProgressBar: isTerminal(os.Stderr),

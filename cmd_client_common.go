@@ -62,42 +62,6 @@ func (fs *flagSet) alias(letter, long string) {
 	fs.short[long], fs.aliasOf[letter] = letter, long
 }
 
-// target is where a client command connects and who it authenticates as.
-type target struct {
-	addr string // HOST:PORT, or a comma-separated list
-	sasl client.SASL
-}
-
-// options are the client options for t.
-func (t target) options(clientID string) client.Options {
-	return client.Options{ClientID: clientID, SASL: t.sasl}
-}
-
-// serverFlag adds --server (-s) to fs, and --user, --password,
-// --password-file and --sasl-mechanism; their defaults are $RINGMQ_SERVER,
-// $RINGMQ_USER and $RINGMQ_PASSWORD when set.
-func (fs *flagSet) serverFlag() *target {
-	def := defaultServer
-	if env := strings.TrimSpace(os.Getenv(serverEnv)); env != "" {
-		def = env
-	}
-	t := &target{}
-	fs.StringVar(&t.addr, "server", def, "server address `HOST:PORT`, or a comma-separated list; $"+serverEnv+" sets the default")
-	fs.alias("s", "server")
-	fs.StringVar(&t.sasl.User, "user", os.Getenv(userEnv), "authenticate as `NAME` with SASL SCRAM (server.sasl = scram); $"+userEnv+" sets the default")
-	fs.StringVar(&t.sasl.Password, "password", "", "the user's password (prefer --password-file or $"+passwordEnv+": a flag shows in ps)")
-	fs.Func("password-file", "read the user's password from `FILE` (its first line)", func(path string) error {
-		p, err := readPasswordFile(path)
-		t.sasl.Password = p
-		return err
-	})
-	fs.StringVar(&t.sasl.Mechanism, "sasl-mechanism", proto.MechanismScramSHA256, "SASL mechanism: "+proto.MechanismScramSHA256+" or "+proto.MechanismScramSHA512)
-	if t.sasl.Password == "" {
-		t.sasl.Password = os.Getenv(passwordEnv)
-	}
-	return t
-}
-
 // readPasswordFile returns the first line of the file at path.
 func readPasswordFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
@@ -229,14 +193,18 @@ func signalContext() (context.Context, context.CancelFunc) {
 // dialServer connects to addr, turning the common failures into one
 // readable line.
 // addr may be a comma-separated list: the first that answers serves.
-func dialServer(ctx context.Context, server target, clientID string) (*client.Conn, error) {
+func dialServer(ctx context.Context, server serverFlags, clientID string) (*client.Conn, error) {
+	opts, err := server.options(clientID)
+	if err != nil {
+		return nil, err
+	}
 	var firstErr error
 	for _, a := range strings.Split(server.addr, ",") {
 		if a = strings.TrimSpace(a); a == "" {
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		c, err := client.Dial(dctx, a, server.options(clientID))
+		c, err := client.Dial(dctx, a, opts)
 		cancel()
 		if err == nil {
 			return c, nil
@@ -308,6 +276,8 @@ func describeErr(what string, err error) error {
 		msg = "no leader (the partition is offline: the nodes holding it are down) and none was elected in time"
 	case isConnectErr(err):
 		msg = "cannot connect to the server"
+	case tlsMessage(err) != "":
+		msg = tlsMessage(err)
 	case errors.Is(err, client.ErrConnectionLost):
 		msg = "lost the connection to the server"
 	case errors.Is(err, context.Canceled):

@@ -22,7 +22,7 @@ const consumeUsage = "ringmq consume TOPIC [-o earliest|latest|OFFSET|@UNIX_MS|R
 
 // consumeOptions are the parsed flags of ringmq consume.
 type consumeOptions struct {
-	server    target
+	server    serverFlags
 	topic     string
 	from      client.Start
 	limit     int64 // 0: no limit
@@ -55,8 +55,13 @@ func cmdConsume(args []string) error {
 		parts = []uint32{uint32(opts.partition)}
 	}
 	reach := &reachability{w: os.Stderr}
+	tlsCfg, err := opts.server.tlsConfig()
+	if err != nil {
+		return err
+	}
 	copts := client.ConsumerOptions{ClientID: "ringmq-consume", Group: opts.group, Start: opts.from,
-		MaxWait: fetchMaxWait, OnDial: reach.onDial, Subscription: opts.subType, SessionTimeout: opts.session}
+		MaxWait: fetchMaxWait, OnDial: reach.onDial, Subscription: opts.subType, SessionTimeout: opts.session,
+		TLS: tlsCfg}
 	if opts.group != "" {
 		copts.OnAssigned = func(tps []client.TopicPartition) { reportAssignment(opts.group, "assigned", tps) }
 		copts.OnRevoked = func(tps []client.TopicPartition) { reportAssignment(opts.group, "revoked", tps) }
@@ -90,8 +95,12 @@ func cmdConsume(args []string) error {
 // from the partition's leader (an offline partition's is 0). It is the
 // log end, not the high watermark: a record acknowledged before the
 // start but not yet flushed on a flush=sync topic is still waited for.
-func logEnds(ctx context.Context, server target, topic string) ([]uint64, error) {
-	a, err := client.NewAdmin(server.addr, server.options("ringmq-cli"))
+func logEnds(ctx context.Context, server serverFlags, topic string) ([]uint64, error) {
+	opts, err := server.options("ringmq-cli")
+	if err != nil {
+		return nil, err
+	}
+	a, err := client.NewAdmin(server.addr, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ const (
 
 // produceOptions are the parsed flags of ringmq produce.
 type produceOptions struct {
-	server       target
+	server       serverFlags
 	topic        string
 	acks         int8
 	keySep       string
@@ -55,7 +55,11 @@ func cmdProduce(args []string) error {
 		return fmt.Errorf("produce: topic %q has %d partitions; --partition %d does not exist", opts.topic, partitions, opts.partition)
 	}
 	reach := &reachability{w: os.Stderr}
-	popts := client.ProducerOptions{ClientID: "ringmq-produce", Acks: clientAcks(opts.acks),
+	tlsCfg, err := opts.server.tlsConfig()
+	if err != nil {
+		return err
+	}
+	popts := client.ProducerOptions{ClientID: "ringmq-produce", Acks: clientAcks(opts.acks), TLS: tlsCfg,
 		DeliveryTimeout: opts.timeout, RequestTimeout: min(opts.timeout, produceRequestTimeout), OnDial: reach.onDial,
 		DisableIdempotence: !opts.idempotence}
 	if opts.partition >= 0 {
@@ -168,7 +172,7 @@ func parseAcks(s string) (int8, error) {
 // checkTopic connects to server and returns topic's partition count, so
 // that a server that is down or a topic that does not exist fails at once
 // with a clear line (the producer and consumer would retry).
-func checkTopic(ctx context.Context, server target, topic string) (uint32, error) {
+func checkTopic(ctx context.Context, server serverFlags, topic string) (uint32, error) {
 	c, err := dialServer(ctx, server, "ringmq-cli")
 	if err != nil {
 		return 0, err

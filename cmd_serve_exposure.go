@@ -25,22 +25,30 @@ func isLoopback(addr string) bool {
 }
 
 // warnExposedListeners logs a warning for each listener of s bound beyond
-// loopback: ringmq has no TLS yet, and without authentication (or with it
-// but without authorization) whoever reaches (or logs in to) such a port
-// has full access.
+// loopback without the protections that make it safe: encryption (TLS),
+// client authentication (SASL SCRAM or mutual TLS) and authorization.
+// Without authentication whoever reaches the port has full access; with it
+// but without authorization, every authenticated client has.
 func warnExposedListeners(logger *slog.Logger, s config.ServerConfig) {
 	if !isLoopback(s.Listen) {
+		authenticated := s.SASL == config.SASLScram || s.TLS == config.TLSMutual
+		encrypted := s.TLS == config.TLSOn || s.TLS == config.TLSMutual
 		switch {
-		case s.SASL != config.SASLScram:
-			logger.Warn("client listener is not on loopback and has no TLS or authentication (server.sasl = off): "+
+		case !authenticated && !encrypted:
+			logger.Warn("client listener is not on loopback and has no TLS or authentication: "+
 				"anyone who reaches the port can read, write and delete every topic and group",
 				"listen", s.Listen)
+		case !authenticated:
+			logger.Warn("client listener is not on loopback and authenticates no client (server.tls = \"on\", server.sasl = \"off\"): "+
+				"anyone who reaches the port can read, write and delete every topic and group; "+
+				"server.tls = \"mtls\" or server.sasl = \"scram\" authenticate clients",
+				"listen", s.Listen)
 		case s.Authorization != config.On:
-			logger.Warn("client listener is not on loopback and has no TLS, and authorization is off "+
+			logger.Warn("client listener is not on loopback and authorization is off "+
 				"(server.authorization = off): any authenticated user can read, write and delete every topic and group",
 				"listen", s.Listen)
-		default:
-			logger.Warn("client listener is not on loopback and has no TLS yet: "+
+		case !encrypted:
+			logger.Warn("client listener is not on loopback and has no TLS: "+
 				"the SCRAM exchange never sends a password, but the data travels in clear text",
 				"listen", s.Listen)
 		}

@@ -58,6 +58,14 @@ func TestWarnExposedListeners(t *testing.T) {
 			[]string{clientWarn, "any authenticated user can read, write and delete"}, []string{"anyone"}},
 		{"SASL and authorization", config.ServerConfig{Listen: "0.0.0.0:9400", SASL: config.SASLScram, Authorization: config.On},
 			[]string{clientWarn, "clear text"}, []string{"read, write and delete"}},
+		{"client with TLS, no client certificates", config.ServerConfig{Listen: "0.0.0.0:9400", TLS: config.TLSOn},
+			[]string{clientWarn, "authenticates no client", "mtls"}, []string{"no TLS"}},
+		{"client with mutual TLS, no authorization", config.ServerConfig{Listen: "0.0.0.0:9400", TLS: config.TLSMutual},
+			[]string{clientWarn, "any authenticated user can read, write and delete"}, []string{"anyone", "clear text"}},
+		{"client with mutual TLS and authorization", config.ServerConfig{Listen: "0.0.0.0:9400", TLS: config.TLSMutual, Authorization: config.On},
+			nil, []string{clientWarn}},
+		{"SASL over TLS with authorization", config.ServerConfig{Listen: "0.0.0.0:9400", TLS: config.TLSOn, SASL: config.SASLScram, Authorization: config.On},
+			nil, []string{clientWarn}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer

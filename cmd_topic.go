@@ -74,10 +74,14 @@ func (c configFlags) Set(s string) error {
 // withAdmin runs fn with an Admin for server and a bounded context. A
 // server that cannot be reached is reported as such, whatever fn was
 // doing.
-func withAdmin(server target, fn func(ctx context.Context, a *client.Admin) error) error {
+func withAdmin(server serverFlags, fn func(ctx context.Context, a *client.Admin) error) error {
 	ctx, stop := signalContext()
 	defer stop()
-	a, err := client.NewAdmin(server.addr, server.options("ringmq-cli"))
+	opts, err := server.options("ringmq-cli")
+	if err != nil {
+		return err
+	}
+	a, err := client.NewAdmin(server.addr, opts)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +76,7 @@ type Config struct {
 	ShareBatch int
 	Server     string      // host:port of the broker (unused by ModeTCP and ModeRawlog)
 	SASL       client.SASL // authenticate every connection (server.sasl = scram)
+	TLS        *tls.Config // nil: plaintext; else every connection to Server is TLS
 	Dir        string      // rawlog: where its files go (a fresh directory in it, removed after); "": the system's temp dir
 	Topic      string      // created with Partitions partitions when missing
 	Partitions int

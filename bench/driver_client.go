@@ -102,7 +102,7 @@ func startClientProducers(cfg *Config, parts []proto.PartitionInfo, m *meter) (*
 	// callbacks run: leave the rings room for that lag.
 	ringSize := 4*clientBufferBytes(cfg)/(cfg.MsgSize+32) + 64
 	for _, a := range assign(parts, cfg.Producers, true) {
-		p, err := client.NewProducer(cfg.Server, client.ProducerOptions{
+		p, err := client.NewProducer(cfg.Server, client.ProducerOptions{TLS: cfg.TLS,
 			ClientID: clientID, SASL: cfg.SASL, Acks: clientAcks(cfg.Acks), Compression: cfg.Codec,
 			Partitioner: client.ManualPartitioner{}, BatchBytes: cfg.BatchBytes, Linger: cfg.Linger,
 			MaxInFlight: cfg.InFlight, MaxBufferedBytes: clientBufferBytes(cfg),
@@ -263,7 +263,7 @@ func startClientConsumers(ctx context.Context, cfg *Config, parts []proto.Partit
 	cfg.Consumers = len(as)
 	maxWait := fetchMaxWaitMs * time.Millisecond
 	for _, a := range as {
-		c, err := client.NewConsumer(cfg.Server, client.ConsumerOptions{ClientID: clientID, SASL: cfg.SASL, MaxWait: maxWait,
+		c, err := client.NewConsumer(cfg.Server, client.ConsumerOptions{ClientID: clientID, SASL: cfg.SASL, MaxWait: maxWait, TLS: cfg.TLS,
 			PartitionMaxBytes: consumeFetchBytes})
 		if err != nil {
 			cc.close()

@@ -24,7 +24,7 @@ const (
 func dial(ctx context.Context, cfg *Config, shard int) (*client.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	opts := client.Options{ClientID: clientID, SASL: cfg.SASL}
+	opts := client.Options{ClientID: clientID, SASL: cfg.SASL, TLS: cfg.TLS}
 	if shard >= 0 {
 		opts.RequestShard, opts.Shard = true, uint16(shard)
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,10 @@ type Options struct {
 	// after its Hello. A server with server.sasl = scram refuses every
 	// other request before that.
 	SASL SASL
+	// TLS, when set, runs the connection over TLS with this configuration
+	// (TLSConfig builds one from PEM files). An empty ServerName is taken
+	// from the address dialed.
+	TLS *tls.Config
 }
 
 // SASL is who a client authenticates as, with SCRAM.
@@ -152,6 +157,11 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
+	}
+	if opts.TLS != nil {
+		if nc, err = handshakeTLS(ctx, nc, addr, opts.TLS); err != nil {
+			return nil, err
+		}
 	}
 	c := newConn(nc, addr, opts.withDefaults())
 	if err := c.sayHello(ctx); err != nil {

@@ -44,6 +44,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -85,6 +86,8 @@ type ConsumerOptions struct {
 	OnDial func(addr string, err error)
 	// SASL authenticates every connection (see Options).
 	SASL SASL
+	// TLS, when set, makes every connection TLS (see Options.TLS).
+	TLS *tls.Config
 }
 
 func (o ConsumerOptions) withDefaults() ConsumerOptions {
@@ -180,7 +183,7 @@ func NewConsumer(addr string, opts ConsumerOptions) (*Consumer, error) {
 		return nil, fmt.Errorf("client: group name %.40q: use 1-%d characters of [a-zA-Z0-9._-]: %w",
 			opts.Group, proto.MaxNameLen, proto.InvalidGroupName)
 	}
-	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial, SASL: opts.SASL}, opts.DialTimeout)
+	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial, SASL: opts.SASL, TLS: opts.TLS}, opts.DialTimeout)
 	if err != nil {
 		return nil, err
 	}

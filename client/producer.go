@@ -60,6 +60,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -92,6 +93,8 @@ type ProducerOptions struct {
 	OnDial func(addr string, err error)
 	// SASL authenticates every connection (see Options).
 	SASL SASL
+	// TLS, when set, makes every connection TLS (see Options.TLS).
+	TLS *tls.Config
 	// DisableIdempotence turns idempotence off: no producer id, one
 	// request per partition in flight, and a retry of a batch the server
 	// appended stores it again (at least once).
@@ -171,7 +174,7 @@ func NewProducer(addr string, opts ProducerOptions) (*Producer, error) {
 	if opts.Compression > proto.CodecZstd {
 		return nil, fmt.Errorf("client: unknown compression codec %d", opts.Compression)
 	}
-	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial, SASL: opts.SASL}, opts.DialTimeout)
+	cl, err := newCluster(addr, Options{ClientID: opts.ClientID, OnDial: opts.OnDial, SASL: opts.SASL, TLS: opts.TLS}, opts.DialTimeout)
 	if err != nil {
 		return nil, err
 	}

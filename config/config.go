@@ -35,6 +35,13 @@ type ServerConfig struct {
 	FrameTimeout       time.Duration `toml:"frame_timeout"`
 	IdleTimeout        time.Duration `toml:"idle_timeout"`
 
+	// TLS on the client listener (tls.go).
+	TLS                 TLSMode       `toml:"tls"`
+	TLSCert             string        `toml:"tls_cert"`
+	TLSKey              string        `toml:"tls_key"`
+	TLSCA               string        `toml:"tls_ca"`
+	TLSHandshakeTimeout time.Duration `toml:"tls_handshake_timeout"`
+	KTLS                KTLSMode      `toml:"ktls"`
 	// Security (authentication and authorization; see security.go).
 	SASL          SASLMode `toml:"sasl"`
 	Authorization OnOff    `toml:"authorization"`
@@ -109,6 +116,9 @@ func Default() Config {
 			FetchColdReadBytes:     4 * mib,
 			FrameTimeout:           30 * time.Second,
 			IdleTimeout:            10 * time.Minute,
+			TLS:                    TLSOff,
+			TLSHandshakeTimeout:    defaultTLSHandshakeTimeout,
+			KTLS:                   KTLSAuto,
 			SASL:                   SASLOff,
 			Authorization:          Off,
 			Superusers:             []string{},

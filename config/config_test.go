@@ -73,8 +73,8 @@ func TestDefaultTOMLDocumentsEveryKey(t *testing.T) {
 
 func TestKeysAreUnique(t *testing.T) {
 	keys := Keys()
-	if len(keys) != 65 {
-		t.Errorf("len(Keys()) = %d, want 65 (a setting was added or lost)", len(keys))
+	if len(keys) != 71 {
+		t.Errorf("len(Keys()) = %d, want 71 (a setting was added or lost)", len(keys))
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {

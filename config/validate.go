@@ -79,6 +79,7 @@ func (s ServerConfig) validate(ck *checker) {
 		fmt.Sprintf("must be from %d to server.fetch_max_bytes (%d)", minFetchBytes, s.FetchMaxBytes))
 	ck.check(s.FrameTimeout > 0, "server.frame_timeout", s.FrameTimeout, "must be more than 0")
 	ck.check(s.IdleTimeout > 0, "server.idle_timeout", s.IdleTimeout, "must be more than 0")
+	s.validateTLS(ck)
 	s.validateSecurity(ck)
 }
 

@@ -9,6 +9,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,7 @@ type clusterOptions struct {
 	ExtraConfig     string        // appended to every node's config file (TOML)
 	ServerConfig    string        // added to every node's [server] table (TOML)
 	SASL            client.SASL   // the harness's own clients authenticate as this
+	ClientTLS       *tls.Config   // how the harness's own connections reach the nodes
 }
 
 func (o clusterOptions) withDefaults() clusterOptions {
@@ -166,7 +168,7 @@ func (c *testCluster) waitFormed(timeout time.Duration) error {
 			running = append(running, n.addr)
 		}
 	}
-	a, err := client.NewAdmin(strings.Join(running, ","), client.Options{ClientID: "e2e-harness", SASL: c.opts.SASL})
+	a, err := client.NewAdmin(strings.Join(running, ","), client.Options{ClientID: "e2e-harness", SASL: c.opts.SASL, TLS: c.opts.ClientTLS})
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,10 @@ func (r *Reactor) onAccept(res int32, flags uint32) {
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	r.srv.connCount.Add(1)
 	r.srv.metrics.connOpened()
+	if r.srv.handshakes != nil {
+		r.srv.handshakes.submit(fd, r)
+		return
+	}
 	c := r.newConn(fd)
 	r.armRecv(c)
 }

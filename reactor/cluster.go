@@ -113,7 +113,7 @@ func (s *Server) startCluster() error {
 	dc.Logger = s.log
 	dc.NewTransport = func(deliver driver.Deliver) (driver.Transport, error) {
 		return driver.NewTCP(driver.TCPConfig{Peers: others, Deliver: deliver, Logger: s.log,
-			AppendFrame: driver.AppendRaftRequest, Handshake: s.peerHandshake()}), nil
+			AppendFrame: driver.AppendRaftRequest, Handshake: s.peerHandshake(), TLS: s.peerTLS}), nil
 	}
 	cl.dc = dc
 	ref, err := s.openController()

@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/controller"
+	"github.com/ringmq/ringmq/controller/driver"
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/storage"
 	"github.com/ringmq/ringmq/storage/metalog"
@@ -204,6 +206,7 @@ func (s *Server) importTopics() {
 // goroutine's requests; one request at a time.
 type peerConn struct {
 	auth *brokerAuth // authenticate as the broker user; nil: do not
+	tls  *tls.Config // the peers' client ports speak TLS (nil: plaintext)
 	addr string
 	c    net.Conn
 	r    *bufio.Reader
@@ -226,6 +229,9 @@ func (p *peerConn) call(addr string, req proto.Request, resp proto.Message) erro
 	}
 	if p.c == nil {
 		c, err := net.DialTimeout("tcp", addr, heartbeatTimeout)
+		if err == nil && p.tls != nil {
+			c, err = driver.DialTLS(c, addr, p.tls, heartbeatTimeout)
+		}
 		if err != nil {
 			return err
 		}

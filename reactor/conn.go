@@ -5,6 +5,7 @@ import (
 
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/ring"
+	"github.com/ringmq/ringmq/tlsengine"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,6 +54,13 @@ type conn struct {
 	// Reactor.memPaused until resumed).
 	memPaused bool
 
+	// tls is the connection's TLS record layer (server.tls on; tls.go), nil
+	// on a plaintext connection.
+	tls *tlsengine.Engine
+	// tlsHeld is the capacity of the ciphertext buffer lent to tls, as
+	// counted in held.
+	tlsHeld int64
+
 	// Deadlines: active is when bytes last arrived or a send progressed
 	// (idle_timeout); frameStart when the partial frame in began
 	// (frame_timeout).
@@ -90,6 +98,7 @@ func (c *conn) reset() {
 	c.held, c.inHeld, c.memPaused = 0, 0, false
 	c.principal, c.authed, c.sasl = Anonymous, false, nil
 	c.authz.reset()
+	c.tls, c.tlsHeld = nil, 0
 }
 
 // newConn registers fd in a free slot. Connections are counted once, when
@@ -141,6 +150,12 @@ func (r *Reactor) onRecv(c *conn, res int32, flags uint32) {
 	}
 	if id, ok := ring.BufferID(flags); ok {
 		switch {
+		case res > 0 && c.tls != nil && (c.closing || c.closeQueued):
+			// Past a fatal record (its alert queued) the rest is dropped.
+		case res > 0 && c.tls != nil:
+			c.active = r.now
+			r.onCipher(c, r.bufs.Buf(id)[:res])
+			r.holdIn(c)
 		case res > 0 && c.handoff >= 0:
 			c.in = append(c.in, r.bufs.Buf(id)[:res]...)
 		case res > 0 && !c.closing:
@@ -253,8 +268,11 @@ func (r *Reactor) frameNeed(c *conn, b []byte) int {
 func (r *Reactor) protocolError(c *conn) {
 	c.closeQueued = true
 	c.in = c.in[:0]
-	if len(c.out) == 0 && !c.sending {
+	switch {
+	case !hasOutput(c) && !c.sending:
 		r.closeConn(c)
+	case !c.sending:
+		r.needSend = append(r.needSend, c) // a TLS alert to send
 	}
 }
 
@@ -284,6 +302,8 @@ func (r *Reactor) maybeFinishConn(c *conn) {
 	}
 	unix.Close(c.fd)
 	c.fd = -1
+	r.releaseTLSBuffer(c)
+	c.tls = nil
 	c.gen = (c.gen + 1) & 0xffffff
 	r.freeConns = append(r.freeConns, c.slot)
 	r.srv.connCount.Add(-1)
@@ -294,8 +314,9 @@ func (r *Reactor) maybeFinishConn(c *conn) {
 // hand-off): the fd now belongs to another reactor.
 func (r *Reactor) detachConn(c *conn) {
 	r.hold(c, -c.held)
-	c.inHeld = 0
+	c.inHeld, c.tlsHeld = 0, 0
 	c.fd = -1
+	c.tls = nil
 	c.gen = (c.gen + 1) & 0xffffff
 	r.freeConns = append(r.freeConns, c.slot)
 }

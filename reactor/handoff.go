@@ -25,10 +25,10 @@ func (r *Reactor) tryHandoffs() {
 			r.maybeFinishConn(c)
 		case c.inFlight == 0:
 			pending := append([]byte(nil), c.in...)
-			fd := c.fd
+			fd, eng := c.fd, c.tls
 			auth := &connAuth{principal: c.principal, authed: c.authed, sasl: c.sasl}
 			r.detachConn(c)
-			r.srv.reactors[h.target].mb.post(message{kind: msgAdopt, fd: fd, data: pending, frame: h.hello, auth: auth})
+			r.srv.reactors[h.target].mb.post(message{kind: msgAdopt, fd: fd, data: pending, frame: h.hello, auth: auth, tls: eng})
 		default:
 			if !h.canceled && c.recvArmed {
 				r.ring.PrepareCancel(makeUD(udRecv, c.gen, c.slot), makeUD(udCancel, 0, 0))

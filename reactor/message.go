@@ -5,6 +5,7 @@ import (
 
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/storage"
+	"github.com/ringmq/ringmq/tlsengine"
 )
 
 // msgKind says what a mailbox message asks of its reactor.
@@ -34,6 +35,7 @@ const (
 	msgReplicaAnswer                    // a leader's answer for a partition followed here (answer)
 	msgTruncated                        // part's follower truncation to base finished (err)
 	msgISRRefused                       // the controller refused part's ISR proposal at partition epoch idx
+	msgTLSReady                         // serve this socket: its TLS handshake finished (tls.go)
 )
 
 // message is one mailbox entry. Which fields are set depends on kind; a
@@ -64,6 +66,9 @@ type message struct {
 	auth   *connAuth // msgAdopt: the connection's authentication
 	answer *fetchAnswer
 	err    error
+	// tls and principal travel with a socket (msgAdopt, msgTLSReady).
+	tls       *tlsengine.Engine
+	principal string
 }
 
 func (r *Reactor) onMessage(m *message) {
@@ -95,7 +100,7 @@ func (r *Reactor) onMessage(m *message) {
 	case msgListDone:
 		r.listOffsetDone(m.req, int(m.ti), int(m.pi), m.code, m.base, m.ts)
 	case msgAdopt:
-		r.adopt(m.fd, m.data, outFrame{parts: [][]byte{m.frame}}, m.auth)
+		r.adopt(m.fd, m.data, outFrame{parts: [][]byte{m.frame}}, m.auth, m.tls)
 	case msgReply:
 		r.respondRaw(m.req, m.frame)
 	case msgDrop:
@@ -115,6 +120,8 @@ func (r *Reactor) onMessage(m *message) {
 		m.done <- r.updateTopic(m.update)
 	case msgLogReady:
 		r.onLogReady(m.part)
+	case msgTLSReady:
+		r.onTLSReady(m.fd, m.tls)
 	}
 }
 

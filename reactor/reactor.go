@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/ring"
+	"github.com/ringmq/ringmq/tlsengine"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,6 +61,8 @@ type Reactor struct {
 	// wakes are local parked fetches to re-gather this turn (runWakes);
 	// wakesSpare is the other half of the double buffer.
 	wakes, wakesSpare []waiter
+	// tlsPlain: plaintext being decrypted or encrypted (tls.go).
+	tlsPlain []byte
 
 	// Memory held by this reactor's connections and its share of
 	// max_buffered_bytes; connections paused for that share.
@@ -257,8 +260,9 @@ func (r *Reactor) onCQE(ud uint64, res int32, flags uint32) {
 }
 
 // adopt takes over a connection handed off by another reactor.
-func (r *Reactor) adopt(fd int, pending []byte, hello outFrame, auth *connAuth) {
+func (r *Reactor) adopt(fd int, pending []byte, hello outFrame, auth *connAuth, eng *tlsengine.Engine) {
 	c := r.newConn(fd)
+	r.adoptTLS(c, eng)
 	if auth != nil {
 		c.principal, c.authed, c.sasl = auth.principal, auth.authed, auth.sasl
 	}
@@ -323,7 +327,7 @@ func (r *Reactor) quiesce() {
 			busy = true
 			continue
 		}
-		if !c.closing && len(c.out) == 0 && !c.sending {
+		if !c.closing && !hasOutput(c) && !c.sending {
 			r.closeConn(c)
 		}
 	}

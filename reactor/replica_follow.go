@@ -189,6 +189,7 @@ func (f *fetcher) dial() (*client.Conn, error) {
 	if a := f.f.s.sec.broker; a != nil {
 		opts.SASL = client.SASL{User: a.user, Password: a.password}
 	}
+	opts.TLS = f.f.s.peerTLS // nil: plaintext
 	return client.Dial(ctx, addr, opts)
 }
 

@@ -103,7 +103,7 @@ func (r *Reactor) queueFrame(c *conn, f outFrame) {
 func (r *Reactor) flushSends() {
 	r.releaseHeldNotifs()
 	for _, c := range r.needSend {
-		if c.sending || len(c.out) == 0 || c.fd < 0 {
+		if c.sending || !hasOutput(c) || c.fd < 0 || c.closing {
 			continue
 		}
 		r.startSend(c)
@@ -127,6 +127,10 @@ func (r *Reactor) useZC(c *conn, n int) bool {
 }
 
 func (r *Reactor) startSend(c *conn) {
+	if c.tls != nil {
+		r.startSendTLS(c)
+		return
+	}
 	c.iov = c.iov[:0]
 	skip, total := c.sentHead, 0
 	for i := range c.out {
@@ -224,6 +228,10 @@ func (r *Reactor) onNotif(c *conn, seq uint32, res int32) {
 }
 
 func (r *Reactor) onSend(c *conn, res int32) {
+	if c.tls != nil {
+		r.onSendTLS(c, res)
+		return
+	}
 	t := &c.sends
 	c.sending = false
 	c.inFlight--
@@ -238,7 +246,25 @@ func (r *Reactor) onSend(c *conn, res int32) {
 		return
 	}
 	c.active = r.now
-	n := int(res) + c.sentHead
+	if r.consumeOut(c, int(res), seq) {
+		r.srv.partialSends.Add(1)
+	}
+	r.releaseHeld(c)
+	switch {
+	case len(c.out) > 0 && !c.closing:
+		r.startSend(c)
+	case c.closeQueued && len(c.out) == 0:
+		r.closeConn(c)
+	default:
+		r.maybeFinishConn(c)
+	}
+}
+
+// consumeOut takes n more bytes of c's queued frames as sent (or, on a TLS
+// connection, encrypted) by operation seq, retiring the frames they end.
+// It reports whether a frame is left partly done.
+func (r *Reactor) consumeOut(c *conn, n int, seq uint32) bool {
+	n += c.sentHead
 	done := 0
 	for done < len(c.out) && n >= c.out[done].size {
 		f := &c.out[done]
@@ -249,21 +275,10 @@ func (r *Reactor) onSend(c *conn, res int32) {
 		done++
 	}
 	c.sentHead = n
-	if n > 0 {
-		r.srv.partialSends.Add(1)
-	}
 	rest := copy(c.out, c.out[done:])
 	clear(c.out[rest:])
 	c.out = c.out[:rest]
-	r.releaseHeld(c)
-	switch {
-	case len(c.out) > 0 && !c.closing:
-		r.startSend(c)
-	case c.closeQueued && len(c.out) == 0:
-		r.closeConn(c)
-	default:
-		r.maybeFinishConn(c)
-	}
+	return n > 0
 }
 
 // retire ends a frame whose last byte send seq sent (or that a close

@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -77,6 +78,14 @@ type Server struct {
 	failedCh      chan struct{}          // closed when a reactor dies (see Failed)
 	failOnce      sync.Once
 
+	// tlsConfig is the listener's TLS configuration (nil: plaintext);
+	// handshakes runs its handshakes while the server runs (tls.go).
+	tlsConfig  *tls.Config
+	handshakes *handshakePool
+	// peerTLS is how this node dials its peers' client ports (controller
+	// transport, heartbeats) when server.tls is on; nil: plaintext.
+	peerTLS *tls.Config
+
 	pids          producerIDs // idempotent producer ids (admin goroutine; producer_ids.go)
 	prodRecovered sync.Map    // *storage.Log → its recovered producer state (producer_recover.go)
 }
@@ -104,6 +113,10 @@ func NewServer(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("open metadata store: %w", err)
 	}
 	s.meta = meta
+	if err := s.setupTLS(); err != nil {
+		s.closeStores(false)
+		return nil, err
+	}
 	n := cfg.Reactor.NumReactors()
 	for i := 0; i < n; i++ {
 		r := newReactor(s, i)
@@ -202,6 +215,9 @@ func (s *Server) Start() error {
 	}
 	go s.groups.run()
 	go s.adminLoop()
+	if s.tlsConfig != nil {
+		s.handshakes = newHandshakePool(s, s.tlsConfig, max(2, len(s.reactors)))
+	}
 	// Accept only now, so no request ever sees a partition not yet open.
 	for _, r := range s.reactors {
 		r.mb.post(message{kind: msgListen})
@@ -267,6 +283,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		for _, r := range s.reactors {
 			r.mb.post(message{kind: msgStop})
+		}
+		if s.handshakes != nil {
+			s.handshakes.close()
 		}
 		for _, r := range s.reactors {
 			select {

@@ -26,6 +26,8 @@
 //	ringmq_backpressure_pauses_total              counter: connections paused for memory
 //	ringmq_bytes_sent_total                       counter: response bytes
 //	ringmq_fetch_cold_read_bytes_total            counter: fetch bytes read through the ring
+//	ringmq_tls_handshakes_total{result}           counter: TLS handshakes, ok or failed
+//	ringmq_tls_record_errors_total                counter: TLS connections ended by a bad record
 //	ringmq_fetch_wakeups_total                    counter: parked fetches woken by new data
 //	ringmq_index_faults_total                     counter: reads that found a wrong index entry
 //	ringmq_connections_timed_out_total            counter: closed by frame_timeout or idle_timeout

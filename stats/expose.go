@@ -29,6 +29,8 @@ var help = map[string]string{
 	"ringmq_writeback_bytes_total":         "Segment bytes whose writeback the server started ahead of the flush (storage.writeback_bytes).",
 	"ringmq_bytes_sent_total":              "Response bytes handed to the kernel.",
 	"ringmq_sends_total":                   "Response sends per path: plain (send/sendmsg), zerocopy (sendmsg_zc sent from the server's pages), zerocopy_copied (sendmsg_zc that the kernel copied anyway, as on loopback).",
+	"ringmq_tls_handshakes_total":          "TLS handshakes on the client listener, by result (ok, failed: refused certificate, deadline, protocol error, queue full).",
+	"ringmq_tls_record_errors_total":       "TLS connections ended by a record that failed to decrypt or broke the protocol (an alert was sent).",
 	"ringmq_fetch_cold_read_bytes_total":   "Bytes fetches read through io_uring because they were not in page cache.",
 	"ringmq_partitions":                    "Partitions open on this server.",
 	"ringmq_partitions_fenced":             "Partitions refusing appends after a failed write or fdatasync (e.g. a full disk); they resume by themselves.",

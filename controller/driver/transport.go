@@ -2,6 +2,7 @@ package driver
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ type TCP struct {
 	deliver   Deliver
 	log       *slog.Logger
 	peers     map[uint64]*peerQueue
+	tls       *tls.Config
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -67,6 +69,10 @@ type TCPConfig struct {
 	// message (the server authenticates to the peer's client port); an
 	// error closes the connection and the dial is retried with backoff.
 	Handshake func(c net.Conn) error
+	// TLS, when set, runs every outgoing connection over TLS (the peers'
+	// client ports with server.tls on); an empty ServerName is the host
+	// of the peer's address.
+	TLS *tls.Config
 }
 
 type peerQueue struct {
@@ -93,7 +99,7 @@ func NewTCP(cfg TCPConfig) *TCP {
 	if cfg.AppendFrame == nil {
 		cfg.AppendFrame = appendMessageFrame
 	}
-	t := &TCP{ln: cfg.Listener, frame: cfg.AppendFrame, handshake: cfg.Handshake, deliver: cfg.Deliver, log: cfg.Logger,
+	t := &TCP{ln: cfg.Listener, frame: cfg.AppendFrame, handshake: cfg.Handshake, deliver: cfg.Deliver, log: cfg.Logger, tls: cfg.TLS,
 		peers: map[uint64]*peerQueue{}, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	for id, addr := range cfg.Peers {
 		p := &peerQueue{id: id, addr: addr, q: make(chan *pb.Message, cfg.QueueLen)}
@@ -253,6 +259,9 @@ func (t *TCP) sendLoop(p *peerQueue, maxBackoff time.Duration) {
 		if c == nil {
 			d := net.Dialer{Timeout: time.Second}
 			conn, err := d.Dial("tcp", p.addr)
+			if err == nil && t.tls != nil {
+				conn, err = DialTLS(conn, p.addr, t.tls, 5*time.Second)
+			}
 			if err == nil && t.handshake != nil {
 				if err = t.handshake(conn); err != nil {
 					conn.Close()
@@ -293,6 +302,28 @@ func (t *TCP) sendLoop(p *peerQueue, maxBackoff time.Duration) {
 			c, w = nil, nil
 		}
 	}
+}
+
+// DialTLS runs the client side of a TLS handshake on conn within timeout
+// (conn is closed on failure). An empty ServerName in cfg becomes the
+// host of addr.
+func DialTLS(conn net.Conn, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(conn, cfg)
+	tc.SetDeadline(time.Now().Add(timeout))
+	if err := tc.Handshake(); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+	}
+	tc.SetDeadline(time.Time{})
+	return tc, nil
 }
 
 // wait sleeps for d unless the transport closes first.
