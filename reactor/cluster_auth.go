@@ -22,9 +22,10 @@ type brokerAuth struct {
 	user, password string
 }
 
-// newPeerConn returns a connection to other nodes that authenticates as
-// the broker user when one is configured.
-func (s *Server) newPeerConn() peerConn { return peerConn{auth: s.sec.broker} }
+// newPeerConn returns a connection to other nodes that speaks TLS when
+// server.tls is on and authenticates as the broker user when one is
+// configured.
+func (s *Server) newPeerConn() peerConn { return peerConn{auth: s.sec.broker, tls: s.peerTLS} }
 
 // peerHandshake is the controller transport's handshake: authenticate each
 // new connection as the broker user (nil: no authentication).
