@@ -38,7 +38,14 @@ func replicatedCluster(t *testing.T) *testCluster {
 // 30 s.
 func createReplicated(t *testing.T, c *testCluster, topic string, rf uint16) {
 	t.Helper()
-	a, err := client.NewAdmin(c.addrs(), client.Options{ClientID: "e2e-repl"})
+	createReplicatedWith(t, c, client.Options{ClientID: "e2e-repl"}, topic, rf)
+}
+
+// createReplicatedWith is createReplicated through an admin with opts
+// (TLS, SASL).
+func createReplicatedWith(t *testing.T, c *testCluster, opts client.Options, topic string, rf uint16) {
+	t.Helper()
+	a, err := client.NewAdmin(c.addrs(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
