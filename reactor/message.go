@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/proto"
+	"github.com/ringmq/ringmq/replica"
 	"github.com/ringmq/ringmq/storage"
 	"github.com/ringmq/ringmq/tlsengine"
 )
@@ -65,7 +66,9 @@ type message struct {
 	resume storage.ResumeResult
 	auth   *connAuth // msgAdopt: the connection's authentication
 	answer *fetchAnswer
-	err    error
+	// prodSnap: msgTruncated's producer state rebuilt from the cut log.
+	prodSnap *replica.ProducerSnapshot
+	err      error
 	// tls and principal travel with a socket (msgAdopt, msgTLSReady).
 	tls       *tlsengine.Engine
 	principal string
@@ -90,7 +93,7 @@ func (r *Reactor) onMessage(m *message) {
 	case msgReplicaAnswer:
 		r.onReplicaAnswer(m.answer)
 	case msgTruncated:
-		r.onTruncated(m.part, m.base, m.err)
+		r.onTruncated(m.part, m.base, m.err, m.prodSnap)
 	case msgISRRefused:
 		r.onISRRefused(m.part, m.idx)
 	case msgWakeFetch:

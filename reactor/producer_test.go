@@ -12,6 +12,7 @@ import (
 	"github.com/ringmq/ringmq/internal/ringtest"
 	"github.com/ringmq/ringmq/proto"
 	"github.com/ringmq/ringmq/replica"
+	"github.com/ringmq/ringmq/storage"
 )
 
 // idemBatch is a batch of n records of an idempotent producer.
@@ -252,5 +253,66 @@ func TestProducerExpiry(t *testing.T) {
 	})
 	if got := produceBatch(t, c, "idem", fresh); got.Error != proto.None || got.BaseOffset != 1 {
 		t.Fatalf("the fresh producer's retry: %v base %d, want base 1", got.Error, got.BaseOffset)
+	}
+}
+
+// A follower's truncation can cut every batch of a producer that its
+// replica remembers (the last replica.ProducerBatches) while older
+// batches of that producer stay in the log. The replica alone would forget
+// the producer, and as a leader answer its next batch UNKNOWN_PRODUCER_ID,
+// which makes the client start over in a new epoch and store its
+// unresolved batches again (the fault harness counted such duplicates).
+// truncatedProducers rebuilds the state from the cut log instead.
+func TestTruncationKeepsOlderProducerBatches(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	srv := startServer(t, cfg)
+	c := ringtest.Dial(t, srv.Addr(), client.Options{})
+	ringtest.CreateTopic(t, c, "idem", 1)
+	const id = 1 << producerIDNodeShift
+	for seq := range int32(8) { // offsets 0-7, one record each
+		if got := produceBatch(t, c, "idem", idemBatch(id, 0, seq, 1)); got.Error != proto.None || got.BaseOffset != uint64(seq) {
+			t.Fatalf("batch %d: %v at %d", seq, got.Error, got.BaseOffset)
+		}
+	}
+	c.Close()
+	shutdown(t, srv)
+
+	st, err := storage.OpenStore(cfg.Storage.DataDir, storage.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lg, err := st.OpenExistingLog("idem", 0, (&Server{cfg: cfg}).logConfig(cfg.Storage.TopicDefaults()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replica's own view: the last five batches (seq 3-7), all past a
+	// cut at offset 3.
+	var own replica.ProducerState
+	for seq := range int32(8) {
+		mustOK(t, own.Replay(replica.LogBatch{ProducerBatch: replica.ProducerBatch{ProducerID: id, BaseSeq: seq, Count: 1},
+			BaseOffset: uint64(seq), LastOffset: uint64(seq)}))
+	}
+	mustOK(t, own.TruncateTo(3))
+	if _, _, ok := own.Lookup(id); ok {
+		t.Fatal("the replica's truncation kept the producer: the case this test is about does not arise")
+	}
+	mustOK(t, lg.TruncateTo(3))
+	snap := truncatedProducers(&partition{log: lg})
+	if snap == nil || snap.Offset != 3 {
+		t.Fatalf("rebuilt producer state %+v, want one at offset 3", snap)
+	}
+	var rebuilt replica.ProducerState
+	mustOK(t, rebuilt.Restore(snap, 3))
+	if epoch, last, ok := rebuilt.Lookup(id); !ok || epoch != 0 || last != 2 {
+		t.Fatalf("producer after the cut: epoch %d last seq %d known %v; want epoch 0, last seq 2", epoch, last, ok)
+	}
+}
+
+func mustOK(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

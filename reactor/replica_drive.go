@@ -185,13 +185,35 @@ func (r *Reactor) truncateAfter(p *partition, off uint64, pause time.Duration) {
 			}
 		}
 		err := p.log.TruncateTo(off)
-		mb.post(message{kind: msgTruncated, part: p, base: off, err: err})
+		var snap *replica.ProducerSnapshot
+		if err == nil {
+			snap = truncatedProducers(p)
+		}
+		mb.post(message{kind: msgTruncated, part: p, base: off, err: err, prodSnap: snap})
 	}()
+}
+
+// truncatedProducers rebuilds the producer state of p's log just cut (on
+// the truncation's goroutine): the replica's TruncateTo forgets the
+// batches past the cut and, with them, a producer whose remembered batches
+// all were; its older batches are still in the log. A new leader that
+// forgot a producer answers its next batch UNKNOWN_PRODUCER_ID, and the
+// client then starts over in a new epoch, storing its unresolved batches
+// again. nil: not rebuilt (logged; the replica's own truncation stands).
+func truncatedProducers(p *partition) *replica.ProducerSnapshot {
+	if p.log.LogEnd() == p.log.LogStart() {
+		return nil
+	}
+	snap, _, err := rebuildProducers(p.log)
+	if err != nil {
+		return nil
+	}
+	return snap
 }
 
 // onTruncated completes a truncation on the owner; a failed one is tried
 // again after a second.
-func (r *Reactor) onTruncated(p *partition, off uint64, err error) {
+func (r *Reactor) onTruncated(p *partition, off uint64, err error, snap *replica.ProducerSnapshot) {
 	if err != nil {
 		r.srv.log.Error("follower truncation failed; retrying", "topic", p.topic.name, "partition", p.id, "offset", off, "err", err)
 		if !r.stopping && !p.deleted {
@@ -205,6 +227,17 @@ func (r *Reactor) onTruncated(p *partition, off uint64, err error) {
 	}
 	if err := p.rep.TruncateCompleted(off); err != nil {
 		panic(fmt.Sprintf("BUG: reactor: %s/%d: %v", p.topic.name, p.id, err))
+	}
+	if snap != nil && snap.Offset == off {
+		if err := p.rep.Producers().Restore(snap, off); err != nil {
+			r.srv.log.Warn("producer state not rebuilt after a truncation", "topic", p.topic.name, "partition", p.id, "err", err)
+		} else {
+			// A snapshot on disk past the cut describes batches the log no
+			// longer holds: replace it (its predecessor becomes the
+			// previous one).
+			p.log.WriteFileAsync(producerSnapshotFile, producerSnapshotPrev, replica.AppendProducerSnapshot(nil, snap))
+			p.prod.snapAt, p.prod.snapOff = r.now, off
+		}
 	}
 	r.srv.metrics.truncated()
 	r.srv.log.Info("follower truncated its log", "topic", p.topic.name, "partition", p.id, "offset", off)
