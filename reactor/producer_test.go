@@ -303,6 +303,16 @@ func TestTruncationKeepsOlderProducerBatches(t *testing.T) {
 	if snap == nil || snap.Offset != 3 {
 		t.Fatalf("rebuilt producer state %+v, want one at offset 3", snap)
 	}
+	// Both snapshot files now describe the cut log: none past the cut
+	// survives to be taken by a recovery once the log grows past it.
+	for _, name := range []string{producerSnapshotFile, producerSnapshotPrev} {
+		b, err := lg.ReadFile(name)
+		mustOK(t, err)
+		s, _, err := replica.ParseProducerSnapshot(b)
+		if err != nil || s.Offset != 3 {
+			t.Fatalf("%s after the truncation: offset %d, %v; want 3", name, s.Offset, err)
+		}
+	}
 	var rebuilt replica.ProducerState
 	mustOK(t, rebuilt.Restore(snap, 3))
 	if epoch, last, ok := rebuilt.Lookup(id); !ok || epoch != 0 || last != 2 {

@@ -199,7 +199,8 @@ func (r *Reactor) truncateAfter(p *partition, off uint64, pause time.Duration) {
 // all were; its older batches are still in the log. A new leader that
 // forgot a producer answers its next batch UNKNOWN_PRODUCER_ID, and the
 // client then starts over in a new epoch, storing its unresolved batches
-// again. nil: not rebuilt (logged; the replica's own truncation stands).
+// again. nil: not rebuilt (the replica's own truncation stands; a
+// snapshot file that could not be replaced may still be past the cut).
 func truncatedProducers(p *partition) *replica.ProducerSnapshot {
 	if p.log.LogEnd() == p.log.LogStart() {
 		return nil
@@ -207,6 +208,16 @@ func truncatedProducers(p *partition) *replica.ProducerSnapshot {
 	snap, _, err := rebuildProducers(p.log)
 	if err != nil {
 		return nil
+	}
+	// A snapshot on disk past the cut describes batches the log no longer
+	// holds; once the log grows past it again, a recovery would take it.
+	// Both files become the rebuilt state, durably, before the log moves
+	// on (TruncateTo waited for the snapshot writes queued before it).
+	data := replica.AppendProducerSnapshot(nil, snap)
+	for _, name := range []string{producerSnapshotPrev, producerSnapshotFile} {
+		if err := p.log.WriteFile(name, data); err != nil {
+			return nil
+		}
 	}
 	return snap
 }
@@ -232,11 +243,7 @@ func (r *Reactor) onTruncated(p *partition, off uint64, err error, snap *replica
 		if err := p.rep.Producers().Restore(snap, off); err != nil {
 			r.srv.log.Warn("producer state not rebuilt after a truncation", "topic", p.topic.name, "partition", p.id, "err", err)
 		} else {
-			// A snapshot on disk past the cut describes batches the log no
-			// longer holds: replace it (its predecessor becomes the
-			// previous one).
-			p.log.WriteFileAsync(producerSnapshotFile, producerSnapshotPrev, replica.AppendProducerSnapshot(nil, snap))
-			p.prod.snapAt, p.prod.snapOff = r.now, off
+			p.prod.snapAt, p.prod.snapOff = r.now, off // written by truncatedProducers
 		}
 	}
 	r.srv.metrics.truncated()

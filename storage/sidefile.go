@@ -54,6 +54,17 @@ func (l *Log) ReadFile(name string) ([]byte, error) {
 	return l.fs.ReadFile(filepath.Join(l.dir, name))
 }
 
+// WriteFile replaces the file name in the log's directory with data
+// (name.tmp, fdatasync, rename, fsync of the directory), at once. It
+// blocks: not on a reactor (a goroutine that owns the log meanwhile, such
+// as a truncation's).
+func (l *Log) WriteFile(name string, data []byte) error {
+	if err := writeSideFile(l.fs, l.dir, name, "", data); err != nil {
+		return err
+	}
+	return syncDir(l.fs, l.dir)
+}
+
 // WriteFile replaces the file name in the store's directory with data
 // (name.tmp, fdatasync, rename, fsync of the directory). It blocks: not on
 // a reactor.

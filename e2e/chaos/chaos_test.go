@@ -232,17 +232,8 @@ func TestChaos(t *testing.T) {
 	if v.lost > 0 || v.reordered > 0 || v.divergent > 0 || v.failedSeen > 0 || v.replicasDiffer > 0 {
 		t.Errorf("safety violated: %s", res.line)
 	}
-	// Idempotent producers still store duplicates across failovers with
-	// three replicas (issue 15's last point is open): a run of the
-	// harness (make chaos, or any CHAOS_DURATION) fails on them; the
-	// short run in make test reports them, so that it guards the other
-	// rules until that is fixed.
 	if v.dupIdem > 0 {
-		if os.Getenv("CHAOS_DURATION") != "" || res.rf == 1 {
-			t.Errorf("%d duplicates from idempotent producers: %s", v.dupIdem, res.line)
-		} else {
-			t.Logf("%d duplicates from idempotent producers (open: issue 15 with replication; make chaos fails on them)", v.dupIdem)
-		}
+		t.Errorf("%d duplicates from idempotent producers: %s", v.dupIdem, res.line)
 	}
 }
 
