@@ -322,7 +322,9 @@ func TestTLSOutputBufferIsCounted(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond) // polling interval
 	}
-	if h, body := readResponse(t, tc); h.CorrelationID != 9 || len(body) < 24<<20 {
+	// The fetch may stop short of all 24 MiB (fetch budgets under memory
+	// pressure); it stalled above, which is what this test needs.
+	if h, body := readResponse(t, tc); h.CorrelationID != 9 || h.Error != proto.None || len(body) == 0 {
 		t.Fatalf("response %+v, %d bytes", h, len(body))
 	}
 	for srv.buffered.Load() != base {
